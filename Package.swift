@@ -1,0 +1,46 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+// Modules follow the data flow: suite → cases → data → device → check → harness → comparison,
+// with the command-line tool at the edge. Dependencies point one way only.
+let package = Package(
+    name: "SystolicBench",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "systolic-bench", targets: ["SystolicBenchCLI"]),
+        .library(name: "SystolicHarness", targets: ["SystolicHarness"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+    ],
+    targets: [
+        .target(name: "SystolicJSON"),
+        .target(name: "SystolicNumerics"),
+        .target(name: "SystolicSuite", dependencies: ["SystolicJSON", "SystolicNumerics"]),
+        .target(name: "SystolicData", dependencies: ["SystolicNumerics", "SystolicSuite"]),
+        .target(name: "SystolicDevice", dependencies: ["SystolicNumerics", "SystolicSuite", "SystolicData"]),
+        .target(name: "SystolicCheck", dependencies: ["SystolicNumerics", "SystolicSuite", "SystolicDevice"]),
+        .target(
+            name: "SystolicHarness",
+            dependencies: [
+                "SystolicJSON", "SystolicNumerics", "SystolicSuite", "SystolicData",
+                "SystolicDevice", "SystolicCheck",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        .target(name: "SystolicCompare", dependencies: ["SystolicJSON", "SystolicHarness"]),
+        .executableTarget(
+            name: "SystolicBenchCLI",
+            dependencies: [
+                "SystolicHarness", "SystolicCompare",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(
+            name: "SystolicBenchTests",
+            dependencies: ["SystolicHarness", "SystolicCompare"],
+            resources: [.copy("Fixtures")]
+        ),
+    ]
+)

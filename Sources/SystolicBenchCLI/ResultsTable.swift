@@ -1,0 +1,41 @@
+import Foundation
+import SystolicHarness
+
+/// The terminal summary of a run: one row per case, then the verdict counts.
+enum ResultsTable {
+    static func render(_ results: RunResults) -> String {
+        var rows: [[String]] = [["verdict", "cycles", "util", "ratio", "case"]]
+        for c in results.cases {
+            let cycles = c.metrics["cycles"].map { String(Int64($0.value)) } ?? "-"
+            let util = c.metrics["utilisation"].map { percent($0.value) } ?? "-"
+            let ratio: String
+            if let r = c.check?.maxRatioToBound { ratio = short(r) } else if c.check?.rule == "exact" { ratio = "exact" } else { ratio = "-" }
+            rows.append([c.verdict.rawValue, cycles, util, ratio, c.id])
+        }
+        let widths = (0..<rows[0].count).map { col in rows.map { $0[col].count }.max() ?? 0 }
+        var lines = rows.map { row in
+            row.enumerated().map { i, cell in
+                i == row.count - 1 ? cell : (i == 0 ? cell.padding(widths[i]) : cell.leftPadding(widths[i]))
+            }.joined(separator: "  ")
+        }
+        for c in results.cases where c.verdict != .pass {
+            guard let reason = c.reason else { continue }
+            lines.append("\(c.verdict.rawValue): \(c.id): \(reason)")
+        }
+        let s = results.summary
+        lines.append(Verdict.allCases.map { "\($0.rawValue) \(s[$0.rawValue] ?? 0)" }.joined(separator: " · ")
+                     + " (device \(results.device.name))")
+        return lines.joined(separator: "\n")
+    }
+
+    static func percent(_ x: Double) -> String { "\(Double(Int((x * 1000).rounded())) / 10)%" }
+
+    static func short(_ x: Double) -> String {
+        x.isFinite ? String(format: "%.3g", x) : "\(x)"
+    }
+}
+
+extension String {
+    func padding(_ width: Int) -> String { self + String(repeating: " ", count: max(0, width - count)) }
+    func leftPadding(_ width: Int) -> String { String(repeating: " ", count: max(0, width - count)) + self }
+}

@@ -1,0 +1,96 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import SystolicDevice
+import SystolicHarness
+import SystolicJSON
+import SystolicSuite
+
+extension SystolicBench {
+    struct Run: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run suites on a device, check every case and write a results file.",
+            discussion: "With no arguments: every suite in Suites/ at the quick profile on the default emulator.")
+
+        @Argument(help: "Suite files (default: every Suites/*.json).")
+        var suites: [String] = []
+
+        @OptionGroup var deviceOptions: DeviceOptions
+
+        @Option(help: "Profile to run.")
+        var profile: String = "quick"
+
+        @Flag(help: "Run every case of every profile.")
+        var allProfiles = false
+
+        @Option(help: "Data seed for every suite (default: each suite's own).")
+        var seed: UInt64?
+
+        @Option(help: "Results file (default: results/<device>-<profile>.json).")
+        var out: String?
+
+        @Flag(help: "Print the results JSON on stdout instead of the table.")
+        var json = false
+
+        func run() throws {
+            let device = try deviceOptions.makeDevice()
+            let loaded = try SuiteSelection.load(suites)
+            let selectedProfile: String? = allProfiles ? nil : profile
+            if let p = selectedProfile {
+                for s in loaded where s.profiles[p] == nil {
+                    throw ValidationError("suite \(s.file) has no profile \"\(p)\" (it has: \(s.profiles.keys.sorted().joined(separator: ", ")))")
+                }
+            }
+            let path = out ?? "results/\(device.descriptor.name)-\(selectedProfile ?? "all").json"
+            let stop = InterruptFlag()
+            let terminal = stderrIsTerminal
+            let results = try Harness(device: device).run(
+                Harness.Plan(suites: loaded, profile: selectedProfile, seed: seed, resultsPath: path),
+                progress: { i, n, id in
+                    if terminal { printError("[\(i)/\(n)] \(id)") }
+                },
+                shouldStop: { stop.isSet })
+            if json {
+                print(String(decoding: try JSONFile.encoder().encode(results), as: UTF8.self))
+            } else {
+                print(ResultsTable.render(results))
+                print("results: \(path)")
+            }
+            if !results.complete { printError("interrupted: results are incomplete, the cases not run are marked skipped") }
+            let status = ExitStatus.forVerdicts(results.cases.map(\.verdict))
+            if status != .success { throw statusCode(status) }
+        }
+    }
+}
+
+/// Set by the first SIGINT or SIGTERM so the run stops between cases and still writes its results;
+/// a second signal ends the process at once (the journal keeps every finished case).
+final class InterruptFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var set = false
+    private var sources: [any DispatchSourceSignal] = []
+
+    init() {
+        for sig in [SIGINT, SIGTERM] {
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler { [weak self] in
+                guard let self else { return }
+                self.lock.lock()
+                let already = self.set
+                self.set = true
+                self.lock.unlock()
+                if already { Foundation.exit(130) }
+                printError("stopping after the current case (again to stop now)")
+            }
+            source.resume()
+            sources.append(source)
+        }
+    }
+
+    var isSet: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return set
+    }
+}

@@ -1,0 +1,34 @@
+import ArgumentParser
+import Foundation
+import SystolicHarness
+import SystolicJSON
+
+@main
+struct SystolicBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "systolic-bench",
+        abstract: "Conformance and performance benchmarks for systolic-array AI inference chips.",
+        discussion: """
+            Exit codes: 0 success; 1 conformance failure; 2 regression against a baseline; \
+            3 device or adapter error; 4 baseline missing or not comparable; 64 usage error; \
+            65 bad input file. When several apply the lowest non-zero one wins.
+            """,
+        version: HarnessInfo.current.version,
+        subcommands: [Run.self, Validate.self, List.self, BaselineCommand.self, Compare.self])
+}
+
+/// Ends the command with one of the documented exit statuses.
+func statusCode(_ status: ExitStatus) -> ExitCode { ExitCode(status.rawValue) }
+
+/// Prints an input-file error and returns the bad-input exit code to throw.
+func badInput(_ error: InputFileError) -> ExitCode {
+    printError("error: \(error)")
+    return statusCode(.badInput)
+}
+
+func printError(_ message: String) {
+    FileHandle.standardError.write(Data((message + "\n").utf8))
+}
+
+/// True when stderr is a terminal, so progress lines are worth drawing.
+var stderrIsTerminal: Bool { isatty(2) == 1 }

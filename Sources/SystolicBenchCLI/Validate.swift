@@ -1,0 +1,47 @@
+import ArgumentParser
+import SystolicCompare
+import SystolicHarness
+import SystolicJSON
+import SystolicSuite
+
+extension SystolicBench {
+    struct Validate: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Check suite, results and baseline files; name the file, place and value of every problem.")
+
+        @Argument(help: "Files to check (suites, results or baselines, told apart by their format tag).")
+        var files: [String]
+
+        func run() throws {
+            var bad = false
+            for file in files {
+                do {
+                    print("ok \(file): \(try describe(file))")
+                } catch {
+                    printError("error: \(error)")
+                    bad = true
+                }
+            }
+            if bad { throw statusCode(.badInput) }
+        }
+
+        private func describe(_ file: String) throws(InputFileError) -> String {
+            let root = try JSONFile.read(file)
+            let format = try root.member("format")
+            switch try format.string() {
+            case Suite.formatTag:
+                let suite = try SuiteLoader.load(file)
+                let perProfile = suite.profiles.keys.sorted().map { "\($0) \(suite.cases(inProfile: $0).count)" }
+                return "suite \(suite.name) \(suite.version), \(suite.cases.count) cases (\(perProfile.joined(separator: ", ")))"
+            case RunResults.formatTag:
+                let r = try RunResults.load(file)
+                return "results of \(r.cases.count) cases on \(r.device.name)\(r.complete ? "" : " (incomplete)")"
+            case Baseline.formatTag:
+                let b = try Baseline.load(file)
+                return "baseline of \(b.cases.count) cases of suite \(b.suite.name) on \(b.device.name)"
+            default:
+                throw format.failure(expected: "one of \"\(Suite.formatTag)\", \"\(RunResults.formatTag)\", \"\(Baseline.formatTag)\"")
+            }
+        }
+    }
+}

@@ -1,0 +1,62 @@
+import SystolicDevice
+import SystolicHarness
+import SystolicJSON
+
+/// A stored baseline for one suite on one device (`Baselines/<device>/<suite>.json`, format
+/// `systolic-bench.baseline/1`, schema `schemas/baseline.schema.json`).
+public struct Baseline: Sendable, Codable, Equatable {
+    public static let formatTag = "systolic-bench.baseline/1"
+
+    public var format: String = Baseline.formatTag
+    public var device: DeviceDescriptor
+    public var suite: SuiteRecord
+    public var harnessVersion: String
+    public var profile: String?
+    public var cases: [BaselineCase]
+
+    enum CodingKeys: String, CodingKey {
+        case format, device, suite, profile, cases
+        case harnessVersion = "harness_version"
+    }
+
+    /// The baseline of one suite taken from a results file: verdicts, output digests and every
+    /// deterministic metric.
+    public init(results: RunResults, suite: SuiteRecord) {
+        device = results.device
+        self.suite = suite
+        harnessVersion = results.harness.version
+        profile = results.profile
+        cases = results.cases.filter { $0.suite == suite.name }.map { c in
+            var metrics: [String: Double] = [:]
+            for (name, m) in c.metrics where m.deterministic { metrics[name] = m.value }
+            return BaselineCase(id: c.id, verdict: c.verdict, outputDigest: c.check?.outputDigest, metrics: metrics)
+        }
+    }
+
+    /// The conventional path of a baseline under `directory`.
+    public static func path(directory: String, device: String, suite: String) -> String {
+        "\(directory)/\(device)/\(suite).json"
+    }
+
+    /// Reads and validates a baseline file.
+    public static func load(_ path: String) throws(InputFileError) -> Baseline {
+        let b = try JSONFile.decode(Baseline.self, from: path)
+        guard b.format == formatTag else {
+            throw InputFileError(file: path, place: "format", message: "expected \"\(formatTag)\", found \"\(b.format)\"")
+        }
+        return b
+    }
+}
+
+public struct BaselineCase: Sendable, Codable, Equatable {
+    public var id: String
+    public var verdict: Verdict
+    public var outputDigest: String?
+    /// Deterministic metrics, compared exactly.
+    public var metrics: [String: Double]
+
+    enum CodingKeys: String, CodingKey {
+        case id, verdict, metrics
+        case outputDigest = "output_digest"
+    }
+}

@@ -1,0 +1,90 @@
+import SystolicNumerics
+import SystolicSuite
+
+/// Counter-based, seeded input data: element `i` of an operand is a pure function of
+/// (seed, case id, operand name, i), so any element can be regenerated in any language without
+/// generating the ones before it, and no platform library decides a bit.
+///
+/// The algorithm (also in the README, with golden values):
+/// 1. `stream = fnv1a64(caseId + "/" + operand)` over the UTF-8 bytes;
+///    `key = mix64(seed ^ stream)`.
+/// 2. Raw value `j`: `r(j) = mix64(key &+ (j + 1) &* 0x9E3779B97F4A7C15)` (SplitMix64 output `j`
+///    from state `key`), where `mix64(z)` is SplitMix64's finaliser.
+/// 3. Element `i` by pattern, computed in binary64 and then rounded to the operand's type
+///    (nearest-even, saturating):
+///    - uniform(lo, hi): `lo + (hi - lo) * ((r(i) >> 11) * 2^-53)`
+///    - normal(mean, std): `S` = sum of the twelve 16-bit pieces of `r(3i)`, `r(3i+1)`, `r(3i+2)`;
+///      `mean + std * ((2S - 786420) / 131072)` (Irwin–Hall: mean 0, variance 1 − 2^-32, |z| < 6)
+///    - integer(lo, hi): `lo + (r(i) mod (hi - lo + 1))`
+///    - constant(v): `v`
+public struct DataGenerator: Sendable {
+    public let seed: UInt64
+
+    public init(seed: UInt64) { self.seed = seed }
+
+    static let gamma: UInt64 = 0x9E37_79B9_7F4A_7C15
+
+    /// SplitMix64's output function.
+    @inline(__always)
+    public static func mix64(_ value: UInt64) -> UInt64 {
+        var z = value
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    /// FNV-1a, 64-bit, over the UTF-8 bytes of `text`.
+    public static func fnv1a64(_ text: String) -> UInt64 {
+        var h: UInt64 = 0xCBF2_9CE4_8422_2325
+        for b in text.utf8 {
+            h ^= UInt64(b)
+            h = h &* 0x0000_0100_0000_01B3
+        }
+        return h
+    }
+
+    /// The key of one operand's stream.
+    public func key(caseId: String, operand: String) -> UInt64 {
+        Self.mix64(seed ^ Self.fnv1a64(caseId + "/" + operand))
+    }
+
+    /// Raw 64-bit value `j` of the stream with `key`.
+    @inline(__always)
+    public static func raw(key: UInt64, _ j: Int) -> UInt64 {
+        mix64(key &+ UInt64(j + 1) &* gamma)
+    }
+
+    /// Element `i` of a pattern in binary64, before rounding to the operand's type.
+    @inline(__always)
+    public static func value(_ pattern: DataPattern, key: UInt64, index i: Int) -> Double {
+        switch pattern {
+        case let .uniform(low, high):
+            let u = Double(raw(key: key, i) >> 11) * 0x1p-53
+            return low + (high - low) * u
+        case let .normal(mean, std):
+            var s: UInt64 = 0
+            for j in 0..<3 {
+                let r = raw(key: key, 3 * i + j)
+                s += (r & 0xFFFF) + ((r >> 16) & 0xFFFF) + ((r >> 32) & 0xFFFF) + (r >> 48)
+            }
+            let z = (Double(2 * s) - 786_420) / 131_072
+            return mean + std * z
+        case let .integer(low, high):
+            let span = UInt64(high - low) + 1
+            return Double(low + Int(raw(key: key, i) % span))
+        case let .constant(v):
+            return v
+        }
+    }
+
+    /// A tensor of `type` and `shape` filled from the operand's stream, rounded to nearest-even
+    /// with saturation.
+    public func tensor(caseId: String, operand: String, pattern: DataPattern, type: NumberType, shape: [Int]) -> Tensor {
+        let key = key(caseId: caseId, operand: operand)
+        var t = Tensor(type: type, shape: shape)
+        for i in 0..<t.count {
+            t.setValue(Self.value(pattern, key: key, index: i), at: i, overflow: .saturate)
+        }
+        return t
+    }
+}

@@ -1,0 +1,57 @@
+import SystolicData
+import SystolicNumerics
+import SystolicSuite
+
+/// A device the harness can run cases on: the built-in emulator, or a vendor's hardware behind
+/// the process protocol. The harness never looks inside a device; it judges every one the same
+/// way from its outputs and its declared arithmetic.
+public protocol DeviceAdapter: Sendable {
+    /// What the device is and what arithmetic it declares; recorded in every results file.
+    var descriptor: DeviceDescriptor { get }
+
+    /// Runs one case on `inputs` and returns the outputs and the device's figures.
+    ///
+    /// Throws `DeviceError.notSupported` for a case the device cannot run (never a failure), and
+    /// `DeviceError.broken` when the device or its adapter breaks.
+    func run(_ benchmarkCase: BenchmarkCase, inputs: CaseInputs) throws(DeviceError) -> DeviceOutput
+}
+
+/// The generated inputs of one case.
+public enum CaseInputs: Sendable {
+    case gemm(GemmInputs)
+    /// Families whose data generation arrives with their issues.
+    case none
+}
+
+/// Why a device did not produce outputs.
+public enum DeviceError: Error, Sendable, Equatable {
+    /// The device declared it cannot run this case.
+    case notSupported(String)
+    /// The device or its adapter broke (crash, hang, garbage).
+    case broken(String)
+}
+
+/// What a device returns for one case.
+public struct DeviceOutput: Sendable {
+    /// Output tensors by role; GEMM returns "c".
+    public var tensors: [String: Tensor]
+    public var metrics: [Metric]
+
+    public init(tensors: [String: Tensor], metrics: [Metric]) {
+        self.tensors = tensors
+        self.metrics = metrics
+    }
+}
+
+/// One figure with its unit.
+public struct Metric: Sendable, Equatable, Codable {
+    public var name: String
+    public var value: Double
+    public var unit: String
+    /// True for figures that must repeat exactly (modelled cycles); false for measured ones.
+    public var deterministic: Bool
+
+    public init(name: String, value: Double, unit: String, deterministic: Bool) {
+        self.name = name; self.value = value; self.unit = unit; self.deterministic = deterministic
+    }
+}

@@ -1,0 +1,134 @@
+import Foundation
+import SystolicCheck
+import SystolicData
+import SystolicDevice
+import SystolicJSON
+import SystolicNumerics
+import SystolicSuite
+
+/// Runs suites on a device: generates each case's inputs, hands them to the device, checks the
+/// outputs against the host's own reference, and records a verdict and the device's figures.
+public struct Harness: Sendable {
+    public struct Plan: Sendable {
+        public var suites: [Suite]
+        /// Profile to select; nil runs every case.
+        public var profile: String?
+        /// Replaces every suite's default seed when set.
+        public var seed: UInt64?
+        /// Where the results file goes; its journal sits beside it.
+        public var resultsPath: String
+
+        public init(suites: [Suite], profile: String?, seed: UInt64? = nil, resultsPath: String) {
+            self.suites = suites; self.profile = profile; self.seed = seed; self.resultsPath = resultsPath
+        }
+    }
+
+    public let device: any DeviceAdapter
+
+    public init(device: any DeviceAdapter) { self.device = device }
+
+    /// Runs the plan and writes the results file atomically.
+    ///
+    /// - Parameters:
+    ///   - progress: called before each case with its position, the total and its id.
+    ///   - shouldStop: polled between cases; once true the remaining cases are `skipped` and the
+    ///     results are marked incomplete.
+    /// - Throws: only when the journal or results file cannot be written.
+    public func run(_ plan: Plan, progress: (Int, Int, String) -> Void = { _, _, _ in },
+                    shouldStop: () -> Bool = { false }) throws -> RunResults {
+        let selected = plan.suites.map { ($0, $0.cases(inProfile: plan.profile)) }
+        var results = RunResults(
+            harness: .current, device: device.descriptor, profile: plan.profile, host: Self.host(),
+            startedAt: Self.timestamp(), finishedAt: nil, complete: false,
+            suites: selected.map { suite, cases in
+                SuiteRecord(name: suite.name, version: suite.version, digest: Digest.sha256(suite.bytes), file: suite.file,
+                            seed: plan.seed ?? suite.seed, cases: cases.count)
+            },
+            summary: [:], cases: [])
+        let journal = try ResultsJournal(resultsPath: plan.resultsPath, header: results)
+        let total = selected.reduce(0) { $0 + $1.1.count }
+        var position = 0
+        var interrupted = false
+        for (suite, cases) in selected {
+            let generator = DataGenerator(seed: plan.seed ?? suite.seed)
+            for benchmarkCase in cases {
+                position += 1
+                if !interrupted && shouldStop() { interrupted = true }
+                let result: CaseResult
+                if interrupted {
+                    result = CaseResult(id: benchmarkCase.id, suite: suite.name, op: benchmarkCase.workload.op, verdict: .skipped,
+                                        reason: "the run was interrupted before this case", metrics: [:], check: nil, hostSeconds: 0)
+                } else {
+                    progress(position, total, benchmarkCase.id)
+                    result = runCase(benchmarkCase, generator: generator)
+                }
+                results.cases.append(result)
+                try journal.append(result)
+            }
+        }
+        results.complete = !interrupted
+        results.finishedAt = Self.timestamp()
+        results.summary = RunResults.summarize(results.cases)
+        try JSONFile.writeAtomically(try JSONFile.encoder().encode(results), to: plan.resultsPath)
+        journal.finish()
+        return results
+    }
+
+    /// Runs and judges one case. Never throws: every outcome is a verdict.
+    public func runCase(_ benchmarkCase: BenchmarkCase, generator: DataGenerator) -> CaseResult {
+        let start = DispatchTime.now().uptimeNanoseconds
+        func finish(_ verdict: Verdict, _ reason: String?, _ metrics: [Metric] = [], _ check: CheckReport? = nil) -> CaseResult {
+            let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            var byName: [String: MetricValue] = [:]
+            for m in metrics { byName[m.name] = MetricValue(value: m.value, unit: m.unit, deterministic: m.deterministic) }
+            return CaseResult(id: benchmarkCase.id, suite: benchmarkCase.suite, op: benchmarkCase.workload.op, verdict: verdict,
+                              reason: reason, metrics: byName, check: check, hostSeconds: seconds)
+        }
+        guard case let .gemm(gemm) = benchmarkCase.workload else {
+            // Attention and collectives have no host reference yet; a device that claims to run
+            // them cannot be judged, so the case is not run.
+            let what = benchmarkCase.workload.op
+            if !device.descriptor.ops.contains(what) {
+                return finish(.notSupported, "the device does not declare op \(what)")
+            }
+            return finish(.notSupported, "this harness version has no reference for op \(what)")
+        }
+        let arithmetic = device.descriptor.arithmetic
+        if !arithmetic.overflowModes.contains(gemm.overflow) {
+            return finish(.notSupported, "the device does not declare overflow mode \(gemm.overflow.rawValue)")
+        }
+        let inputs = GemmInputs(gemm, caseId: benchmarkCase.id, generator: generator)
+        let output: DeviceOutput
+        do {
+            output = try device.run(benchmarkCase, inputs: .gemm(inputs))
+        } catch {
+            switch error {
+            case let .notSupported(reason): return finish(.notSupported, reason)
+            case let .broken(reason): return finish(.error, reason)
+            }
+        }
+        guard let c = output.tensors["c"] else { return finish(.error, "the device returned no output \"c\"", output.metrics) }
+        let expectedShape = [gemm.batch, gemm.m, gemm.n]
+        guard c.shape == expectedShape, c.type == gemm.types.output else {
+            return finish(.error, "the device returned c as \(c.type.rawValue) \(c.shape), expected \(gemm.types.output.rawValue) \(expectedShape)",
+                          output.metrics)
+        }
+        var check = GemmCheck.verify(output: c, inputs: inputs, gemm: gemm, arithmetic: arithmetic)
+        check.outputDigest = Digest.sha256(c.storage)
+        if check.passed { return finish(.pass, nil, output.metrics, check) }
+        var reason = "\(check.mismatches) of \(check.elements) elements outside the allowed interval"
+        if let worst = check.worst { reason += "; worst \(worst.sentence)" }
+        return finish(.fail, reason, output.metrics, check)
+    }
+
+    static func host() -> HostInfo {
+        let p = ProcessInfo.processInfo
+        return HostInfo(hostname: p.hostName, os: p.operatingSystemVersionString, cpus: p.activeProcessorCount)
+    }
+
+    static func timestamp() -> String {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime]
+        return f.string(from: Date())
+    }
+}

@@ -1,0 +1,12 @@
+import SystolicJSON
+
+extension RunResults {
+    /// Reads and validates a results file; errors name the file, the place and the value.
+    public static func load(_ path: String) throws(InputFileError) -> RunResults {
+        let r = try JSONFile.decode(RunResults.self, from: path)
+        guard r.format == formatTag else {
+            throw InputFileError(file: path, place: "format", message: "expected \"\(formatTag)\", found \"\(r.format)\"")
+        }
+        return r
+    }
+}

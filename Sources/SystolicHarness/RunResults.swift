@@ -1,0 +1,86 @@
+import SystolicCheck
+import SystolicDevice
+
+/// A results file (format `systolic-bench.results/1`, schema `schemas/results.schema.json`).
+public struct RunResults: Sendable, Codable, Equatable {
+    public static let formatTag = "systolic-bench.results/1"
+
+    public var format: String = RunResults.formatTag
+    public var harness: HarnessInfo
+    public var device: DeviceDescriptor
+    /// The profile run, or nil when every case was selected.
+    public var profile: String?
+    public var host: HostInfo
+    public var startedAt: String
+    public var finishedAt: String?
+    /// False when the run was interrupted; the cases not run are `skipped`.
+    public var complete: Bool
+    public var suites: [SuiteRecord]
+    public var summary: [String: Int]
+    public var cases: [CaseResult]
+
+    enum CodingKeys: String, CodingKey {
+        case format, harness, device, profile, host, complete, suites, summary, cases
+        case startedAt = "started_at"
+        case finishedAt = "finished_at"
+    }
+
+    /// Verdict counts, every verdict present (zeros included).
+    public static func summarize(_ cases: [CaseResult]) -> [String: Int] {
+        var counts = Dictionary(uniqueKeysWithValues: Verdict.allCases.map { ($0.rawValue, 0) })
+        for c in cases { counts[c.verdict.rawValue, default: 0] += 1 }
+        return counts
+    }
+}
+
+public struct HarnessInfo: Sendable, Codable, Equatable {
+    public var name: String
+    public var version: String
+    public static let current = HarnessInfo(name: "systolic-bench", version: "0.1.0")
+}
+
+public struct HostInfo: Sendable, Codable, Equatable {
+    public var hostname: String
+    public var os: String
+    public var cpus: Int
+}
+
+/// A suite as it was run: enough to tell whether two runs are comparable.
+public struct SuiteRecord: Sendable, Codable, Equatable {
+    public var name: String
+    public var version: String
+    /// SHA-256 of the suite file's bytes, `sha256:<hex>`.
+    public var digest: String
+    public var file: String
+    /// The data seed every case of this suite was generated from.
+    public var seed: UInt64
+    /// Cases selected from this suite.
+    public var cases: Int
+}
+
+/// One case's outcome.
+public struct CaseResult: Sendable, Codable, Equatable {
+    public var id: String
+    public var suite: String
+    public var op: String
+    public var verdict: Verdict
+    /// Why the verdict is not `pass`: the failing element, the device's message, …
+    public var reason: String?
+    /// Figures by name, each with its unit.
+    public var metrics: [String: MetricValue]
+    public var check: CheckReport?
+    /// Host wall time for the whole case (generation, device, check); never compared.
+    public var hostSeconds: Double
+
+    enum CodingKeys: String, CodingKey {
+        case id, suite, op, verdict, reason, metrics, check
+        case hostSeconds = "host_seconds"
+    }
+}
+
+public struct MetricValue: Sendable, Codable, Equatable {
+    public var value: Double
+    public var unit: String
+    /// True when the figure must repeat exactly (modelled); compared exactly against baselines.
+    public var deterministic: Bool
+}

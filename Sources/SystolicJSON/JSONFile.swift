@@ -1,0 +1,120 @@
+import Foundation
+
+/// Reading JSON files with errors that name the file and the place in it.
+public enum JSONFile {
+    /// Largest input file accepted; bigger ones are refused before they are read whole.
+    public static let maximumBytes = 256 << 20
+
+    /// Reads and parses `path`. Missing files, oversized files and syntax errors are
+    /// `InputFileError`s (syntax errors carry the line and column).
+    public static func read(_ path: String) throws(InputFileError) -> JSONNode {
+        try parse(readBytes(path), file: path)
+    }
+
+    /// The bytes of `path`, refusing missing and oversized files.
+    public static func readBytes(_ path: String) throws(InputFileError) -> [UInt8] {
+        let url = URL(fileURLWithPath: path)
+        let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? nil
+        guard let size else { throw InputFileError(file: path, place: nil, message: "cannot read the file (missing or not a regular file)") }
+        guard size <= maximumBytes else {
+            throw InputFileError(file: path, place: nil, message: "file is \(size) bytes, larger than the \(maximumBytes)-byte limit")
+        }
+        let data: Data
+        do { data = try Data(contentsOf: url) } catch {
+            throw InputFileError(file: path, place: nil, message: "cannot read the file: \(error.localizedDescription)")
+        }
+        return Array(data)
+    }
+
+    /// Parses bytes that came from `file` (used in messages only).
+    public static func parse(_ bytes: [UInt8], file: String) throws(InputFileError) -> JSONNode {
+        do {
+            return JSONNode(value: try JSONParser.parse(bytes), file: file)
+        } catch {
+            throw InputFileError(file: file, place: "line \(error.line), column \(error.column)", message: "invalid JSON: \(error.message)")
+        }
+    }
+
+    /// Reads `path` and decodes it with `JSONDecoder`, turning a decoding error into an
+    /// `InputFileError` that names the JSON path and the value found there.
+    public static func decode<T: Decodable>(_ type: T.Type, from path: String) throws(InputFileError) -> T {
+        let bytes = try readBytes(path)
+        let node = try parse(bytes, file: path)
+        do {
+            return try decoder().decode(T.self, from: Data(bytes))
+        } catch let error as DecodingError {
+            throw describe(error, in: node)
+        } catch {
+            throw InputFileError(file: path, place: nil, message: "\(error)")
+        }
+    }
+
+    private static func describe(_ error: DecodingError, in root: JSONNode) -> InputFileError {
+        func locate(_ codingPath: [any CodingKey]) -> (String, JSONValue?) {
+            var path = ""
+            var value: JSONValue? = root.value
+            for key in codingPath {
+                if let i = key.intValue {
+                    path += "[\(i)]"
+                    if case let .array(items)? = value, i < items.count { value = items[i] } else { value = nil }
+                } else {
+                    path += path.isEmpty ? key.stringValue : ".\(key.stringValue)"
+                    value = value?[key.stringValue]
+                }
+            }
+            return (path.isEmpty ? "top level" : path, value)
+        }
+        switch error {
+        case let .typeMismatch(expected, context), let .valueNotFound(expected, context):
+            let (place, value) = locate(context.codingPath)
+            return InputFileError(file: root.file, place: place,
+                                  message: "expected \(expectedName(expected)), found \(value?.excerpt ?? "nothing")")
+        case let .keyNotFound(key, context):
+            let (place, _) = locate(context.codingPath)
+            return InputFileError(file: root.file, place: place, message: "missing required field \"\(key.stringValue)\"")
+        case let .dataCorrupted(context):
+            let (place, value) = locate(context.codingPath)
+            let found = value.map { " (found \($0.excerpt))" } ?? ""
+            return InputFileError(file: root.file, place: place, message: "\(context.debugDescription)\(found)")
+        @unknown default:
+            return InputFileError(file: root.file, place: nil, message: "\(error)")
+        }
+    }
+
+    private static func expectedName(_ type: Any.Type) -> String {
+        switch type {
+        case is String.Type: return "a string"
+        case is Int.Type, is Int64.Type, is UInt64.Type, is Int32.Type: return "an integer"
+        case is Double.Type, is Float.Type: return "a number"
+        case is Bool.Type: return "true or false"
+        default:
+            let name = "\(type)"
+            if name.hasPrefix("Array") { return "a list" }
+            if name.hasPrefix("Dictionary") { return "an object" }
+            return "a value of type \(name)"
+        }
+    }
+
+    /// Writes `data` to `path` atomically: a reader sees the old file or the new one, never a part.
+    public static func writeAtomically(_ data: Data, to path: String) throws {
+        let url = URL(fileURLWithPath: path)
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try data.write(to: url, options: .atomic)
+    }
+
+    /// The encoder every file we write uses: sorted keys and indentation, so files diff well and
+    /// the same content always gives the same bytes.
+    public static func encoder() -> JSONEncoder {
+        let e = JSONEncoder()
+        e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return e
+    }
+
+    /// The decoder matching `encoder()`: non-finite numbers are the strings "inf", "-inf", "nan".
+    public static func decoder() -> JSONDecoder {
+        let d = JSONDecoder()
+        d.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return d
+    }
+}

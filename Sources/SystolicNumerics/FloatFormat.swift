@@ -1,0 +1,93 @@
+/// A binary floating-point layout: sign, exponent and fraction widths, and how the top exponent
+/// is used. Encoding and decoding are exact arithmetic on `Double`, which holds every value of
+/// every format here, so no platform library decides a bit.
+public struct FloatFormat: Sendable, Hashable {
+    public let exponentBits: Int
+    public let mantissaBits: Int
+    /// True for IEEE-style formats whose all-ones exponent holds infinities and NaNs. False for
+    /// OCP E4M3 "fn", whose all-ones exponent holds normal numbers except the NaN S.1111.111.
+    public let hasInfinity: Bool
+
+    public static let fp32 = FloatFormat(exponentBits: 8, mantissaBits: 23, hasInfinity: true)
+    public static let fp16 = FloatFormat(exponentBits: 5, mantissaBits: 10, hasInfinity: true)
+    public static let bf16 = FloatFormat(exponentBits: 8, mantissaBits: 7, hasInfinity: true)
+    public static let e4m3fn = FloatFormat(exponentBits: 4, mantissaBits: 3, hasInfinity: false)
+    public static let e5m2 = FloatFormat(exponentBits: 5, mantissaBits: 2, hasInfinity: true)
+
+    public var bias: Int { (1 << (exponentBits - 1)) - 1 }
+    /// Exponent of the smallest normal number.
+    public var minExponent: Int { 1 - bias }
+    private var exponentMask: UInt32 { (1 << UInt32(exponentBits)) - 1 }
+    private var mantissaMask: UInt32 { (1 << UInt32(mantissaBits)) - 1 }
+    private var signBit: UInt32 { 1 << UInt32(exponentBits + mantissaBits) }
+
+    /// Bits of the largest finite magnitude.
+    public var maxFiniteBits: UInt32 {
+        if hasInfinity { return ((exponentMask - 1) << UInt32(mantissaBits)) | mantissaMask }
+        return (exponentMask << UInt32(mantissaBits)) | (mantissaMask - 1)
+    }
+
+    public var maxFinite: Double { decode(maxFiniteBits) }
+
+    /// Smallest positive subnormal.
+    public var minSubnormal: Double { Double(sign: .plus, exponent: minExponent - mantissaBits, significand: 1) }
+
+    /// Smallest positive normal.
+    public var minNormal: Double { Double(sign: .plus, exponent: minExponent, significand: 1) }
+
+    private var nanBits: UInt32 {
+        hasInfinity ? (exponentMask << UInt32(mantissaBits)) | (1 << UInt32(mantissaBits - 1))
+                    : (exponentMask << UInt32(mantissaBits)) | mantissaMask
+    }
+
+    /// The exact value of `bits`.
+    public func decode(_ bits: UInt32) -> Double {
+        let negative = bits & signBit != 0
+        let e = Int((bits >> UInt32(mantissaBits)) & exponentMask)
+        let f = bits & mantissaMask
+        let magnitude: Double
+        if hasInfinity && e == Int(exponentMask) {
+            magnitude = f == 0 ? .infinity : .nan
+        } else if !hasInfinity && e == Int(exponentMask) && f == mantissaMask {
+            magnitude = .nan
+        } else if e == 0 {
+            magnitude = Double(f) * Double(sign: .plus, exponent: minExponent - mantissaBits, significand: 1)
+        } else {
+            magnitude = Double((1 << UInt32(mantissaBits)) | f) * Double(sign: .plus, exponent: e - bias - mantissaBits, significand: 1)
+        }
+        return negative ? -magnitude : magnitude
+    }
+
+    /// Rounds `value` to nearest, ties to even, and returns the bits.
+    ///
+    /// A value overflows when its rounded magnitude (with the exponent range unbounded) exceeds the
+    /// largest finite value; `overflow` then decides between ±max finite and ±infinity (NaN for
+    /// E4M3). NaN inputs give a quiet NaN.
+    public func encode(_ value: Double, overflow: OverflowMode) -> UInt32 {
+        if value.isNaN { return nanBits }
+        let sign: UInt32 = value.sign == .minus ? signBit : 0
+        let a = value.magnitude
+        if a == 0 { return sign }
+        if a.isInfinite { return sign | overflowBits(overflow) }
+        // Quantum of the binade that holds `a`, never below the subnormal quantum.
+        let e = Swift.max(Int(a.exponent), minExponent)
+        let quantum = Double(sign: .plus, exponent: e - mantissaBits, significand: 1)
+        let rounded = (a / quantum).rounded(.toNearestOrEven) * quantum
+        if rounded > maxFinite { return sign | overflowBits(overflow) }
+        if rounded == 0 { return sign }
+        let re = Int(rounded.exponent)
+        if re < minExponent {
+            let subnormalQuantum = Double(sign: .plus, exponent: minExponent - mantissaBits, significand: 1)
+            return sign | UInt32(rounded / subnormalQuantum)
+        }
+        let significand = UInt32(rounded / Double(sign: .plus, exponent: re - mantissaBits, significand: 1))
+        return sign | (UInt32(re + bias) << UInt32(mantissaBits)) | (significand & mantissaMask)
+    }
+
+    private func overflowBits(_ mode: OverflowMode) -> UInt32 {
+        switch mode {
+        case .saturate: return maxFiniteBits
+        case .ieee: return hasInfinity ? exponentMask << UInt32(mantissaBits) : nanBits
+        }
+    }
+}

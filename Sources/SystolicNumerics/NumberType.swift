@@ -1,0 +1,91 @@
+/// The element types a case can name for its inputs, accumulator and outputs.
+///
+/// Floating-point formats are encoded by `FloatFormat`; the integer ones are two's complement.
+/// Raw values are the spellings used in suite and results files.
+public enum NumberType: String, CaseIterable, Sendable, Codable, Hashable {
+    case fp32
+    case fp16
+    case bf16
+    /// OCP 8-bit E4M3 "fn": no infinities, S.1111.111 is NaN, largest finite 448.
+    case fp8_e4m3
+    /// OCP 8-bit E5M2: IEEE-like with infinities, largest finite 57344.
+    case fp8_e5m2
+    case int8
+    case int32
+
+    /// Bytes per element in memory and in dumps.
+    public var byteWidth: Int {
+        switch self {
+        case .fp32, .int32: return 4
+        case .fp16, .bf16: return 2
+        case .fp8_e4m3, .fp8_e5m2, .int8: return 1
+        }
+    }
+
+    public var isInteger: Bool { self == .int8 || self == .int32 }
+
+    /// The floating-point layout, or nil for integer types.
+    public var floatFormat: FloatFormat? {
+        switch self {
+        case .fp32: return .fp32
+        case .fp16: return .fp16
+        case .bf16: return .bf16
+        case .fp8_e4m3: return .e4m3fn
+        case .fp8_e5m2: return .e5m2
+        case .int8, .int32: return nil
+        }
+    }
+
+    /// Unit roundoff (half an ulp of 1), for float types.
+    public var unitRoundoff: Double? {
+        floatFormat.map { Double(sign: .plus, exponent: -($0.mantissaBits + 1), significand: 1) }
+    }
+
+    /// Largest finite magnitude.
+    public var maxFinite: Double {
+        switch self {
+        case .int8: return 127
+        case .int32: return 2_147_483_647
+        default: return floatFormat!.maxFinite
+        }
+    }
+
+    /// Encodes `value` rounding to nearest, ties to even, with the given overflow behaviour.
+    ///
+    /// Integers saturate in both modes (wrapping is a fault, never a mode) and NaN becomes 0.
+    /// The result is the element's bit pattern in the low `byteWidth` bytes.
+    public func encode(_ value: Double, overflow: OverflowMode) -> UInt32 {
+        switch self {
+        case .int8: return UInt32(truncatingIfNeeded: Int8(Self.roundSaturating(value, min: -128, max: 127)))
+        case .int32: return UInt32(truncatingIfNeeded: Int32(Self.roundSaturating(value, min: -2_147_483_648, max: 2_147_483_647)))
+        default: return floatFormat!.encode(value, overflow: overflow)
+        }
+    }
+
+    /// The exact value of a bit pattern.
+    public func decode(_ bits: UInt32) -> Double {
+        switch self {
+        case .int8: return Double(Int8(truncatingIfNeeded: bits))
+        case .int32: return Double(Int32(truncatingIfNeeded: bits))
+        default: return floatFormat!.decode(bits)
+        }
+    }
+
+    /// `value` rounded to this type and back: the nearest representable value.
+    public func round(_ value: Double, overflow: OverflowMode) -> Double {
+        decode(encode(value, overflow: overflow))
+    }
+
+    private static func roundSaturating(_ value: Double, min: Double, max: Double) -> Int64 {
+        if value.isNaN { return 0 }
+        return Int64(Swift.min(Swift.max(value.rounded(.toNearestOrEven), min), max))
+    }
+}
+
+/// What a conversion does with a value beyond the largest finite one (design.md, Numerics).
+public enum OverflowMode: String, CaseIterable, Sendable, Codable, Hashable {
+    /// Clamp to ±largest finite, infinities included; NaN stays NaN.
+    case saturate
+    /// IEEE behaviour: ±infinity, or NaN where the format has no infinity (fp8 E4M3).
+    case ieee
+}

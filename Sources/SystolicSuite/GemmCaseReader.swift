@@ -1,0 +1,119 @@
+import SystolicJSON
+import SystolicNumerics
+
+/// Reads a GEMM case of a suite:
+///
+/// ```json
+/// {"name": "llm-decode-qkv", "op": "gemm", "profiles": ["quick", "full"],
+///  "shape": {"m": [1, 4, 16], "n": 4096, "k": 4096, "batch": 1},
+///  "types": "bf16",  // or {"a", "b", "accumulate", "output"}, or a list of either (a sweep)
+///  "layout": {"b": "nk"}, "epilogue": {"bias": false, "activation": "none"},
+///  "scales": {"a": 1, "b": 1, "output": 1},
+///  "data": {"a": {"pattern": "normal", "std": 1}, "b": {...}}, "overflow": "saturate"}
+/// ```
+enum GemmCaseReader {
+    static func read(_ node: JSONNode, overflow: OverflowMode) throws(InputFileError) -> [(params: String, workload: Workload)] {
+        try node.rejectUnknownMembers(["name", "op", "description", "profiles", "overflow", "shape", "types", "layout",
+                                        "epilogue", "scales", "data"])
+        let shape = try node.member("shape")
+        try shape.rejectUnknownMembers(["m", "n", "k", "batch"])
+        let dim = 1...SuiteLoader.Limits.dimension
+        let ms = try Sweep.integers(shape.member("m"), in: dim, what: "a positive integer")
+        let ns = try Sweep.integers(shape.member("n"), in: dim, what: "a positive integer")
+        let ks = try Sweep.integers(shape.member("k"), in: dim, what: "a positive integer")
+        let batches = try shape.optionalMember("batch").map { n throws(InputFileError) in
+            try Sweep.integers(n, in: 1...SuiteLoader.Limits.batch, what: "a positive batch count")
+        } ?? [1]
+
+        let typesNode = try node.member("types")
+        var typeSets: [GemmCase.Types] = []
+        if case .array = typesNode.value {
+            for item in try typesNode.items() { typeSets.append(try readTypes(item)) }
+            guard !typeSets.isEmpty else { throw typesNode.failure(expected: "a non-empty list of type sets") }
+        } else {
+            typeSets = [try readTypes(typesNode)]
+        }
+
+        var layoutB = GemmCase.WeightLayout.kn
+        if let layout = try node.optionalMember("layout") {
+            try layout.rejectUnknownMembers(["b"])
+            if let b = try layout.optionalMember("b") { layoutB = try b.choice(GemmCase.WeightLayout.self) }
+        }
+        var bias = false
+        var activation = GemmCase.Activation.none
+        if let epilogue = try node.optionalMember("epilogue") {
+            try epilogue.rejectUnknownMembers(["bias", "activation"])
+            bias = try epilogue.optionalMember("bias")?.bool() ?? false
+            activation = try epilogue.optionalMember("activation")?.choice(GemmCase.Activation.self) ?? .none
+        }
+        var scales = GemmCase.Scales()
+        if let s = try node.optionalMember("scales") {
+            try s.rejectUnknownMembers(["a", "b", "output"])
+            func positive(_ key: String) throws(InputFileError) -> Double {
+                guard let n = try s.optionalMember(key) else { return 1 }
+                let v = try n.double()
+                guard v > 0 else { throw n.failure(expected: "a positive scale") }
+                return v
+            }
+            scales = GemmCase.Scales(a: try positive("a"), b: try positive("b"), output: try positive("output"))
+        }
+        let data = try node.optionalMember("data")
+        try data?.rejectUnknownMembers(["a", "b"])
+
+        var out: [(params: String, workload: Workload)] = []
+        for types in typeSets {
+            let dataA = try SuiteLoader.dataPattern(data?.optionalMember("a"), fallback: SuiteLoader.defaultPattern(for: types.a))
+            let dataB = try SuiteLoader.dataPattern(data?.optionalMember("b"), fallback: SuiteLoader.defaultPattern(for: types.b))
+            for point in Sweep.product([batches, ms, ns, ks]) {
+                let (batch, m, n, k) = (point[0], point[1], point[2], point[3])
+                var params = batch > 1 ? "batch=\(batch),m=\(m),n=\(n),k=\(k)" : "m=\(m),n=\(n),k=\(k)"
+                if typeSets.count > 1 { params += ",types=\(types.label)" }
+                let gemm = GemmCase(m: m, n: n, k: k, batch: batch, types: types, layoutB: layoutB, scales: scales,
+                                    bias: bias, activation: activation, dataA: dataA, dataB: dataB, overflow: overflow)
+                try checkSize(gemm, shape: shape)
+                try checkInt8(gemm, node: node)
+                out.append((params, .gemm(gemm)))
+            }
+        }
+        return out
+    }
+
+    private static func readTypes(_ node: JSONNode) throws(InputFileError) -> GemmCase.Types {
+        if case .string = node.value { return GemmCase.Types(shorthand: try node.choice(NumberType.self)) }
+        try node.rejectUnknownMembers(["a", "b", "accumulate", "output"])
+        let a = try node.member("a").choice(NumberType.self)
+        let b = try node.member("b").choice(NumberType.self)
+        let accNode = try node.optionalMember("accumulate")
+        let acc = try accNode?.choice(NumberType.self) ?? (a == .int8 ? .int32 : .fp32)
+        let output = try node.member("output").choice(NumberType.self)
+        guard a.isInteger == b.isInteger else { throw node.failure("inputs \(a.rawValue) and \(b.rawValue) mix integer and floating-point types") }
+        if a.isInteger {
+            guard a == .int8, b == .int8 else { throw node.failure("integer GEMM takes int8 inputs, found \(a.rawValue) × \(b.rawValue)") }
+            guard acc == .int32 else { throw accNode!.failure(expected: "\"int32\" for int8 inputs") }
+        } else {
+            guard acc.floatFormat != nil, acc != .fp8_e4m3, acc != .fp8_e5m2 else {
+                throw (accNode ?? node).failure(expected: "an fp32, fp16 or bf16 accumulator")
+            }
+        }
+        return GemmCase.Types(a: a, b: b, accumulate: acc, output: output)
+    }
+
+    private static func checkSize(_ g: GemmCase, shape: JSONNode) throws(InputFileError) {
+        let limit = SuiteLoader.Limits.tensorElements
+        let sizes = [("A", g.batch * g.m * g.k), ("B", g.batch * g.k * g.n), ("C", g.batch * g.m * g.n)]
+        for (tensor, elements) in sizes where elements > limit {
+            throw shape.failure("at batch=\(g.batch), m=\(g.m), n=\(g.n), k=\(g.k) tensor \(tensor) has \(elements) elements, more than the \(limit) allowed")
+        }
+        let bytes = sizes[0].1 * g.types.a.byteWidth + sizes[1].1 * g.types.b.byteWidth + sizes[2].1 * (g.types.output.byteWidth + 16)
+        if bytes > SuiteLoader.Limits.caseBytes {
+            throw shape.failure("at batch=\(g.batch), m=\(g.m), n=\(g.n), k=\(g.k) the case needs \(bytes >> 20) MiB, more than the \(SuiteLoader.Limits.caseBytes >> 20) MiB allowed")
+        }
+    }
+
+    private static func checkInt8(_ g: GemmCase, node: JSONNode) throws(InputFileError) {
+        if g.types.a == .int8, g.k > SuiteLoader.Limits.int8K {
+            throw try node.member("shape").member("k").failure(
+                "k=\(g.k) exceeds \(SuiteLoader.Limits.int8K), beyond which int8 products can overflow an int32 accumulator")
+        }
+    }
+}

@@ -1,0 +1,149 @@
+import SystolicNumerics
+
+/// The three families of the mission. A case holds exactly one.
+public enum Workload: Sendable, Equatable {
+    case gemm(GemmCase)
+    case attention(AttentionCase)
+    case collective(CollectiveCase)
+
+    /// The op name used in suite and results files.
+    public var op: String {
+        switch self {
+        case .gemm: return "gemm"
+        case .attention: return "attention"
+        case .collective: return "collective"
+        }
+    }
+}
+
+/// How one input operand's values are generated (see `DataGenerator` for the exact algorithm).
+public enum DataPattern: Sendable, Equatable {
+    /// Uniform in [low, high).
+    case uniform(low: Double, high: Double)
+    /// Approximately normal (Irwin–Hall sum of twelve 16-bit uniforms), bounded at mean ± 6·std.
+    case normal(mean: Double, std: Double)
+    /// Uniform integers in [low, high], both included.
+    case integer(low: Int, high: Int)
+    /// Every element equal to `value`.
+    case constant(Double)
+}
+
+/// C = epilogue(A·B (+ bias)) for M×N×K, optionally batched.
+public struct GemmCase: Sendable, Equatable {
+    public enum WeightLayout: String, CaseIterable, Sendable {
+        /// B stored [K, N], row-major.
+        case kn
+        /// B stored [N, K], row-major (a transposed weight, as most frameworks keep linear layers).
+        case nk
+    }
+
+    public enum Activation: String, CaseIterable, Sendable {
+        case none, relu
+        case geluErf = "gelu_erf"
+        case geluTanh = "gelu_tanh"
+    }
+
+    public struct Types: Sendable, Equatable {
+        public var a: NumberType
+        public var b: NumberType
+        public var accumulate: NumberType
+        public var output: NumberType
+
+        public init(a: NumberType, b: NumberType, accumulate: NumberType, output: NumberType) {
+            self.a = a; self.b = b; self.accumulate = accumulate; self.output = output
+        }
+
+        /// The shorthand a suite may write as one type name: inputs and output of that type,
+        /// accumulated in fp32, or in int32 for int8 (whose output is then int32 too).
+        public init(shorthand t: NumberType) {
+            if t == .int8 {
+                self.init(a: .int8, b: .int8, accumulate: .int32, output: .int32)
+            } else {
+                self.init(a: t, b: t, accumulate: .fp32, output: t)
+            }
+        }
+
+        /// A short label for case ids: the shorthand name where it applies.
+        public var label: String {
+            for t in NumberType.allCases where Types(shorthand: t) == self { return t.rawValue }
+            return "\(a.rawValue).\(b.rawValue).\(accumulate.rawValue).\(output.rawValue)"
+        }
+    }
+
+    /// Per-tensor scales: C = conv((Σ a·b) · a·b scales / output scale). Unit scales mean none.
+    public struct Scales: Sendable, Equatable {
+        public var a: Double = 1
+        public var b: Double = 1
+        public var output: Double = 1
+        public init(a: Double = 1, b: Double = 1, output: Double = 1) { self.a = a; self.b = b; self.output = output }
+        public var isUnit: Bool { a == 1 && b == 1 && output == 1 }
+    }
+
+    public var m: Int
+    public var n: Int
+    public var k: Int
+    public var batch: Int
+    public var types: Types
+    public var layoutB: WeightLayout
+    public var scales: Scales
+    public var bias: Bool
+    public var activation: Activation
+    public var dataA: DataPattern
+    public var dataB: DataPattern
+    public var overflow: OverflowMode
+
+    public init(m: Int, n: Int, k: Int, batch: Int = 1, types: Types, layoutB: WeightLayout = .kn,
+                scales: Scales = Scales(), bias: Bool = false, activation: Activation = .none,
+                dataA: DataPattern, dataB: DataPattern, overflow: OverflowMode = .saturate) {
+        self.m = m; self.n = n; self.k = k; self.batch = batch; self.types = types
+        self.layoutB = layoutB; self.scales = scales; self.bias = bias; self.activation = activation
+        self.dataA = dataA; self.dataB = dataB; self.overflow = overflow
+    }
+
+    /// Multiply-accumulates in the whole case.
+    public var macs: Int { batch * m * n * k }
+}
+
+/// softmax(Q·Kᵀ·scale + mask)·V (design.md, Workloads). Run by a later version of the emulator.
+public struct AttentionCase: Sendable, Equatable {
+    public var batch: Int
+    public var heads: Int
+    public var kvHeads: Int
+    public var headDim: Int
+    public var queryLength: Int
+    public var kvLength: Int
+    public var causal: Bool
+    /// Softmax scale; nil means 1/√head_dim.
+    public var scale: Double?
+    public var inputType: NumberType
+    public var accumulateType: NumberType
+    /// The type P is rounded to before P·V.
+    public var probabilityType: NumberType
+    public var outputType: NumberType
+    public var data: DataPattern
+    public var overflow: OverflowMode
+}
+
+/// A collective across the chips of one system, with nccl-tests' byte conventions.
+public struct CollectiveCase: Sendable, Equatable {
+    public enum Operation: String, CaseIterable, Sendable {
+        case allReduce = "all_reduce"
+        case allGather = "all_gather"
+        case reduceScatter = "reduce_scatter"
+        case allToAll = "all_to_all"
+        case broadcast
+        case sendRecv = "send_recv"
+    }
+
+    public enum Reduction: String, CaseIterable, Sendable { case sum, max, min }
+
+    public var operation: Operation
+    public var ranks: Int
+    /// Message size in bytes as nccl-tests counts it (`-b`/`-e`).
+    public var bytes: Int
+    public var type: NumberType
+    public var reduction: Reduction
+    public var inPlace: Bool
+    public var root: Int
+    public var data: DataPattern
+}
