@@ -18,10 +18,18 @@ enum ResultsTable {
                 i == row.count - 1 ? cell : (i == 0 ? cell.padding(widths[i]) : cell.leftPadding(widths[i]))
             }.joined(separator: "  ")
         }
-        for c in results.cases where c.verdict != .pass {
-            guard let reason = c.reason else { continue }
-            lines.append("\(c.verdict.rawValue): \(c.id): \(reason)")
+        for c in results.cases where c.verdict == .fail || c.verdict == .error {
+            lines.append("\(c.verdict.rawValue): \(c.id): \(c.reason ?? "")")
         }
+        // Not-supported cases usually share a few reasons; one line per reason keeps the table short.
+        var reasons: [String: Int] = [:]
+        var order: [String] = []
+        for c in results.cases where c.verdict == .notSupported {
+            let r = c.reason ?? "no reason given"
+            if reasons[r] == nil { order.append(r) }
+            reasons[r, default: 0] += 1
+        }
+        for r in order { lines.append("not_supported (\(reasons[r]!) cases): \(r)") }
         let s = results.summary
         lines.append(Verdict.allCases.map { "\($0.rawValue) \(s[$0.rawValue] ?? 0)" }.joined(separator: " · ")
                      + " (device \(results.device.name))")

@@ -56,7 +56,7 @@ public enum NumberType: String, CaseIterable, Sendable, Codable, Hashable {
     /// The result is the element's bit pattern in the low `byteWidth` bytes.
     public func encode(_ value: Double, overflow: OverflowMode) -> UInt32 {
         switch self {
-        case .int8: return UInt32(truncatingIfNeeded: Int8(Self.roundSaturating(value, min: -128, max: 127)))
+        case .int8: return UInt32(UInt8(bitPattern: Int8(Self.roundSaturating(value, min: -128, max: 127))))
         case .int32: return UInt32(truncatingIfNeeded: Int32(Self.roundSaturating(value, min: -2_147_483_648, max: 2_147_483_647)))
         default: return floatFormat!.encode(value, overflow: overflow)
         }

@@ -1,0 +1,86 @@
+import Foundation
+import Testing
+@testable import SystolicNumerics
+
+/// The shared vectors (made with ml_dtypes, an independent implementation) run row by row.
+struct NumberFormatTests {
+    static func rows(_ file: String) throws -> [[UInt32]] {
+        let url = Repository.fixtures.appendingPathComponent("vectors/\(file)")
+        let text = try String(contentsOf: url, encoding: .utf8)
+        return text.split(separator: "\n").filter { !$0.hasPrefix("#") && !$0.isEmpty }.map { line in
+            line.split(separator: ",").map { UInt32($0.dropFirst(2), radix: 16)! }
+        }
+    }
+
+    @Test func encodeVectorsMatchEveryRowInBothOverflowModes() throws {
+        let rows = try Self.rows("encode.csv")
+        #expect(rows.count > 20_000)
+        let columns: [(NumberType, OverflowMode)] = [
+            (.bf16, .ieee), (.bf16, .saturate), (.fp16, .ieee), (.fp16, .saturate),
+            (.fp8_e4m3, .ieee), (.fp8_e4m3, .saturate), (.fp8_e5m2, .ieee), (.fp8_e5m2, .saturate),
+        ]
+        var failures: [String] = []
+        for row in rows {
+            let input = Double(Float(bitPattern: row[0]))
+            for (column, (type, mode)) in columns.enumerated() {
+                let expected = row[column + 1]
+                let got = type.encode(input, overflow: mode)
+                let bothNaN = type.decode(got).isNaN && type.decode(expected).isNaN
+                if got != expected && !bothNaN {
+                    failures.append("0x\(String(row[0], radix: 16)) → \(type.rawValue) \(mode.rawValue): got 0x\(String(got, radix: 16)), expected 0x\(String(expected, radix: 16))")
+                }
+            }
+        }
+        #expect(failures.isEmpty, "\(failures.count) mismatches, first: \(failures.prefix(5))")
+    }
+
+    @Test func fp8DecodeVectorsMatchAll256Codes() throws {
+        let rows = try Self.rows("fp8-decode.csv")
+        #expect(rows.count == 256)
+        for row in rows {
+            for (type, column) in [(NumberType.fp8_e4m3, 1), (.fp8_e5m2, 2)] {
+                let expected = Double(Float(bitPattern: row[column]))
+                let got = type.decode(row[0])
+                #expect(got == expected || (got.isNaN && expected.isNaN), "\(type.rawValue) code 0x\(String(row[0], radix: 16))")
+            }
+        }
+    }
+
+    @Test(arguments: [NumberType.fp16, .bf16, .fp8_e4m3, .fp8_e5m2])
+    func everyCodeRoundTrips(type: NumberType) {
+        let codes = 1 << (8 * type.byteWidth)
+        for code in 0..<codes {
+            let v = type.decode(UInt32(code))
+            if v.isNaN { continue }
+            #expect(type.encode(v, overflow: .ieee) == UInt32(code), "\(type.rawValue) 0x\(String(code, radix: 16))")
+        }
+    }
+
+    @Test func fp32EncodeFromDoubleRoundsOnceAndHandlesSubnormals() {
+        // 1 + 2^-24 is a tie between 1 and 1 + 2^-23: to even gives 1.
+        #expect(NumberType.fp32.round(1 + 0x1p-24, overflow: .ieee) == 1)
+        // Just above the tie rounds up: a double-rounding path through a narrower type would not.
+        #expect(NumberType.fp32.round(1 + 0x1p-24 + 0x1p-50, overflow: .ieee) == 1 + 0x1p-23)
+        #expect(NumberType.fp32.round(0x1p-149 * 0.75, overflow: .ieee) == 0x1p-149)
+        #expect(NumberType.fp32.round(1e39, overflow: .saturate) == Double(Float.greatestFiniteMagnitude))
+        #expect(NumberType.fp32.round(1e39, overflow: .ieee) == .infinity)
+        #expect(NumberType.fp8_e4m3.maxFinite == 448)
+        #expect(NumberType.fp8_e5m2.maxFinite == 57344)
+    }
+
+    @Test func integersRoundToNearestEvenAndSaturate() {
+        #expect(NumberType.int8.round(2.5, overflow: .ieee) == 2)
+        #expect(NumberType.int8.round(-3.5, overflow: .ieee) == -4)
+        #expect(NumberType.int8.round(300, overflow: .ieee) == 127)
+        #expect(NumberType.int8.round(-300, overflow: .saturate) == -128)
+        #expect(NumberType.int32.round(1e12, overflow: .saturate) == 2_147_483_647)
+        #expect(NumberType.int8.encode(-1, overflow: .saturate) == 0xFF)
+    }
+
+    @Test func tensorStoresLittleEndianBitPatterns() {
+        var t = Tensor(type: .bf16, shape: [2])
+        t.setValue(1.0, at: 1, overflow: .ieee)
+        #expect(t.storage == [0, 0, 0x80, 0x3F])
+        #expect(t.value(at: 1) == 1)
+    }
+}

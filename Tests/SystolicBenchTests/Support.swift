@@ -1,0 +1,40 @@
+import Foundation
+import SystolicDevice
+import SystolicNumerics
+import SystolicSuite
+
+/// Paths inside the repository, found from this file so tests run from any directory.
+enum Repository {
+    static let root: URL = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static func path(_ relative: String) -> String { root.appendingPathComponent(relative).path }
+    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures")
+}
+
+/// A fresh temporary directory for one test.
+func temporaryDirectory() -> URL {
+    let url = FileManager.default.temporaryDirectory.appendingPathComponent("systolic-bench-tests-\(UUID().uuidString)")
+    try! FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    return url
+}
+
+/// Writes `text` to a file in `dir` and returns its path.
+func write(_ text: String, to name: String, in dir: URL) -> String {
+    let url = dir.appendingPathComponent(name)
+    try! Data(text.utf8).write(to: url)
+    return url.path
+}
+
+/// A minimal valid suite around the given case objects.
+func suiteJSON(name: String = "t", cases: String) -> String {
+    """
+    {"format": "systolic-bench.suite/1", "name": "\(name)", "version": "1", "defaults": {"seed": 7},
+     "profiles": {"quick": "q", "full": "f"}, "cases": [\(cases)]}
+    """
+}
+
+/// A GEMM case object for `suiteJSON`.
+func gemmCaseJSON(name: String, m: Int, n: Int, k: Int, types: String, extra: String = "") -> String {
+    """
+    {"name": "\(name)", "op": "gemm", "profiles": ["quick"], "shape": {"m": \(m), "n": \(n), "k": \(k)}, "types": \(types)\(extra)}
+    """
+}
