@@ -11,6 +11,11 @@ public struct EmulatorPreset: Sendable, Equatable {
     public var clockHz: Double
     public var inputTypes: [NumberType]
 
+    public init(name: String, summary: String, rows: Int, cols: Int, clockHz: Double, inputTypes: [NumberType]) {
+        self.name = name; self.summary = summary; self.rows = rows; self.cols = cols; self.clockHz = clockHz
+        self.inputTypes = inputTypes
+    }
+
     /// Peak operations per second for an input type (two per MAC, every PE busy every cycle).
     public var peakOpsPerSecond: Double { 2 * Double(rows * cols) * clockHz }
 

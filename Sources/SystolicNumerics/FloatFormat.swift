@@ -14,30 +14,40 @@ public struct FloatFormat: Sendable, Hashable {
     public static let e4m3fn = FloatFormat(exponentBits: 4, mantissaBits: 3, hasInfinity: false)
     public static let e5m2 = FloatFormat(exponentBits: 5, mantissaBits: 2, hasInfinity: true)
 
-    public var bias: Int { (1 << (exponentBits - 1)) - 1 }
+    public let bias: Int
     /// Exponent of the smallest normal number.
-    public var minExponent: Int { 1 - bias }
-    private var exponentMask: UInt32 { (1 << UInt32(exponentBits)) - 1 }
-    private var mantissaMask: UInt32 { (1 << UInt32(mantissaBits)) - 1 }
-    private var signBit: UInt32 { 1 << UInt32(exponentBits + mantissaBits) }
-
+    public let minExponent: Int
     /// Bits of the largest finite magnitude.
-    public var maxFiniteBits: UInt32 {
-        if hasInfinity { return ((exponentMask - 1) << UInt32(mantissaBits)) | mantissaMask }
-        return (exponentMask << UInt32(mantissaBits)) | (mantissaMask - 1)
-    }
-
-    public var maxFinite: Double { decode(maxFiniteBits) }
-
+    public let maxFiniteBits: UInt32
+    public let maxFinite: Double
     /// Smallest positive subnormal.
-    public var minSubnormal: Double { Double(sign: .plus, exponent: minExponent - mantissaBits, significand: 1) }
-
+    public let minSubnormal: Double
     /// Smallest positive normal.
-    public var minNormal: Double { Double(sign: .plus, exponent: minExponent, significand: 1) }
+    public let minNormal: Double
+    private let exponentMask: UInt32
+    private let mantissaMask: UInt32
+    private let signBit: UInt32
+    private let nanBits: UInt32
 
-    private var nanBits: UInt32 {
-        hasInfinity ? (exponentMask << UInt32(mantissaBits)) | (1 << UInt32(mantissaBits - 1))
-                    : (exponentMask << UInt32(mantissaBits)) | mantissaMask
+    // Every constant is computed once here: encode and decode run per element.
+    public init(exponentBits: Int, mantissaBits: Int, hasInfinity: Bool) {
+        self.exponentBits = exponentBits
+        self.mantissaBits = mantissaBits
+        self.hasInfinity = hasInfinity
+        bias = (1 << (exponentBits - 1)) - 1
+        minExponent = 1 - bias
+        exponentMask = (1 << UInt32(exponentBits)) - 1
+        mantissaMask = (1 << UInt32(mantissaBits)) - 1
+        signBit = 1 << UInt32(exponentBits + mantissaBits)
+        maxFiniteBits = hasInfinity ? ((exponentMask - 1) << UInt32(mantissaBits)) | mantissaMask
+                                    : (exponentMask << UInt32(mantissaBits)) | (mantissaMask - 1)
+        nanBits = hasInfinity ? (exponentMask << UInt32(mantissaBits)) | (1 << UInt32(mantissaBits - 1))
+                              : (exponentMask << UInt32(mantissaBits)) | mantissaMask
+        minSubnormal = Double(sign: .plus, exponent: minExponent - mantissaBits, significand: 1)
+        minNormal = Double(sign: .plus, exponent: minExponent, significand: 1)
+        let top = Int((maxFiniteBits >> UInt32(mantissaBits)) & exponentMask)
+        maxFinite = Double((1 << UInt32(mantissaBits)) | (maxFiniteBits & mantissaMask))
+            * Double(sign: .plus, exponent: top - bias - mantissaBits, significand: 1)
     }
 
     /// The exact value of `bits`.
@@ -51,7 +61,7 @@ public struct FloatFormat: Sendable, Hashable {
         } else if !hasInfinity && e == Int(exponentMask) && f == mantissaMask {
             magnitude = .nan
         } else if e == 0 {
-            magnitude = Double(f) * Double(sign: .plus, exponent: minExponent - mantissaBits, significand: 1)
+            magnitude = Double(f) * minSubnormal
         } else {
             magnitude = Double((1 << UInt32(mantissaBits)) | f) * Double(sign: .plus, exponent: e - bias - mantissaBits, significand: 1)
         }
@@ -77,8 +87,7 @@ public struct FloatFormat: Sendable, Hashable {
         if rounded == 0 { return sign }
         let re = Int(rounded.exponent)
         if re < minExponent {
-            let subnormalQuantum = Double(sign: .plus, exponent: minExponent - mantissaBits, significand: 1)
-            return sign | UInt32(rounded / subnormalQuantum)
+            return sign | UInt32(rounded / minSubnormal)
         }
         let significand = UInt32(rounded / Double(sign: .plus, exponent: re - mantissaBits, significand: 1))
         return sign | (UInt32(re + bias) << UInt32(mantissaBits)) | (significand & mantissaMask)

@@ -1,0 +1,92 @@
+import SystolicData
+import SystolicDevice
+import SystolicNumerics
+import SystolicSuite
+
+/// A correct device that sums each dot product in another legal order: it must pass every case,
+/// since the check may not assume an accumulation order.
+struct ReorderingDevice: DeviceAdapter {
+    enum Order: Sendable { case reversed, pairwise, unfusedForward }
+    let order: Order
+    var descriptor: DeviceDescriptor { SystolicEmulator().descriptor }
+
+    func run(_ benchmarkCase: BenchmarkCase, inputs: CaseInputs) throws(DeviceError) -> DeviceOutput {
+        guard case let .gemm(g) = benchmarkCase.workload, case let .gemm(t) = inputs else { throw .notSupported("gemm only") }
+        if g.types.a.isInteger { return try SystolicEmulator().run(benchmarkCase, inputs: inputs) }
+        let a = t.a.decodedFloats(), b = t.b.decodedFloats()
+        var c = Tensor(type: g.types.output, shape: [g.batch, g.m, g.n])
+        for batch in 0..<g.batch {
+            for i in 0..<g.m {
+                for j in 0..<g.n {
+                    let products: [(Float, Float)] = (0..<g.k).map { kk in
+                        let bv = g.layoutB == .kn ? b[(batch * g.k + kk) * g.n + j] : b[(batch * g.n + j) * g.k + kk]
+                        return (a[(batch * g.m + i) * g.k + kk], bv)
+                    }
+                    let sum: Float
+                    switch order {
+                    case .reversed: sum = products.reversed().reduce(Float(0)) { $0.addingProduct($1.0, $1.1) }
+                    case .pairwise: sum = Self.pairwise(products[...])
+                    case .unfusedForward: sum = products.reduce(Float(0)) { $0 + $1.0 * $1.1 }
+                    }
+                    c.setValue(Double(sum), at: (batch * g.m + i) * g.n + j, overflow: g.overflow)
+                }
+            }
+        }
+        return DeviceOutput(tensors: ["c": c], metrics: [])
+    }
+
+    static func pairwise(_ p: ArraySlice<(Float, Float)>) -> Float {
+        if p.count <= 2 { return p.reduce(Float(0)) { $0.addingProduct($1.0, $1.1) } }
+        let mid = p.startIndex + p.count / 2
+        return pairwise(p[..<mid]) + pairwise(p[mid...])
+    }
+}
+
+/// Wraps a device and rewrites one output element: moves it `factor` bounds away from the exact
+/// value (float) or adds one (integer). Proves the check fails a single bad element and names it.
+struct PerturbingDevice: DeviceAdapter {
+    let inner: any DeviceAdapter
+    let flatIndex: Int
+    /// The device value to store, given the element's exact value and bound.
+    let replacement: @Sendable (_ exact: Double, _ bound: Double, _ current: Double) -> Double
+    var descriptor: DeviceDescriptor { inner.descriptor }
+
+    func run(_ benchmarkCase: BenchmarkCase, inputs: CaseInputs) throws(DeviceError) -> DeviceOutput {
+        var out = try inner.run(benchmarkCase, inputs: inputs)
+        guard case let .gemm(g) = benchmarkCase.workload, case let .gemm(t) = inputs, var c = out.tensors["c"] else { return out }
+        let reference = GemmReferenceProbe.element(g, t, flatIndex)
+        let bound = GemmReferenceProbe.bound(g, reference.absSum, descriptor.arithmetic)
+        c.setValue(replacement(reference.value, bound, c.value(at: flatIndex)), at: flatIndex, overflow: .ieee)
+        out.tensors["c"] = c
+        return out
+    }
+}
+
+/// A device that breaks in a stated way, to show the harness survives it.
+struct BrokenDevice: DeviceAdapter {
+    enum Breakage: Sendable { case throwsBroken, wrongShape, noOutput }
+    let breakage: Breakage
+    var descriptor: DeviceDescriptor { SystolicEmulator().descriptor }
+
+    func run(_ benchmarkCase: BenchmarkCase, inputs: CaseInputs) throws(DeviceError) -> DeviceOutput {
+        switch breakage {
+        case .throwsBroken: throw .broken("adapter crashed (signal 11)")
+        case .noOutput: return DeviceOutput(tensors: [:], metrics: [])
+        case .wrongShape: return DeviceOutput(tensors: ["c": Tensor(type: .fp32, shape: [1, 1, 1])], metrics: [])
+        }
+    }
+}
+
+import SystolicCheck
+
+/// One element's reference value and bound, straight from the check engine's own functions.
+enum GemmReferenceProbe {
+    static func element(_ g: GemmCase, _ t: GemmInputs, _ index: Int) -> (value: Double, absSum: Double) {
+        let r = GemmReference.compute(g, t)
+        return (r.value[index], r.absSum[index])
+    }
+
+    static func bound(_ g: GemmCase, _ absSum: Double, _ arithmetic: DeclaredArithmetic) -> Double {
+        GemmCheck.bound(k: g.k, absSum: absSum, arithmetic: arithmetic)
+    }
+}
