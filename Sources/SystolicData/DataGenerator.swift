@@ -81,10 +81,11 @@ public struct DataGenerator: Sendable {
     /// with saturation.
     public func tensor(caseId: String, operand: String, pattern: DataPattern, type: NumberType, shape: [Int]) -> Tensor {
         let key = key(caseId: caseId, operand: operand)
-        var t = Tensor(type: type, shape: shape)
-        for i in 0..<t.count {
-            t.setValue(Self.value(pattern, key: key, index: i), at: i, overflow: .saturate)
+        let count = shape.reduce(1, *)
+        let values = [Double](unsafeUninitializedCapacity: count) { out, initialized in
+            for i in 0..<count { out[i] = Self.value(pattern, key: key, index: i) }
+            initialized = count
         }
-        return t
+        return Tensor(type: type, shape: shape, values: values, overflow: .saturate)
     }
 }

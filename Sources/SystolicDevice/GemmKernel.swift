@@ -47,7 +47,7 @@ enum GemmKernel {
                 }
             }
         }
-        for i in 0..<acc.count { c.setValue(Double(acc[i]), at: i, overflow: g.overflow) }
+        c = Tensor(type: g.types.output, shape: c.shape, values: acc.map(Double.init), overflow: g.overflow)
     }
 
     static func integer(_ g: GemmCase, _ inputs: GemmInputs, rows tile: Int, into c: inout Tensor) {

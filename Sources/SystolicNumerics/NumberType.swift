@@ -56,6 +56,13 @@ public enum NumberType: String, CaseIterable, Sendable, Codable, Hashable {
     /// The result is the element's bit pattern in the low `byteWidth` bytes.
     public func encode(_ value: Double, overflow: OverflowMode) -> UInt32 {
         switch self {
+        case .fp32:
+            // The hardware conversion rounds to nearest-even once, subnormals included.
+            let f = Float(value)
+            if f.isInfinite && overflow == .saturate {
+                return (f < 0 ? -Float.greatestFiniteMagnitude : Float.greatestFiniteMagnitude).bitPattern
+            }
+            return f.bitPattern
         case .int8: return UInt32(UInt8(bitPattern: Int8(Self.roundSaturating(value, min: -128, max: 127))))
         case .int32: return UInt32(truncatingIfNeeded: Int32(Self.roundSaturating(value, min: -2_147_483_648, max: 2_147_483_647)))
         default: return floatFormat!.encode(value, overflow: overflow)
@@ -65,9 +72,13 @@ public enum NumberType: String, CaseIterable, Sendable, Codable, Hashable {
     /// The exact value of a bit pattern.
     public func decode(_ bits: UInt32) -> Double {
         switch self {
+        case .fp32: return Double(Float(bitPattern: bits))
+        case .fp16: return DecodeTables.fp16[Int(bits & 0xFFFF)]
+        case .bf16: return Double(Float(bitPattern: (bits & 0xFFFF) << 16))
+        case .fp8_e4m3: return DecodeTables.e4m3[Int(bits & 0xFF)]
+        case .fp8_e5m2: return DecodeTables.e5m2[Int(bits & 0xFF)]
         case .int8: return Double(Int8(truncatingIfNeeded: bits))
         case .int32: return Double(Int32(truncatingIfNeeded: bits))
-        default: return floatFormat!.decode(bits)
         }
     }
 
@@ -88,4 +99,11 @@ public enum OverflowMode: String, CaseIterable, Sendable, Codable, Hashable {
     case saturate
     /// IEEE behaviour: ±infinity, or NaN where the format has no infinity (fp8 E4M3).
     case ieee
+}
+
+/// Every value of the narrow formats, decoded once by `FloatFormat.decode`.
+enum DecodeTables {
+    static let fp16 = (0..<65536).map { FloatFormat.fp16.decode(UInt32($0)) }
+    static let e4m3 = (0..<256).map { FloatFormat.e4m3fn.decode(UInt32($0)) }
+    static let e5m2 = (0..<256).map { FloatFormat.e5m2.decode(UInt32($0)) }
 }

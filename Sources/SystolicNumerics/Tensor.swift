@@ -24,15 +24,40 @@ public struct Tensor: Sendable, Equatable {
     public var count: Int { shape.reduce(1, *) }
 
     public func bits(at index: Int) -> UInt32 {
-        let w = type.byteWidth
-        var v: UInt32 = 0
-        for b in 0..<w { v |= UInt32(storage[index * w + b]) << UInt32(8 * b) }
-        return v
+        storage.withUnsafeBytes { Self.load($0, index, width: type.byteWidth) }
+    }
+
+    @inline(__always)
+    static func load(_ raw: UnsafeRawBufferPointer, _ index: Int, width: Int) -> UInt32 {
+        switch width {
+        case 1: return UInt32(raw[index])
+        case 2: return UInt32(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * index, as: UInt16.self)))
+        default: return UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * index, as: UInt32.self))
+        }
     }
 
     public mutating func setBits(_ bits: UInt32, at index: Int) {
         let w = type.byteWidth
-        for b in 0..<w { storage[index * w + b] = UInt8(truncatingIfNeeded: bits >> UInt32(8 * b)) }
+        storage.withUnsafeMutableBytes { Self.store($0, index, width: w, bits) }
+    }
+
+    @inline(__always)
+    static func store(_ raw: UnsafeMutableRawBufferPointer, _ index: Int, width: Int, _ bits: UInt32) {
+        switch width {
+        case 1: raw[index] = UInt8(truncatingIfNeeded: bits)
+        case 2: raw.storeBytes(of: UInt16(truncatingIfNeeded: bits).littleEndian, toByteOffset: 2 * index, as: UInt16.self)
+        default: raw.storeBytes(of: bits.littleEndian, toByteOffset: 4 * index, as: UInt32.self)
+        }
+    }
+
+    /// A tensor holding `values` rounded to `type` (nearest-even, the given overflow mode).
+    public init(type: NumberType, shape: [Int], values: [Double], overflow: OverflowMode) {
+        self.init(type: type, shape: shape)
+        precondition(values.count == count, "value count does not match shape")
+        let w = type.byteWidth
+        storage.withUnsafeMutableBytes { raw in
+            for (i, v) in values.enumerated() { Self.store(raw, i, width: w, type.encode(v, overflow: overflow)) }
+        }
     }
 
     /// The exact value of element `index`.
@@ -45,11 +70,23 @@ public struct Tensor: Sendable, Equatable {
 
     /// Every element decoded exactly, in order.
     public func decoded() -> [Double] {
-        (0..<count).map(value(at:))
+        let (n, w, t) = (count, type.byteWidth, type)
+        return storage.withUnsafeBytes { raw in
+            [Double](unsafeUninitializedCapacity: n) { out, initialized in
+                for i in 0..<n { out[i] = t.decode(Self.load(raw, i, width: w)) }
+                initialized = n
+            }
+        }
     }
 
     /// Every element as `Float`. Exact for all types but int32 beyond 2^24.
     public func decodedFloats() -> [Float] {
-        (0..<count).map { Float(value(at: $0)) }
+        let (n, w, t) = (count, type.byteWidth, type)
+        return storage.withUnsafeBytes { raw in
+            [Float](unsafeUninitializedCapacity: n) { out, initialized in
+                for i in 0..<n { out[i] = Float(t.decode(Self.load(raw, i, width: w))) }
+                initialized = n
+            }
+        }
     }
 }

@@ -1,0 +1,104 @@
+import Foundation
+import Testing
+
+/// The built `systolic-bench` binary, run end to end: output and exit codes as a user sees them.
+struct CLITests {
+    struct Outcome {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    static func binary() throws -> URL {
+        let candidates = [
+            URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent(),
+            Repository.root.appendingPathComponent(".build/debug"),
+        ]
+        for dir in candidates {
+            let url = dir.appendingPathComponent("systolic-bench")
+            if FileManager.default.isExecutableFile(atPath: url.path) { return url }
+        }
+        throw CocoaError(.fileNoSuchFile, userInfo: [NSFilePathErrorKey: "systolic-bench next to the test bundle"])
+    }
+
+    static func run(_ arguments: [String], in directory: URL = Repository.root) throws -> Outcome {
+        let process = Process()
+        process.executableURL = try binary()
+        process.arguments = arguments
+        process.currentDirectoryURL = directory
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Outcome(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+                       stderr: String(decoding: stderr, as: UTF8.self))
+    }
+
+    @Test func validateAcceptsShippedSuitesAndRejectsBadOnesWithCode65() throws {
+        let ok = try Self.run(["validate", "Suites/gemm.json", "Suites/attention.json", "Suites/collectives.json"])
+        #expect(ok.status == 0, "\(ok.stderr)")
+        #expect(ok.stdout.contains("ok Suites/gemm.json: suite gemm"))
+
+        let dir = temporaryDirectory()
+        let bad = write(suiteJSON(cases: gemmCaseJSON(name: "neg", m: 1, n: 4, k: -4, types: "\"fp32\"")), to: "bad.json", in: dir)
+        let r = try Self.run(["validate", bad])
+        #expect(r.status == 65)
+        #expect(r.stderr.contains("\(bad): cases[0].shape.k: expected a positive integer"), "\(r.stderr)")
+        #expect(r.stderr.contains("found -4"))
+
+        let broken = write("{\"format\": ", to: "broken.json", in: dir)
+        let b = try Self.run(["run", broken, "--out", dir.appendingPathComponent("x.json").path])
+        #expect(b.status == 65)
+        #expect(b.stderr.contains("\(broken): line 1, column 12: invalid JSON"), "\(b.stderr)")
+    }
+
+    @Test func runThenCompareAgainstCommittedBaselinesAndATamperedCopy() throws {
+        let dir = temporaryDirectory()
+        let results = dir.appendingPathComponent("quick.json").path
+        let run = try Self.run(["run", "Suites/gemm.json", "--out", results])
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stdout.contains("pass 11 · fail 0"), "\(run.stdout)")
+
+        let same = try Self.run(["compare", results])
+        #expect(same.status == 0, "\(same.stdout)")
+        #expect(same.stdout.contains("gemm: 11 cases identical"))
+
+        // One cycle count changed in a copy of the baseline: the regression code, naming the case.
+        var text = try String(contentsOfFile: Repository.path("Baselines/emulator-default/gemm.json"), encoding: .utf8)
+        let target = "\"cycles\" : 963"
+        #expect(text.contains(target))
+        text = text.replacingOccurrences(of: target, with: "\"cycles\" : 964")
+        let tampered = write(text, to: "tampered.json", in: dir)
+        let diff = try Self.run(["compare", results, "--baseline", tampered])
+        #expect(diff.status == 2)
+        #expect(diff.stdout.contains("regression: gemm/lenet5-conv2-int8/m=100,n=16,k=150: cycles 964 → 963"), "\(diff.stdout)")
+
+        let missing = try Self.run(["compare", results, "--baselines-dir", dir.path])
+        #expect(missing.status == 4)
+    }
+
+    @Test func faultyDeviceFailsWithCode1AndNamesCaseAndElement() throws {
+        let dir = temporaryDirectory()
+        let r = try Self.run(["run", "Suites/gemm.json", "--fault", "narrow-accumulator:bf16", "--out", dir.appendingPathComponent("f.json").path])
+        #expect(r.status == 1)
+        #expect(r.stdout.contains("fail: gemm/gpt2-decode-attn-out/m=1,n=768,k=768: "), "\(r.stdout)")
+        #expect(r.stdout.contains("worst element [0, 0, "))
+    }
+
+    @Test func usageErrorsExitWith64() throws {
+        #expect(try Self.run(["run", "--device", "gpu"]).status == 64)
+        #expect(try Self.run(["run", "--device", "emulator:nonexistent"]).status == 64)
+        #expect(try Self.run(["frobnicate"]).status == 64)
+        #expect(try Self.run(["run", "--profile", "nightly"]).status == 64)
+    }
+
+    @Test func listShowsExpandedIds() throws {
+        let r = try Self.run(["list", "Suites/gemm.json", "--profile", "quick"])
+        #expect(r.status == 0)
+        #expect(r.stdout.split(separator: "\n").count == 11)
+        #expect(r.stdout.contains("gemm/gpt2-decode-attn-out/m=4,n=768,k=768  [gemm fp32]"))
+    }
+}
