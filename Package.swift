@@ -19,7 +19,11 @@ let package = Package(
         .target(name: "SystolicNumerics"),
         .target(name: "SystolicSuite", dependencies: ["SystolicJSON", "SystolicNumerics"]),
         .target(name: "SystolicData", dependencies: ["SystolicNumerics", "SystolicSuite"]),
-        .target(name: "SystolicDevice", dependencies: ["SystolicNumerics", "SystolicSuite", "SystolicData"]),
+        .target(
+            name: "SystolicDevice",
+            dependencies: ["SystolicJSON", "SystolicNumerics", "SystolicSuite", "SystolicData"],
+            resources: [.copy("Presets")]
+        ),
         .target(name: "SystolicCheck", dependencies: ["SystolicNumerics", "SystolicSuite", "SystolicDevice"]),
         .target(
             name: "SystolicHarness",

@@ -29,7 +29,10 @@ enum ResultsTable {
             if reasons[r] == nil { order.append(r) }
             reasons[r, default: 0] += 1
         }
-        for r in order { lines.append("not_supported (\(reasons[r]!) cases): \(r)") }
+        for r in order {
+            let n = reasons[r]!
+            lines.append("not_supported (\(n) \(n == 1 ? "case" : "cases")): \(r)")
+        }
         let s = results.summary
         lines.append(Verdict.allCases.map { "\($0.rawValue) \(s[$0.rawValue] ?? 0)" }.joined(separator: " · ")
                      + " (device \(results.device.name))")

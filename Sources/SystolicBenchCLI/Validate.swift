@@ -1,5 +1,6 @@
 import ArgumentParser
 import SystolicCompare
+import SystolicDevice
 import SystolicHarness
 import SystolicJSON
 import SystolicSuite
@@ -7,7 +8,7 @@ import SystolicSuite
 extension SystolicBench {
     struct Validate: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Check suite, results and baseline files; name the file, place and value of every problem.")
+            abstract: "Check suite, results, baseline and device files; name the file, place and value of every problem.")
 
         @Argument(help: "Files to check (suites, results or baselines, told apart by their format tag).")
         var files: [String]
@@ -39,8 +40,12 @@ extension SystolicBench {
             case Baseline.formatTag:
                 let b = try Baseline.load(file)
                 return "baseline of \(b.cases.count) cases of suite \(b.suite.name) on \(b.device.name)"
+            case DeviceConfig.formatTag:
+                let d = try DeviceConfig.load(file)
+                return "emulator configuration \(d.name): \(d.array.count)× \(d.array.rows)×\(d.array.cols) \(d.array.dataflow.rawValue) at \(d.clockHz / 1e6) MHz"
             default:
-                throw format.failure(expected: "one of \"\(Suite.formatTag)\", \"\(RunResults.formatTag)\", \"\(Baseline.formatTag)\"")
+                let tags = [Suite.formatTag, RunResults.formatTag, Baseline.formatTag, DeviceConfig.formatTag]
+                throw format.failure(expected: "one of " + tags.map { "\"\($0)\"" }.joined(separator: ", "))
             }
         }
     }

@@ -50,8 +50,11 @@ public struct Metric: Sendable, Equatable, Codable {
     public var unit: String
     /// True for figures that must repeat exactly (modelled cycles); false for measured ones.
     public var deterministic: Bool
+    /// Where the figure comes from, for figures whose source matters (energy: `modelled`,
+    /// `on_chip_counter`, `board_sensor`, `wall_meter`).
+    public var source: String?
 
-    public init(name: String, value: Double, unit: String, deterministic: Bool) {
-        self.name = name; self.value = value; self.unit = unit; self.deterministic = deterministic
+    public init(name: String, value: Double, unit: String, deterministic: Bool, source: String? = nil) {
+        self.name = name; self.value = value; self.unit = unit; self.deterministic = deterministic; self.source = source
     }
 }

@@ -14,6 +14,20 @@ enum GemmKernel {
         let out: UnsafeMutablePointer<Float>
     }
 
+    /// C for `g` in the documented order of `dataflow`; `kTile` is the weight-stationary K-tile.
+    static func multiply(_ g: GemmCase, _ inputs: GemmInputs, dataflow: DeviceConfig.Dataflow, kTile: Int,
+                         narrowAccumulator: NumberType?) -> Tensor {
+        // Output stationary is one running sum over all of K: a single tile as deep as K.
+        let tile = dataflow == .outputStationary ? max(g.k, 1) : kTile
+        var c = Tensor(type: g.types.output, shape: [g.batch, g.m, g.n])
+        if g.types.a.isInteger {
+            integer(g, inputs, rows: tile, into: &c)
+        } else {
+            float(g, inputs, rows: tile, narrowAccumulator: narrowAccumulator, into: &c)
+        }
+        return c
+    }
+
     static func float(_ g: GemmCase, _ inputs: GemmInputs, rows tile: Int, narrowAccumulator: NumberType?, into c: inout Tensor) {
         let a = inputs.a.decodedFloats()
         let bT = transposedB(g, inputs.b.decodedFloats())

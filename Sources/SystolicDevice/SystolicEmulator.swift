@@ -1,45 +1,55 @@
-import Dispatch
 import SystolicData
 import SystolicNumerics
 import SystolicSuite
 
 /// The reference systolic emulator: the default device.
 ///
-/// GEMM numerics (weight-stationary, `R` = array rows), per output element C[b, i, j]:
-/// 1. K is cut into tiles of `R` rows, in order: tile t covers k in [t·R, min((t+1)·R, K)).
-/// 2. Inside a tile the partial sum starts at +0 and flows down the column: for k in order,
-///    `p = fma(a[i,k], b[k,j], p)` in fp32 (one rounding per step; products of fp16, bf16 and
-///    fp8 inputs are exact in fp32, so this equals an exact product then an fp32 add).
-/// 3. Tiles are added in order into an fp32 accumulator: `acc = p₀`, then `acc = acc + pₜ`.
-/// 4. The output is `acc` rounded to the output type (nearest-even, the case's overflow mode).
-/// int8 × int8 products are summed in the same order in int32 (exact for K ≤ 131072).
+/// GEMM numerics, per output element C[b, i, j], re-computable anywhere:
+/// - **Weight stationary** (K-tile T = rows × MACs per PE per cycle of the input type): K is cut
+///   into tiles of T in order; inside a tile the partial sum starts at +0 and flows down the
+///   column, `p = fma(a[i,k], b[k,j], p)` in fp32 for k in order (products of fp16, bf16 and fp8
+///   are exact in fp32, so this is an exact product and one fp32 rounding); tiles are added in
+///   order into an fp32 accumulator, `acc = p₀`, then `acc = acc + pₜ`.
+/// - **Output stationary**: one running fp32 sum per PE over all of K in order from +0,
+///   `acc = fma(a[i,k], b[k,j], acc)`.
+/// - The output is `acc` rounded to the output type (nearest-even, the case's overflow mode).
+/// - int8 × int8 sums the same way in int32 (exact for K ≤ 131072).
 ///
-/// Timing is SCALE-Sim's weight-stationary form with serial weight loading and unlimited
-/// bandwidth: ⌈K/R⌉·⌈N/C⌉ folds of (2R + C + M − 2) cycles, less one, per GEMM of a batch.
+/// Timing, traffic and energy come from `GemmCostModel`.
 public struct SystolicEmulator: DeviceAdapter {
-    public let preset: EmulatorPreset
+    public let config: DeviceConfig
     public let faults: [EmulatorFault]
 
-    public init(preset: EmulatorPreset = .default, faults: [EmulatorFault] = []) {
-        self.preset = preset
+    public init(config: DeviceConfig, faults: [EmulatorFault] = []) {
+        self.config = config
         self.faults = faults
     }
 
-    public var descriptor: DeviceDescriptor {
-        var peaks: [String: Double] = [:]
-        for t in preset.inputTypes { peaks[t.rawValue] = preset.peakOpsPerSecond }
-        return DeviceDescriptor(
-            name: "emulator-\(preset.name)", vendor: "SystolicBench", product: "reference systolic emulator (\(preset.summary))",
-            driverVersion: SystolicEmulator.modelVersion, kind: "emulator",
-            arithmetic: DeclaredArithmetic(accumulator: .fp32, subnormals: .preserve, overflowModes: [.saturate, .ieee],
-                                           inputTypes: preset.inputTypes),
-            ops: ["gemm"],
-            array: ArrayGeometry(rows: preset.rows, cols: preset.cols, dataflow: "weight_stationary", clockHz: preset.clockHz),
-            peakOpsPerSecond: peaks)
+    /// The emulator with its default preset.
+    public init(faults: [EmulatorFault] = []) {
+        // The preset ships inside the module; failing to read it is a broken installation.
+        guard let config = try? DeviceConfig.preset(DeviceConfig.defaultPresetName) else {
+            preconditionFailure("the \(DeviceConfig.defaultPresetName) preset is missing from the SystolicDevice resources")
+        }
+        self.init(config: config, faults: faults)
     }
 
     /// Version of the numeric and timing model; it changes whenever any output bit or figure would.
-    public static let modelVersion = "1.0.0"
+    public static let modelVersion = "2.0.0"
+
+    public var descriptor: DeviceDescriptor {
+        var peaks: [String: Double] = [:]
+        for t in config.arithmetic.inputTypes { peaks[t.rawValue] = config.peakOpsPerSecond(t) }
+        return DeviceDescriptor(
+            name: "emulator-\(config.name)", vendor: "SystolicBench", product: "reference systolic emulator: \(config.description)",
+            driverVersion: Self.modelVersion, kind: "emulator",
+            arithmetic: DeclaredArithmetic(accumulator: config.arithmetic.accumulator, subnormals: config.arithmetic.subnormals,
+                                           overflowModes: config.arithmetic.overflowModes, inputTypes: config.arithmetic.inputTypes),
+            ops: ["gemm"],
+            array: ArrayGeometry(rows: config.array.rows, cols: config.array.cols, dataflow: config.array.dataflow.rawValue,
+                                 clockHz: config.clockHz),
+            peakOpsPerSecond: peaks)
+    }
 
     public func run(_ benchmarkCase: BenchmarkCase, inputs: CaseInputs) throws(DeviceError) -> DeviceOutput {
         switch (benchmarkCase.workload, inputs) {
@@ -55,8 +65,8 @@ public struct SystolicEmulator: DeviceAdapter {
     }
 
     private func runGemm(_ g: GemmCase, _ inputs: GemmInputs) throws(DeviceError) -> DeviceOutput {
-        for t in [g.types.a, g.types.b] where !preset.inputTypes.contains(t) {
-            throw .notSupported("input type \(t.rawValue) is not supported by preset \(preset.name)")
+        for t in [g.types.a, g.types.b] where config.arithmetic.rate(t) == nil {
+            throw .notSupported("input type \(t.rawValue) is not supported by \(config.name)")
         }
         guard g.scales.isUnit else { throw .notSupported("scaled GEMM is not modelled by emulator model \(Self.modelVersion)") }
         guard !g.bias, g.activation == .none else {
@@ -65,39 +75,60 @@ public struct SystolicEmulator: DeviceAdapter {
         if g.types.a.isInteger, g.types.output != .int32 {
             throw .notSupported("int8 requantisation to \(g.types.output.rawValue) is not modelled by emulator model \(Self.modelVersion)")
         }
-        var c = Tensor(type: g.types.output, shape: [g.batch, g.m, g.n])
-        if g.types.a.isInteger {
-            GemmKernel.integer(g, inputs, rows: preset.rows, into: &c)
-        } else {
-            let narrow = faults.compactMap { if case let .narrowAccumulator(t) = $0 { return t } else { return nil } }.first
-            GemmKernel.float(g, inputs, rows: preset.rows, narrowAccumulator: narrow, into: &c)
+        let footprint = g.batch * (g.m * g.k * g.types.a.byteWidth + g.k * g.n * g.types.b.byteWidth + g.m * g.n * g.types.output.byteWidth)
+        if footprint > config.memory.hbmCapacityBytes {
+            throw .notSupported("the case's \(footprint) bytes of tensors exceed \(config.name)'s \(config.memory.hbmCapacityBytes) bytes of memory")
         }
-        return DeviceOutput(tensors: ["c": c], metrics: gemmMetrics(g))
+        guard let cost = GemmCostModel.cost(g, on: config) else { throw .notSupported("input types not supported") }
+        let c = GemmKernel.multiply(g, inputs, dataflow: config.array.dataflow, kTile: config.array.rows * config.arithmetic.rate(g.types.a)!,
+                                    narrowAccumulator: narrowAccumulator)
+        return DeviceOutput(tensors: ["c": c], metrics: metrics(g, cost))
     }
 
-    private func gemmMetrics(_ g: GemmCase) -> [Metric] {
-        let r = preset.rows, cl = preset.cols
-        let cycles = GemmTiming.weightStationaryCycles(m: g.m, n: g.n, k: g.k, rows: r, cols: cl, batch: g.batch)
-        let seconds = Double(cycles) / preset.clockHz
-        let macs = Double(g.macs)
-        let mapped = Double(((g.k + r - 1) / r) * r * ((g.n + cl - 1) / cl) * cl)
+    private var narrowAccumulator: NumberType? {
+        faults.compactMap { if case let .narrowAccumulator(t) = $0 { return t } else { return nil } }.first
+    }
+
+    private func metrics(_ g: GemmCase, _ cost: GemmCost) -> [Metric] {
+        let macs = Double(cost.macs)
+        let ops = 2 * macs
+        let hbmBytes = Double(cost.hbmReadBytes + cost.hbmWriteBytes)
+        let peak = config.peakOpsPerSecond(g.types.a)!
+        let bandwidth = config.memory.hbmBytesPerSecond
+        let rooflineSeconds = max(ops / peak, bandwidth > 0 ? hbmBytes / bandwidth : 0)
+        let lanesTotal = Double(config.array.rows * config.array.cols * config.array.count * config.arithmetic.rate(g.types.a)!)
+        func m(_ name: String, _ value: Double, _ unit: String, source: String? = nil) -> Metric {
+            Metric(name: name, value: value, unit: unit, deterministic: true, source: source)
+        }
         return [
-            Metric(name: "cycles", value: Double(cycles), unit: "cycles", deterministic: true),
-            Metric(name: "time", value: seconds, unit: "s", deterministic: true),
-            Metric(name: "macs", value: macs, unit: "MAC", deterministic: true),
-            Metric(name: "throughput", value: 2 * macs / seconds, unit: "op/s", deterministic: true),
-            Metric(name: "utilisation", value: macs / (Double(cycles) * Double(r * cl)), unit: "ratio", deterministic: true),
-            Metric(name: "mapping_efficiency", value: Double(g.k * g.n) / mapped, unit: "ratio", deterministic: true),
+            m("cycles", Double(cost.cycles), "cycles"),
+            m("compute_cycles", Double(cost.computeCycles), "cycles"),
+            m("stall_cycles", Double(cost.stallCycles), "cycles"),
+            m("time", cost.seconds, "s"),
+            m("macs", macs, "MAC"),
+            m("throughput", ops / cost.seconds, "op/s"),
+            m("utilisation", macs / (Double(cost.cycles) * lanesTotal), "ratio"),
+            m("mapping_efficiency", mappingEfficiency(g), "ratio"),
+            m("hbm_read_bytes", Double(cost.hbmReadBytes), "B"),
+            m("hbm_write_bytes", Double(cost.hbmWriteBytes), "B"),
+            m("sram_bytes", Double(cost.sramBytes), "B"),
+            m("arithmetic_intensity", ops / hbmBytes, "op/B"),
+            m("roofline_time", rooflineSeconds, "s"),
+            m("roofline_fraction", rooflineSeconds / cost.seconds, "ratio"),
+            m("energy", cost.joules, "J", source: "modelled"),
+            m("efficiency", ops / cost.joules, "op/J", source: "modelled"),
         ]
     }
-}
 
-/// Compute-cycle formulas anchored to SCALE-Sim v3.0.0 (serial weight loading, unlimited bandwidth).
-public enum GemmTiming {
-    /// Weight stationary: ⌈K/R⌉·⌈N/C⌉ folds of (2R + C + M − 2) cycles per GEMM, less one for the
-    /// whole run, as SCALE-Sim reports (its count is the index of the last busy cycle).
-    public static func weightStationaryCycles(m: Int, n: Int, k: Int, rows: Int, cols: Int, batch: Int = 1) -> Int {
-        let folds = ((k + rows - 1) / rows) * ((n + cols - 1) / cols)
-        return batch * folds * (2 * rows + cols + m - 2) - 1
+    /// Fraction of the PEs the shape occupies in the folds it needs (edge folds are partly idle).
+    private func mappingEfficiency(_ g: GemmCase) -> Double {
+        let r = config.array.rows * config.arithmetic.rate(g.types.a)!, c = config.array.cols
+        switch config.array.dataflow {
+        case .weightStationary:
+            return Double(g.k * g.n) / Double(((g.k + r - 1) / r) * r * ((g.n + c - 1) / c) * c)
+        case .outputStationary:
+            let rows = config.array.rows
+            return Double(g.m * g.n) / Double(((g.m + rows - 1) / rows) * rows * ((g.n + c - 1) / c) * c)
+        }
     }
 }

@@ -67,14 +67,14 @@ struct CLITests {
         #expect(same.stdout.contains("gemm: 11 cases identical"))
 
         // One cycle count changed in a copy of the baseline: the regression code, naming the case.
-        var text = try String(contentsOfFile: Repository.path("Baselines/emulator-default/gemm.json"), encoding: .utf8)
-        let target = "\"cycles\" : 963"
+        var text = try String(contentsOfFile: Repository.path("Baselines/emulator-hbm-inference/gemm.json"), encoding: .utf8)
+        let target = "\"cycles\" : 483"
         #expect(text.contains(target))
-        text = text.replacingOccurrences(of: target, with: "\"cycles\" : 964")
+        text = text.replacingOccurrences(of: target, with: "\"cycles\" : 484")
         let tampered = write(text, to: "tampered.json", in: dir)
         let diff = try Self.run(["compare", results, "--baseline", tampered])
         #expect(diff.status == 2)
-        #expect(diff.stdout.contains("regression: gemm/lenet5-conv2-int8/m=100,n=16,k=150: cycles 964 → 963"), "\(diff.stdout)")
+        #expect(diff.stdout.contains("regression: gemm/lenet5-conv2-int8/m=100,n=16,k=150: cycles 484 → 483"), "\(diff.stdout)")
 
         let missing = try Self.run(["compare", results, "--baselines-dir", dir.path])
         #expect(missing.status == 4)
@@ -100,5 +100,20 @@ struct CLITests {
         #expect(r.status == 0)
         #expect(r.stdout.split(separator: "\n").count == 11)
         #expect(r.stdout.contains("gemm/gpt2-decode-attn-out/m=4,n=768,k=768  [gemm fp32]"))
+    }
+
+    @Test func deviceConfigFilesRunAndBadOnesExitWith65() throws {
+        let dir = temporaryDirectory()
+        let printed = try Self.run(["devices", "tpu-v1"])
+        #expect(printed.status == 0)
+        let config = write(printed.stdout, to: "tpu.json", in: dir)
+        let r = try Self.run(["run", "Suites/gemm.json", "--device-config", config, "--out", dir.appendingPathComponent("t.json").path])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("(device emulator-tpu-v1)"))
+        #expect(r.stdout.contains("(2 cases): input type bf16 is not supported by tpu-v1"))
+        let bad = write(printed.stdout.replacingOccurrences(of: "\"clock_hz\" : 700000000", with: "\"clock_hz\" : -1"), to: "bad.json", in: dir)
+        let b = try Self.run(["run", "Suites/gemm.json", "--device-config", bad, "--out", dir.appendingPathComponent("b.json").path])
+        #expect(b.status == 65)
+        #expect(b.stderr.contains("\(bad): clock_hz: expected a positive number, found -1"), "\(b.stderr)")
     }
 }

@@ -5,7 +5,7 @@ import SystolicJSON
 @testable import SystolicCompare
 
 struct CompareTests {
-    static let baselinePath = Repository.path("Baselines/emulator-default/gemm.json")
+    static let baselinePath = Repository.path("Baselines/emulator-hbm-inference/gemm.json")
 
     @Test func quickRunMatchesTheCommittedBaseline() throws {
         let results = try HarnessTests.sharedQuick.get()

@@ -1,0 +1,146 @@
+import SystolicNumerics
+import SystolicSuite
+
+/// What one GEMM costs on an emulated chip: cycles, traffic per memory level and energy.
+public struct GemmCost: Sendable, Equatable {
+    /// Array cycles with unlimited bandwidth (SCALE-Sim's quantity for serial weight loading).
+    public var computeCycles: Int
+    /// Cycles including memory stalls and the vector unit's tail.
+    public var cycles: Int
+    /// Cycles the array waited for HBM.
+    public var stallCycles: Int
+    /// Vector-unit cycles not hidden behind the array (the last output block's conversion).
+    public var vectorTailCycles: Int
+    public var macs: Int
+    public var vectorOps: Int
+    public var hbmReadBytes: Int
+    public var hbmWriteBytes: Int
+    public var sramBytes: Int
+    /// Folds: array-sized pieces of work (see `GemmCostModel`).
+    public var folds: Int
+    public var joules: Double
+    public var seconds: Double
+}
+
+/// The analytical timing, traffic and energy model of the reference emulator.
+///
+/// **Folds.** Weight stationary (WS), R×C arrays, r MACs per PE per cycle for the input type: a
+/// fold holds a K-tile of R·r rows and an N-tile of C columns of B; all M rows of A stream through
+/// it. Folds run N-tile by N-tile, K-tiles in order inside each. Output stationary (OS): a fold
+/// holds an R×C block of C and streams all of K (r values per cycle); folds run M-block by M-block.
+/// With `count` arrays, consecutive folds run `count` at a time (a round).
+///
+/// **Compute cycles** (unlimited bandwidth), less one at the end as SCALE-Sim reports:
+/// - WS, serial weight loading: each round 2R + C + M − 2 (load R rows, stream M rows skewed, drain).
+/// - WS, double-buffered: R to load the first weights, then each round max(R, M) (the next weights
+///   load while M rows stream), M for the last, then R + C − 2 to drain.
+/// - OS: each round R + C + ⌈K/r⌉ − 2.
+///
+/// **HBM traffic.** WS: every weight once; A once if it fits the unified buffer, else once per
+/// N-tile; partial sums spill to HBM (written and read back between K-tiles) when M×C fp32 values
+/// do not fit the accumulators; C written once. OS: an A row-block once per M-block if it fits the
+/// unified buffer, else per fold; B once if it fits the weight buffer, else per fold; C once.
+///
+/// **Overlap.** Double buffering hides a round's HBM traffic behind its compute: a round takes
+/// max(compute, bytes ÷ bytes-per-cycle). The vector unit converts outputs as they finish, so only
+/// the last block's conversion adds to the total, unless the vector unit is the bottleneck.
+///
+/// **SRAM bytes**: every byte written into or read out of an on-chip buffer (HBM fills and drains,
+/// operands read into the array, partial sums written and read, outputs written).
+///
+/// **Energy** (modelled): MACs × energy per MAC of the input type + SRAM bytes × per-byte energy +
+/// HBM bytes × per-byte energy + vector ops × per-op energy + static power × time.
+public enum GemmCostModel {
+    public static func cost(_ g: GemmCase, on config: DeviceConfig) -> GemmCost? {
+        guard let rate = config.arithmetic.rate(g.types.a), config.arithmetic.rate(g.types.b) != nil else { return nil }
+        let r = config.array.rows, c = config.array.cols, count = config.array.count
+        let (ba, bb, bo) = (g.types.a.byteWidth, g.types.b.byteWidth, g.types.output.byteWidth)
+        let accBytes = 4
+        var folds: [(compute: Int, bytes: Int)] = []
+        var hbmRead = 0, hbmWrite = 0, sram = 0
+        var prologue = 0, epilogue = 0
+        var lastBlockOutputs = 0
+
+        switch config.array.dataflow {
+        case .weightStationary:
+            let tileK = r * rate
+            let kFolds = (g.k + tileK - 1) / tileK, nFolds = (g.n + c - 1) / c
+            let aFits = g.m * g.k * ba <= config.memory.unifiedBufferBytes
+            let accFits = g.m * c * accBytes <= config.memory.accumulatorBytes
+            let serial = config.array.weightLoading == .serial
+            if !serial { prologue = r; epilogue = r + c - 2 }
+            for _ in 0..<g.batch {
+                for nb in 0..<nFolds {
+                    let tn = min(c, g.n - nb * c)
+                    for kb in 0..<kFolds {
+                        let tk = min(tileK, g.k - kb * tileK)
+                        var read = tk * tn * bb
+                        if !aFits || nb == 0 { read += g.m * tk * ba }
+                        var write = 0
+                        if !accFits && kb > 0 { read += g.m * tn * accBytes }
+                        if !accFits && kb < kFolds - 1 { write += g.m * tn * accBytes }
+                        if kb == kFolds - 1 { write += g.m * tn * bo }
+                        hbmRead += read; hbmWrite += write
+                        // Into the array: the A tile and the weight tile; partial sums out, and back in after the first K-tile.
+                        sram += g.m * tk * ba + tk * tn * bb + g.m * tn * accBytes + (kb > 0 ? g.m * tn * accBytes : 0)
+                        if kb == kFolds - 1 { sram += g.m * tn * accBytes + g.m * tn * bo }
+                        let compute = serial ? 2 * r + c + g.m - 2 : max(r, g.m)
+                        folds.append((compute, read + write))
+                    }
+                    lastBlockOutputs = g.m * tn
+                }
+            }
+        case .outputStationary:
+            let mFolds = (g.m + r - 1) / r, nFolds = (g.n + c - 1) / c
+            let depth = (g.k + rate - 1) / rate
+            let aBlockFits = r * g.k * ba <= config.memory.unifiedBufferBytes
+            let bFits = g.k * g.n * bb <= config.memory.weightBufferBytes
+            for _ in 0..<g.batch {
+                for mb in 0..<mFolds {
+                    let tm = min(r, g.m - mb * r)
+                    for nb in 0..<nFolds {
+                        let tn = min(c, g.n - nb * c)
+                        var read = 0
+                        if !aBlockFits || nb == 0 { read += tm * g.k * ba }
+                        if !bFits || mb == 0 { read += g.k * tn * bb }
+                        let write = tm * tn * bo
+                        hbmRead += read; hbmWrite += write
+                        sram += tm * g.k * ba + g.k * tn * bb + tm * tn * bo
+                        folds.append((r + c + depth - 2, read + write))
+                        lastBlockOutputs = tm * tn
+                    }
+                }
+            }
+        }
+        sram += hbmRead + hbmWrite
+
+        let bytesPerCycle = config.memory.hbmBytesPerSecond / config.clockHz
+        var compute = prologue + epilogue - 1
+        var total = prologue + epilogue - 1
+        var index = 0
+        while index < folds.count {
+            let round = folds[index..<min(index + count, folds.count)]
+            var roundCompute = round.map(\.compute).max() ?? 0
+            let isLast = index + count >= folds.count
+            // Double-buffered WS: the last round has no next weights to wait for.
+            if isLast, config.array.dataflow == .weightStationary, config.array.weightLoading == .doubleBuffered { roundCompute = g.m }
+            let bytes = round.reduce(0) { $0 + $1.bytes }
+            let memory = bytesPerCycle > 0 ? Int((Double(bytes) / bytesPerCycle).rounded(.up)) : 0
+            compute += roundCompute
+            total += max(roundCompute, memory)
+            index += count
+        }
+        let lanes = config.vectorUnit.lanes * config.vectorUnit.opsPerCycle
+        let vectorOps = g.batch * g.m * g.n
+        let tail = (lastBlockOutputs + lanes - 1) / lanes
+        let vectorTotal = (vectorOps + lanes - 1) / lanes
+        let cycles = max(total + tail, vectorTotal)
+        let seconds = Double(cycles) / config.clockHz
+        let e = config.energy
+        let joules = Double(g.macs) * (e.macJoules[g.types.a.rawValue] ?? 0) + Double(sram) * e.sramByteJoules
+            + Double(hbmRead + hbmWrite) * e.hbmByteJoules + Double(vectorOps) * e.vectorOpJoules + e.staticWatts * seconds
+        return GemmCost(computeCycles: compute, cycles: cycles, stallCycles: total - compute, vectorTailCycles: cycles - total,
+                        macs: g.macs, vectorOps: vectorOps, hbmReadBytes: hbmRead, hbmWriteBytes: hbmWrite, sramBytes: sram,
+                        folds: folds.count, joules: joules, seconds: seconds)
+    }
+}
