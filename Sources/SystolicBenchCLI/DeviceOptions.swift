@@ -11,7 +11,7 @@ struct DeviceOptions: ParsableArguments {
     @Option(name: .long, help: "An emulator configuration file (format systolic-bench.device/1) instead of a preset.")
     var deviceConfig: String?
 
-    @Option(name: .long, help: ArgumentHelp("Make the emulator misbehave on purpose while declaring correct arithmetic: narrow-accumulator:bf16 or narrow-accumulator:fp16.", visibility: .hidden))
+    @Option(name: .long, help: ArgumentHelp("Make the emulator misbehave on purpose while declaring correct arithmetic: \(EmulatorFault.spellings).", visibility: .hidden))
     var fault: [String] = []
 
     func makeDevice() throws -> any DeviceAdapter {
@@ -30,11 +30,8 @@ struct DeviceOptions: ParsableArguments {
             do { config = try DeviceConfig.preset(name) } catch { throw badInput(error) }
         }
         let faults = try fault.map { spec -> EmulatorFault in
-            let f = spec.split(separator: ":").map(String.init)
-            if f.count == 2, f[0] == "narrow-accumulator", let t = NumberType(rawValue: f[1]), t == .bf16 || t == .fp16 {
-                return .narrowAccumulator(t)
-            }
-            throw ValidationError("unknown fault \"\(spec)\"; expected narrow-accumulator:bf16 or narrow-accumulator:fp16")
+            guard let f = EmulatorFault(spec) else { throw ValidationError("unknown fault \"\(spec)\"; expected one of \(EmulatorFault.spellings)") }
+            return f
         }
         return SystolicEmulator(config: config, faults: faults)
     }

@@ -1,8 +1,11 @@
 /// How a device's outputs for one case were judged.
 public struct CheckReport: Sendable, Codable, Equatable {
-    /// `interval` (floating point: the hard rule of design.md) or `exact` (integers).
+    /// `interval` (the hard rule of design.md) or `exact` (integers, or data whose every partial
+    /// sum is exact in any order: the output must be the correctly rounded exact value).
     public var rule: String
-    /// Elements compared.
+    /// `full` (every element) or `at_scale` (projections plus sampled rows and tiles).
+    public var mode: String
+    /// Elements compared one by one (all of them in `full` mode, the sample at scale).
     public var elements: Int
     /// Elements outside their allowed interval (or different, for `exact`).
     public var mismatches: Int
@@ -14,16 +17,31 @@ public struct CheckReport: Sendable, Codable, Equatable {
     public var maxRatioToBound: Double?
     /// The element furthest outside (or, when none is, closest to the edge).
     public var worst: ElementReport?
+    /// True when some element, though inside the hard bound, lies beyond the probabilistic bound
+    /// that a sound accumulator exceeds with probability at most 10⁻³: correct, but poor. It never
+    /// fails a case.
+    public var suspect: Bool
+    public var suspectElements: Int
+    public var maxRatioToProbabilisticBound: Double?
+    /// The at-scale projections, when used.
+    public var freivalds: FreivaldsReport?
+    /// Multiply-accumulates the host spent on the reference for this check.
+    public var referenceMacs: Int = 0
+    /// Host seconds the check took; not compared.
+    public var seconds: Double = 0
     /// SHA-256 of the output tensor's bytes, `sha256:<hex>`; filled in by the harness.
     public var outputDigest: String?
 
     enum CodingKeys: String, CodingKey {
-        case rule, elements, mismatches, unverifiable, worst
+        case rule, mode, elements, mismatches, unverifiable, worst, suspect, freivalds, seconds
         case maxRatioToBound = "max_ratio_to_bound"
+        case suspectElements = "suspect_elements"
+        case maxRatioToProbabilisticBound = "max_ratio_to_probabilistic_bound"
+        case referenceMacs = "reference_macs"
         case outputDigest = "output_digest"
     }
 
-    public var passed: Bool { mismatches == 0 }
+    public var passed: Bool { mismatches == 0 && (freivalds?.failedRows ?? 0) == 0 }
 }
 
 /// One output element as the check saw it.
@@ -58,9 +76,32 @@ public struct ElementReport: Sendable, Codable, Equatable {
         return s + ")"
     }
 
-    static func short(_ x: Double) -> String {
+    public static func short(_ x: Double) -> String {
         if x == x.rounded(), abs(x) < 1e15 { return String(Int(x)) }
         let r = (x * 1000).rounded() / 1000
         return "\(r)"
+    }
+}
+
+/// Freivalds' check: C·x against A·(B·x) for random vectors x drawn after the outputs are known.
+public struct FreivaldsReport: Sendable, Codable, Equatable {
+    /// `bounded` (floating point: |C·x − A·(B·x)| within the sum of the elements' bounds) or
+    /// `modular` (integer-valued data: exact equality modulo the prime 2⁶¹ − 1).
+    public var kind: String
+    public var vectors: Int
+    /// Rows whose projection was outside its bound, summed over the vectors.
+    public var failedRows: Int
+    /// Rows left to the elementwise sample because an element was saturated, infinite or NaN.
+    public var skippedRows: Int
+    /// The worst row: its index (batch, row) and ratio of |C·x − A·(B·x)| to its bound.
+    public var worstRow: [Int]?
+    public var worstRatio: Double
+
+    enum CodingKeys: String, CodingKey {
+        case kind, vectors
+        case failedRows = "failed_rows"
+        case skippedRows = "skipped_rows"
+        case worstRow = "worst_row"
+        case worstRatio = "worst_ratio"
     }
 }

@@ -17,12 +17,20 @@ import SystolicSuite
 ///      `mean + std * ((2S - 786420) / 131072)` (Irwin–Hall: mean 0, variance 1 − 2^-32, |z| < 6)
 ///    - integer(lo, hi): `lo + (r(i) mod (hi - lo + 1))`
 ///    - constant(v): `v`
+///    - log_uniform(e0, e1): `(-1)^(r >> 63) · (1 + (r & 0xFFFFFFFF) · 2^-32) · 2^e`, with
+///      `e = e0 + ((r >> 32) & 0x7FFFFFFF) mod (e1 - e0 + 1)`, r = r(i)
+///    - specials(lo, hi, p_nan, p_inf): uniform(lo, hi) from r(i); then with
+///      `u = (s(i) >> 11) · 2^-53` from the stream of key `mix64(key ^ 0x5350454349414C53)`,
+///      NaN if u < p_nan, else +Inf if u < p_nan + p_inf
+///    - cancelling(std): see `GemmInputs` (it needs the operand's role and shape)
 public struct DataGenerator: Sendable {
     public let seed: UInt64
 
     public init(seed: UInt64) { self.seed = seed }
 
     static let gamma: UInt64 = 0x9E37_79B9_7F4A_7C15
+    /// "SPECIALS" in ASCII: separates the specials decision stream from the values.
+    static let specialsSalt: UInt64 = 0x5350_4543_4941_4C53
 
     /// SplitMix64's output function.
     @inline(__always)
@@ -74,6 +82,19 @@ public struct DataGenerator: Sendable {
             return Double(low + Int(raw(key: key, i) % span))
         case let .constant(v):
             return v
+        case let .logUniform(e0, e1):
+            let r = raw(key: key, i)
+            let e = e0 + Int(((r >> 32) & 0x7FFF_FFFF) % UInt64(e1 - e0 + 1))
+            let significand = 1 + Double(r & 0xFFFF_FFFF) * 0x1p-32
+            let magnitude = Double(sign: .plus, exponent: e, significand: significand)
+            return r >> 63 == 1 ? -magnitude : magnitude
+        case let .specials(low, high, nanRate, infRate):
+            let u = Double(raw(key: mix64(key ^ specialsSalt), i) >> 11) * 0x1p-53
+            if u < nanRate { return .nan }
+            if u < nanRate + infRate { return .infinity }
+            return value(.uniform(low: low, high: high), key: key, index: i)
+        case let .cancelling(std):
+            return value(.normal(mean: 0, std: std), key: key, index: i)
         }
     }
 

@@ -80,13 +80,25 @@ public struct SystolicEmulator: DeviceAdapter {
             throw .notSupported("the case's \(footprint) bytes of tensors exceed \(config.name)'s \(config.memory.hbmCapacityBytes) bytes of memory")
         }
         guard let cost = GemmCostModel.cost(g, on: config) else { throw .notSupported("input types not supported") }
-        let c = GemmKernel.multiply(g, inputs, dataflow: config.array.dataflow, kTile: config.array.rows * config.arithmetic.rate(g.types.a)!,
-                                    narrowAccumulator: narrowAccumulator)
+        let c = GemmKernel.multiply(g, inputs, behaviour: behaviour(for: g))
         return DeviceOutput(tensors: ["c": c], metrics: metrics(g, cost))
     }
 
-    private var narrowAccumulator: NumberType? {
-        faults.compactMap { if case let .narrowAccumulator(t) = $0 { return t } else { return nil } }.first
+    /// The datapath's behaviour for `g`: what the configuration declares, then any faults.
+    private func behaviour(for g: GemmCase) -> GemmKernel.Behaviour {
+        // Output stationary is one running sum over all of K: a single tile as deep as K.
+        let tile = config.array.dataflow == .outputStationary ? max(g.k, 1) : config.array.rows * config.arithmetic.rate(g.types.a)!
+        var b = GemmKernel.Behaviour(kTile: tile)
+        b.flushSubnormals = config.arithmetic.subnormals == .flush
+        for fault in faults {
+            switch fault {
+            case let .narrowAccumulator(t): b.narrowAccumulator = t
+            case .flushSubnormals: b.flushSubnormals = true
+            case let .stuckColumn(c): b.stuckColumn = (c % config.array.cols, config.array.cols)
+            case let .droppedKTile(t): b.droppedTile = t
+            }
+        }
+        return b
     }
 
     private func metrics(_ g: GemmCase, _ cost: GemmCost) -> [Metric] {

@@ -7,6 +7,11 @@ public enum Digest {
         hasher.update(data: Array(bytes))
         return "sha256:" + hasher.finalize().map { String(format2: $0) }.joined()
     }
+
+    /// The first 64 bits of a `sha256:` digest, as a seed for choices that must follow the data.
+    public static func seed(from digest: String) -> UInt64 {
+        UInt64(digest.dropFirst("sha256:".count).prefix(16), radix: 16) ?? 0
+    }
 }
 
 extension String {

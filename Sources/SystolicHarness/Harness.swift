@@ -113,12 +113,33 @@ public struct Harness: Sendable {
             return finish(.error, "the device returned c as \(c.type.rawValue) \(c.shape), expected \(gemm.types.output.rawValue) \(expectedShape)",
                           output.metrics)
         }
-        var check = GemmCheck.verify(output: c, inputs: inputs, gemm: gemm, arithmetic: arithmetic)
-        check.outputDigest = Digest.sha256(c.storage)
-        if check.passed { return finish(.pass, nil, output.metrics, check) }
-        var reason = "\(check.mismatches) of \(check.elements) elements outside the allowed interval"
-        if let worst = check.worst { reason += "; worst \(worst.sentence)" }
-        return finish(.fail, reason, output.metrics, check)
+        // The digest is fixed before any sample is drawn: the at-scale check chooses its elements
+        // from it, so a device cannot know in advance which ones will be checked.
+        let digest = Digest.sha256(c.storage)
+        var check = GemmCheck.verify(output: c, inputs: inputs, gemm: gemm, arithmetic: arithmetic,
+                                     options: .init(sampleSeed: Digest.seed(from: digest)))
+        check.outputDigest = digest
+        if check.passed {
+            let note = check.suspect
+                ? "suspect: \(check.suspectElements) elements beyond the probabilistic bound (a correct but poor accumulator)" : nil
+            return finish(.pass, note, output.metrics, check)
+        }
+        return finish(.fail, Self.failureReason(check), output.metrics, check)
+    }
+
+    static func failureReason(_ check: CheckReport) -> String {
+        var parts: [String] = []
+        if let f = check.freivalds, f.failedRows > 0 {
+            let row = f.worstRow.map { " (worst row \($0), ratio \(ElementReport.short(f.worstRatio)) to its bound)" } ?? ""
+            parts.append("\(f.failedRows) row projections of \(f.vectors) Freivalds vectors outside their bound\(row)")
+        }
+        if check.mismatches > 0 {
+            let sampled = check.mode == "at_scale" ? " sampled" : ""
+            var s = "\(check.mismatches) of \(check.elements)\(sampled) elements outside the allowed interval"
+            if let worst = check.worst { s += "; worst \(worst.sentence)" }
+            parts.append(s)
+        }
+        return parts.joined(separator: "; ")
     }
 
     static func host() -> HostInfo {

@@ -14,7 +14,8 @@ import SystolicNumerics
 enum GemmCaseReader {
     static func read(_ node: JSONNode, overflow: OverflowMode) throws(InputFileError) -> [(params: String, workload: Workload)] {
         try node.rejectUnknownMembers(["name", "op", "description", "profiles", "overflow", "shape", "types", "layout",
-                                        "epilogue", "scales", "data"])
+                                        "epilogue", "scales", "data", "verification"])
+        let verification = try node.optionalMember("verification")?.choice(Verification.self) ?? .auto
         let shape = try node.member("shape")
         try shape.rejectUnknownMembers(["m", "n", "k", "batch"])
         let dim = 1...SuiteLoader.Limits.dimension
@@ -60,6 +61,12 @@ enum GemmCaseReader {
         let data = try node.optionalMember("data")
         try data?.rejectUnknownMembers(["a", "b"])
 
+        if let data {
+            let a = try data.optionalMember("a"), b = try data.optionalMember("b")
+            let aCancels = try a.map { n throws(InputFileError) in try n.member("pattern").string() == "cancelling" } ?? false
+            let bCancels = try b.map { n throws(InputFileError) in try n.member("pattern").string() == "cancelling" } ?? false
+            if aCancels != bCancels { throw data.failure("the \"cancelling\" pattern must be given to both a and b") }
+        }
         var out: [(params: String, workload: Workload)] = []
         for types in typeSets {
             let dataA = try SuiteLoader.dataPattern(data?.optionalMember("a"), fallback: SuiteLoader.defaultPattern(for: types.a))
@@ -69,7 +76,8 @@ enum GemmCaseReader {
                 var params = batch > 1 ? "batch=\(batch),m=\(m),n=\(n),k=\(k)" : "m=\(m),n=\(n),k=\(k)"
                 if typeSets.count > 1 { params += ",types=\(types.label)" }
                 let gemm = GemmCase(m: m, n: n, k: k, batch: batch, types: types, layoutB: layoutB, scales: scales,
-                                    bias: bias, activation: activation, dataA: dataA, dataB: dataB, overflow: overflow)
+                                    bias: bias, activation: activation, dataA: dataA, dataB: dataB, overflow: overflow,
+                                    verification: verification)
                 try checkSize(gemm, shape: shape)
                 try checkInt8(gemm, node: node)
                 out.append((params, .gemm(gemm)))

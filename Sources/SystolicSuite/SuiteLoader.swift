@@ -145,8 +145,34 @@ public enum SuiteLoader {
         case "constant":
             try node.rejectUnknownMembers(["pattern", "value"])
             return .constant(try node.member("value").double())
+        case "log_uniform":
+            try node.rejectUnknownMembers(["pattern", "min_exponent", "max_exponent"])
+            let low = try node.member("min_exponent").int(in: -1074...1023)
+            let highNode = try node.member("max_exponent")
+            let high = try highNode.int(in: -1074...1023)
+            guard high >= low else { throw highNode.failure(expected: "a value no smaller than \"min_exponent\" (\(low))") }
+            return .logUniform(minExponent: low, maxExponent: high)
+        case "specials":
+            try node.rejectUnknownMembers(["pattern", "low", "high", "nan_rate", "inf_rate"])
+            let low = try node.member("low").double()
+            let highNode = try node.member("high")
+            let high = try highNode.double()
+            guard high > low else { throw highNode.failure(expected: "a value above \"low\" (\(low))") }
+            func rate(_ key: String) throws(InputFileError) -> Double {
+                let n = try node.member(key)
+                let v = try n.double()
+                guard (0...1).contains(v) else { throw n.failure(expected: "a rate in 0...1") }
+                return v
+            }
+            return .specials(low: low, high: high, nanRate: try rate("nan_rate"), infRate: try rate("inf_rate"))
+        case "cancelling":
+            try node.rejectUnknownMembers(["pattern", "std"])
+            let stdNode = try node.optionalMember("std")
+            let std = try stdNode?.double() ?? 1
+            guard std > 0 else { throw stdNode!.failure(expected: "a positive standard deviation") }
+            return .cancelling(std: std)
         default:
-            throw kind.failure(expected: "one of \"uniform\", \"normal\", \"integer\", \"constant\"")
+            throw kind.failure(expected: "one of \"uniform\", \"normal\", \"integer\", \"constant\", \"log_uniform\", \"specials\", \"cancelling\"")
         }
     }
 

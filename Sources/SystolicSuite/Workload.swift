@@ -26,6 +26,38 @@ public enum DataPattern: Sendable, Equatable {
     case integer(low: Int, high: Int)
     /// Every element equal to `value`.
     case constant(Double)
+    /// Wide dynamic range: random sign, exponent uniform in [minExponent, maxExponent], significand
+    /// uniform in [1, 2). Small terms vanish in a narrow accumulator.
+    case logUniform(minExponent: Int, maxExponent: Int)
+    /// Uniform in [low, high) with elements replaced by NaN or +Inf at the given rates, to check
+    /// that specials propagate.
+    case specials(low: Double, high: Double, nanRate: Double, infRate: Double)
+    /// Heavy cancellation in A·B: the second half of K repeats the first half of A, and negates
+    /// the first half of B plus a small perturbation, so Σ|ab| is large while Σab is small.
+    /// Both operands of a case must use it.
+    case cancelling(std: Double)
+
+    /// True when every generated value is an integer (before rounding to the operand's type).
+    public var isIntegerValued: Bool {
+        switch self {
+        case .integer: return true
+        case let .constant(v): return v == v.rounded()
+        default: return false
+        }
+    }
+
+    /// The largest magnitude the pattern can produce, when it is bounded.
+    public var maxMagnitude: Double? {
+        switch self {
+        case let .uniform(low, high): return max(abs(low), abs(high))
+        case let .normal(mean, std): return abs(mean) + 6 * std
+        case let .integer(low, high): return Double(max(abs(low), abs(high)))
+        case let .constant(v): return abs(v)
+        case let .logUniform(_, maxExponent): return Double(sign: .plus, exponent: maxExponent + 1, significand: 1)
+        case .specials: return .infinity
+        case let .cancelling(std): return 6 * std * 1.01
+        }
+    }
 }
 
 /// C = epilogue(A·B (+ bias)) for M×N×K, optionally batched.
@@ -91,17 +123,28 @@ public struct GemmCase: Sendable, Equatable {
     public var dataA: DataPattern
     public var dataB: DataPattern
     public var overflow: OverflowMode
+    public var verification: Verification
 
     public init(m: Int, n: Int, k: Int, batch: Int = 1, types: Types, layoutB: WeightLayout = .kn,
                 scales: Scales = Scales(), bias: Bool = false, activation: Activation = .none,
-                dataA: DataPattern, dataB: DataPattern, overflow: OverflowMode = .saturate) {
+                dataA: DataPattern, dataB: DataPattern, overflow: OverflowMode = .saturate, verification: Verification = .auto) {
         self.m = m; self.n = n; self.k = k; self.batch = batch; self.types = types
         self.layoutB = layoutB; self.scales = scales; self.bias = bias; self.activation = activation
-        self.dataA = dataA; self.dataB = dataB; self.overflow = overflow
+        self.dataA = dataA; self.dataB = dataB; self.overflow = overflow; self.verification = verification
     }
 
     /// Multiply-accumulates in the whole case.
     public var macs: Int { batch * m * n * k }
+}
+
+/// How a case's outputs are verified (design.md, "Verification at scale").
+public enum Verification: String, CaseIterable, Sendable, Codable {
+    /// Elementwise below a size threshold, at scale above it.
+    case auto
+    /// Every element against the reference.
+    case full
+    /// Freivalds projections plus rows and tiles sampled after the outputs are committed.
+    case atScale = "at_scale"
 }
 
 /// softmax(Q·Kᵀ·scale + mask)·V (design.md, Workloads). Run by a later version of the emulator.

@@ -87,6 +87,6 @@ enum GemmReferenceProbe {
     }
 
     static func bound(_ g: GemmCase, _ absSum: Double, _ arithmetic: DeclaredArithmetic) -> Double {
-        GemmCheck.bound(k: g.k, absSum: absSum, arithmetic: arithmetic)
+        GemmBound(k: g.k, arithmetic: arithmetic).hard(absSum)
     }
 }

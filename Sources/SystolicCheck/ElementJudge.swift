@@ -1,0 +1,75 @@
+import SystolicDevice
+import SystolicNumerics
+import SystolicSuite
+
+/// Judges output elements one at a time with the interval rule and keeps the tallies a report
+/// needs. Used by the full check and by the sampled part of the at-scale check alike.
+struct ElementJudge {
+    let gemm: GemmCase
+    let bound: GemmBound
+    let accumulatorMax: Double
+    /// True when every partial sum in every order is exact: E is then zero and the output must be
+    /// the correctly rounded exact value.
+    let exact: Bool
+    let lambda: Double
+
+    private(set) var elements = 0
+    private(set) var mismatches = 0
+    private(set) var unverifiable = 0
+    private(set) var suspectElements = 0
+    private(set) var maxRatio = 0.0
+    private(set) var maxSuspectRatio = 0.0
+    private(set) var worst: ElementReport?
+
+    init(gemm: GemmCase, arithmetic: DeclaredArithmetic, exact: Bool, testedElements: Int, falseAlarm: Double) {
+        self.gemm = gemm
+        self.bound = GemmBound(k: gemm.k, arithmetic: arithmetic)
+        self.accumulatorMax = arithmetic.accumulator.maxFinite
+        self.exact = exact
+        self.lambda = GemmBound.lambda(elements: testedElements, falseAlarm: falseAlarm)
+    }
+
+    /// Judges the element at flat index `index` (in [batch, M, N]).
+    mutating func judge(index: Int, device: Double, exact exactValue: Double, absSum s: Double) {
+        let out = gemm.types.output
+        elements += 1
+        if !exact, s.isFinite, s * (1 + Double(gemm.k) * bound.unitRoundoff) >= accumulatorMax {
+            unverifiable += 1
+            return
+        }
+        let e = exact ? 0 : bound.hard(s)
+        let low: Double, high: Double
+        if exactValue.isFinite {
+            low = out.round(e == 0 ? exactValue : (exactValue - e).nextDown, overflow: gemm.overflow)
+            high = out.round(e == 0 ? exactValue : (exactValue + e).nextUp, overflow: gemm.overflow)
+        } else {
+            // Infinite or NaN inputs: every order gives the same special value.
+            low = out.round(exactValue, overflow: gemm.overflow)
+            high = low
+        }
+        let inside = low.isNaN || high.isNaN ? device.isNaN : !device.isNaN && device >= low && device <= high
+        let ratio = GemmCheck.ratioToBound(device: device, exact: exactValue, bound: e, type: out, overflow: gemm.overflow)
+        if !inside { mismatches += 1 }
+        if ratio > maxRatio || ratio.isNaN { maxRatio = ratio.isNaN ? .infinity : ratio }
+        if inside && !exact && exactValue.isFinite {
+            let suspectRatio = GemmCheck.ratioToBound(device: device, exact: exactValue, bound: bound.probabilistic(s, lambda: lambda),
+                                                      type: out, overflow: gemm.overflow)
+            if suspectRatio > 1 { suspectElements += 1 }
+            maxSuspectRatio = max(maxSuspectRatio, suspectRatio)
+        }
+        let candidate = ElementReport(index: GemmCheck.unflatten(index, gemm), device: device, exact: exactValue, low: low, high: high,
+                                      bound: e, ratio: ratio,
+                                      ulpsOutside: inside ? 0 : GemmCheck.ulpsOutside(device, low, high, out))
+        if let w = worst, !(candidate.ratio > w.ratio || (candidate.ratio == w.ratio && candidate.ulpsOutside > w.ulpsOutside)) {
+            return
+        }
+        worst = candidate
+    }
+
+    func report(mode: String) -> CheckReport {
+        CheckReport(rule: exact ? "exact" : "interval", mode: mode, elements: elements, mismatches: mismatches,
+                    unverifiable: unverifiable, maxRatioToBound: maxRatio, worst: worst,
+                    suspect: suspectElements > 0, suspectElements: suspectElements,
+                    maxRatioToProbabilisticBound: exact ? nil : maxSuspectRatio)
+    }
+}

@@ -1,0 +1,204 @@
+import SystolicData
+import SystolicDevice
+import SystolicNumerics
+import SystolicSuite
+
+/// Verification of large outputs at a fraction of the cost of the device (design.md,
+/// "Verification at scale"), with every random choice drawn from the output digest:
+///
+/// 1. **Freivalds' projections**, `vectors` random ±1 vectors x: each row's C·x is compared with
+///    A·(B·x), computed in fp64. For floating point the allowed difference is the sum over the row
+///    of each element's bound (from |A|·(|B|·|x|), which gives Σⱼ Sᵢⱼ|xⱼ| without the full
+///    reference), plus each output's rounding cell and our fp64 error. Because the allowed error
+///    adds up along the row, this catches gross faults only. Where every partial sum and every
+///    output is an exact integer, the comparison is instead exact modulo the prime 2⁶¹ − 1 with x
+///    uniform in [0, p): a wrong row escapes one vector with probability at most 1/p.
+/// 2. **Sampled elements**: `sampledRows` whole rows and `sampledTiles` tiles of 32×32, chosen at
+///    random, plus any row the projection had to skip (saturated, infinite or NaN outputs), each
+///    judged elementwise with the interval rule. This catches local faults: a stuck PE column, a
+///    dropped tile, a narrow accumulator.
+extension GemmCheck {
+    public static let freivaldsVectors = 4
+    public static let sampledRows = 16
+    public static let sampledTiles = 8
+    static let tileSize = 32
+    static let prime: UInt64 = (1 << 61) - 1
+
+    /// Draws from SplitMix64 seeded by the output digest.
+    struct Draws {
+        let seed: UInt64
+        var next = 0
+        mutating func raw() -> UInt64 { defer { next += 1 }; return DataGenerator.raw(key: seed, next) }
+        mutating func below(_ n: Int) -> Int { Int(raw() % UInt64(n)) }
+    }
+
+    static func verifyAtScale(_ c: Tensor, _ inputs: GemmInputs, _ g: GemmCase, _ arithmetic: DeclaredArithmetic,
+                              _ options: Options) -> CheckReport {
+        var draws = Draws(seed: options.sampleSeed)
+        let a = inputs.a.decoded(), b = inputs.b.decoded(), cv = c.decoded()
+        let exact = isExactByConstruction(g, arithmetic)
+        let bound = GemmBound(k: g.k, arithmetic: arithmetic)
+        let modular = exact && outputsAreExactIntegers(g, arithmetic)
+        var freivalds = FreivaldsReport(kind: modular ? "modular" : "bounded", vectors: freivaldsVectors, failedRows: 0,
+                                        skippedRows: 0, worstRow: nil, worstRatio: 0)
+        var skipped = Set<Int>()
+        var macs = 0
+        for _ in 0..<freivaldsVectors {
+            if modular {
+                macs += modularProjection(g, a, b, cv, &draws, &freivalds)
+            } else {
+                macs += boundedProjection(g, a, b, cv, exact: exact, bound: bound, arithmetic: arithmetic, &draws, &freivalds, &skipped)
+            }
+        }
+        freivalds.skippedRows = skipped.count
+
+        // Elements to judge one by one: whole rows, tiles, and the rows the projection skipped.
+        var chosen = Set<Int>()
+        let totalRows = g.batch * g.m
+        var rows = skipped
+        for _ in 0..<min(sampledRows, totalRows) { rows.insert(draws.below(totalRows)) }
+        for row in rows { for j in 0..<g.n { chosen.insert(row * g.n + j) } }
+        for _ in 0..<sampledTiles {
+            let batch = draws.below(g.batch), i0 = draws.below(g.m), j0 = draws.below(g.n)
+            for i in i0..<min(i0 + tileSize, g.m) {
+                for j in j0..<min(j0 + tileSize, g.n) { chosen.insert((batch * g.m + i) * g.n + j) }
+            }
+        }
+        var judge = ElementJudge(gemm: g, arithmetic: arithmetic, exact: exact, testedElements: chosen.count, falseAlarm: options.falseAlarm)
+        for idx in chosen.sorted() {
+            let (value, absSum) = referenceElement(g, a, b, idx)
+            judge.judge(index: idx, device: cv[idx], exact: value, absSum: absSum)
+        }
+        macs += chosen.count * g.k
+        var report = judge.report(mode: "at_scale")
+        report.freivalds = freivalds
+        report.referenceMacs = macs
+        return report
+    }
+
+    /// One element of the fp64 reference: Ĉ and S.
+    static func referenceElement(_ g: GemmCase, _ a: [Double], _ b: [Double], _ idx: Int) -> (Double, Double) {
+        let batch = idx / (g.m * g.n), i = (idx / g.n) % g.m, j = idx % g.n
+        var value = 0.0, absSum = 0.0
+        for k in 0..<g.k {
+            let bv = g.layoutB == .kn ? b[(batch * g.k + k) * g.n + j] : b[(batch * g.n + j) * g.k + k]
+            let p = a[(batch * g.m + i) * g.k + k] * bv
+            value += p
+            absSum += abs(p)
+        }
+        return (value, absSum)
+    }
+
+    /// True when exact sums also fit the output type exactly, so outputs equal A·B as integers.
+    static func outputsAreExactIntegers(_ g: GemmCase, _ arithmetic: DeclaredArithmetic) -> Bool {
+        if g.types.a.isInteger { return g.types.output == .int32 }
+        guard let a = g.dataA.maxMagnitude, let b = g.dataB.maxMagnitude, let f = g.types.output.floatFormat else { return false }
+        let largest = Double(g.k) * g.types.a.round(a, overflow: .saturate) * g.types.b.round(b, overflow: .saturate)
+        return largest <= Double(sign: .plus, exponent: f.mantissaBits + 1, significand: 1) && largest <= f.maxFinite
+    }
+
+    private static func bAt(_ g: GemmCase, _ b: [Double], _ batch: Int, _ k: Int, _ j: Int) -> Double {
+        g.layoutB == .kn ? b[(batch * g.k + k) * g.n + j] : b[(batch * g.n + j) * g.k + k]
+    }
+
+    /// One ±1 vector: rows outside their summed bound fail; rows holding specials are skipped.
+    private static func boundedProjection(_ g: GemmCase, _ a: [Double], _ b: [Double], _ c: [Double], exact: Bool, bound: GemmBound,
+                                          arithmetic: DeclaredArithmetic, _ draws: inout Draws, _ report: inout FreivaldsReport,
+                                          _ skipped: inout Set<Int>) -> Int {
+        let x = (0..<g.n).map { _ in draws.raw() & 1 == 0 ? 1.0 : -1.0 }
+        let u64 = 0x1p-53
+        let kd = Double(g.k), nd = Double(g.n)
+        let accMax = arithmetic.accumulator.maxFinite
+        for batch in 0..<g.batch {
+            var bx = [Double](repeating: 0, count: g.k), babs = bx
+            for k in 0..<g.k {
+                var s = 0.0, t = 0.0
+                for j in 0..<g.n {
+                    let v = bAt(g, b, batch, k, j)
+                    s += v * x[j]
+                    t += abs(v)
+                }
+                bx[k] = s; babs[k] = t
+            }
+            for i in 0..<g.m {
+                let row = batch * g.m + i
+                var z = 0.0, t = 0.0
+                for k in 0..<g.k {
+                    let av = a[row * g.k + k]
+                    z += av * bx[k]
+                    t += abs(av) * babs[k]
+                }
+                var y = 0.0, cabs = 0.0, cells = 0.0
+                var special = !z.isFinite || !t.isFinite || (!exact && t * (1 + kd * bound.unitRoundoff) >= accMax)
+                for j in 0..<g.n where !special {
+                    let v = c[row * g.n + j]
+                    let cell = roundingCell(v, g.types.output, g.overflow)
+                    if !v.isFinite || !cell.lowerBound.isFinite || !cell.upperBound.isFinite { special = true; break }
+                    y += v * x[j]
+                    cabs += abs(v)
+                    cells += max(v - cell.lowerBound, cell.upperBound - v)
+                }
+                if special { skipped.insert(row); continue }
+                // Σⱼ Eᵢⱼ with Σⱼ Sᵢⱼ = t (|xⱼ| = 1), the outputs' rounding, and our own fp64 sums.
+                let elementBounds = exact ? 0 : kd * bound.unitRoundoff * t * (1 + 2 * kd * u64) + nd * bound.underflow
+                let allowed = elementBounds + cells + 2 * (kd + nd) * u64 * t + 2 * nd * u64 * cabs + 4 * (kd + nd) * u64 * t * u64
+                let ratio = abs(y - z) / max(allowed, .leastNonzeroMagnitude)
+                if ratio > report.worstRatio { report.worstRatio = ratio; report.worstRow = [batch, i] }
+                if ratio > 1 { report.failedRows += 1 }
+            }
+        }
+        return g.batch * (g.k * g.n + g.m * g.k + g.m * g.n)
+    }
+
+    /// One vector uniform in [0, p): rows whose C·x ≠ A·(B·x) mod p fail, as do rows holding a
+    /// value that is not an integer.
+    private static func modularProjection(_ g: GemmCase, _ a: [Double], _ b: [Double], _ c: [Double], _ draws: inout Draws,
+                                          _ report: inout FreivaldsReport) -> Int {
+        let x = (0..<g.n).map { _ in draws.raw() % prime }
+        for batch in 0..<g.batch {
+            var bx = [UInt64](repeating: 0, count: g.k)
+            for k in 0..<g.k {
+                var s: UInt64 = 0
+                for j in 0..<g.n { s = addmod(s, mulmod(residue(bAt(g, b, batch, k, j)), x[j])) }
+                bx[k] = s
+            }
+            for i in 0..<g.m {
+                let row = batch * g.m + i
+                var z: UInt64 = 0
+                for k in 0..<g.k { z = addmod(z, mulmod(residue(a[row * g.k + k]), bx[k])) }
+                var y: UInt64 = 0
+                var integral = true
+                for j in 0..<g.n {
+                    let v = c[row * g.n + j]
+                    guard v.isFinite, v == v.rounded(), abs(v) < 0x1p53 else { integral = false; break }
+                    y = addmod(y, mulmod(residue(v), x[j]))
+                }
+                if !integral || y != z {
+                    report.failedRows += 1
+                    report.worstRatio = .infinity
+                    if report.worstRow == nil { report.worstRow = [batch, i] }
+                }
+            }
+        }
+        return g.batch * (g.k * g.n + g.m * g.k + g.m * g.n)
+    }
+
+    /// An integer-valued double as a residue modulo p.
+    static func residue(_ v: Double) -> UInt64 {
+        let r = UInt64(abs(v)) % prime
+        return v < 0 && r != 0 ? prime - r : r
+    }
+
+    static func addmod(_ a: UInt64, _ b: UInt64) -> UInt64 {
+        let s = a + b
+        return s >= prime ? s - prime : s
+    }
+
+    /// a·b mod 2⁶¹ − 1 for a, b < p, using 2⁶¹ ≡ 1.
+    static func mulmod(_ a: UInt64, _ b: UInt64) -> UInt64 {
+        let (hi, lo) = a.multipliedFullWidth(by: b)
+        var r = (lo & prime) + (lo >> 61) + (hi << 3)
+        r = (r & prime) + (r >> 61)
+        return r >= prime ? r - prime : r
+    }
+}
