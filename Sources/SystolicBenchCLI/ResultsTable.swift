@@ -9,7 +9,7 @@ enum ResultsTable {
             let cycles = c.metrics["cycles"].map { String(Int64($0.value)) } ?? "-"
             let util = c.metrics["utilisation"].map { percent($0.value) } ?? "-"
             let ratio: String
-            if let r = c.check?.maxRatioToBound { ratio = short(r) } else if c.check?.rule == "exact" { ratio = "exact" } else { ratio = "-" }
+            if c.check?.rule == "exact" { ratio = "exact" } else if let r = c.check?.maxRatioToBound { ratio = short(r) } else { ratio = "-" }
             rows.append([c.verdict.rawValue, cycles, util, ratio, c.id])
         }
         let widths = (0..<rows[0].count).map { col in rows.map { $0[col].count }.max() ?? 0 }

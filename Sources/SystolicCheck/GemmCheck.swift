@@ -61,11 +61,14 @@ public enum GemmCheck {
         return report
     }
 
-    /// True when every partial sum, in any order, is an integer the accumulator holds exactly:
-    /// integer GEMMs, and integer-valued data with K·max|a|·max|b| ≤ 2^p, p the accumulator's
-    /// significand bits.
+    /// True when every partial sum, in any order, is exact: integer GEMMs; integer-valued data
+    /// with K·max|a|·max|b| ≤ 2^p, p the accumulator's significand bits; and K = 1 with fp16 or fp8
+    /// inputs into an fp32 accumulator (their product is always exact there, so only the output
+    /// conversion is tested).
     public static func isExactByConstruction(_ g: GemmCase, _ arithmetic: DeclaredArithmetic) -> Bool {
         if g.types.a.isInteger { return true }
+        let narrow: Set<NumberType> = [.fp16, .fp8_e4m3, .fp8_e5m2]
+        if g.k == 1, narrow.contains(g.types.a), narrow.contains(g.types.b), arithmetic.accumulator == .fp32 { return true }
         guard g.dataA.isIntegerValued, g.dataB.isIntegerValued,
               let a = g.dataA.maxMagnitude, let b = g.dataB.maxMagnitude,
               let format = arithmetic.accumulator.floatFormat else { return false }

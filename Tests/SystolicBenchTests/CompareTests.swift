@@ -12,7 +12,7 @@ struct CompareTests {
         let comparison = Comparison(results: results, baseline: try Baseline.load(Self.baselinePath))
         #expect(comparison.notComparable == nil, "\(comparison.notComparable ?? "")")
         #expect(comparison.differences.isEmpty, "\(comparison.differences)")
-        #expect(comparison.comparedCases == 11)
+        #expect(comparison.comparedCases == 25)
         #expect(comparison.status == .success)
     }
 

@@ -6,7 +6,13 @@ import SystolicSuite
 /// A correct device that sums each dot product in another legal order: it must pass every case,
 /// since the check may not assume an accumulation order.
 struct ReorderingDevice: DeviceAdapter {
-    enum Order: Sendable { case reversed, pairwise, unfusedForward }
+    enum Order: Sendable, CaseIterable {
+        case reversed, pairwise, unfusedForward
+        /// A different random permutation of K for every element.
+        case randomPerElement
+        /// Four contiguous K-slices summed separately, then reduced pairwise.
+        case splitK
+    }
     let order: Order
     var descriptor: DeviceDescriptor { SystolicEmulator().descriptor }
 
@@ -27,6 +33,20 @@ struct ReorderingDevice: DeviceAdapter {
                     case .reversed: sum = products.reversed().reduce(Float(0)) { $0.addingProduct($1.0, $1.1) }
                     case .pairwise: sum = Self.pairwise(products[...])
                     case .unfusedForward: sum = products.reduce(Float(0)) { $0 + $1.0 * $1.1 }
+                    case .randomPerElement:
+                        var shuffled = products
+                        var state = UInt64((batch * g.m + i) * g.n + j) &* 0x9E37_79B9_7F4A_7C15
+                        for x in stride(from: shuffled.count - 1, to: 0, by: -1) {
+                            state = state &+ 0x9E37_79B9_7F4A_7C15
+                            shuffled.swapAt(x, Int(DataGenerator.mix64(state) % UInt64(x + 1)))
+                        }
+                        sum = shuffled.reduce(Float(0)) { $0.addingProduct($1.0, $1.1) }
+                    case .splitK:
+                        let q = (products.count + 3) / 4
+                        let parts = (0..<4).map { s in
+                            products[min(s * q, products.count)..<min((s + 1) * q, products.count)].reduce(Float(0)) { $0.addingProduct($1.0, $1.1) }
+                        }
+                        sum = (parts[0] + parts[1]) + (parts[2] + parts[3])
                     }
                     c.setValue(Double(sum), at: (batch * g.m + i) * g.n + j, overflow: g.overflow)
                 }

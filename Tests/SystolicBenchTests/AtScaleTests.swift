@@ -1,0 +1,76 @@
+import Testing
+import SystolicData
+import SystolicDevice
+import SystolicNumerics
+import SystolicSuite
+@testable import SystolicCheck
+@testable import SystolicHarness
+
+/// Verification at scale reaches the full check's verdict on correct and faulty devices.
+struct AtScaleTests {
+    static func gemm(_ data: DataPattern, _ types: GemmCase.Types, _ verification: Verification,
+                     m: Int = 96, n: Int = 384, k: Int = 512) -> BenchmarkCase {
+        let g = GemmCase(m: m, n: n, k: k, types: types, dataA: data, dataB: data, verification: verification)
+        return BenchmarkCase(id: "scale/\(verification.rawValue)", suite: "scale", name: "scale", profiles: [], workload: .gemm(g))
+    }
+
+    static let fp32 = GemmCase.Types(shorthand: .fp32)
+    static let bf16In = GemmCase.Types(a: .bf16, b: .bf16, accumulate: .fp32, output: .fp32)
+
+    @Test(arguments: [
+        ("correct", [EmulatorFault](), DataPattern.normal(mean: 0, std: 1), false),
+        ("bf16 accumulator", [.narrowAccumulator(.bf16)], .normal(mean: 0, std: 1), true),
+        ("stuck PE column", [.stuckColumn(7)], .normal(mean: 0, std: 1), true),
+        ("dropped K-tile", [.droppedKTile(2)], .uniform(low: -1, high: 1), true),
+        ("flushed subnormals", [.flushSubnormals], .logUniform(minExponent: -76, maxExponent: -70), true),
+        ("correct, integer data", [], .integer(low: -8, high: 8), false),
+        ("stuck PE column, integer data", [.stuckColumn(100)], .integer(low: -8, high: 8), true),
+        ("dropped K-tile, integer data", [.droppedKTile(0)], .integer(low: -8, high: 8), true),
+    ])
+    func atScaleAgreesWithTheFullCheck(name: String, faults: [EmulatorFault], data: DataPattern, faulty: Bool) throws {
+        let harness = Harness(device: SystolicEmulator(faults: faults))
+        let generator = DataGenerator(seed: 9)
+        for types in [Self.fp32, Self.bf16In] {
+            let full = harness.runCase(Self.gemm(data, types, .full), generator: generator)
+            let scaled = harness.runCase(Self.gemm(data, types, .atScale), generator: generator)
+            #expect(full.verdict == (faulty ? .fail : .pass), "\(name) \(types.label): \(full.reason ?? "")")
+            #expect(scaled.verdict == full.verdict, "\(name) \(types.label): \(scaled.reason ?? "")")
+            #expect(full.check?.mode == "full" && scaled.check?.mode == "at_scale")
+            #expect((scaled.check?.referenceMacs ?? .max) < (full.check?.referenceMacs ?? 0) / 2)
+            #expect(scaled.check?.freivalds?.kind == (data.isIntegerValued ? "modular" : "bounded"))
+        }
+    }
+
+    /// Gross faults are caught by the projections themselves, not only by the sample.
+    @Test func freivaldsAloneCatchesADroppedTile() throws {
+        let harness = Harness(device: SystolicEmulator(faults: [.droppedKTile(1)]))
+        let r = harness.runCase(Self.gemm(.uniform(low: 0, high: 1), Self.fp32, .atScale), generator: DataGenerator(seed: 2))
+        #expect((r.check?.freivalds?.failedRows ?? 0) > 0)
+        #expect(r.reason?.contains("Freivalds") == true)
+    }
+
+    @Test func autoChoosesByShape() {
+        let small = GemmCase(m: 64, n: 64, k: 64, types: Self.fp32, dataA: .constant(1), dataB: .constant(1))
+        let large = GemmCase(m: 4096, n: 4096, k: 4096, types: Self.fp32, dataA: .constant(1), dataB: .constant(1))
+        #expect(GemmCheck.mode(for: small) == .full)
+        #expect(GemmCheck.mode(for: large) == .atScale)
+        var forced = large
+        forced.verification = .full
+        #expect(GemmCheck.mode(for: forced) == .full)
+    }
+
+    @Test func modularArithmeticIsExact() {
+        let p = GemmCheck.prime
+        #expect(GemmCheck.mulmod(p - 1, p - 1) == 1)
+        #expect(GemmCheck.mulmod(1 << 60, 4) == 2)
+        #expect(GemmCheck.residue(-1) == p - 1)
+        #expect(GemmCheck.addmod(p - 1, 5) == 4)
+    }
+
+    /// The sample follows the output digest: different outputs, different elements.
+    @Test func sampleDependsOnTheDigest() {
+        var a = GemmCheck.Draws(seed: Digest.seed(from: Digest.sha256([1, 2, 3])))
+        var b = GemmCheck.Draws(seed: Digest.seed(from: Digest.sha256([1, 2, 4])))
+        #expect((0..<8).map { _ in a.raw() } != (0..<8).map { _ in b.raw() })
+    }
+}
