@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import SystolicCompare
 import SystolicHarness
 import SystolicJSON
@@ -7,7 +8,7 @@ extension SystolicBench {
     struct BaselineCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "baseline", abstract: "Record and show baselines.",
-            subcommands: [Record.self, Show.self])
+            subcommands: [Record.self, Update.self, Show.self])
 
         struct Record: ParsableCommand {
             static let configuration = CommandConfiguration(
@@ -35,6 +36,43 @@ extension SystolicBench {
             }
         }
 
+        struct Update: ParsableCommand {
+            static let configuration = CommandConfiguration(
+                abstract: "Refresh baselines from a results file: its cases replace theirs, cases it lacks are kept.",
+                discussion: "Refuses (exit 4) a baseline of another device; when the suite changed, only the results' cases are kept.")
+
+            @Argument(help: "A results file (complete or a shard).")
+            var results: String
+
+            @Option(help: "Directory of baselines.")
+            var dir: String = "Baselines"
+
+            func run() throws {
+                let r: RunResults
+                do { r = try RunResults.load(results) } catch { throw badInput(error) }
+                for suite in r.suites {
+                    let path = Baseline.path(directory: dir, device: r.device.name, suite: suite.name)
+                    var fresh = Baseline(results: r, suite: suite)
+                    if FileManager.default.fileExists(atPath: path) {
+                        let old: Baseline
+                        do { old = try Baseline.load(path) } catch { throw badInput(error) }
+                        guard old.device.name == r.device.name else {
+                            printError("error: \(path) is a baseline of \(old.device.name), the results are of \(r.device.name)")
+                            throw statusCode(.baselineUnusable)
+                        }
+                        if old.suite.digest == suite.digest {
+                            let updated = Set(fresh.cases.map(\.id))
+                            let kept = old.cases.filter { !updated.contains($0.id) }
+                            let order = Dictionary(uniqueKeysWithValues: r.cases.map { ($0.id, $0.position) })
+                            fresh.cases = (fresh.cases + kept).sorted { (order[$0.id] ?? .max, $0.id) < (order[$1.id] ?? .max, $1.id) }
+                        }
+                    }
+                    try JSONFile.writeAtomically(try JSONFile.encoder().encode(fresh), to: path)
+                    print("updated \(path) (\(fresh.cases.count) cases)")
+                }
+            }
+        }
+
         struct Show: ParsableCommand {
             static let configuration = CommandConfiguration(abstract: "Print a baseline's cases and figures.")
 
@@ -46,7 +84,7 @@ extension SystolicBench {
                 do { b = try Baseline.load(file) } catch { throw badInput(error) }
                 print("suite \(b.suite.name) \(b.suite.version) (\(b.suite.digest)), seed \(b.suite.seed), device \(b.device.name), harness \(b.harnessVersion)")
                 for c in b.cases {
-                    let metrics = c.metrics.keys.sorted().map { "\($0)=\(c.metrics[$0]!)" }.joined(separator: " ")
+                    let metrics = c.metrics.keys.sorted().map { "\($0)=\(c.metrics[$0]!.value)" }.joined(separator: " ")
                     print("\(c.verdict.rawValue)  \(c.id)  \(metrics)")
                 }
             }

@@ -32,6 +32,21 @@ extension SystolicBench {
         @Flag(help: "Print the results JSON on stdout instead of the table.")
         var json = false
 
+        @Option(help: "Run shard i of n (every n-th case, starting at the i-th); join the shards with merge.")
+        var shard: String?
+
+        func validate() throws {
+            if let shard, parseShard(shard) == nil {
+                throw ValidationError("--shard expects i/n with 1 ≤ i ≤ n, found \"\(shard)\"")
+            }
+        }
+
+        private func parseShard(_ text: String) -> Shard? {
+            let parts = text.split(separator: "/").compactMap { Int($0) }
+            guard parts.count == 2, parts[1] >= 1, (1...parts[1]).contains(parts[0]) else { return nil }
+            return Shard(index: parts[0], count: parts[1])
+        }
+
         func run() throws {
             let device = try deviceOptions.makeDevice()
             let loaded = try SuiteSelection.load(suites)
@@ -41,15 +56,16 @@ extension SystolicBench {
                     throw ValidationError("suite \(s.file) has no profile \"\(p)\" (it has: \(s.profiles.keys.sorted().joined(separator: ", ")))")
                 }
             }
-            let path = out ?? "results/\(device.descriptor.name)-\(selectedProfile ?? "all").json"
+            let shardPart = shard.flatMap(parseShard)
+            let suffix = shardPart.map { "-shard\($0.index)of\($0.count)" } ?? ""
+            let path = out ?? "results/\(device.descriptor.name)-\(selectedProfile ?? "all")\(suffix).json"
             let stop = InterruptFlag()
-            let terminal = stderrIsTerminal
+            let progress = ProgressLine(enabled: showsProgress)
             let results = try Harness(device: device).run(
-                Harness.Plan(suites: loaded, profile: selectedProfile, seed: seed, resultsPath: path),
-                progress: { i, n, id in
-                    if terminal { printError("[\(i)/\(n)] \(id)") }
-                },
+                Harness.Plan(suites: loaded, profile: selectedProfile, seed: seed, resultsPath: path, shard: shardPart),
+                progress: progress.update,
                 shouldStop: { stop.isSet })
+            progress.finish()
             if json {
                 print(String(decoding: try JSONFile.encoder().encode(results), as: UTF8.self))
             } else {

@@ -14,7 +14,7 @@ struct SystolicBench: ParsableCommand {
             65 bad input file. When several apply the lowest non-zero one wins.
             """,
         version: HarnessInfo.current.version,
-        subcommands: [Run.self, Validate.self, List.self, Devices.self, BaselineCommand.self, Compare.self])
+        subcommands: [Run.self, Validate.self, List.self, Devices.self, BaselineCommand.self, Compare.self, Merge.self])
 }
 
 /// Ends the command with one of the documented exit statuses.
@@ -30,5 +30,5 @@ func printError(_ message: String) {
     FileHandle.standardError.write(Data((message + "\n").utf8))
 }
 
-/// True when stderr is a terminal, so progress lines are worth drawing.
-var stderrIsTerminal: Bool { isatty(2) == 1 }
+/// True when stderr is a terminal outside CI, so a progress line is worth drawing.
+var showsProgress: Bool { isatty(2) == 1 && ProcessInfo.processInfo.environment["CI"] == nil }

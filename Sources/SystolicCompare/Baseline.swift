@@ -20,16 +20,14 @@ public struct Baseline: Sendable, Codable, Equatable {
     }
 
     /// The baseline of one suite taken from a results file: verdicts, output digests and every
-    /// deterministic metric.
+    /// metric with its unit (skipped cases are not recorded).
     public init(results: RunResults, suite: SuiteRecord) {
         device = results.device
         self.suite = suite
         harnessVersion = results.harness.version
         profile = results.profile
-        cases = results.cases.filter { $0.suite == suite.name }.map { c in
-            var metrics: [String: Double] = [:]
-            for (name, m) in c.metrics where m.deterministic { metrics[name] = m.value }
-            return BaselineCase(id: c.id, verdict: c.verdict, outputDigest: c.check?.outputDigest, metrics: metrics)
+        cases = results.cases.filter { $0.suite == suite.name && $0.verdict != .skipped }.map { c in
+            BaselineCase(id: c.id, verdict: c.verdict, outputDigest: c.check?.outputDigest, metrics: c.metrics)
         }
     }
 
@@ -52,8 +50,8 @@ public struct BaselineCase: Sendable, Codable, Equatable {
     public var id: String
     public var verdict: Verdict
     public var outputDigest: String?
-    /// Deterministic metrics, compared exactly.
-    public var metrics: [String: Double]
+    /// Metrics as recorded; compared under the tolerance rules.
+    public var metrics: [String: MetricValue]
 
     enum CodingKeys: String, CodingKey {
         case id, verdict, metrics

@@ -1,91 +1,150 @@
 import SystolicHarness
 
-/// The outcome of comparing a results file with one baseline.
+/// The outcome of comparing a results file with one baseline under tolerance rules.
 ///
-/// Semantics (first version): the baseline must describe the same device, the same suite bytes
-/// (digest) and the same seed, or it is not comparable. Then, for every baseline case, the result
-/// must have the same verdict, the same output digest, and every deterministic metric equal to
-/// the last bit. Cases in the results but not in the baseline are reported as new, not failed.
+/// The baseline must describe the same device, the same suite (version and bytes) and the same
+/// seed, or it is not comparable (exit 4). Then, per baseline case: a case missing from the
+/// results, a verdict that leaves `pass` and a changed output digest are regressions; a verdict
+/// that reaches `pass` is an improvement; each metric is classified by its rule (see
+/// `ToleranceRules`). Cases in the results but not in the baseline are listed as new.
 public struct Comparison: Sendable {
-    public enum Difference: Sendable, Equatable, CustomStringConvertible {
-        case missing(id: String)
-        case verdict(id: String, baseline: Verdict, now: Verdict)
-        case digest(id: String, baseline: String?, now: String?)
-        case metric(id: String, name: String, baseline: Double, now: Double?)
+    public enum Kind: String, Sendable, Codable {
+        case regression, improvement
+    }
 
-        public var id: String {
-            switch self {
-            case let .missing(id), let .verdict(id, _, _), let .digest(id, _, _), let .metric(id, _, _, _): return id
-            }
+    /// One difference beyond tolerance.
+    public struct Change: Sendable, Codable, Equatable, CustomStringConvertible {
+        public var caseId: String
+        /// `presence`, `verdict`, `output_digest`, or a metric name.
+        public var subject: String
+        public var baseline: String
+        public var now: String
+        public var kind: Kind
+        /// (now − baseline) / |baseline| for metrics.
+        public var relativeChange: Double?
+        /// The tolerance the change exceeded, in the metric's unit.
+        public var allowance: Double?
+
+        enum CodingKeys: String, CodingKey {
+            case subject, baseline, now, kind, allowance
+            case caseId = "case"
+            case relativeChange = "relative_change"
         }
 
         public var description: String {
-            switch self {
-            case let .missing(id): return "\(id): in the baseline but not in the results"
-            case let .verdict(id, b, n): return "\(id): verdict \(b.rawValue) → \(n.rawValue)"
-            case let .digest(id, b, n): return "\(id): output digest \(b ?? "none") → \(n ?? "none")"
-            case let .metric(id, name, b, n):
-                return "\(id): \(name) \(Comparison.format(b)) → \(n.map(Comparison.format) ?? "missing")"
-            }
+            var s = "\(caseId): \(subject) \(baseline) → \(now)"
+            if let r = relativeChange, r.isFinite { s += " (\(r >= 0 ? "+" : "")\(Comparison.percent(r)))" }
+            return s
         }
     }
 
     public var suite: String
+    public var baselinePath: String
     /// Why the baseline cannot be compared at all; nil when it can.
     public var notComparable: String?
-    public var differences: [Difference]
+    public var changes: [Change]
     /// Result case ids absent from the baseline.
     public var newCases: [String]
-    public var comparedCases: Int
+    /// Baseline case ids, in order: one JUnit test each.
+    public var comparedCases: [String]
 
-    public var status: ExitStatus {
+    public var regressions: [Change] { changes.filter { $0.kind == .regression } }
+    public var improvements: [Change] { changes.filter { $0.kind == .improvement } }
+
+    /// The exit status: 4 when not comparable, 2 on a regression (or, with
+    /// `failOnImprovement`, on an improvement too: the baseline is stale), else 0.
+    public func status(failOnImprovement: Bool = false) -> ExitStatus {
         if notComparable != nil { return .baselineUnusable }
-        return differences.isEmpty ? .success : .regression
+        if !regressions.isEmpty || (failOnImprovement && !improvements.isEmpty) { return .regression }
+        return .success
     }
 
-    public init(results: RunResults, baseline: Baseline) {
+    public init(results: RunResults, baseline: Baseline, baselinePath: String = "", rules: ToleranceRules = .defaults) {
         suite = baseline.suite.name
-        differences = []
+        self.baselinePath = baselinePath
+        changes = []
         newCases = []
-        comparedCases = 0
-        guard let record = results.suites.first(where: { $0.name == baseline.suite.name }) else {
-            notComparable = "the results contain no suite \"\(baseline.suite.name)\""
-            return
-        }
-        if results.device.name != baseline.device.name {
-            notComparable = "the baseline is for device \"\(baseline.device.name)\", the results for \"\(results.device.name)\""
-        } else if record.digest != baseline.suite.digest {
-            notComparable = "suite \"\(record.name)\" changed since the baseline was recorded (digest \(baseline.suite.digest), now \(record.digest)); record the baseline again"
-        } else if record.seed != baseline.suite.seed {
-            notComparable = "the baseline was recorded with seed \(baseline.suite.seed), the results used \(record.seed)"
-        } else {
-            notComparable = nil
-        }
+        comparedCases = []
+        notComparable = Self.whyNotComparable(results, baseline)
         guard notComparable == nil else { return }
 
         let current = Dictionary(results.cases.filter { $0.suite == suite }.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
         let known = Set(baseline.cases.map(\.id))
         newCases = results.cases.filter { $0.suite == suite && !known.contains($0.id) && $0.verdict != .skipped }.map(\.id)
         for b in baseline.cases {
-            guard let now = current[b.id], now.verdict != .skipped || b.verdict == .skipped else {
-                differences.append(.missing(id: b.id))
+            comparedCases.append(b.id)
+            guard let now = current[b.id], now.verdict != .skipped else {
+                changes.append(Change(caseId: b.id, subject: "presence", baseline: "present", now: "missing", kind: .regression))
                 continue
             }
-            comparedCases += 1
-            if now.verdict != b.verdict { differences.append(.verdict(id: b.id, baseline: b.verdict, now: now.verdict)) }
-            if now.check?.outputDigest != b.outputDigest {
-                differences.append(.digest(id: b.id, baseline: b.outputDigest, now: now.check?.outputDigest))
+            if now.verdict != b.verdict {
+                // Leaving pass is always a regression; reaching pass an improvement; any other move a regression.
+                let kind: Kind = now.verdict == .pass ? .improvement : .regression
+                changes.append(Change(caseId: b.id, subject: "verdict", baseline: b.verdict.rawValue, now: now.verdict.rawValue, kind: kind))
+            }
+            if b.outputDigest != nil, now.check?.outputDigest != b.outputDigest, now.verdict == b.verdict {
+                changes.append(Change(caseId: b.id, subject: "output_digest", baseline: b.outputDigest ?? "none",
+                                      now: now.check?.outputDigest ?? "none", kind: .regression))
             }
             for name in b.metrics.keys.sorted() {
                 let was = b.metrics[name]!
-                let value = now.metrics[name]?.value
-                if value != was { differences.append(.metric(id: b.id, name: name, baseline: was, now: value)) }
+                let rule = rules.rule(for: name, caseId: b.id, deterministic: was.deterministic)
+                guard let value = Self.statistic(rule.statistic, of: was) else { continue }
+                guard let nowMetric = now.metrics[name], let current = Self.statistic(rule.statistic, of: nowMetric) else {
+                    if now.verdict == b.verdict {
+                        changes.append(Change(caseId: b.id, subject: name, baseline: Self.format(value, was.unit, name), now: "missing",
+                                              kind: .regression))
+                    }
+                    continue
+                }
+                let allowance = rule.allowance(baseline: value)
+                let delta = current - value
+                guard abs(delta) > allowance || (current.isNaN != value.isNaN) else { continue }
+                let kind: Kind
+                switch rule.better {
+                case .lower?: kind = delta < 0 ? .improvement : .regression
+                case .higher?: kind = delta > 0 ? .improvement : .regression
+                case nil: kind = .regression
+                }
+                changes.append(Change(caseId: b.id, subject: name, baseline: Self.format(value, was.unit, name), now: Self.format(current, nowMetric.unit, name),
+                                      kind: kind, relativeChange: value != 0 ? delta / abs(value) : nil, allowance: allowance))
             }
         }
     }
 
-    static func format(_ x: Double) -> String {
-        if x == x.rounded(), abs(x) < 1e15 { return String(Int64(x)) }
-        return "\(x)"
+    static func whyNotComparable(_ results: RunResults, _ baseline: Baseline) -> String? {
+        guard let record = results.suites.first(where: { $0.name == baseline.suite.name }) else {
+            return "the results contain no suite \"\(baseline.suite.name)\""
+        }
+        if results.device.name != baseline.device.name {
+            return "the baseline is for device \"\(baseline.device.name)\", the results for \"\(results.device.name)\""
+        }
+        if record.version != baseline.suite.version {
+            return "the baseline is for suite \(record.name) \(baseline.suite.version), the results ran \(record.version); record the baseline again"
+        }
+        if record.digest != baseline.suite.digest {
+            return "suite \"\(record.name)\" changed since the baseline was recorded (digest \(baseline.suite.digest), now \(record.digest)); record the baseline again"
+        }
+        if record.seed != baseline.suite.seed {
+            return "the baseline was recorded with seed \(baseline.suite.seed), the results used \(record.seed)"
+        }
+        return nil
+    }
+
+    /// The named statistic of a metric: its value, or one of its recorded statistics.
+    static func statistic(_ name: String?, of metric: MetricValue) -> Double? {
+        guard let name, name != "value" else { return metric.value }
+        return metric.statistics?[name] ?? metric.value
+    }
+
+    /// A figure with its unit, unless the unit only repeats the metric's name (`cycles`) or is a ratio.
+    static func format(_ x: Double, _ unit: String, _ name: String) -> String {
+        let number: String
+        if x == x.rounded(), abs(x) < 1e15 { number = String(Int64(x)) } else { number = "\(x)" }
+        return unit == "ratio" || unit.isEmpty || unit == name ? number : "\(number) \(unit)"
+    }
+
+    static func percent(_ r: Double) -> String {
+        "\(Double(Int((r * 10000).rounded())) / 100)%"
     }
 }

@@ -14,6 +14,8 @@ public enum EmulatorFault: Sendable, Equatable {
     case stuckColumn(Int)
     /// One K-tile of every dot product is dropped.
     case droppedKTile(Int)
+    /// The driver returns an output of the wrong shape (a broken adapter, not wrong arithmetic).
+    case wrongOutputShape
 
     /// Parses the command-line spelling: `narrow-accumulator:bf16`, `flush-subnormals`,
     /// `stuck-column:3`, `dropped-k-tile:1`.
@@ -30,9 +32,10 @@ public enum EmulatorFault: Sendable, Equatable {
         case ("dropped-k-tile", 2):
             guard let t = Int(parts[1]), t >= 0 else { return nil }
             self = .droppedKTile(t)
+        case ("wrong-output-shape", 1): self = .wrongOutputShape
         default: return nil
         }
     }
 
-    public static let spellings = "narrow-accumulator:bf16|fp16, flush-subnormals, stuck-column:N, dropped-k-tile:N"
+    public static let spellings = "narrow-accumulator:bf16|fp16, flush-subnormals, stuck-column:N, dropped-k-tile:N, wrong-output-shape"
 }

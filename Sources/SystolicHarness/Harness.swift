@@ -17,9 +17,11 @@ public struct Harness: Sendable {
         public var seed: UInt64?
         /// Where the results file goes; its journal sits beside it.
         public var resultsPath: String
+        /// Runs only this shard of the selection.
+        public var shard: Shard?
 
-        public init(suites: [Suite], profile: String?, seed: UInt64? = nil, resultsPath: String) {
-            self.suites = suites; self.profile = profile; self.seed = seed; self.resultsPath = resultsPath
+        public init(suites: [Suite], profile: String?, seed: UInt64? = nil, resultsPath: String, shard: Shard? = nil) {
+            self.suites = suites; self.profile = profile; self.seed = seed; self.resultsPath = resultsPath; self.shard = shard
         }
     }
 
@@ -36,10 +38,17 @@ public struct Harness: Sendable {
     /// - Throws: only when the journal or results file cannot be written.
     public func run(_ plan: Plan, progress: (Int, Int, String) -> Void = { _, _, _ in },
                     shouldStop: () -> Bool = { false }) throws -> RunResults {
-        let selected = plan.suites.map { ($0, $0.cases(inProfile: plan.profile)) }
+        // Positions count the full selection, so shards partition it and merge restores its order.
+        var position = 0
+        let selected = plan.suites.map { suite in
+            (suite, suite.cases(inProfile: plan.profile).compactMap { c -> (Int, BenchmarkCase)? in
+                defer { position += 1 }
+                return plan.shard.map { $0.contains(position: position) } ?? true ? (position, c) : nil
+            })
+        }
         var results = RunResults(
             harness: .current, device: device.descriptor, profile: plan.profile, host: Self.host(),
-            startedAt: Self.timestamp(), finishedAt: nil, complete: false,
+            startedAt: Self.timestamp(), finishedAt: nil, complete: false, shard: plan.shard,
             suites: selected.map { suite, cases in
                 SuiteRecord(name: suite.name, version: suite.version, digest: Digest.sha256(suite.bytes), file: suite.file,
                             seed: plan.seed ?? suite.seed, cases: cases.count)
@@ -47,20 +56,22 @@ public struct Harness: Sendable {
             summary: [:], cases: [])
         let journal = try ResultsJournal(resultsPath: plan.resultsPath, header: results)
         let total = selected.reduce(0) { $0 + $1.1.count }
-        var position = 0
+        var done = 0
         var interrupted = false
         for (suite, cases) in selected {
             let generator = DataGenerator(seed: plan.seed ?? suite.seed)
-            for benchmarkCase in cases {
-                position += 1
+            for (position, benchmarkCase) in cases {
+                done += 1
                 if !interrupted && shouldStop() { interrupted = true }
-                let result: CaseResult
+                var result: CaseResult
                 if interrupted {
-                    result = CaseResult(id: benchmarkCase.id, suite: suite.name, op: benchmarkCase.workload.op, verdict: .skipped,
-                                        reason: "the run was interrupted before this case", metrics: [:], check: nil, hostSeconds: 0)
+                    result = CaseResult(id: benchmarkCase.id, position: position, suite: suite.name, op: benchmarkCase.workload.op,
+                                        verdict: .skipped, reason: "the run was interrupted before this case", metrics: [:], check: nil,
+                                        hostSeconds: 0)
                 } else {
-                    progress(position, total, benchmarkCase.id)
+                    progress(done, total, benchmarkCase.id)
                     result = runCase(benchmarkCase, generator: generator)
+                    result.position = position
                 }
                 results.cases.append(result)
                 try journal.append(result)
@@ -80,8 +91,8 @@ public struct Harness: Sendable {
         func finish(_ verdict: Verdict, _ reason: String?, _ metrics: [Metric] = [], _ check: CheckReport? = nil) -> CaseResult {
             let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
             var byName: [String: MetricValue] = [:]
-            for m in metrics { byName[m.name] = MetricValue(value: m.value, unit: m.unit, deterministic: m.deterministic) }
-            return CaseResult(id: benchmarkCase.id, suite: benchmarkCase.suite, op: benchmarkCase.workload.op, verdict: verdict,
+            for m in metrics { byName[m.name] = MetricValue(value: m.value, unit: m.unit, deterministic: m.deterministic, source: m.source) }
+            return CaseResult(id: benchmarkCase.id, position: 0, suite: benchmarkCase.suite, op: benchmarkCase.workload.op, verdict: verdict,
                               reason: reason, metrics: byName, check: check, hostSeconds: seconds)
         }
         guard case let .gemm(gemm) = benchmarkCase.workload else {

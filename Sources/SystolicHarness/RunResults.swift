@@ -15,12 +15,14 @@ public struct RunResults: Sendable, Codable, Equatable {
     public var finishedAt: String?
     /// False when the run was interrupted; the cases not run are `skipped`.
     public var complete: Bool
+    /// The part of the selection this file holds, for a sharded run (`run --shard i/n`).
+    public var shard: Shard?
     public var suites: [SuiteRecord]
     public var summary: [String: Int]
     public var cases: [CaseResult]
 
     enum CodingKeys: String, CodingKey {
-        case format, harness, device, profile, host, complete, suites, summary, cases
+        case format, harness, device, profile, host, complete, shard, suites, summary, cases
         case startedAt = "started_at"
         case finishedAt = "finished_at"
     }
@@ -31,6 +33,20 @@ public struct RunResults: Sendable, Codable, Equatable {
         for c in cases { counts[c.verdict.rawValue, default: 0] += 1 }
         return counts
     }
+}
+
+/// Shard `index` of `count` (1-based): the cases whose position in the full selection is
+/// `index − 1` modulo `count`.
+public struct Shard: Sendable, Codable, Equatable {
+    public var index: Int
+    public var count: Int
+
+    public init(index: Int, count: Int) {
+        precondition(count >= 1 && (1...count).contains(index), "invalid shard")
+        self.index = index; self.count = count
+    }
+
+    public func contains(position: Int) -> Bool { position % count == index - 1 }
 }
 
 public struct HarnessInfo: Sendable, Codable, Equatable {
@@ -61,6 +77,8 @@ public struct SuiteRecord: Sendable, Codable, Equatable {
 /// One case's outcome.
 public struct CaseResult: Sendable, Codable, Equatable {
     public var id: String
+    /// Position in the full selection of the run (all suites, before sharding); orders merges.
+    public var position: Int
     public var suite: String
     public var op: String
     public var verdict: Verdict
@@ -73,7 +91,7 @@ public struct CaseResult: Sendable, Codable, Equatable {
     public var hostSeconds: Double
 
     enum CodingKeys: String, CodingKey {
-        case id, suite, op, verdict, reason, metrics, check
+        case id, position, suite, op, verdict, reason, metrics, check
         case hostSeconds = "host_seconds"
     }
 }
@@ -83,4 +101,12 @@ public struct MetricValue: Sendable, Codable, Equatable {
     public var unit: String
     /// True when the figure must repeat exactly (modelled); compared exactly against baselines.
     public var deterministic: Bool
+    /// Where the figure comes from, when that matters (energy: `modelled`, `board_sensor`, …).
+    public var source: String?
+    /// Statistics of repeated measurements (`median`, `p90`, `p99`, `min`, `max`, `cv`), when measured.
+    public var statistics: [String: Double]?
+
+    public init(value: Double, unit: String, deterministic: Bool, source: String? = nil, statistics: [String: Double]? = nil) {
+        self.value = value; self.unit = unit; self.deterministic = deterministic; self.source = source; self.statistics = statistics
+    }
 }

@@ -1,5 +1,7 @@
 import Foundation
 import Testing
+import SystolicCompare
+import SystolicJSON
 
 /// The built `systolic-bench` binary, run end to end: output and exit codes as a user sees them.
 struct CLITests {
@@ -67,14 +69,14 @@ struct CLITests {
         #expect(same.stdout.contains("gemm: 25 cases identical"))
 
         // One cycle count changed in a copy of the baseline: the regression code, naming the case.
-        var text = try String(contentsOfFile: Repository.path("Baselines/emulator-hbm-inference/gemm.json"), encoding: .utf8)
-        let target = "\"cycles\" : 483"
-        #expect(text.contains(target))
-        text = text.replacingOccurrences(of: target, with: "\"cycles\" : 484")
-        let tampered = write(text, to: "tampered.json", in: dir)
+        var baseline = try Baseline.load(Repository.path("Baselines/emulator-hbm-inference/gemm.json"))
+        let index = try #require(baseline.cases.firstIndex { $0.id == "gemm/lenet5-conv2-int8/m=100,n=16,k=150" })
+        #expect(baseline.cases[index].metrics["cycles"]?.value == 483)
+        baseline.cases[index].metrics["cycles"]?.value = 482
+        let tampered = write(String(decoding: try JSONFile.encoder().encode(baseline), as: UTF8.self), to: "tampered.json", in: dir)
         let diff = try Self.run(["compare", results, "--baseline", tampered])
         #expect(diff.status == 2)
-        #expect(diff.stdout.contains("regression: gemm/lenet5-conv2-int8/m=100,n=16,k=150: cycles 484 → 483"), "\(diff.stdout)")
+        #expect(diff.stdout.contains("regression: gemm/lenet5-conv2-int8/m=100,n=16,k=150: cycles 482 → 483"), "\(diff.stdout)")
 
         let missing = try Self.run(["compare", results, "--baselines-dir", dir.path])
         #expect(missing.status == 4)
@@ -115,5 +117,43 @@ struct CLITests {
         let b = try Self.run(["run", "Suites/gemm.json", "--device-config", bad, "--out", dir.appendingPathComponent("b.json").path])
         #expect(b.status == 65)
         #expect(b.stderr.contains("\(bad): clock_hz: expected a positive number, found -1"), "\(b.stderr)")
+    }
+}
+
+extension CLITests {
+    /// Exit 3: a device that returns outputs of the wrong shape breaks the case, not the run.
+    @Test func brokenDeviceExitsWith3AndTheRunGoesOn() throws {
+        let dir = temporaryDirectory()
+        let path = dir.appendingPathComponent("e.json").path
+        let r = try Self.run(["run", "Suites/gemm.json", "--fault", "wrong-output-shape", "--out", path])
+        #expect(r.status == 3)
+        #expect(r.stdout.contains("error: gemm/gpt2-decode-attn-out/m=1,n=768,k=768: the device returned c as fp32 [1, 768]"), "\(r.stdout)")
+        #expect(r.stdout.contains("error 25"))
+        #expect(try Self.run(["validate", path]).status == 0)
+    }
+
+    /// CI outputs: Markdown and JUnit files, and a sharded run merged back.
+    @Test func compareWritesMarkdownAndJUnitAndShardsMerge() throws {
+        let dir = temporaryDirectory()
+        var shards: [String] = []
+        for i in 1...2 {
+            let path = dir.appendingPathComponent("s\(i).json").path
+            let r = try Self.run(["run", "Suites/gemm.json", "--shard", "\(i)/2", "--out", path])
+            #expect(r.status == 0, "\(r.stderr)")
+            shards.append(path)
+        }
+        let merged = dir.appendingPathComponent("merged.json").path
+        let m = try Self.run(["merge"] + shards + ["--out", merged])
+        #expect(m.status == 0, "\(m.stderr)")
+        let md = dir.appendingPathComponent("compare.md").path, xml = dir.appendingPathComponent("junit.xml").path
+        let c = try Self.run(["compare", merged, "--baseline", "Baselines/emulator-hbm-inference/gemm.json", "--markdown", md, "--junit", xml])
+        #expect(c.status == 0, "\(c.stdout)")
+        let markdown = try String(contentsOfFile: md, encoding: .utf8)
+        #expect(markdown.contains("| gemm | `Baselines/emulator-hbm-inference/gemm.json` | 25 | 0 | 0 | 0 | identical |"), "\(markdown)")
+        let junit = try String(contentsOfFile: xml, encoding: .utf8)
+        #expect(junit.components(separatedBy: "<testcase ").count - 1 == 25)
+        #expect(junit.contains("failures=\"0\""))
+        #expect(try Self.run(["run", "--shard", "3/2"]).status == 64)
+        #expect(try Self.run(["merge", shards[0], shards[0], "--out", merged]).status == 65)
     }
 }
