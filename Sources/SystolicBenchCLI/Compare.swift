@@ -52,6 +52,10 @@ extension SystolicBench {
                 }
             }
             for path in baselinePaths {
+                guard FileManager.default.fileExists(atPath: path) else {
+                    missing.append((suite: (path as NSString).lastPathComponent, path: path))
+                    continue
+                }
                 let b: Baseline
                 do { b = try Baseline.load(path) } catch { throw badInput(error) }
                 comparisons.append(Comparison(results: r, baseline: b, baselinePath: path, rules: rules))
