@@ -3,6 +3,12 @@ import PackageDescription
 
 // Modules follow the data flow: suite → cases → data → device → check → harness → comparison,
 // with the command-line tool at the edge. Dependencies point one way only.
+
+// The numeric core (formats, data generation, the emulator, the check) is compiled with
+// optimisation even in debug builds: `swift test` pushes hundreds of millions of MACs and element
+// checks through it, which -Onone makes about ten times slower. The rest stays debuggable.
+let optimisedInDebug: [SwiftSetting] = [.unsafeFlags(["-O"], .when(configuration: .debug))]
+
 let package = Package(
     name: "SystolicBench",
     platforms: [.macOS(.v13)],
@@ -16,15 +22,16 @@ let package = Package(
     ],
     targets: [
         .target(name: "SystolicJSON"),
-        .target(name: "SystolicNumerics"),
+        .target(name: "SystolicNumerics", swiftSettings: optimisedInDebug),
         .target(name: "SystolicSuite", dependencies: ["SystolicJSON", "SystolicNumerics"]),
-        .target(name: "SystolicData", dependencies: ["SystolicNumerics", "SystolicSuite"]),
+        .target(name: "SystolicData", dependencies: ["SystolicNumerics", "SystolicSuite"], swiftSettings: optimisedInDebug),
         .target(
             name: "SystolicDevice",
             dependencies: ["SystolicJSON", "SystolicNumerics", "SystolicSuite", "SystolicData"],
-            resources: [.copy("Presets")]
+            resources: [.copy("Presets")],
+            swiftSettings: optimisedInDebug
         ),
-        .target(name: "SystolicCheck", dependencies: ["SystolicNumerics", "SystolicSuite", "SystolicDevice"]),
+        .target(name: "SystolicCheck", dependencies: ["SystolicNumerics", "SystolicSuite", "SystolicDevice"], swiftSettings: optimisedInDebug),
         .target(
             name: "SystolicHarness",
             dependencies: [

@@ -32,6 +32,9 @@ extension SystolicBench {
         @Flag(help: "Print the results JSON on stdout instead of the table.")
         var json = false
 
+        @Flag(help: "Re-run every passing case on fresh data drawn from the seed; a failure there fails the case (catches remembered results).")
+        var audit = false
+
         @Option(help: "Run shard i of n (every n-th case, starting at the i-th); join the shards with merge.")
         var shard: String?
 
@@ -61,7 +64,7 @@ extension SystolicBench {
             let path = out ?? "results/\(device.descriptor.name)-\(selectedProfile ?? "all")\(suffix).json"
             let stop = InterruptFlag()
             let progress = ProgressLine(enabled: showsProgress)
-            let results = try Harness(device: device).run(
+            let results = try Harness(device: device, audit: audit).run(
                 Harness.Plan(suites: loaded, profile: selectedProfile, seed: seed, resultsPath: path, shard: shardPart),
                 progress: progress.update,
                 shouldStop: { stop.isSet })

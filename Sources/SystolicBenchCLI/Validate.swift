@@ -8,7 +8,7 @@ import SystolicSuite
 extension SystolicBench {
     struct Validate: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Check suite, results, baseline and device files; name the file, place and value of every problem.")
+            abstract: "Check suite, results, baseline, device and tolerance files; name the file, place and value of every problem.")
 
         @Argument(help: "Files to check (suites, results or baselines, told apart by their format tag).")
         var files: [String]
@@ -43,8 +43,11 @@ extension SystolicBench {
             case DeviceConfig.formatTag:
                 let d = try DeviceConfig.load(file)
                 return "emulator configuration \(d.name): \(d.array.count)× \(d.array.rows)×\(d.array.cols) \(d.array.dataflow.rawValue) at \(d.clockHz / 1e6) MHz"
+            case ToleranceRules.formatTag:
+                let t = try ToleranceRules.load(file)
+                return "tolerance rules \(t.version): \(t.metrics.count) metrics, \(t.overrides.count) overrides"
             default:
-                let tags = [Suite.formatTag, RunResults.formatTag, Baseline.formatTag, DeviceConfig.formatTag]
+                let tags = [Suite.formatTag, RunResults.formatTag, Baseline.formatTag, DeviceConfig.formatTag, ToleranceRules.formatTag]
                 throw format.failure(expected: "one of " + tags.map { "\"\($0)\"" }.joined(separator: ", "))
             }
         }

@@ -1,41 +1,88 @@
 import SystolicNumerics
 
 /// A way the emulator can be told to misbehave while still declaring correct behaviour, so tests
-/// can prove the conformance cases catch real classes of hardware bugs. The catalogue grows with
-/// the fault-injection work; each case is one recognisable bug.
-public enum EmulatorFault: Sendable, Equatable {
+/// and `systolic-bench faults` can prove the conformance cases catch real classes of hardware and
+/// driver bugs. Attention and collective faults join this catalogue with their ops.
+public enum EmulatorFault: Sendable, Hashable {
     /// The accumulator rounds every partial sum to a narrower type (bf16, fp16) while the device
     /// keeps declaring fp32.
     case narrowAccumulator(NumberType)
+    /// The output conversion truncates (rounds toward zero) instead of rounding to nearest even.
+    case truncatingOutput
+    /// The output conversion rounds ties away from zero instead of to even.
+    case tiesAwayOutput
+    /// The output conversion overflows to infinity even when the case asks to saturate.
+    case ignoresSaturation
     /// Products and partial sums below fp32's smallest normal are flushed to zero while the device
     /// declares `preserve`.
     case flushSubnormals
+    /// int8 outputs wrap around instead of saturating.
+    case int8Wrap
     /// One PE column is stuck: every output column it produces (index mod cols) reads zero.
     case stuckColumn(Int)
+    /// One PE column's output register is not updated: it repeats the previous N-tile's value.
+    case staleColumn(Int)
     /// One K-tile of every dot product is dropped.
     case droppedKTile(Int)
+    /// One array row receives its inputs a cycle late: it multiplies the previous row of A.
+    case skewedInput(row: Int)
+    /// The first weight tile is loaded transposed.
+    case transposedWeightTile
+    /// The driver returns the previous result for a case of the same shape (a cache bug, or a cheat).
+    case cachedResult
+    /// The accumulator is not cleared between output elements: each sum starts from the last.
+    case accumulatorNotCleared
+    /// NaN outputs come back as zero (a max/clamp unit that eats NaNs).
+    case swallowsNaN
+    /// One bit of one output element is flipped (an SRAM upset without ECC).
+    case bitFlip
     /// The driver returns an output of the wrong shape (a broken adapter, not wrong arithmetic).
     case wrongOutputShape
 
-    /// Parses the command-line spelling: `narrow-accumulator:bf16`, `flush-subnormals`,
-    /// `stuck-column:3`, `dropped-k-tile:1`.
+    /// The catalogue: each fault's command-line spelling, the instance `faults --run` uses, and a
+    /// sentence a hardware engineer would recognise.
+    public static let catalogue: [(spelling: String, fault: EmulatorFault, summary: String)] = [
+        ("narrow-accumulator:bf16", .narrowAccumulator(.bf16), "partial sums kept in bf16 while fp32 is declared"),
+        ("narrow-accumulator:fp16", .narrowAccumulator(.fp16), "partial sums kept in fp16 while fp32 is declared"),
+        ("truncating-output", .truncatingOutput, "output conversion rounds toward zero instead of to nearest even"),
+        ("ties-away-output", .tiesAwayOutput, "output conversion rounds ties away from zero instead of to even"),
+        ("ignores-saturation", .ignoresSaturation, "output overflow gives infinity although the case asks to saturate"),
+        ("flush-subnormals", .flushSubnormals, "subnormal products and sums flushed to zero while preserve is declared"),
+        ("int8-wrap", .int8Wrap, "int8 outputs wrap around instead of saturating"),
+        ("stuck-column:5", .stuckColumn(5), "PE column 5 is stuck: its outputs read zero"),
+        ("stale-column:5", .staleColumn(5), "PE column 5's output register holds the previous tile's value"),
+        ("dropped-k-tile:0", .droppedKTile(0), "the first K-tile of every dot product is dropped"),
+        ("skewed-input:1", .skewedInput(row: 1), "array row 1 gets its inputs one cycle late (the previous row of A)"),
+        ("transposed-weight-tile", .transposedWeightTile, "the first weight tile is loaded transposed"),
+        ("cached-result", .cachedResult, "returns the previous result for a case of the same shape"),
+        ("accumulator-not-cleared", .accumulatorNotCleared, "the accumulator is not cleared between output elements"),
+        ("swallows-nan", .swallowsNaN, "NaN outputs come back as zero"),
+        ("bit-flip", .bitFlip, "one bit of one output element is flipped (SRAM upset, no ECC)"),
+        ("wrong-output-shape", .wrongOutputShape, "the driver returns the output with the wrong shape"),
+    ]
+
+    /// Parses a command-line spelling: a catalogue entry, or a parameterised one such as
+    /// `stuck-column:3`, `dropped-k-tile:1`, `skewed-input:2`.
     public init?(_ spec: String) {
+        if let entry = Self.catalogue.first(where: { $0.spelling == spec }) { self = entry.fault; return }
         let parts = spec.split(separator: ":").map(String.init)
-        switch (parts.first, parts.count) {
-        case ("narrow-accumulator", 2):
+        guard parts.count == 2 else { return nil }
+        if parts[0] == "narrow-accumulator" {
             guard let t = NumberType(rawValue: parts[1]), t == .bf16 || t == .fp16 else { return nil }
             self = .narrowAccumulator(t)
-        case ("flush-subnormals", 1): self = .flushSubnormals
-        case ("stuck-column", 2):
-            guard let c = Int(parts[1]), c >= 0 else { return nil }
-            self = .stuckColumn(c)
-        case ("dropped-k-tile", 2):
-            guard let t = Int(parts[1]), t >= 0 else { return nil }
-            self = .droppedKTile(t)
-        case ("wrong-output-shape", 1): self = .wrongOutputShape
+            return
+        }
+        guard let n = Int(parts[1]), n >= 0 else { return nil }
+        switch parts[0] {
+        case "stuck-column": self = .stuckColumn(n)
+        case "stale-column": self = .staleColumn(n)
+        case "dropped-k-tile": self = .droppedKTile(n)
+        case "skewed-input": self = .skewedInput(row: n)
         default: return nil
         }
     }
 
-    public static let spellings = "narrow-accumulator:bf16|fp16, flush-subnormals, stuck-column:N, dropped-k-tile:N, wrong-output-shape"
+    public static var spellings: String {
+        catalogue.map(\.spelling).joined(separator: ", ") + " (columns, tiles and rows take any index)"
+    }
 }

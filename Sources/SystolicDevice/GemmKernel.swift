@@ -7,21 +7,33 @@ import SystolicSuite
 /// spread over threads; each element is computed by one thread in a fixed order, so outputs are
 /// the same bits whatever the thread count.
 enum GemmKernel {
-    /// How the datapath behaves: as declared, or with a fault injected on purpose.
+    /// How the datapath behaves: as declared, or with faults injected on purpose.
     struct Behaviour: Sendable {
         /// Sum in K-tiles of this depth (weight stationary); K itself for output stationary.
         var kTile: Int
+        /// Array width: the period of PE-column faults and the N-tile of weight faults.
+        var cols: Int
         /// Flush products and partial sums below fp32's smallest normal to zero (FTZ), with the
         /// multiply and the add rounded separately, as flushing datapaths do.
         var flushSubnormals = false
-        /// Round every partial sum to this type (fault: a narrower accumulator than declared).
         var narrowAccumulator: NumberType?
-        /// Skip this K-tile (fault: a dropped tile).
         var droppedTile: Int?
-        /// Zero every output column whose index modulo `cols` is `column` (fault: a stuck PE column).
-        var stuckColumn: (column: Int, cols: Int)?
+        var stuckColumn: Int?
+        var staleColumn: Int?
+        var skewedRow: Int?
+        var transposedTile = false
+        var accumulatorNotCleared = false
+        var output = OutputConversion.declared
+        var bitFlip = false
 
-        var isPlain: Bool { !flushSubnormals && narrowAccumulator == nil && droppedTile == nil }
+        var isPlain: Bool {
+            !flushSubnormals && narrowAccumulator == nil && droppedTile == nil && skewedRow == nil && !accumulatorNotCleared
+        }
+    }
+
+    /// The output stage: as declared (nearest even in the case's overflow mode) or faulty.
+    enum OutputConversion: Sendable {
+        case declared, truncating, tiesAway, ignoresSaturation, swallowsNaN, int8Wrap
     }
 
     /// Raw pointers handed to worker threads; each thread writes disjoint rows.
@@ -32,24 +44,69 @@ enum GemmKernel {
     }
 
     static func multiply(_ g: GemmCase, _ inputs: GemmInputs, behaviour: Behaviour) -> Tensor {
-        var c: Tensor
-        if g.types.a.isInteger {
-            c = integer(g, inputs, behaviour: behaviour)
-        } else {
-            c = Tensor(type: g.types.output, shape: [g.batch, g.m, g.n], values: float(g, inputs, behaviour: behaviour).map(Double.init),
-                       overflow: g.overflow)
-        }
-        if let stuck = behaviour.stuckColumn {
-            for row in 0..<(g.batch * g.m) {
-                for j in stride(from: stuck.column, to: g.n, by: stuck.cols) { c.setBits(0, at: row * g.n + j) }
-            }
+        var c = Tensor(type: g.types.output, shape: [g.batch, g.m, g.n])
+        let sums: [Double] = g.types.a.isInteger ? integer(g, inputs, behaviour: behaviour) : float(g, inputs, behaviour: behaviour).map(Double.init)
+        for (i, v) in sums.enumerated() { c.setBits(convert(v, g, behaviour.output), at: i) }
+        applyColumnFaults(&c, g, behaviour)
+        if behaviour.bitFlip, c.count > 0 {
+            // An exponent bit for floats (a factor of 4 or 1/4), a high bit for integers.
+            let bit: UInt32 = g.types.output.floatFormat.map { 1 << UInt32($0.mantissaBits + 1) } ?? (g.types.output == .int8 ? 1 << 6 : 1 << 20)
+            c.setBits(c.bits(at: c.count / 2) ^ bit, at: c.count / 2)
         }
         return c
     }
 
+    /// The output conversion of one accumulated value.
+    static func convert(_ v: Double, _ g: GemmCase, _ mode: OutputConversion) -> UInt32 {
+        let t = g.types.output
+        switch mode {
+        case .declared: return t.encode(v, overflow: g.overflow)
+        case .ignoresSaturation: return t.encode(v, overflow: .ieee)
+        case .swallowsNaN: return t.encode(v.isNaN ? 0 : v, overflow: g.overflow)
+        case .int8Wrap:
+            guard t == .int8, v.isFinite else { return t.encode(v, overflow: g.overflow) }
+            return UInt32(UInt8(truncatingIfNeeded: Int64(v.rounded(.toNearestOrEven))))
+        case .truncating, .tiesAway:
+            let bits = t.encode(v, overflow: g.overflow)
+            guard let f = t.floatFormat, v.isFinite else { return bits }
+            let r = f.decode(bits)
+            let sign = bits & (1 << UInt32(f.exponentBits + f.mantissaBits))
+            let magnitude = bits ^ sign
+            if mode == .truncating {
+                // Nearest-even went away from zero: step back toward it.
+                if r.magnitude > v.magnitude, magnitude > 0 { return sign | (magnitude - 1) }
+                return bits
+            }
+            // A tie resolved toward zero (to even) goes away from zero instead.
+            if magnitude < f.maxFiniteBits, r.magnitude < v.magnitude {
+                let up = f.decode(magnitude + 1)
+                if (r.magnitude + up) / 2 == v.magnitude { return sign | (magnitude + 1) }
+            }
+            return bits
+        }
+    }
+
+    private static func applyColumnFaults(_ c: inout Tensor, _ g: GemmCase, _ b: Behaviour) {
+        guard b.stuckColumn != nil || b.staleColumn != nil else { return }
+        for row in 0..<(g.batch * g.m) {
+            if let stuck = b.stuckColumn {
+                for j in stride(from: stuck % b.cols, to: g.n, by: b.cols) { c.setBits(0, at: row * g.n + j) }
+            }
+            if let stale = b.staleColumn {
+                // Later N-tiles see the value the column held for the tile before (the first is right).
+                var j = (g.n - 1) / b.cols * b.cols + stale % b.cols
+                while j >= b.cols {
+                    if j < g.n { c.setBits(c.bits(at: row * g.n + j - b.cols), at: row * g.n + j) }
+                    j -= b.cols
+                }
+            }
+        }
+    }
+
     private static func float(_ g: GemmCase, _ inputs: GemmInputs, behaviour: Behaviour) -> [Float] {
         let a = inputs.a.decodedFloats()
-        let bT = transposedB(g, inputs.b.decodedFloats())
+        var bT = transposedB(g, inputs.b.decodedFloats())
+        if behaviour.transposedTile { transposeFirstTile(&bT, g, behaviour) }
         var acc = [Float](repeating: 0, count: g.batch * g.m * g.n)
         let (m, n, k, tile) = (g.m, g.n, g.k, behaviour.kTile)
         a.withUnsafeBufferPointer { ap in
@@ -59,6 +116,9 @@ enum GemmKernel {
                     DispatchQueue.concurrentPerform(iterations: g.batch * m) { row in
                         let batch = row / m
                         let aRow = shared.a + row * k
+                        // The previous row of A, for a row of the array that reads its input a cycle late.
+                        let aPrevious: UnsafePointer<Float>? = row % m == 0 ? nil : aRow - k
+                        var carry: Float = 0
                         for j in 0..<n {
                             let bRow = shared.bT + (batch * n + j) * k
                             var total: Float = 0
@@ -70,14 +130,22 @@ enum GemmKernel {
                                 if behaviour.isPlain {
                                     for kk in k0..<k1 { p = p.addingProduct(aRow[kk], bRow[kk]) }
                                 } else if behaviour.droppedTile != t {
-                                    for kk in k0..<k1 { p = step(p, aRow[kk], bRow[kk], behaviour) }
+                                    for kk in k0..<k1 {
+                                        let av = kk - k0 == behaviour.skewedRow ? (aPrevious?[kk] ?? 0) : aRow[kk]
+                                        p = step(p, av, bRow[kk], behaviour)
+                                    }
                                 }
-                                total = k0 == 0 ? p : total + p
+                                if k0 == 0 {
+                                    total = behaviour.accumulatorNotCleared ? carry + p : p
+                                } else {
+                                    total = total + p
+                                }
                                 if behaviour.flushSubnormals { total = flushed(total) }
                                 if let narrow = behaviour.narrowAccumulator { total = Float(narrow.round(Double(total), overflow: .ieee)) }
                                 k0 = k1
                                 t += 1
                             }
+                            carry = total
                             shared.out[row * n + j] = total
                         }
                     }
@@ -106,13 +174,16 @@ enum GemmKernel {
         x.magnitude < Float.leastNormalMagnitude ? (x.sign == .minus ? -0.0 : 0.0) : x
     }
 
-    private static func integer(_ g: GemmCase, _ inputs: GemmInputs, behaviour: Behaviour) -> Tensor {
+    private static func integer(_ g: GemmCase, _ inputs: GemmInputs, behaviour: Behaviour) -> [Double] {
         let a = inputs.a.decoded().map { Int32($0) }
-        let bT = transposedB(g, inputs.b.decodedFloats()).map { Int32($0) }
+        var bFloats = transposedB(g, inputs.b.decodedFloats())
+        if behaviour.transposedTile { transposeFirstTile(&bFloats, g, behaviour) }
+        let bT = bFloats.map { Int32($0) }
         let (m, n, k, tile) = (g.m, g.n, g.k, behaviour.kTile)
-        var c = Tensor(type: g.types.output, shape: [g.batch, g.m, g.n])
+        var out = [Double](repeating: 0, count: g.batch * m * n)
         for row in 0..<(g.batch * m) {
             let batch = row / m
+            var carry: Int32 = 0
             for j in 0..<n {
                 var total: Int32 = 0
                 var k0 = 0
@@ -121,16 +192,20 @@ enum GemmKernel {
                     let k1 = min(k0 + tile, k)
                     var p: Int32 = 0
                     if behaviour.droppedTile != t {
-                        for kk in k0..<k1 { p &+= a[row * k + kk] &* bT[(batch * n + j) * k + kk] }
+                        for kk in k0..<k1 {
+                            let ai = kk - k0 == behaviour.skewedRow ? (row % m == 0 ? 0 : a[(row - 1) * k + kk]) : a[row * k + kk]
+                            p &+= ai &* bT[(batch * n + j) * k + kk]
+                        }
                     }
-                    total &+= p
+                    total = k0 == 0 && behaviour.accumulatorNotCleared ? carry &+ p : total &+ p
                     k0 = k1
                     t += 1
                 }
-                c.setBits(UInt32(bitPattern: total), at: row * n + j)
+                carry = total
+                out[row * n + j] = Double(total)
             }
         }
-        return c
+        return out
     }
 
     /// B as [batch, N, K] whatever its stored layout, so every dot product reads contiguously.
@@ -144,5 +219,16 @@ enum GemmKernel {
             }
         }
         return out
+    }
+
+    /// Fault: the square corner of the first weight tile loaded transposed (w[k][n] = B[n][k]).
+    private static func transposeFirstTile(_ bT: inout [Float], _ g: GemmCase, _ b: Behaviour) {
+        let s = min(b.kTile, b.cols, g.k, g.n)
+        for batch in 0..<g.batch {
+            let base = batch * g.n * g.k
+            for j in 0..<s {
+                for kk in (j + 1)..<max(s, j + 1) { bT.swapAt(base + j * g.k + kk, base + kk * g.k + j) }
+            }
+        }
     }
 }

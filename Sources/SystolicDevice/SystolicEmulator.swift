@@ -1,3 +1,4 @@
+import Foundation
 import SystolicData
 import SystolicNumerics
 import SystolicSuite
@@ -20,9 +21,13 @@ public struct SystolicEmulator: DeviceAdapter {
     public let config: DeviceConfig
     public let faults: [EmulatorFault]
 
+    /// Outputs by shape, kept only for the `cachedResult` fault.
+    private let cache: ResultCache?
+
     public init(config: DeviceConfig, faults: [EmulatorFault] = []) {
         self.config = config
         self.faults = faults
+        self.cache = faults.contains(.cachedResult) ? ResultCache() : nil
     }
 
     /// The emulator with its default preset.
@@ -72,16 +77,20 @@ public struct SystolicEmulator: DeviceAdapter {
         guard !g.bias, g.activation == .none else {
             throw .notSupported("GEMM epilogues are not modelled by emulator model \(Self.modelVersion)")
         }
-        if g.types.a.isInteger, g.types.output != .int32 {
-            throw .notSupported("int8 requantisation to \(g.types.output.rawValue) is not modelled by emulator model \(Self.modelVersion)")
+        if g.types.a.isInteger, g.types.output != .int32, g.types.output != .int8 {
+            throw .notSupported("int8 GEMM output \(g.types.output.rawValue) is not modelled by emulator model \(Self.modelVersion)")
         }
         let footprint = g.batch * (g.m * g.k * g.types.a.byteWidth + g.k * g.n * g.types.b.byteWidth + g.m * g.n * g.types.output.byteWidth)
         if footprint > config.memory.hbmCapacityBytes {
             throw .notSupported("the case's \(footprint) bytes of tensors exceed \(config.name)'s \(config.memory.hbmCapacityBytes) bytes of memory")
         }
         guard let cost = GemmCostModel.cost(g, on: config) else { throw .notSupported("input types not supported") }
+        if faults.contains(.cachedResult), let cached = cache?.lookup(g) {
+            return DeviceOutput(tensors: ["c": cached], metrics: metrics(g, cost))
+        }
         var c = GemmKernel.multiply(g, inputs, behaviour: behaviour(for: g))
         if faults.contains(.wrongOutputShape) { c = Tensor(type: c.type, shape: [g.batch, g.m * g.n], storage: c.storage) }
+        cache?.store(g, c)
         return DeviceOutput(tensors: ["c": c], metrics: metrics(g, cost))
     }
 
@@ -89,15 +98,25 @@ public struct SystolicEmulator: DeviceAdapter {
     private func behaviour(for g: GemmCase) -> GemmKernel.Behaviour {
         // Output stationary is one running sum over all of K: a single tile as deep as K.
         let tile = config.array.dataflow == .outputStationary ? max(g.k, 1) : config.array.rows * config.arithmetic.rate(g.types.a)!
-        var b = GemmKernel.Behaviour(kTile: tile)
+        var b = GemmKernel.Behaviour(kTile: tile, cols: config.array.cols)
         b.flushSubnormals = config.arithmetic.subnormals == .flush
         for fault in faults {
             switch fault {
             case let .narrowAccumulator(t): b.narrowAccumulator = t
+            case .truncatingOutput: b.output = .truncating
+            case .tiesAwayOutput: b.output = .tiesAway
+            case .ignoresSaturation: b.output = .ignoresSaturation
+            case .swallowsNaN: b.output = .swallowsNaN
+            case .int8Wrap: b.output = .int8Wrap
             case .flushSubnormals: b.flushSubnormals = true
-            case let .stuckColumn(c): b.stuckColumn = (c % config.array.cols, config.array.cols)
+            case let .stuckColumn(c): b.stuckColumn = c
+            case let .staleColumn(c): b.staleColumn = c
             case let .droppedKTile(t): b.droppedTile = t
-            case .wrongOutputShape: break
+            case let .skewedInput(row): b.skewedRow = row
+            case .transposedWeightTile: b.transposedTile = true
+            case .accumulatorNotCleared: b.accumulatorNotCleared = true
+            case .bitFlip: b.bitFlip = true
+            case .cachedResult, .wrongOutputShape: break
             }
         }
         return b
@@ -145,4 +164,17 @@ public struct SystolicEmulator: DeviceAdapter {
             return Double(g.m * g.n) / Double(((g.m + rows - 1) / rows) * rows * ((g.n + c - 1) / c) * c)
         }
     }
+}
+
+/// The memory of the `cachedResult` fault: the last output per GEMM shape and types.
+final class ResultCache: @unchecked Sendable {
+    private let lock = NSLock()
+    private var outputs: [String: Tensor] = [:]
+
+    private func key(_ g: GemmCase) -> String {
+        "\(g.batch)x\(g.m)x\(g.n)x\(g.k) \(g.types.label) \(g.layoutB.rawValue)"
+    }
+
+    func lookup(_ g: GemmCase) -> Tensor? { lock.withLock { outputs[key(g)] } }
+    func store(_ g: GemmCase, _ c: Tensor) { lock.withLock { outputs[key(g)] = c } }
 }

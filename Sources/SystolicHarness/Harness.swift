@@ -26,8 +26,17 @@ public struct Harness: Sendable {
     }
 
     public let device: any DeviceAdapter
+    /// Re-run every passing case on fresh data and require that to pass too (`run --audit`).
+    public let audit: Bool
 
-    public init(device: any DeviceAdapter) { self.device = device }
+    public init(device: any DeviceAdapter, audit: Bool = false) {
+        self.device = device
+        self.audit = audit
+    }
+
+    /// The seed of the audit data: derived from the run's seed, so any checker can regenerate it,
+    /// but never the seed a device was given first.
+    public static func auditSeed(_ seed: UInt64) -> UInt64 { DataGenerator.mix64(seed ^ 0x4155_4449_545F_5345) }
 
     /// Runs the plan and writes the results file atomically.
     ///
@@ -130,12 +139,40 @@ public struct Harness: Sendable {
         var check = GemmCheck.verify(output: c, inputs: inputs, gemm: gemm, arithmetic: arithmetic,
                                      options: .init(sampleSeed: Digest.seed(from: digest)))
         check.outputDigest = digest
-        if check.passed {
-            let note = check.suspect
-                ? "suspect: \(check.suspectElements) elements beyond the probabilistic bound (a correct but poor accumulator)" : nil
-            return finish(.pass, note, output.metrics, check)
+        guard check.passed else { return finish(.fail, Self.failureReason(check), output.metrics, check) }
+        let note = check.suspect
+            ? "suspect: \(check.suspectElements) elements beyond the probabilistic bound (a correct but poor accumulator)" : nil
+        var result = finish(.pass, note, output.metrics, check)
+        if audit { applyAudit(&result, benchmarkCase, gemm, generator) }
+        return result
+    }
+
+    /// Runs the case again on fresh data; a failure there fails the case.
+    private func applyAudit(_ result: inout CaseResult, _ benchmarkCase: BenchmarkCase, _ gemm: GemmCase, _ generator: DataGenerator) {
+        let seed = Self.auditSeed(generator.seed)
+        let inputs = GemmInputs(gemm, caseId: benchmarkCase.id, generator: DataGenerator(seed: seed))
+        var record = AuditRecord(seed: seed, passed: false, outputDigest: nil)
+        let why: String
+        do {
+            let output = try device.run(benchmarkCase, inputs: .gemm(inputs))
+            if let c = output.tensors["c"], c.shape == [gemm.batch, gemm.m, gemm.n], c.type == gemm.types.output {
+                let digest = Digest.sha256(c.storage)
+                record.outputDigest = digest
+                let check = GemmCheck.verify(output: c, inputs: inputs, gemm: gemm, arithmetic: device.descriptor.arithmetic,
+                                             options: .init(sampleSeed: Digest.seed(from: digest)))
+                record.passed = check.passed
+                why = Self.failureReason(check)
+            } else {
+                why = "the device returned no output of the right shape"
+            }
+        } catch {
+            why = "the device did not run it: \(error)"
         }
-        return finish(.fail, Self.failureReason(check), output.metrics, check)
+        result.audit = record
+        if !record.passed {
+            result.verdict = .fail
+            result.reason = "audit: the case passed but failed on fresh data (seed \(seed); a device returning remembered results?): \(why)"
+        }
     }
 
     static func failureReason(_ check: CheckReport) -> String {

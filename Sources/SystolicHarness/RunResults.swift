@@ -89,10 +89,25 @@ public struct CaseResult: Sendable, Codable, Equatable {
     public var check: CheckReport?
     /// Host wall time for the whole case (generation, device, check); never compared.
     public var hostSeconds: Double
+    /// The anti-cheat re-run with fresh data, when the run asked for it (`run --audit`).
+    public var audit: AuditRecord?
 
     enum CodingKeys: String, CodingKey {
-        case id, position, suite, op, verdict, reason, metrics, check
+        case id, position, suite, op, verdict, reason, metrics, check, audit
         case hostSeconds = "host_seconds"
+    }
+}
+
+/// A case re-run on data drawn from a seed the device could not have seen (after MLPerf's TEST04):
+/// a device that returns remembered results fails it.
+public struct AuditRecord: Sendable, Codable, Equatable {
+    public var seed: UInt64
+    public var passed: Bool
+    public var outputDigest: String?
+
+    enum CodingKeys: String, CodingKey {
+        case seed, passed
+        case outputDigest = "output_digest"
     }
 }
 
