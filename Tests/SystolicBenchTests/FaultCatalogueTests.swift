@@ -18,24 +18,41 @@ struct FaultCatalogueTests {
     /// Faults that break the device rather than its arithmetic: caught, but not "outside the bound".
     static let nonNumeric: Set<String> = ["wrong-output-shape", "cached-result"]
 
-    @Test(arguments: EmulatorFault.catalogue.map(\.spelling))
-    func everyFaultIsCaughtByTheShippedCases(spelling: String) throws {
-        let fault = try #require(EmulatorFault(spelling))
-        let harness = Harness(device: SystolicEmulator(faults: [fault]), audit: true)
-        var caughtBy: String?
-        var worst = 0.0
-        for (suite, c) in try Self.casesBySize() {
-            let r = harness.runCase(c, generator: DataGenerator(seed: suite.seed))
-            guard r.verdict == .fail || r.verdict == .error else { continue }
-            let ratio = r.check.map { $0.rule == "exact" && $0.mismatches > 0 ? .infinity : ($0.maxRatioToBound ?? 0) } ?? 0
-            worst = max(worst, r.audit?.passed == false ? 0 : ratio)
-            caughtBy = caughtBy ?? c.id
-            if Self.nonNumeric.contains(spelling) || worst >= 10 { break }
+    /// Every fault in the catalogue is caught by the shipped quick cases (with the audit on), at
+    /// least 10× outside the bound where the fault is numeric; and each directed pattern is the
+    /// only catcher of some fault, so removing it would lower the mutation score.
+    @Test func everyFaultIsCaughtAndEveryDirectedPatternEarnsItsPlace() throws {
+        let cases = try Self.casesBySize()
+        var catchers: [String: Set<String>] = [:]
+        for entry in EmulatorFault.catalogue {
+            let harness = Harness(device: SystolicEmulator(faults: [entry.fault]), audit: true)
+            var worst = 0.0
+            var caught = Set<String>()
+            for (suite, c) in cases {
+                let r = harness.runCase(c, generator: DataGenerator(seed: suite.seed))
+                guard r.verdict == .fail || r.verdict == .error else { continue }
+                caught.insert(c.name)
+                if r.audit?.passed != false, let check = r.check {
+                    worst = max(worst, check.rule == "exact" && check.mismatches > 0 ? .infinity : (check.maxRatioToBound ?? 0))
+                }
+            }
+            catchers[entry.spelling] = caught
+            #expect(!caught.isEmpty, "\(entry.spelling) passed every quick case")
+            if !Self.nonNumeric.contains(entry.spelling) {
+                #expect(worst >= 10, "\(entry.spelling): worst ratio \(worst)")
+            }
         }
-        #expect(caughtBy != nil, "\(spelling) passed every quick case")
-        if !Self.nonNumeric.contains(spelling) {
-            #expect(worst >= 10, "\(spelling): worst ratio \(worst) (first caught by \(caughtBy ?? "none"))")
+        // Directed patterns that are some fault's only catcher.
+        for (prefix, fault) in [("overflow-", "ignores-saturation"), ("subnormal-", "flush-subnormals"),
+                                ("nan-inf-", "swallows-nan"), ("int8-saturating-", "int8-wrap")] {
+            let caught = catchers[fault] ?? []
+            #expect(!caught.isEmpty && caught.allSatisfy { $0.hasPrefix(prefix) }, "\(fault) is caught by \(caught.sorted())")
         }
+        // Ties-away rounding is caught only by directed ties: of accumulated sums (ties-*, the only
+        // check for bf16 outputs) and of single products at K = 1 (overflow-*).
+        let ties = catchers["ties-away-output"] ?? []
+        #expect(ties.allSatisfy { $0.hasPrefix("ties-") || $0.hasPrefix("overflow-") }, "\(ties.sorted())")
+        #expect(ties.isSuperset(of: ["ties-bf16-out", "ties-fp16-out", "ties-fp8-out"]))
     }
 
     /// A cached device passes a case the first time and is caught by the fresh-data audit.
