@@ -64,5 +64,8 @@ extension DeviceConfig {
         try check((1...64).contains(chips.count), "chips.count", "an integer in 1...64", chips.count)
         try check(chips.linkBytesPerSecond > 0, "chips.link_bytes_per_second", "a positive number", chips.linkBytesPerSecond)
         try check(chips.linkLatencySeconds >= 0, "chips.link_latency_seconds", "a non-negative number", chips.linkLatencySeconds)
+        for (i, spelling) in (faults ?? []).enumerated() {
+            try check(EmulatorFault(spelling) != nil, "faults[\(i)]", "a fault of `systolic-bench faults`", "\"\(spelling)\"")
+        }
     }
 }

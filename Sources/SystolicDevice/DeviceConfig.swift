@@ -20,6 +20,9 @@ public struct DeviceConfig: Sendable, Codable, Equatable {
     public var vectorUnit: VectorUnit
     public var energy: Energy
     public var chips: Chips
+    /// Faults to inject on purpose (spellings of `EmulatorFault`), for negative controls; absent
+    /// in every preset.
+    public var faults: [String]?
 
     public enum Dataflow: String, Sendable, Codable, CaseIterable {
         case weightStationary = "weight_stationary"
@@ -172,7 +175,7 @@ public struct DeviceConfig: Sendable, Codable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case format, name, description, sources, array, arithmetic, memory, energy, chips
+        case format, name, description, sources, array, arithmetic, memory, energy, chips, faults
         case clockHz = "clock_hz"
         case vectorUnit = "vector_unit"
     }

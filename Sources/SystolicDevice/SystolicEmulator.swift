@@ -24,8 +24,10 @@ public struct SystolicEmulator: DeviceAdapter {
     /// Outputs by shape, kept only for the `cachedResult` fault.
     private let cache: ResultCache?
 
+    /// The emulator for `config`, with the faults its file names and any given here.
     public init(config: DeviceConfig, faults: [EmulatorFault] = []) {
         self.config = config
+        let faults = (config.faults ?? []).compactMap(EmulatorFault.init) + faults
         self.faults = faults
         self.cache = faults.contains(.cachedResult) ? ResultCache() : nil
     }

@@ -1,0 +1,167 @@
+import SystolicDevice
+import SystolicNumerics
+import SystolicSuite
+
+/// Version 1 of the adapter protocol (PROTOCOL.md): how the harness drives a vendor's device in
+/// another process.
+///
+/// The harness starts the adapter in its own process group with two extra file descriptors: it
+/// writes requests to fd 3 and reads replies from fd 4, one JSON object per line. The adapter's
+/// stdout and stderr are free for its own logs (they go to files; stderr is kept in the results).
+/// Tensors travel as files in a scratch directory the harness owns: raw little-endian element bit
+/// patterns, row-major, exactly `count × width` bytes.
+public enum AdapterProtocol {
+    public static let version = 1
+    /// File descriptor the adapter reads requests from.
+    public static let requestDescriptor: Int32 = 3
+    /// File descriptor the adapter writes replies to.
+    public static let replyDescriptor: Int32 = 4
+    /// Longest reply line accepted; anything longer is garbage.
+    public static let maximumLineBytes = 1 << 20
+}
+
+/// Harness → adapter: the first message.
+public struct HelloRequest: Codable, Sendable {
+    public var type = "hello"
+    public var protocolVersion: Int
+    public var harness: String
+
+    enum CodingKeys: String, CodingKey {
+        case type, harness
+        case protocolVersion = "protocol"
+    }
+
+    public init(protocolVersion: Int = AdapterProtocol.version, harness: String) {
+        self.protocolVersion = protocolVersion; self.harness = harness
+    }
+}
+
+/// Adapter → harness: the answer to `hello`, describing the device.
+public struct HelloReply: Codable, Sendable {
+    public var type: String
+    public var protocolVersion: Int
+    public var device: DeviceDescriptor
+    /// `device` when the device times itself, `wall` when the adapter measures host time.
+    public var timer: String
+    /// Where reported energy comes from: `modelled`, `on_chip_counter`, `board_sensor`, `wall_meter`, or `none`.
+    public var energySource: String
+
+    enum CodingKeys: String, CodingKey {
+        case type, device, timer
+        case protocolVersion = "protocol"
+        case energySource = "energy_source"
+    }
+
+    public init(device: DeviceDescriptor, timer: String, energySource: String) {
+        type = "hello"; protocolVersion = AdapterProtocol.version
+        self.device = device; self.timer = timer; self.energySource = energySource
+    }
+}
+
+/// A tensor file: where it is, its element type and shape.
+public struct TensorFile: Codable, Sendable, Equatable {
+    public var path: String
+    public var type: NumberType
+    public var shape: [Int]
+
+    public init(path: String, type: NumberType, shape: [Int]) {
+        self.path = path; self.type = type; self.shape = shape
+    }
+
+    public var byteCount: Int { shape.reduce(1, *) * type.byteWidth }
+}
+
+/// The GEMM a `run` asks for, in the protocol's words.
+public struct GemmSpec: Codable, Sendable, Equatable {
+    public var m: Int
+    public var n: Int
+    public var k: Int
+    public var batch: Int
+    public var a: NumberType
+    public var b: NumberType
+    public var accumulate: NumberType
+    public var output: NumberType
+    /// `kn` or `nk`: how B is stored.
+    public var layoutB: String
+    public var overflow: OverflowMode
+
+    enum CodingKeys: String, CodingKey {
+        case m, n, k, batch, a, b, accumulate, output, overflow
+        case layoutB = "layout_b"
+    }
+
+    public init(_ g: GemmCase) {
+        m = g.m; n = g.n; k = g.k; batch = g.batch
+        a = g.types.a; b = g.types.b; accumulate = g.types.accumulate; output = g.types.output
+        layoutB = g.layoutB.rawValue; overflow = g.overflow
+    }
+
+    /// The case back, for an adapter that wraps our own emulator.
+    public var gemmCase: GemmCase {
+        GemmCase(m: m, n: n, k: k, batch: batch, types: .init(a: a, b: b, accumulate: accumulate, output: output),
+                 layoutB: GemmCase.WeightLayout(rawValue: layoutB) ?? .kn, dataA: .constant(0), dataB: .constant(0), overflow: overflow)
+    }
+}
+
+/// How the harness wants a case timed: warm-up runs, then repeats until both minimums are met.
+public struct TimingPlan: Codable, Sendable, Equatable {
+    public var warmup: Int
+    public var minRepeats: Int
+    public var minSeconds: Double
+
+    enum CodingKeys: String, CodingKey {
+        case warmup
+        case minRepeats = "min_repeats"
+        case minSeconds = "min_seconds"
+    }
+
+    public init(warmup: Int, minRepeats: Int, minSeconds: Double) {
+        self.warmup = warmup; self.minRepeats = minRepeats; self.minSeconds = minSeconds
+    }
+}
+
+/// Harness → adapter: run one case.
+public struct RunRequest: Codable, Sendable {
+    public var type = "run"
+    public var id: String
+    public var op: String
+    public var gemm: GemmSpec?
+    public var inputs: [String: TensorFile]
+    /// Where each output must be written (the harness owns these paths).
+    public var outputs: [String: TensorFile]
+    public var timing: TimingPlan
+
+    public init(id: String, op: String, gemm: GemmSpec?, inputs: [String: TensorFile], outputs: [String: TensorFile], timing: TimingPlan) {
+        self.id = id; self.op = op; self.gemm = gemm; self.inputs = inputs; self.outputs = outputs; self.timing = timing
+    }
+}
+
+/// Adapter → harness: the answer to `run`. `type` is `result`, `not_supported` or `error`.
+public struct RunReply: Codable, Sendable {
+    public var type: String
+    public var id: String
+    public var reason: String?
+    /// Paths the outputs were written to: must be the paths the request named.
+    public var outputs: [String: String]?
+    /// Seconds per timed repeat, as the device's timer (or the adapter's wall clock) measured them.
+    public var samplesSeconds: [Double]?
+    public var energyJoules: Double?
+
+    enum CodingKeys: String, CodingKey {
+        case type, id, reason, outputs
+        case samplesSeconds = "samples_seconds"
+        case energyJoules = "energy_joules"
+    }
+
+    public init(type: String, id: String, reason: String? = nil, outputs: [String: String]? = nil,
+                samplesSeconds: [Double]? = nil, energyJoules: Double? = nil) {
+        self.type = type; self.id = id; self.reason = reason; self.outputs = outputs
+        self.samplesSeconds = samplesSeconds; self.energyJoules = energyJoules
+    }
+}
+
+/// Harness → adapter: finish and exit.
+public struct ShutdownRequest: Codable, Sendable {
+    public var type = "shutdown"
+    public init() {}
+}
