@@ -14,6 +14,7 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "systolic-bench", targets: ["SystolicBenchCLI"]),
+        .executable(name: "systolic-bench-reference-adapter", targets: ["SystolicReferenceAdapter"]),
         .library(name: "SystolicHarness", targets: ["SystolicHarness"]),
     ],
     dependencies: [
@@ -41,16 +42,28 @@ let package = Package(
             ]
         ),
         .target(name: "SystolicCompare", dependencies: ["SystolicJSON", "SystolicHarness"]),
+        .target(name: "SystolicProtocol", dependencies: ["SystolicNumerics", "SystolicSuite", "SystolicDevice"]),
+        .target(
+            name: "SystolicProcess",
+            dependencies: [
+                "SystolicJSON", "SystolicNumerics", "SystolicSuite", "SystolicData", "SystolicDevice", "SystolicProtocol",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        .executableTarget(
+            name: "SystolicReferenceAdapter",
+            dependencies: ["SystolicJSON", "SystolicNumerics", "SystolicSuite", "SystolicData", "SystolicDevice", "SystolicProtocol"]
+        ),
         .executableTarget(
             name: "SystolicBenchCLI",
             dependencies: [
-                "SystolicHarness", "SystolicCompare",
+                "SystolicHarness", "SystolicCompare", "SystolicProcess",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .testTarget(
             name: "SystolicBenchTests",
-            dependencies: ["SystolicHarness", "SystolicCompare"],
+            dependencies: ["SystolicHarness", "SystolicCompare", "SystolicProcess", "SystolicProtocol"],
             resources: [.copy("Fixtures")]
         ),
     ]

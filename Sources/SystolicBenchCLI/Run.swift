@@ -51,7 +51,6 @@ extension SystolicBench {
         }
 
         func run() throws {
-            let device = try deviceOptions.makeDevice()
             let loaded = try SuiteSelection.load(suites)
             let selectedProfile: String? = allProfiles ? nil : profile
             if let p = selectedProfile {
@@ -59,15 +58,24 @@ extension SystolicBench {
                     throw ValidationError("suite \(s.file) has no profile \"\(p)\" (it has: \(s.profiles.keys.sorted().joined(separator: ", ")))")
                 }
             }
+            // The device last: an adapter process starts only once the inputs are known to be good.
+            let device = try deviceOptions.makeDevice()
             let shardPart = shard.flatMap(parseShard)
             let suffix = shardPart.map { "-shard\($0.index)of\($0.count)" } ?? ""
             let path = out ?? "results/\(device.descriptor.name)-\(selectedProfile ?? "all")\(suffix).json"
             let stop = InterruptFlag()
             let progress = ProgressLine(enabled: showsProgress)
-            let results = try Harness(device: device, audit: audit).run(
-                Harness.Plan(suites: loaded, profile: selectedProfile, seed: seed, resultsPath: path, shard: shardPart),
-                progress: progress.update,
-                shouldStop: { stop.isSet })
+            let results: RunResults
+            do {
+                results = try Harness(device: device, audit: audit).run(
+                    Harness.Plan(suites: loaded, profile: selectedProfile, seed: seed, resultsPath: path, shard: shardPart),
+                    progress: progress.update,
+                    shouldStop: { stop.isSet })
+            } catch {
+                device.shutdown()
+                throw error
+            }
+            device.shutdown()
             progress.finish()
             if json {
                 print(String(decoding: try JSONFile.encoder().encode(results), as: UTF8.self))

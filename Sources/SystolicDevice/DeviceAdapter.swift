@@ -14,6 +14,13 @@ public protocol DeviceAdapter: Sendable {
     /// Throws `DeviceError.notSupported` for a case the device cannot run (never a failure), and
     /// `DeviceError.broken` when the device or its adapter breaks.
     func run(_ benchmarkCase: BenchmarkCase, inputs: CaseInputs) throws(DeviceError) -> DeviceOutput
+
+    /// Releases the device (an adapter process stops); called once when a run ends.
+    func shutdown()
+}
+
+extension DeviceAdapter {
+    public func shutdown() {}
 }
 
 /// The generated inputs of one case.

@@ -16,9 +16,11 @@ public struct DeviceDescriptor: Sendable, Codable, Equatable {
     public var array: ArrayGeometry?
     /// Peak rates per input type, in operations per second (one MAC = two operations).
     public var peakOpsPerSecond: [String: Double]
+    /// The adapter process that drives the device, set by the harness (never by the adapter).
+    public var adapter: AdapterInfo?
 
     enum CodingKeys: String, CodingKey {
-        case name, vendor, product, kind, arithmetic, ops, array
+        case name, vendor, product, kind, arithmetic, ops, array, adapter
         case driverVersion = "driver_version"
         case peakOpsPerSecond = "peak_ops_per_second"
     }
@@ -28,6 +30,29 @@ public struct DeviceDescriptor: Sendable, Codable, Equatable {
         self.name = name; self.vendor = vendor; self.product = product; self.driverVersion = driverVersion
         self.kind = kind; self.arithmetic = arithmetic; self.ops = ops; self.array = array
         self.peakOpsPerSecond = peakOpsPerSecond
+    }
+}
+
+/// An out-of-process adapter as the harness started it.
+public struct AdapterInfo: Sendable, Codable, Equatable {
+    public var executable: String
+    public var arguments: [String]
+    /// SHA-256 of the executable file, `sha256:<hex>`.
+    public var digest: String
+    public var protocolVersion: Int
+    /// Timer the adapter reports: `device` or `wall`.
+    public var timer: String
+    public var energySource: String
+
+    enum CodingKeys: String, CodingKey {
+        case executable, arguments, digest, timer
+        case protocolVersion = "protocol"
+        case energySource = "energy_source"
+    }
+
+    public init(executable: String, arguments: [String], digest: String, protocolVersion: Int, timer: String, energySource: String) {
+        self.executable = executable; self.arguments = arguments; self.digest = digest
+        self.protocolVersion = protocolVersion; self.timer = timer; self.energySource = energySource
     }
 }
 

@@ -1,0 +1,185 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Foundation
+import SystolicProtocol
+
+/// One running adapter: its process (the leader of its own process group) and the two pipes of
+/// the protocol. Everything here is POSIX, because Foundation's `Process` can neither start a
+/// process group nor hand a child descriptors 3 and 4.
+final class AdapterProcess {
+    let pid: pid_t
+    private let requestFD: Int32
+    private let replyFD: Int32
+    private var buffer: [UInt8] = []
+    private(set) var exited = false
+    private(set) var exitDescription: String?
+
+    /// Starts `executable` with `arguments`, stdout and stderr appended to `logs` files.
+    init(executable: String, arguments: [String], stdoutPath: String, stderrPath: String) throws {
+        var request: [Int32] = [0, 0], reply: [Int32] = [0, 0]
+        guard pipe(&request) == 0, pipe(&reply) == 0 else { throw AdapterFailure("cannot create pipes: \(String(cString: strerror(errno)))") }
+        // Move every pipe end above 10 with close-on-exec, so the child's 3 and 4 are set only by
+        // the dup2 below and no other descriptor leaks into it.
+        func lift(_ fd: Int32) -> Int32 {
+            let high = fcntl(fd, F_DUPFD_CLOEXEC, 10)
+            close(fd)
+            return high
+        }
+        let childReads = lift(request[0]), parentWrites = lift(request[1])
+        let parentReads = lift(reply[0]), childWrites = lift(reply[1])
+
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, stdoutPath, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        posix_spawn_file_actions_addopen(&actions, 2, stderrPath, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        posix_spawn_file_actions_adddup2(&actions, childReads, AdapterProtocol.requestDescriptor)
+        posix_spawn_file_actions_adddup2(&actions, childWrites, AdapterProtocol.replyDescriptor)
+
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        // Its own process group, so a crash or hang is cleaned up with everything it started; and
+        // default signal handling, whatever the harness ignores.
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
+        posix_spawnattr_setpgroup(&attributes, 0)
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        for s in [SIGPIPE, SIGINT, SIGTERM, SIGCHLD] { sigaddset(&defaults, s) }
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        var empty = sigset_t()
+        sigemptyset(&empty)
+        posix_spawnattr_setsigmask(&attributes, &empty)
+
+        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+        defer { for p in argv { free(p) } }
+        var child: pid_t = 0
+        let status = posix_spawn(&child, executable, &actions, &attributes, argv, environ)
+        close(childReads)
+        close(childWrites)
+        guard status == 0 else {
+            close(parentWrites); close(parentReads)
+            throw AdapterFailure("cannot start \(executable): \(String(cString: strerror(status)))")
+        }
+        pid = child
+        requestFD = parentWrites
+        replyFD = parentReads
+    }
+
+    /// Sends one message line.
+    func send(_ line: [UInt8]) throws {
+        var offset = 0
+        while offset < line.count {
+            let n = line[offset...].withUnsafeBytes { write(requestFD, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw AdapterFailure("the adapter stopped reading its requests (\(String(cString: strerror(errno))))\(statusSuffix())")
+            }
+            offset += n
+        }
+    }
+
+    /// The next reply line, waiting at most `timeout` seconds.
+    func receiveLine(timeout: Double) throws -> [UInt8] {
+        let deadline = Date().addingTimeInterval(timeout)
+        while true {
+            if let newline = buffer.firstIndex(of: 0x0A) {
+                let line = Array(buffer[..<newline])
+                buffer.removeSubrange(...newline)
+                return line
+            }
+            if buffer.count > AdapterProtocol.maximumLineBytes {
+                throw AdapterFailure("the adapter sent more than \(AdapterProtocol.maximumLineBytes) bytes without a newline")
+            }
+            let remaining = deadline.timeIntervalSinceNow
+            if remaining <= 0 { throw AdapterFailure("the adapter did not answer within \(timeout) s (hung?)") }
+            var poller = pollfd(fd: replyFD, events: Int16(POLLIN), revents: 0)
+            let ready = poll(&poller, 1, Int32(min(remaining * 1000, 100)))
+            if ready < 0 && errno != EINTR { throw AdapterFailure("poll failed: \(String(cString: strerror(errno)))") }
+            if ready <= 0 {
+                // A child it left behind may hold the reply pipe open: notice the adapter's own exit.
+                reap(wait: 0)
+                if exited { throw AdapterFailure("the adapter exited without answering\(statusSuffix())") }
+                continue
+            }
+            var chunk = [UInt8](repeating: 0, count: 1 << 16)
+            let n = chunk.withUnsafeMutableBytes { read(replyFD, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 {
+                reap(wait: 0.5)
+                throw AdapterFailure("the adapter closed its reply channel\(statusSuffix())")
+            }
+            buffer.append(contentsOf: chunk[0..<n])
+        }
+    }
+
+    /// Collects the exit status if the process has ended (waiting up to `wait` seconds).
+    func reap(wait: Double) {
+        guard !exited else { return }
+        let deadline = Date().addingTimeInterval(wait)
+        repeat {
+            var status: Int32 = 0
+            let r = waitpid(pid, &status, WNOHANG)
+            if r == pid {
+                exited = true
+                let signal = status & 0x7F
+                exitDescription = signal != 0 ? "killed by signal \(signal)" : "exited with status \((status >> 8) & 0xFF)"
+                return
+            }
+            if r < 0 { exited = true; return }
+            usleep(10_000)
+        } while Date() < deadline
+    }
+
+    private func statusSuffix() -> String { exitDescription.map { " (\($0))" } ?? "" }
+
+    /// Kills the whole process group (the adapter and anything it started) and reaps the adapter.
+    func terminate() {
+        kill(-pid, SIGKILL)
+        if !exited {
+            var status: Int32 = 0
+            if waitpid(pid, &status, 0) == pid {
+                let signal = status & 0x7F
+                exitDescription = exitDescription ?? (signal != 0 ? "killed by signal \(signal)" : "exited with status \((status >> 8) & 0xFF)")
+            }
+            exited = true
+        }
+        close(requestFD)
+        close(replyFD)
+    }
+
+    /// Asks politely (closing its request channel), then kills the group.
+    func shutdown(message: [UInt8]) {
+        try? send(message)
+        reap(wait: 2)
+        terminate()
+    }
+
+    /// True while some process of the group is alive (zombies waiting for their parent to reap
+    /// them do not count: they hold no resources and run nothing).
+    static func groupAlive(_ pgid: pid_t) -> Bool {
+        #if os(Linux)
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return kill(-pgid, 0) == 0 }
+        for entry in entries where entry.allSatisfy(\.isNumber) {
+            guard let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")") else { continue }
+            // After "(comm)": state, ppid, pgrp, …
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            if fields.count > 2, Int32(fields[2]) == pgid, fields[0] != "Z" { return true }
+        }
+        return false
+        #else
+        return kill(-pgid, 0) == 0
+        #endif
+    }
+}
+
+/// Why an adapter interaction failed; becomes the reason of an `error` verdict.
+struct AdapterFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}

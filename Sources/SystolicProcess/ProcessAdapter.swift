@@ -1,0 +1,269 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Crypto
+import Foundation
+import SystolicData
+import SystolicDevice
+import SystolicJSON
+import SystolicNumerics
+import SystolicProtocol
+import SystolicSuite
+
+/// A device in another process, driven through the adapter protocol (`PROTOCOL.md`).
+///
+/// Every way an adapter can misbehave ends that case as `error` with the reason, and the run goes
+/// on: a crash or hang (the whole process group is killed and the adapter restarted for the next
+/// case), garbage or out-of-protocol replies, outputs missing, of the wrong size, or outside the
+/// scratch directory (symbolic links included), and capabilities claimed in the handshake then
+/// refused. The harness owns the scratch directory and removes each case's files after it.
+public final class ProcessAdapter: DeviceAdapter, @unchecked Sendable {
+    public let executable: String
+    public let arguments: [String]
+    public let caseTimeout: Double
+    public let timing: TimingPlan
+    public private(set) var descriptor: DeviceDescriptor
+    private let scratch: URL
+    private let scratchReal: String
+    private let lock = NSLock()
+    private var process: AdapterProcess?
+    private var caseCounter = 0
+    /// Every process group started, so callers (and tests) can check none is left behind.
+    public private(set) var processGroups: [pid_t] = []
+    public private(set) var restarts = 0
+
+    /// Starts the adapter and performs the handshake.
+    /// - Throws: `AdapterStartError` when the adapter cannot be started or its handshake is wrong.
+    public init(executable: String, arguments: [String] = [], scratch: URL? = nil, caseTimeout: Double = 60,
+                timing: TimingPlan = TimingPlan(warmup: 1, minRepeats: 3, minSeconds: 0)) throws {
+        self.executable = executable
+        self.arguments = arguments
+        self.caseTimeout = caseTimeout
+        self.timing = timing
+        let dir = scratch ?? FileManager.default.temporaryDirectory.appendingPathComponent("systolic-bench-adapter-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        self.scratch = dir
+        self.scratchReal = Self.realPath(dir.path) ?? dir.path
+        guard FileManager.default.isExecutableFile(atPath: executable) else {
+            throw AdapterStartError(message: "\(executable) is not an executable file")
+        }
+        let digest = Self.digest(of: executable)
+        descriptor = DeviceDescriptor(name: "process", vendor: "", product: "", driverVersion: "", kind: "hardware",
+                                      arithmetic: DeclaredArithmetic(accumulator: .fp32, subnormals: .preserve, overflowModes: [], inputTypes: []),
+                                      ops: [], array: nil, peakOpsPerSecond: [:])
+        do {
+            let hello = try start()
+            descriptor = hello.device
+            descriptor.adapter = AdapterInfo(executable: executable, arguments: arguments, digest: digest, protocolVersion: hello.protocolVersion,
+                                             timer: hello.timer, energySource: hello.energySource)
+        } catch {
+            throw AdapterStartError(message: "\(error)\(stderrTail())")
+        }
+    }
+
+    deinit { shutdown() }
+
+    /// Sends `shutdown`, then kills the adapter's process group.
+    public func shutdown() {
+        lock.lock()
+        defer { lock.unlock() }
+        if let p = process {
+            p.shutdown(message: Self.line(ShutdownRequest()))
+            process = nil
+        }
+    }
+
+    /// Path of the adapter's stderr log in the scratch directory.
+    public var stderrPath: String { scratch.appendingPathComponent("adapter.stderr").path }
+
+    // MARK: Running cases
+
+    public func run(_ benchmarkCase: BenchmarkCase, inputs: CaseInputs) throws(DeviceError) -> DeviceOutput {
+        lock.lock()
+        defer { lock.unlock() }
+        guard case let .gemm(g) = benchmarkCase.workload, case let .gemm(tensors) = inputs else {
+            throw .notSupported("the adapter protocol carries GEMM cases in this version")
+        }
+        guard descriptor.ops.contains("gemm") else { throw .notSupported("the device does not declare op gemm") }
+        for t in [g.types.a, g.types.b] where !descriptor.arithmetic.inputTypes.contains(t) {
+            throw .notSupported("the device does not declare input type \(t.rawValue)")
+        }
+        caseCounter += 1
+        let dir = scratch.appendingPathComponent("case-\(caseCounter)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        do {
+            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            let a = TensorFile(path: dir.appendingPathComponent("a.bin").path, type: tensors.a.type, shape: tensors.a.shape)
+            let b = TensorFile(path: dir.appendingPathComponent("b.bin").path, type: tensors.b.type, shape: tensors.b.shape)
+            let c = TensorFile(path: dir.appendingPathComponent("c.bin").path, type: g.types.output, shape: [g.batch, g.m, g.n])
+            try Data(tensors.a.storage).write(to: URL(fileURLWithPath: a.path))
+            try Data(tensors.b.storage).write(to: URL(fileURLWithPath: b.path))
+            let request = RunRequest(id: benchmarkCase.id, op: "gemm", gemm: GemmSpec(g), inputs: ["a": a, "b": b], outputs: ["c": c],
+                                     timing: timing)
+            let started = DispatchTime.now().uptimeNanoseconds
+            let reply = try exchange(request)
+            let roundTrip = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+            switch reply.type {
+            case "result":
+                let output = try readOutput(reply, expected: c)
+                return DeviceOutput(tensors: ["c": output], metrics: metrics(reply, g, roundTrip: roundTrip))
+            case "not_supported":
+                throw AdapterFailure("the device declared gemm with \(g.types.a.rawValue) × \(g.types.b.rawValue) in its handshake, then refused the case: \(reply.reason ?? "no reason")")
+            case "error":
+                throw DeviceError.broken("the adapter reported an error: \(reply.reason ?? "no reason")\(stderrTail())")
+            default:
+                throw AdapterFailure("unknown reply type \"\(reply.type)\"")
+            }
+        } catch let error as DeviceError {
+            throw error
+        } catch {
+            // The adapter is in an unknown state: kill it (and all it started); the next case restarts it.
+            process?.terminate()
+            process = nil
+            throw .broken("\(error)\(stderrTail())")
+        }
+    }
+
+    /// Sends a request and reads its reply, starting (or restarting) the adapter first if needed.
+    private func exchange(_ request: RunRequest) throws -> RunReply {
+        if process == nil {
+            restarts += 1
+            _ = try start()
+        }
+        guard let p = process else { throw AdapterFailure("the adapter is not running") }
+        try p.send(Self.line(request))
+        let line = try p.receiveLine(timeout: caseTimeout)
+        let reply: RunReply
+        do {
+            reply = try JSONDecoder().decode(RunReply.self, from: Data(line))
+        } catch {
+            throw AdapterFailure("garbage reply (not a protocol message): \(Self.excerpt(line))")
+        }
+        guard reply.id == request.id else { throw AdapterFailure("reply for case \"\(reply.id)\" while \"\(request.id)\" was asked") }
+        return reply
+    }
+
+    /// Starts the adapter and checks its handshake.
+    private func start() throws -> HelloReply {
+        let p = try AdapterProcess(executable: executable, arguments: arguments,
+                                   stdoutPath: scratch.appendingPathComponent("adapter.stdout").path, stderrPath: stderrPath)
+        processGroups.append(p.pid)
+        do {
+            try p.send(Self.line(HelloRequest(harness: "systolic-bench")))
+            let line = try p.receiveLine(timeout: caseTimeout)
+            guard let object = try? JSONParser.parse(line), object["type"]?.stringValue == "hello" else {
+                throw AdapterFailure("garbage handshake: \(Self.excerpt(line))")
+            }
+            guard object["protocol"]?.intValue == AdapterProtocol.version else {
+                throw AdapterFailure("the adapter speaks protocol \(object["protocol"]?.excerpt ?? "none"), this harness speaks \(AdapterProtocol.version)")
+            }
+            let hello: HelloReply
+            do { hello = try JSONDecoder().decode(HelloReply.self, from: Data(line)) } catch {
+                throw AdapterFailure("malformed handshake: \(error)")
+            }
+            process = p
+            return hello
+        } catch {
+            p.terminate()
+            throw error
+        }
+    }
+
+    /// Reads an output file after checking it is the requested, regular file inside the scratch
+    /// directory, of exactly the expected size.
+    private func readOutput(_ reply: RunReply, expected: TensorFile) throws -> Tensor {
+        guard let path = reply.outputs?["c"] else { throw AdapterFailure("the reply names no output \"c\"") }
+        guard path == expected.path else { throw AdapterFailure("output written to \(path), not to the requested \(expected.path)") }
+        var info = stat()
+        guard lstat(path, &info) == 0 else { throw AdapterFailure("output \(path) is missing") }
+        guard info.st_mode & S_IFMT == S_IFREG else {
+            throw AdapterFailure("output \(path) is not a regular file (a symbolic link or other)")
+        }
+        guard let real = Self.realPath(path), real.hasPrefix(scratchReal + "/") else {
+            throw AdapterFailure("output \(path) resolves outside the scratch directory")
+        }
+        guard Int(info.st_size) == expected.byteCount else {
+            throw AdapterFailure("output \(path) holds \(info.st_size) bytes; \(expected.type.rawValue) \(expected.shape) needs \(expected.byteCount)")
+        }
+        let data = try Data(contentsOf: URL(fileURLWithPath: path))
+        return Tensor(type: expected.type, shape: expected.shape, storage: Array(data))
+    }
+
+    private func metrics(_ reply: RunReply, _ g: GemmCase, roundTrip: Double) -> [Metric] {
+        var out = [Metric(name: "host_round_trip", value: roundTrip, unit: "s", deterministic: false)]
+        if let samples = reply.samplesSeconds, !samples.isEmpty, samples.allSatisfy({ $0.isFinite && $0 >= 0 }) {
+            let stats = SampleStatistics(samples)
+            out.append(Metric(name: "time", value: stats.median, unit: "s", deterministic: false, source: descriptor.adapter?.timer))
+            out.append(Metric(name: "time_p90", value: stats.p90, unit: "s", deterministic: false))
+            out.append(Metric(name: "time_p99", value: stats.p99, unit: "s", deterministic: false))
+            out.append(Metric(name: "time_min", value: stats.min, unit: "s", deterministic: false))
+            out.append(Metric(name: "time_max", value: stats.max, unit: "s", deterministic: false))
+            out.append(Metric(name: "time_cv", value: stats.cv, unit: "ratio", deterministic: false))
+            out.append(Metric(name: "repeats", value: Double(samples.count), unit: "count", deterministic: false))
+            if stats.median > 0 {
+                out.append(Metric(name: "throughput", value: 2 * Double(g.macs) / stats.median, unit: "op/s", deterministic: false))
+            }
+        }
+        if let joules = reply.energyJoules, joules.isFinite, joules >= 0, let source = descriptor.adapter?.energySource, source != "none" {
+            out.append(Metric(name: "energy", value: joules, unit: "J", deterministic: false, source: source))
+        }
+        return out
+    }
+
+    // MARK: Helpers
+
+    static func line<T: Encodable>(_ message: T) -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        var bytes = Array((try? encoder.encode(message)) ?? Data("{}".utf8))
+        bytes.append(0x0A)
+        return bytes
+    }
+
+    static func excerpt(_ line: [UInt8]) -> String {
+        let text = String(decoding: line.prefix(120), as: UTF8.self)
+        return "\"\(text)\(line.count > 120 ? "…" : "")\""
+    }
+
+    static func realPath(_ path: String) -> String? {
+        guard let resolved = realpath(path, nil) else { return nil }
+        defer { free(resolved) }
+        return String(cString: resolved)
+    }
+
+    static func digest(of path: String) -> String {
+        guard let data = FileManager.default.contents(atPath: path) else { return "sha256:unreadable" }
+        return "sha256:" + SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// The last lines the adapter wrote to stderr, for error reasons.
+    private func stderrTail() -> String {
+        guard let data = FileManager.default.contents(atPath: stderrPath), !data.isEmpty else { return "" }
+        let text = String(decoding: data.suffix(400), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        return text.isEmpty ? "" : "; adapter stderr: \(text)"
+    }
+}
+
+/// The adapter could not be started or its handshake failed: the whole run cannot use it.
+public struct AdapterStartError: Error, CustomStringConvertible {
+    public let message: String
+    public var description: String { "the adapter could not be used: \(message)" }
+}
+
+/// Summary statistics of timed repeats (nearest-rank percentiles).
+public struct SampleStatistics: Sendable, Equatable {
+    public let median: Double, p90: Double, p99: Double, min: Double, max: Double, mean: Double, cv: Double
+
+    public init(_ samples: [Double]) {
+        let s = samples.sorted()
+        func rank(_ q: Double) -> Double { s[Swift.min(s.count - 1, Swift.max(0, Int((q * Double(s.count)).rounded(.up)) - 1))] }
+        median = s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+        p90 = rank(0.9); p99 = rank(0.99); min = s.first ?? 0; max = s.last ?? 0
+        let average = s.reduce(0, +) / Double(s.count)
+        let variance = s.reduce(0) { $0 + ($1 - average) * ($1 - average) } / Double(Swift.max(s.count - 1, 1))
+        mean = average
+        cv = average > 0 ? variance.squareRoot() / average : 0
+    }
+}

@@ -1,0 +1,175 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Foundation
+import SystolicData
+import SystolicDevice
+import SystolicJSON
+import SystolicNumerics
+import SystolicProtocol
+import SystolicSuite
+
+// The reference adapter: the built-in emulator behind the process protocol, so the whole
+// out-of-process path is tested without C, and a vendor has a working example of the protocol.
+//
+//   systolic-bench-reference-adapter [--preset NAME] [--misbehave KIND [--on-case N]]
+//
+// --misbehave makes it break in one named way on the N-th run request (default 1), for the
+// harness's own tests: crash, hang, fork-and-exit (leaves a child running), invalid-json,
+// wrong-version (in the handshake), stdout (prints to stdout, harmlessly), wrong-shape,
+// huge-output, escape-dotdot, escape-symlink, lying (declares a type, then refuses it),
+// report-error.
+
+var preset = DeviceConfig.defaultPresetName
+var misbehaviour: String?
+var onCase = 1
+var arguments = CommandLine.arguments.dropFirst()
+while let flag = arguments.popFirst() {
+    switch flag {
+    case "--preset": preset = arguments.popFirst() ?? preset
+    case "--misbehave": misbehaviour = arguments.popFirst()
+    case "--on-case": onCase = Int(arguments.popFirst() ?? "") ?? 1
+    default:
+        FileHandle.standardError.write(Data("unknown argument \(flag)\n".utf8))
+        exit(64)
+    }
+}
+
+let emulator: SystolicEmulator
+do { emulator = SystolicEmulator(config: try DeviceConfig.preset(preset)) } catch {
+    FileHandle.standardError.write(Data("\(error)\n".utf8))
+    exit(65)
+}
+
+func send(_ bytes: [UInt8]) {
+    var offset = 0
+    while offset < bytes.count {
+        let n = bytes[offset...].withUnsafeBytes { write(AdapterProtocol.replyDescriptor, $0.baseAddress, $0.count) }
+        if n <= 0 { exit(1) }
+        offset += n
+    }
+}
+
+func reply<T: Encodable>(_ message: T) {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    var bytes = Array((try? encoder.encode(message)) ?? Data())
+    bytes.append(0x0A)
+    send(bytes)
+}
+
+var pending: [UInt8] = []
+@MainActor func nextLine() -> [UInt8]? {
+    while true {
+        if let newline = pending.firstIndex(of: 0x0A) {
+            let line = Array(pending[..<newline])
+            pending.removeSubrange(...newline)
+            return line
+        }
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        let n = chunk.withUnsafeMutableBytes { read(AdapterProtocol.requestDescriptor, $0.baseAddress, $0.count) }
+        if n <= 0 { return nil }
+        pending.append(contentsOf: chunk[0..<n])
+    }
+}
+
+func readTensor(_ file: TensorFile) throws -> Tensor {
+    let data = try Data(contentsOf: URL(fileURLWithPath: file.path))
+    guard data.count == file.byteCount else { throw CocoaError(.fileReadCorruptFile) }
+    return Tensor(type: file.type, shape: file.shape, storage: Array(data))
+}
+
+var runs = 0
+while let line = nextLine() {
+    guard let message = try? JSONParser.parse(line), let type = message["type"]?.stringValue else {
+        reply(RunReply(type: "error", id: "", reason: "unreadable request"))
+        continue
+    }
+    switch type {
+    case "hello":
+        var device = emulator.descriptor
+        if misbehaviour == "lying" { device.arithmetic.inputTypes = NumberType.allCases.filter { $0 != .int32 } }
+        var hello = HelloReply(device: device, timer: "wall", energySource: "none")
+        if misbehaviour == "wrong-version" { hello.protocolVersion = 99 }
+        reply(hello)
+    case "shutdown":
+        exit(0)
+    case "run":
+        runs += 1
+        guard let request = try? JSONDecoder().decode(RunRequest.self, from: Data(line)), let spec = request.gemm,
+              let c = request.outputs["c"], let a = request.inputs["a"], let b = request.inputs["b"] else {
+            reply(RunReply(type: "error", id: message["id"]?.stringValue ?? "", reason: "this adapter runs gemm requests only"))
+            continue
+        }
+        let misbehaveNow = runs == onCase ? misbehaviour : nil
+        if misbehaviour == "stdout" { print(String(repeating: "driver log line on stdout {\"type\": \"result\"}\n", count: 100)) }
+        switch misbehaveNow {
+        case "crash"?: abort()
+        case "hang"?: while true { sleep(1000) }
+        case "fork-and-exit"?:
+            var child: pid_t = 0
+            let argv: [UnsafeMutablePointer<CChar>?] = [strdup("sleep"), strdup("300"), nil]
+            posix_spawn(&child, "/bin/sleep", nil, nil, argv, environ)
+            exit(3)
+        case "invalid-json"?:
+            send(Array("{\"type\": \"result\", \"id\": oops\n".utf8))
+            continue
+        case "report-error"?:
+            reply(RunReply(type: "error", id: request.id, reason: "device lost (simulated)"))
+            continue
+        case "lying"?:
+            reply(RunReply(type: "not_supported", id: request.id, reason: "this type is not implemented after all"))
+            continue
+        default: break
+        }
+        do {
+            let inputs = GemmInputs(a: try readTensor(a), b: try readTensor(b))
+            let g = spec.gemmCase
+            let benchmarkCase = BenchmarkCase(id: request.id, suite: "", name: "", profiles: [], workload: .gemm(g))
+            var samples: [Double] = []
+            var output: DeviceOutput?
+            var started = Date()
+            let total = request.timing.warmup + max(request.timing.minRepeats, 1)
+            var i = 0
+            while i < total || Date().timeIntervalSince(started) < request.timing.minSeconds {
+                let t0 = DispatchTime.now().uptimeNanoseconds
+                do { output = try emulator.run(benchmarkCase, inputs: .gemm(inputs)) } catch {
+                    if let e = error as? DeviceError, case let .notSupported(why) = e {
+                        reply(RunReply(type: "not_supported", id: request.id, reason: why))
+                    } else {
+                        reply(RunReply(type: "error", id: request.id, reason: "\(error)"))
+                    }
+                    output = nil
+                    break
+                }
+                let seconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+                if i >= request.timing.warmup { samples.append(seconds) } else { started = Date() }
+                i += 1
+            }
+            guard let out = output, let tensor = out.tensors["c"] else { continue }
+            var path = c.path
+            var bytes = tensor.storage
+            switch misbehaveNow {
+            case "wrong-shape"?: bytes = Array(bytes.prefix(max(bytes.count / 2, 1)))
+            case "huge-output"?: bytes = Array(repeating: 0, count: bytes.count * 64)
+            case "escape-dotdot"?:
+                path = URL(fileURLWithPath: c.path).deletingLastPathComponent().appendingPathComponent("../escaped-c.bin").path
+            default: break
+            }
+            if misbehaveNow == "escape-symlink" {
+                let outside = FileManager.default.temporaryDirectory.appendingPathComponent("systolic-outside-\(getpid()).bin")
+                try Data(bytes).write(to: outside)
+                try FileManager.default.createSymbolicLink(atPath: c.path, withDestinationPath: outside.path)
+            } else {
+                try Data(bytes).write(to: URL(fileURLWithPath: path))
+            }
+            reply(RunReply(type: "result", id: request.id, outputs: ["c": path], samplesSeconds: samples))
+        } catch {
+            reply(RunReply(type: "error", id: request.id, reason: "\(error)"))
+        }
+    default:
+        reply(RunReply(type: "error", id: message["id"]?.stringValue ?? "", reason: "unknown request type \(type)"))
+    }
+}
