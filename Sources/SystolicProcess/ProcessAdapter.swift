@@ -42,7 +42,9 @@ public final class ProcessAdapter: DeviceAdapter, @unchecked Sendable {
         self.arguments = arguments
         self.caseTimeout = caseTimeout
         self.timing = timing
-        let dir = scratch ?? FileManager.default.temporaryDirectory.appendingPathComponent("systolic-bench-adapter-\(UUID().uuidString)")
+        // Tensor files live in memory (/dev/shm) where the system offers it: disk-backed files cost
+        // a GB/s of throughput on large tensors.
+        let dir = scratch ?? URL(fileURLWithPath: TensorFileIO.defaultScratchParent()).appendingPathComponent("systolic-bench-adapter-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         self.scratch = dir
         self.scratchReal = Self.realPath(dir.path) ?? dir.path
@@ -75,6 +77,9 @@ public final class ProcessAdapter: DeviceAdapter, @unchecked Sendable {
         }
     }
 
+    /// The process groups this adapter started that still have a live process.
+    public var survivingProcessGroups: [pid_t] { processGroups.filter(AdapterProcess.groupAlive) }
+
     /// Path of the adapter's stderr log in the scratch directory.
     public var stderrPath: String { scratch.appendingPathComponent("adapter.stderr").path }
 
@@ -91,15 +96,14 @@ public final class ProcessAdapter: DeviceAdapter, @unchecked Sendable {
             throw .notSupported("the device does not declare input type \(t.rawValue)")
         }
         caseCounter += 1
-        let dir = scratch.appendingPathComponent("case-\(caseCounter)")
-        defer { try? FileManager.default.removeItem(at: dir) }
+        let prefix = scratch.appendingPathComponent("case-\(caseCounter)").path
+        let a = TensorFile(path: prefix + "-a.bin", type: tensors.a.type, shape: tensors.a.shape)
+        let b = TensorFile(path: prefix + "-b.bin", type: tensors.b.type, shape: tensors.b.shape)
+        let c = TensorFile(path: prefix + "-c.bin", type: g.types.output, shape: [g.batch, g.m, g.n])
+        defer { for f in [a, b, c] { unlink(f.path) } }
         do {
-            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-            let a = TensorFile(path: dir.appendingPathComponent("a.bin").path, type: tensors.a.type, shape: tensors.a.shape)
-            let b = TensorFile(path: dir.appendingPathComponent("b.bin").path, type: tensors.b.type, shape: tensors.b.shape)
-            let c = TensorFile(path: dir.appendingPathComponent("c.bin").path, type: g.types.output, shape: [g.batch, g.m, g.n])
-            try Data(tensors.a.storage).write(to: URL(fileURLWithPath: a.path))
-            try Data(tensors.b.storage).write(to: URL(fileURLWithPath: b.path))
+            try TensorFileIO.save(tensors.a.storage, to: a.path)
+            try TensorFileIO.save(tensors.b.storage, to: b.path)
             let request = RunRequest(id: benchmarkCase.id, op: "gemm", gemm: GemmSpec(g), inputs: ["a": a, "b": b], outputs: ["c": c],
                                      timing: timing)
             let started = DispatchTime.now().uptimeNanoseconds
@@ -123,6 +127,23 @@ public final class ProcessAdapter: DeviceAdapter, @unchecked Sendable {
             process?.terminate()
             process = nil
             throw .broken("\(error)\(stderrTail())")
+        }
+    }
+
+    /// Sends one raw request line and returns the reply line, for the conformance kit's probes of
+    /// the protocol itself (unknown messages and the like).
+    public func probe(_ json: String) throws -> String {
+        lock.lock()
+        defer { lock.unlock() }
+        do {
+            if process == nil { restarts += 1; _ = try start() }
+            guard let p = process else { throw AdapterFailure("the adapter is not running") }
+            try p.send(Array((json + "\n").utf8))
+            return String(decoding: try p.receiveLine(timeout: caseTimeout), as: UTF8.self)
+        } catch {
+            process?.terminate()
+            process = nil
+            throw error
         }
     }
 
@@ -187,8 +208,7 @@ public final class ProcessAdapter: DeviceAdapter, @unchecked Sendable {
         guard Int(info.st_size) == expected.byteCount else {
             throw AdapterFailure("output \(path) holds \(info.st_size) bytes; \(expected.type.rawValue) \(expected.shape) needs \(expected.byteCount)")
         }
-        let data = try Data(contentsOf: URL(fileURLWithPath: path))
-        return Tensor(type: expected.type, shape: expected.shape, storage: Array(data))
+        return Tensor(type: expected.type, shape: expected.shape, storage: try TensorFileIO.load(path, count: expected.byteCount))
     }
 
     private func metrics(_ reply: RunReply, _ g: GemmCase, roundTrip: Double) -> [Metric] {

@@ -76,9 +76,7 @@ var pending: [UInt8] = []
 }
 
 func readTensor(_ file: TensorFile) throws -> Tensor {
-    let data = try Data(contentsOf: URL(fileURLWithPath: file.path))
-    guard data.count == file.byteCount else { throw CocoaError(.fileReadCorruptFile) }
-    return Tensor(type: file.type, shape: file.shape, storage: Array(data))
+    Tensor(type: file.type, shape: file.shape, storage: try TensorFileIO.load(file.path, count: file.byteCount))
 }
 
 var runs = 0
@@ -163,7 +161,7 @@ while let line = nextLine() {
                 try Data(bytes).write(to: outside)
                 try FileManager.default.createSymbolicLink(atPath: c.path, withDestinationPath: outside.path)
             } else {
-                try Data(bytes).write(to: URL(fileURLWithPath: path))
+                try TensorFileIO.save(bytes, to: path)
             }
             reply(RunReply(type: "result", id: request.id, outputs: ["c": path], samplesSeconds: samples))
         } catch {
