@@ -23,16 +23,26 @@ let package = Package(
     ],
     targets: [
         .target(name: "SystolicJSON"),
+        // The hot loops in C: AVX2/FMA paths chosen at run time by CPUID, so no build flag ties
+        // the package to one CPU; contraction off so the compiler never fuses what the
+        // documented order rounds separately.
+        .target(
+            name: "CSystolicKernels",
+            cSettings: [
+                .unsafeFlags(["-ffp-contract=off"]),
+                .unsafeFlags(["-O3"], .when(configuration: .debug)),
+            ]
+        ),
         .target(name: "SystolicNumerics", swiftSettings: optimisedInDebug),
         .target(name: "SystolicSuite", dependencies: ["SystolicJSON", "SystolicNumerics"]),
         .target(name: "SystolicData", dependencies: ["SystolicNumerics", "SystolicSuite"], swiftSettings: optimisedInDebug),
         .target(
             name: "SystolicDevice",
-            dependencies: ["SystolicJSON", "SystolicNumerics", "SystolicSuite", "SystolicData"],
+            dependencies: ["SystolicJSON", "SystolicNumerics", "SystolicSuite", "SystolicData", "CSystolicKernels"],
             resources: [.copy("Presets")],
             swiftSettings: optimisedInDebug
         ),
-        .target(name: "SystolicCheck", dependencies: ["SystolicNumerics", "SystolicSuite", "SystolicDevice"], swiftSettings: optimisedInDebug),
+        .target(name: "SystolicCheck", dependencies: ["SystolicNumerics", "SystolicSuite", "SystolicDevice", "CSystolicKernels"], swiftSettings: optimisedInDebug),
         .target(
             name: "SystolicHarness",
             dependencies: [
@@ -57,7 +67,7 @@ let package = Package(
         .executableTarget(
             name: "SystolicBenchCLI",
             dependencies: [
-                "SystolicHarness", "SystolicCompare", "SystolicProcess",
+                "SystolicHarness", "SystolicCompare", "SystolicProcess", "CSystolicKernels",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

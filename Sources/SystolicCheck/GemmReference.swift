@@ -1,46 +1,61 @@
+import CSystolicKernels
+import Dispatch
+import Foundation
 import SystolicData
+import SystolicDevice
 import SystolicNumerics
 import SystolicSuite
 
-/// The host's own reference for a GEMM: Ĉ = Σ aₖbₖ and S = Σ|aₖbₖ| in fp64, computed together.
-/// Every input product is exact in fp64 (at most 24 + 24 significant bits), so the only error is
-/// that of the fp64 sums, which `GemmCheck.bound` accounts for.
+/// The host's own reference for a GEMM: Ĉ = Σ aₖbₖ and S = Σ|aₖbₖ| in fp64, computed together,
+/// k in order for every element. Every input type decodes exactly to fp32, and the product of two
+/// fp32 values is exact in fp64, so the only error is that of the fp64 sums, which
+/// `GemmBound` accounts for. The work runs in the vectorised C kernel, rows spread over threads.
 public struct GemmReference: Sendable {
     public var value: [Double]
     public var absSum: [Double]
 
-    public static func compute(_ g: GemmCase, _ inputs: GemmInputs) -> GemmReference {
-        let a = inputs.a.decoded()
-        let b = inputs.b.decoded()
+    private struct Arguments: @unchecked Sendable {
+        let a: UnsafePointer<Float>
+        let b: UnsafePointer<Float>
+        let value: UnsafeMutablePointer<Double>
+        let absSum: UnsafeMutablePointer<Double>
+    }
+
+    public static func compute(_ g: GemmCase, _ inputs: GemmInputs, threads: Int = ProcessInfo.processInfo.activeProcessorCount) -> GemmReference {
+        let a = inputs.a.decodedFloats()
+        let b = Self.kn(g, inputs.b.decodedFloats())
         var value = [Double](repeating: 0, count: g.batch * g.m * g.n)
         var absSum = value
         let (m, n, k) = (g.m, g.n, g.k)
+        let chunk = max(1, (m + 4 * threads - 1) / (4 * threads))
+        let chunks = (m + chunk - 1) / chunk
         a.withUnsafeBufferPointer { ap in
             b.withUnsafeBufferPointer { bp in
-                for batch in 0..<g.batch {
-                    let bBase = batch * k * n
-                    for i in 0..<m {
-                        let aRow = ap.baseAddress! + (batch * m + i) * k
-                        let out = (batch * m + i) * n
-                        for kk in 0..<k {
-                            let av = aRow[kk]
-                            if av == 0 && g.layoutB == .kn {
-                                // 0 · x is 0 for finite x; keep specials so NaN/Inf still propagate.
-                                var allFinite = true
-                                for j in 0..<n where !bp[bBase + kk * n + j].isFinite { allFinite = false; break }
-                                if allFinite { continue }
-                            }
-                            for j in 0..<n {
-                                let bv = g.layoutB == .kn ? bp[bBase + kk * n + j] : bp[bBase + j * k + kk]
-                                let p = av * bv
-                                value[out + j] += p
-                                absSum[out + j] += abs(p)
-                            }
+                value.withUnsafeMutableBufferPointer { vp in
+                    absSum.withUnsafeMutableBufferPointer { sp in
+                        let args = Arguments(a: ap.baseAddress!, b: bp.baseAddress!, value: vp.baseAddress!, absSum: sp.baseAddress!)
+                        DispatchQueue.concurrentPerform(iterations: g.batch * chunks) { item in
+                            let batch = item / chunks, r0 = (item % chunks) * chunk
+                            sb_reference_f64(Int32(m), Int32(n), Int32(k), args.a + batch * m * k, args.b + batch * k * n,
+                                             args.value + batch * m * n, args.absSum + batch * m * n, Int32(r0), Int32(min(r0 + chunk, m)))
                         }
                     }
                 }
             }
         }
         return GemmReference(value: value, absSum: absSum)
+    }
+
+    /// B as [batch, K, N] whatever its stored layout.
+    static func kn(_ g: GemmCase, _ b: [Float]) -> [Float] {
+        if g.layoutB == .kn { return b }
+        var out = [Float](repeating: 0, count: b.count)
+        for batch in 0..<g.batch {
+            let base = batch * g.k * g.n
+            for j in 0..<g.n {
+                for kk in 0..<g.k { out[base + kk * g.n + j] = b[base + j * g.k + kk] }
+            }
+        }
+        return out
     }
 }

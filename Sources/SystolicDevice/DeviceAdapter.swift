@@ -17,10 +17,14 @@ public protocol DeviceAdapter: Sendable {
 
     /// Releases the device (an adapter process stops); called once when a run ends.
     func shutdown()
+
+    /// What the device's driver logged during the run (an adapter's stderr), for the results.
+    var log: String? { get }
 }
 
 extension DeviceAdapter {
     public func shutdown() {}
+    public var log: String? { nil }
 }
 
 /// The generated inputs of one case.

@@ -11,7 +11,8 @@ extension DeviceConfig {
 
     /// A shipped preset by name.
     public static func preset(_ name: String) throws(InputFileError) -> DeviceConfig {
-        guard presetNames.contains(name), let url = Bundle.module.url(forResource: name, withExtension: "json", subdirectory: "Presets") else {
+        guard presetNames.contains(name), let url = Bundle.module.url(forResource: name, withExtension: "json", subdirectory: "Presets")
+        else {
             throw InputFileError(file: "emulator:\(name)", place: nil,
                                  message: "no such emulator preset; presets: \(presetNames.joined(separator: ", "))")
         }
@@ -56,9 +57,10 @@ extension DeviceConfig {
         try check(vectorUnit.lanes > 0, "vector_unit.lanes", "a positive integer", vectorUnit.lanes)
         try check(vectorUnit.opsPerCycle > 0, "vector_unit.ops_per_cycle", "a positive integer", vectorUnit.opsPerCycle)
         try check(vectorUnit.expUlps >= 0, "vector_unit.exp_ulps", "a non-negative number", vectorUnit.expUlps)
-        for (place, v) in [("energy.sram_byte_joules", energy.sramByteJoules), ("energy.hbm_byte_joules", energy.hbmByteJoules),
-                           ("energy.vector_op_joules", energy.vectorOpJoules), ("energy.link_byte_joules", energy.linkByteJoules),
-                           ("energy.static_watts", energy.staticWatts)] + energy.macJoules.map { ("energy.mac_joules.\($0.key)", $0.value) } {
+        let energies = [("energy.sram_byte_joules", energy.sramByteJoules), ("energy.hbm_byte_joules", energy.hbmByteJoules),
+                        ("energy.vector_op_joules", energy.vectorOpJoules), ("energy.link_byte_joules", energy.linkByteJoules),
+                        ("energy.static_watts", energy.staticWatts)] + energy.macJoules.map { ("energy.mac_joules.\($0.key)", $0.value) }
+        for (place, v) in energies {
             try check(v >= 0 && v.isFinite, place, "a non-negative number", v)
         }
         try check((1...64).contains(chips.count), "chips.count", "an integer in 1...64", chips.count)

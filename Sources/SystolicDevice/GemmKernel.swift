@@ -1,4 +1,6 @@
+import CSystolicKernels
 import Dispatch
+import Foundation
 import SystolicData
 import SystolicNumerics
 import SystolicSuite
@@ -25,6 +27,8 @@ enum GemmKernel {
         var accumulatorNotCleared = false
         var output = OutputConversion.declared
         var bitFlip = false
+        /// Worker threads; the outputs are the same bits for any count.
+        var threads = ProcessInfo.processInfo.activeProcessorCount
 
         var isPlain: Bool {
             !flushSubnormals && narrowAccumulator == nil && droppedTile == nil && skewedRow == nil && !accumulatorNotCleared
@@ -104,6 +108,7 @@ enum GemmKernel {
     }
 
     private static func float(_ g: GemmCase, _ inputs: GemmInputs, behaviour: Behaviour) -> [Float] {
+        if behaviour.isPlain && !behaviour.transposedTile { return fastFloat(g, inputs, behaviour: behaviour) }
         let a = inputs.a.decodedFloats()
         var bT = transposedB(g, inputs.b.decodedFloats())
         if behaviour.transposedTile { transposeFirstTile(&bT, g, behaviour) }
@@ -153,6 +158,55 @@ enum GemmKernel {
             }
         }
         return acc
+    }
+
+    /// Raw pointers for the C kernel's worker threads; each writes disjoint rows.
+    private struct KernelArguments: @unchecked Sendable {
+        let a: UnsafePointer<Float>
+        let b: UnsafePointer<Float>
+        let c: UnsafeMutablePointer<Float>
+    }
+
+    /// The declared datapath through the vectorised C kernel: rows in chunks over the threads, B
+    /// as [K, N] (converted while unpacking), the same order and bits as the loop above.
+    private static func fastFloat(_ g: GemmCase, _ inputs: GemmInputs, behaviour: Behaviour) -> [Float] {
+        let a = inputs.a.decodedFloats()
+        let b = kn(g, inputs.b.decodedFloats())
+        var c = [Float](repeating: 0, count: g.batch * g.m * g.n)
+        let (m, n, k) = (g.m, g.n, g.k)
+        let chunk = max(6, (m + 4 * behaviour.threads - 1) / (4 * behaviour.threads) / 6 * 6)
+        let chunks = (m + chunk - 1) / chunk
+        a.withUnsafeBufferPointer { ap in
+            b.withUnsafeBufferPointer { bp in
+                c.withUnsafeMutableBufferPointer { cp in
+                    let args = KernelArguments(a: ap.baseAddress!, b: bp.baseAddress!, c: cp.baseAddress!)
+                    let work: @Sendable (Int) -> Void = { item in
+                        let batch = item / chunks, r0 = (item % chunks) * chunk
+                        sb_gemm_ws_f32(Int32(m), Int32(n), Int32(k), Int32(behaviour.kTile), args.a + batch * m * k, args.b + batch * k * n,
+                                       args.c + batch * m * n, Int32(r0), Int32(min(r0 + chunk, m)))
+                    }
+                    if behaviour.threads <= 1 {
+                        for item in 0..<(g.batch * chunks) { work(item) }
+                    } else {
+                        DispatchQueue.concurrentPerform(iterations: g.batch * chunks, execute: work)
+                    }
+                }
+            }
+        }
+        return c
+    }
+
+    /// B as [batch, K, N] whatever its stored layout.
+    static func kn(_ g: GemmCase, _ b: [Float]) -> [Float] {
+        if g.layoutB == .kn { return b }
+        var out = [Float](repeating: 0, count: b.count)
+        for batch in 0..<g.batch {
+            let base = batch * g.k * g.n
+            for j in 0..<g.n {
+                for kk in 0..<g.k { out[base + kk * g.n + j] = b[base + j * g.k + kk] }
+            }
+        }
+        return out
     }
 
     /// One MAC of a datapath that departs from plain fused fp32.

@@ -23,10 +23,13 @@ public struct SystolicEmulator: DeviceAdapter {
 
     /// Outputs by shape, kept only for the `cachedResult` fault.
     private let cache: ResultCache?
+    /// Worker threads for the functional GEMM (all cores when nil); outputs do not depend on it.
+    public let threads: Int?
 
     /// The emulator for `config`, with the faults its file names and any given here.
-    public init(config: DeviceConfig, faults: [EmulatorFault] = []) {
+    public init(config: DeviceConfig, faults: [EmulatorFault] = [], threads: Int? = nil) {
         self.config = config
+        self.threads = threads
         let faults = (config.faults ?? []).compactMap(EmulatorFault.init) + faults
         self.faults = faults
         self.cache = faults.contains(.cachedResult) ? ResultCache() : nil
@@ -101,6 +104,7 @@ public struct SystolicEmulator: DeviceAdapter {
         // Output stationary is one running sum over all of K: a single tile as deep as K.
         let tile = config.array.dataflow == .outputStationary ? max(g.k, 1) : config.array.rows * config.arithmetic.rate(g.types.a)!
         var b = GemmKernel.Behaviour(kTile: tile, cols: config.array.cols)
+        if let threads { b.threads = max(1, threads) }
         b.flushSubnormals = config.arithmetic.subnormals == .flush
         for fault in faults {
             switch fault {

@@ -89,6 +89,7 @@ public struct Harness: Sendable {
         results.complete = !interrupted
         results.finishedAt = Self.timestamp()
         results.summary = RunResults.summarize(results.cases)
+        results.deviceLog = device.log
         try JSONFile.writeAtomically(try JSONFile.encoder().encode(results), to: plan.resultsPath)
         journal.finish()
         return results

@@ -20,9 +20,12 @@ public struct RunResults: Sendable, Codable, Equatable {
     public var suites: [SuiteRecord]
     public var summary: [String: Int]
     public var cases: [CaseResult]
+    /// The end of what the device's adapter wrote to stderr during the run, when it has one.
+    public var deviceLog: String?
 
     enum CodingKeys: String, CodingKey {
         case format, harness, device, profile, host, complete, shard, suites, summary, cases
+        case deviceLog = "device_log"
         case startedAt = "started_at"
         case finishedAt = "finished_at"
     }

@@ -77,6 +77,12 @@ public final class ProcessAdapter: DeviceAdapter, @unchecked Sendable {
         }
     }
 
+    /// The last 4 KiB the adapter wrote to stderr.
+    public var log: String? {
+        guard let data = FileManager.default.contents(atPath: stderrPath), !data.isEmpty else { return nil }
+        return String(decoding: data.suffix(4096), as: UTF8.self)
+    }
+
     /// The process groups this adapter started that still have a live process.
     public var survivingProcessGroups: [pid_t] { processGroups.filter(AdapterProcess.groupAlive) }
 

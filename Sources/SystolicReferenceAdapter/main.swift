@@ -134,7 +134,7 @@ while let line = nextLine() {
             while i < total || Date().timeIntervalSince(started) < request.timing.minSeconds {
                 let t0 = DispatchTime.now().uptimeNanoseconds
                 do { output = try emulator.run(benchmarkCase, inputs: .gemm(inputs)) } catch {
-                    if let e = error as? DeviceError, case let .notSupported(why) = e {
+                    if case let .notSupported(why) = error {
                         reply(RunReply(type: "not_supported", id: request.id, reason: why))
                     } else {
                         reply(RunReply(type: "error", id: request.id, reason: "\(error)"))

@@ -1,0 +1,176 @@
+#include "systolic_kernels.h"
+#include <math.h>
+#include <string.h>
+
+#if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
+#include <immintrin.h>
+#define SB_X86 1
+#else
+#define SB_X86 0
+#endif
+
+// ---------------------------------------------------------------------------------------------
+// Portable paths: plain C, fmaf from libm (correctly rounded). Slow, but the same bits.
+
+static void gemm_ws_portable(int m, int n, int k, int tile, const float *a, const float *b, float *c, int r0, int r1) {
+    for (int i = r0; i < r1; i++) {
+        for (int j = 0; j < n; j++) {
+            float total = 0.0f;
+            for (int k0 = 0; k0 < k; k0 += tile) {
+                int k1 = k0 + tile < k ? k0 + tile : k;
+                float p = 0.0f;
+                for (int kk = k0; kk < k1; kk++) p = fmaf(a[(size_t)i * k + kk], b[(size_t)kk * n + j], p);
+                total = k0 == 0 ? p : total + p;
+            }
+            c[(size_t)i * n + j] = total;
+        }
+    }
+}
+
+static void reference_portable(int m, int n, int k, const float *a, const float *b, double *v, double *s, int r0, int r1) {
+    for (int i = r0; i < r1; i++) {
+        double *vr = v + (size_t)i * n, *sr = s + (size_t)i * n;
+        memset(vr, 0, sizeof(double) * n);
+        memset(sr, 0, sizeof(double) * n);
+        for (int kk = 0; kk < k; kk++) {
+            double av = a[(size_t)i * k + kk];
+            const float *br = b + (size_t)kk * n;
+            for (int j = 0; j < n; j++) {
+                double p = av * (double)br[j];
+                vr[j] += p;
+                sr[j] += fabs(p);
+            }
+        }
+    }
+}
+
+#if SB_X86
+// ---------------------------------------------------------------------------------------------
+// AVX2 + FMA paths, compiled for those features only inside these functions and chosen at run
+// time, so the package builds for any x86-64 (and any other architecture) without special flags.
+
+#define SB_TARGET __attribute__((target("avx2,fma")))
+
+// A 6×16 block of partial sums over one K-tile: 12 ymm accumulators, each lane one element of C
+// taking its products in k order with one rounding each (vfmadd), exactly as fmaf would.
+SB_TARGET static void tile_6x16(int k0, int k1, int n, int k, const float *a, const float *b, float *c, int i0, int j0, int first) {
+    __m256 p[6][2];
+    for (int r = 0; r < 6; r++) { p[r][0] = _mm256_setzero_ps(); p[r][1] = _mm256_setzero_ps(); }
+    const float *ar = a + (size_t)i0 * k;
+    for (int kk = k0; kk < k1; kk++) {
+        const float *br = b + (size_t)kk * n + j0;
+        __m256 b0 = _mm256_loadu_ps(br), b1 = _mm256_loadu_ps(br + 8);
+        for (int r = 0; r < 6; r++) {
+            __m256 av = _mm256_broadcast_ss(ar + (size_t)r * k + kk);
+            p[r][0] = _mm256_fmadd_ps(av, b0, p[r][0]);
+            p[r][1] = _mm256_fmadd_ps(av, b1, p[r][1]);
+        }
+    }
+    for (int r = 0; r < 6; r++) {
+        float *cr = c + (size_t)(i0 + r) * n + j0;
+        if (first) {
+            _mm256_storeu_ps(cr, p[r][0]);
+            _mm256_storeu_ps(cr + 8, p[r][1]);
+        } else {
+            _mm256_storeu_ps(cr, _mm256_add_ps(_mm256_loadu_ps(cr), p[r][0]));
+            _mm256_storeu_ps(cr + 8, _mm256_add_ps(_mm256_loadu_ps(cr + 8), p[r][1]));
+        }
+    }
+}
+
+// Any leftover element, one at a time, in the same order (fmaf compiles to vfmadd here).
+SB_TARGET static void tile_scalar(int k0, int k1, int n, int k, const float *a, const float *b, float *c, int i, int j, int first) {
+    float p = 0.0f;
+    for (int kk = k0; kk < k1; kk++) p = fmaf(a[(size_t)i * k + kk], b[(size_t)kk * n + j], p);
+    float *cij = c + (size_t)i * n + j;
+    *cij = first ? p : *cij + p;
+}
+
+SB_TARGET static void gemm_ws_avx2(int m, int n, int k, int tile, const float *a, const float *b, float *c, int r0, int r1) {
+    (void)m;
+    // Column panels of 16, so a tile's slice of B (tile × 16 floats) stays in L1 while every row
+    // of the chunk streams past it.
+    for (int j0 = 0; j0 < n; j0 += 16) {
+        int full = j0 + 16 <= n;
+        for (int k0 = 0; k0 < k; k0 += tile) {
+            int k1 = k0 + tile < k ? k0 + tile : k;
+            int first = k0 == 0;
+            int i = r0;
+            if (full) {
+                for (; i + 6 <= r1; i += 6) tile_6x16(k0, k1, n, k, a, b, c, i, j0, first);
+            }
+            for (; i < r1; i++) {
+                int jend = j0 + 16 < n ? j0 + 16 : n;
+                for (int j = j0; j < jend; j++) tile_scalar(k0, k1, n, k, a, b, c, i, j, first);
+            }
+        }
+    }
+}
+
+// The reference, 4 doubles per vector: value and |p| together, k in order for every element.
+SB_TARGET static void reference_avx2(int m, int n, int k, const float *a, const float *b, double *v, double *s, int r0, int r1) {
+    (void)m;
+    const __m256d sign = _mm256_set1_pd(-0.0);
+    for (int j0 = 0; j0 < n; j0 += 16) {
+        int jend = j0 + 16 < n ? j0 + 16 : n;
+        for (int i = r0; i < r1; i++) {
+            double *vr = v + (size_t)i * n, *sr = s + (size_t)i * n;
+            const float *ar = a + (size_t)i * k;
+            if (jend - j0 == 16) {
+                __m256d x[4], y[4];
+                for (int q = 0; q < 4; q++) { x[q] = _mm256_setzero_pd(); y[q] = _mm256_setzero_pd(); }
+                for (int kk = 0; kk < k; kk++) {
+                    __m256d av = _mm256_set1_pd((double)ar[kk]);
+                    const float *br = b + (size_t)kk * n + j0;
+                    for (int q = 0; q < 4; q++) {
+                        __m256d p = _mm256_mul_pd(av, _mm256_cvtps_pd(_mm_loadu_ps(br + 4 * q)));
+                        x[q] = _mm256_add_pd(x[q], p);
+                        y[q] = _mm256_add_pd(y[q], _mm256_andnot_pd(sign, p));
+                    }
+                }
+                for (int q = 0; q < 4; q++) { _mm256_storeu_pd(vr + j0 + 4 * q, x[q]); _mm256_storeu_pd(sr + j0 + 4 * q, y[q]); }
+            } else {
+                for (int j = j0; j < jend; j++) {
+                    double x = 0, y = 0;
+                    for (int kk = 0; kk < k; kk++) {
+                        double p = (double)ar[kk] * (double)b[(size_t)kk * n + j];
+                        x += p;
+                        y += fabs(p);
+                    }
+                    vr[j] = x;
+                    sr[j] = y;
+                }
+            }
+        }
+    }
+}
+#endif
+
+static int vectorised(void) {
+#if SB_X86
+    static int cached = -1;
+    if (cached < 0) {
+        __builtin_cpu_init();
+        cached = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    }
+    return cached;
+#else
+    return 0;
+#endif
+}
+
+int sb_kernels_vectorised(void) { return vectorised(); }
+
+void sb_gemm_ws_f32(int m, int n, int k, int tile, const float *a, const float *b, float *c, int r0, int r1) {
+#if SB_X86
+    if (vectorised()) { gemm_ws_avx2(m, n, k, tile, a, b, c, r0, r1); return; }
+#endif
+    gemm_ws_portable(m, n, k, tile, a, b, c, r0, r1);
+}
+
+void sb_reference_f64(int m, int n, int k, const float *a, const float *b, double *v, double *s, int r0, int r1) {
+#if SB_X86
+    if (vectorised()) { reference_avx2(m, n, k, a, b, v, s, r0, r1); return; }
+#endif
+    reference_portable(m, n, k, a, b, v, s, r0, r1);
+}

@@ -1,0 +1,67 @@
+import ArgumentParser
+import CSystolicKernels
+import Dispatch
+import Foundation
+import SystolicCheck
+import SystolicData
+import SystolicDevice
+import SystolicNumerics
+import SystolicSuite
+
+extension SystolicBench {
+    struct Bench: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Measure the emulator's functional GEMM and the host reference in GFLOP/s.",
+            discussion: """
+                Times SystolicEmulator.run (decode, multiply in the documented order, output conversion) and the \
+                fp64 reference (value and |A|·|B| together) on generated inputs, median of the repeats. Data \
+                generation and checking are not timed. Use a release build: swift run -c release systolic-bench bench.
+                """)
+
+        @Option(help: "Shapes MxNxK, comma-separated.")
+        var shapes: String = "1024x1024x1024,2048x2048x2048"
+
+        @Option(help: "Input types (shorthand: inputs of that type, fp32 accumulator and output), comma-separated.")
+        var types: String = "fp32,bf16"
+
+        @Option(help: "Timed repetitions; the median is reported.")
+        var repeats: Int = 5
+
+        @Option(help: "Threads (default: all cores).")
+        var threads: Int?
+
+        func run() throws {
+            print("vectorised kernels: \(sb_kernels_vectorised() == 1 ? "AVX2+FMA" : "portable C")")
+            print("shape            type  emulator s  GFLOP/s  reference s  GFLOP/s")
+            for shape in shapes.split(separator: ",") {
+                let dims = shape.split(separator: "x").compactMap { Int($0) }
+                guard dims.count == 3, dims.allSatisfy({ $0 > 0 }) else { throw ValidationError("a shape is MxNxK, found \(shape)") }
+                for name in types.split(separator: ",") {
+                    guard let t = NumberType(rawValue: String(name)), !t.isInteger else { throw ValidationError("unknown float type \(name)") }
+                    let types = GemmCase.Types(a: t, b: t, accumulate: .fp32, output: .fp32)
+                    let g = GemmCase(m: dims[0], n: dims[1], k: dims[2], types: types, dataA: .normal(mean: 0, std: 1), dataB: .normal(mean: 0, std: 1))
+                    let c = BenchmarkCase(id: "bench/\(shape)/\(t.rawValue)", suite: "bench", name: "bench", profiles: [], workload: .gemm(g))
+                    let inputs = GemmInputs(g, caseId: c.id, generator: DataGenerator(seed: 1))
+                    let emulator = SystolicEmulator(config: try DeviceConfig.preset(DeviceConfig.defaultPresetName), threads: threads)
+                    let flops = 2 * Double(g.macs)
+                    let emulate = try median { _ = try emulator.run(c, inputs: .gemm(inputs)) }
+                    let reference = try median { _ = GemmReference.compute(g, inputs, threads: threads ?? ProcessInfo.processInfo.activeProcessorCount) }
+                    print(String(format: "%-16@ %-5@ %10.4f %8.1f %12.4f %8.1f", String(shape) as NSString, t.rawValue as NSString,
+                                 emulate, flops / emulate / 1e9, reference, flops / reference / 1e9))
+                }
+            }
+        }
+
+        private func median(_ body: () throws -> Void) throws -> Double {
+            try body()  // warm-up
+            var times: [Double] = []
+            for _ in 0..<max(repeats, 1) {
+                let start = DispatchTime.now().uptimeNanoseconds
+                try body()
+                times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+            }
+            times.sort()
+            return times[times.count / 2]
+        }
+    }
+}
