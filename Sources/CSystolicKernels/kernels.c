@@ -53,12 +53,12 @@ static void reference_portable(int m, int n, int k, const float *a, const float 
 
 // A 6×16 block of partial sums over one K-tile: 12 ymm accumulators, each lane one element of C
 // taking its products in k order with one rounding each (vfmadd), exactly as fmaf would.
-SB_TARGET static void tile_6x16(int k0, int k1, int n, int k, const float *a, const float *b, float *c, int i0, int j0, int first) {
+SB_TARGET static void tile_6x16(int k0, int k1, int n, int k, const float *a, const float *panel, float *c, int i0, int j0, int first) {
     __m256 p[6][2];
     for (int r = 0; r < 6; r++) { p[r][0] = _mm256_setzero_ps(); p[r][1] = _mm256_setzero_ps(); }
     const float *ar = a + (size_t)i0 * k;
     for (int kk = k0; kk < k1; kk++) {
-        const float *br = b + (size_t)kk * n + j0;
+        const float *br = panel + (size_t)kk * 16;
         __m256 b0 = _mm256_loadu_ps(br), b1 = _mm256_loadu_ps(br + 8);
         for (int r = 0; r < 6; r++) {
             __m256 av = _mm256_broadcast_ss(ar + (size_t)r * k + kk);
@@ -86,7 +86,7 @@ SB_TARGET static void tile_scalar(int k0, int k1, int n, int k, const float *a, 
     *cij = first ? p : *cij + p;
 }
 
-SB_TARGET static void gemm_ws_avx2(int m, int n, int k, int tile, const float *a, const float *b, float *c, int r0, int r1) {
+SB_TARGET static void gemm_ws_avx2(int m, int n, int k, int tile, const float *a, const float *b, const float *packed, float *c, int r0, int r1) {
     (void)m;
     // Column panels of 16, so a tile's slice of B (tile × 16 floats) stays in L1 while every row
     // of the chunk streams past it.
@@ -97,7 +97,8 @@ SB_TARGET static void gemm_ws_avx2(int m, int n, int k, int tile, const float *a
             int first = k0 == 0;
             int i = r0;
             if (full) {
-                for (; i + 6 <= r1; i += 6) tile_6x16(k0, k1, n, k, a, b, c, i, j0, first);
+                const float *panel = packed + (size_t)(j0 / 16) * k * 16;
+                for (; i + 6 <= r1; i += 6) tile_6x16(k0, k1, n, k, a, panel, c, i, j0, first);
             }
             for (; i < r1; i++) {
                 int jend = j0 + 16 < n ? j0 + 16 : n;
@@ -107,29 +108,43 @@ SB_TARGET static void gemm_ws_avx2(int m, int n, int k, int tile, const float *a
     }
 }
 
-// The reference, 4 doubles per vector: value and |p| together, k in order for every element.
-SB_TARGET static void reference_avx2(int m, int n, int k, const float *a, const float *b, double *v, double *s, int r0, int r1) {
+// The reference, 4 doubles per vector, two rows by eight columns at a time: value and |p|
+// together, k in order for every element. A product of two fp32 values is exact in fp64, so
+// fma(a, b, x) rounds exactly as x + a·b does, and fma(|a|, |b|, y) as y + |a·b|.
+SB_TARGET static void reference_avx2(int m, int n, int k, const float *a, const float *b, const float *packed, double *v, double *s, int r0, int r1) {
     (void)m;
     const __m256d sign = _mm256_set1_pd(-0.0);
-    for (int j0 = 0; j0 < n; j0 += 16) {
-        int jend = j0 + 16 < n ? j0 + 16 : n;
-        for (int i = r0; i < r1; i++) {
-            double *vr = v + (size_t)i * n, *sr = s + (size_t)i * n;
-            const float *ar = a + (size_t)i * k;
-            if (jend - j0 == 16) {
-                __m256d x[4], y[4];
-                for (int q = 0; q < 4; q++) { x[q] = _mm256_setzero_pd(); y[q] = _mm256_setzero_pd(); }
+    for (int j0 = 0; j0 < n; j0 += 8) {
+        int jend = j0 + 8 < n ? j0 + 8 : n;
+        int i = r0;
+        if (jend - j0 == 8) {
+            for (; i < r1; i += 2) {
+                int two = i + 1 < r1;
+                const float *a0 = a + (size_t)i * k, *a1 = a + (size_t)(two ? i + 1 : i) * k;
+                __m256d x00 = _mm256_setzero_pd(), x01 = _mm256_setzero_pd(), x10 = _mm256_setzero_pd(), x11 = _mm256_setzero_pd();
+                __m256d y00 = _mm256_setzero_pd(), y01 = _mm256_setzero_pd(), y10 = _mm256_setzero_pd(), y11 = _mm256_setzero_pd();
                 for (int kk = 0; kk < k; kk++) {
-                    __m256d av = _mm256_set1_pd((double)ar[kk]);
-                    const float *br = b + (size_t)kk * n + j0;
-                    for (int q = 0; q < 4; q++) {
-                        __m256d p = _mm256_mul_pd(av, _mm256_cvtps_pd(_mm_loadu_ps(br + 4 * q)));
-                        x[q] = _mm256_add_pd(x[q], p);
-                        y[q] = _mm256_add_pd(y[q], _mm256_andnot_pd(sign, p));
-                    }
+                    const float *br = packed + (size_t)(j0 / 8) * k * 8 + (size_t)kk * 8;
+                    __m256d b0 = _mm256_cvtps_pd(_mm_loadu_ps(br)), b1 = _mm256_cvtps_pd(_mm_loadu_ps(br + 4));
+                    __m256d c0 = _mm256_andnot_pd(sign, b0), c1 = _mm256_andnot_pd(sign, b1);
+                    __m256d p = _mm256_set1_pd((double)a0[kk]), q = _mm256_set1_pd((double)a1[kk]);
+                    __m256d pa = _mm256_andnot_pd(sign, p), qa = _mm256_andnot_pd(sign, q);
+                    x00 = _mm256_fmadd_pd(p, b0, x00); x01 = _mm256_fmadd_pd(p, b1, x01);
+                    y00 = _mm256_fmadd_pd(pa, c0, y00); y01 = _mm256_fmadd_pd(pa, c1, y01);
+                    x10 = _mm256_fmadd_pd(q, b0, x10); x11 = _mm256_fmadd_pd(q, b1, x11);
+                    y10 = _mm256_fmadd_pd(qa, c0, y10); y11 = _mm256_fmadd_pd(qa, c1, y11);
                 }
-                for (int q = 0; q < 4; q++) { _mm256_storeu_pd(vr + j0 + 4 * q, x[q]); _mm256_storeu_pd(sr + j0 + 4 * q, y[q]); }
-            } else {
+                double *v0 = v + (size_t)i * n + j0, *s0 = s + (size_t)i * n + j0;
+                _mm256_storeu_pd(v0, x00); _mm256_storeu_pd(v0 + 4, x01);
+                _mm256_storeu_pd(s0, y00); _mm256_storeu_pd(s0 + 4, y01);
+                if (two) {
+                    _mm256_storeu_pd(v0 + n, x10); _mm256_storeu_pd(v0 + n + 4, x11);
+                    _mm256_storeu_pd(s0 + n, y10); _mm256_storeu_pd(s0 + n + 4, y11);
+                }
+            }
+        } else {
+            for (; i < r1; i++) {
+                const float *ar = a + (size_t)i * k;
                 for (int j = j0; j < jend; j++) {
                     double x = 0, y = 0;
                     for (int kk = 0; kk < k; kk++) {
@@ -137,8 +152,8 @@ SB_TARGET static void reference_avx2(int m, int n, int k, const float *a, const 
                         x += p;
                         y += fabs(p);
                     }
-                    vr[j] = x;
-                    sr[j] = y;
+                    v[(size_t)i * n + j] = x;
+                    s[(size_t)i * n + j] = y;
                 }
             }
         }
@@ -161,16 +176,27 @@ static int vectorised(void) {
 
 int sb_kernels_vectorised(void) { return vectorised(); }
 
-void sb_gemm_ws_f32(int m, int n, int k, int tile, const float *a, const float *b, float *c, int r0, int r1) {
+size_t sb_packed_floats(int k, int n, int width) { return (size_t)(n / width) * k * width; }
+
+void sb_pack_b(int k, int n, int width, const float *b, float *packed) {
+    for (int p = 0; p < n / width; p++) {
+        float *out = packed + (size_t)p * k * width;
+        for (int kk = 0; kk < k; kk++) memcpy(out + (size_t)kk * width, b + (size_t)kk * n + (size_t)p * width, sizeof(float) * width);
+    }
+}
+
+void sb_gemm_ws_f32(int m, int n, int k, int tile, const float *a, const float *b, const float *packed16, float *c, int r0, int r1) {
 #if SB_X86
-    if (vectorised()) { gemm_ws_avx2(m, n, k, tile, a, b, c, r0, r1); return; }
+    if (vectorised()) { gemm_ws_avx2(m, n, k, tile, a, b, packed16, c, r0, r1); return; }
 #endif
+    (void)packed16;
     gemm_ws_portable(m, n, k, tile, a, b, c, r0, r1);
 }
 
-void sb_reference_f64(int m, int n, int k, const float *a, const float *b, double *v, double *s, int r0, int r1) {
+void sb_reference_f64(int m, int n, int k, const float *a, const float *b, const float *packed8, double *v, double *s, int r0, int r1) {
 #if SB_X86
-    if (vectorised()) { reference_avx2(m, n, k, a, b, v, s, r0, r1); return; }
+    if (vectorised()) { reference_avx2(m, n, k, a, b, packed8, v, s, r0, r1); return; }
 #endif
+    (void)packed8;
     reference_portable(m, n, k, a, b, v, s, r0, r1);
 }

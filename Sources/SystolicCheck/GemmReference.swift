@@ -17,45 +17,39 @@ public struct GemmReference: Sendable {
     private struct Arguments: @unchecked Sendable {
         let a: UnsafePointer<Float>
         let b: UnsafePointer<Float>
+        let packed: UnsafePointer<Float>
         let value: UnsafeMutablePointer<Double>
         let absSum: UnsafeMutablePointer<Double>
     }
 
     public static func compute(_ g: GemmCase, _ inputs: GemmInputs, threads: Int = ProcessInfo.processInfo.activeProcessorCount) -> GemmReference {
         let a = inputs.a.decodedFloats()
-        let b = Self.kn(g, inputs.b.decodedFloats())
+        let b = BPanels.kn(g, inputs.b.decodedFloats())
         var value = [Double](repeating: 0, count: g.batch * g.m * g.n)
         var absSum = value
         let (m, n, k) = (g.m, g.n, g.k)
+        let packed = BPanels.pack(b, batch: g.batch, k: k, n: n, width: 8)
+        let panelFloats = sb_packed_floats(Int32(k), Int32(n), 8)
         let chunk = max(1, (m + 4 * threads - 1) / (4 * threads))
         let chunks = (m + chunk - 1) / chunk
         a.withUnsafeBufferPointer { ap in
             b.withUnsafeBufferPointer { bp in
+              packed.withUnsafeBufferPointer { pp in
                 value.withUnsafeMutableBufferPointer { vp in
                     absSum.withUnsafeMutableBufferPointer { sp in
-                        let args = Arguments(a: ap.baseAddress!, b: bp.baseAddress!, value: vp.baseAddress!, absSum: sp.baseAddress!)
+                        let args = Arguments(a: ap.baseAddress!, b: bp.baseAddress!, packed: pp.baseAddress!, value: vp.baseAddress!,
+                                             absSum: sp.baseAddress!)
                         DispatchQueue.concurrentPerform(iterations: g.batch * chunks) { item in
                             let batch = item / chunks, r0 = (item % chunks) * chunk
                             sb_reference_f64(Int32(m), Int32(n), Int32(k), args.a + batch * m * k, args.b + batch * k * n,
-                                             args.value + batch * m * n, args.absSum + batch * m * n, Int32(r0), Int32(min(r0 + chunk, m)))
+                                             args.packed + batch * panelFloats, args.value + batch * m * n, args.absSum + batch * m * n,
+                                             Int32(r0), Int32(min(r0 + chunk, m)))
                         }
                     }
                 }
+              }
             }
         }
         return GemmReference(value: value, absSum: absSum)
-    }
-
-    /// B as [batch, K, N] whatever its stored layout.
-    static func kn(_ g: GemmCase, _ b: [Float]) -> [Float] {
-        if g.layoutB == .kn { return b }
-        var out = [Float](repeating: 0, count: b.count)
-        for batch in 0..<g.batch {
-            let base = batch * g.k * g.n
-            for j in 0..<g.n {
-                for kk in 0..<g.k { out[base + kk * g.n + j] = b[base + j * g.k + kk] }
-            }
-        }
-        return out
     }
 }

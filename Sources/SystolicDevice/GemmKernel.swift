@@ -48,9 +48,20 @@ enum GemmKernel {
     }
 
     static func multiply(_ g: GemmCase, _ inputs: GemmInputs, behaviour: Behaviour) -> Tensor {
-        var c = Tensor(type: g.types.output, shape: [g.batch, g.m, g.n])
-        let sums: [Double] = g.types.a.isInteger ? integer(g, inputs, behaviour: behaviour) : float(g, inputs, behaviour: behaviour).map(Double.init)
-        for (i, v) in sums.enumerated() { c.setBits(convert(v, g, behaviour.output), at: i) }
+        var c: Tensor
+        if g.types.a.isInteger {
+            c = Tensor(type: g.types.output, shape: [g.batch, g.m, g.n])
+            for (i, v) in integer(g, inputs, behaviour: behaviour).enumerated() { c.setBits(convert(v, g, behaviour.output), at: i) }
+        } else {
+            let sums = float(g, inputs, behaviour: behaviour)
+            if g.types.output == .fp32, behaviour.output == .declared, g.overflow == .ieee || !sums.contains(where: \.isInfinite) {
+                // An fp32 accumulator into an fp32 output converts exactly: copy the bits.
+                c = Tensor(type: .fp32, shape: [g.batch, g.m, g.n], storage: sums.withUnsafeBytes { Array($0) })
+            } else {
+                c = Tensor(type: g.types.output, shape: [g.batch, g.m, g.n])
+                for (i, v) in sums.enumerated() { c.setBits(convert(Double(v), g, behaviour.output), at: i) }
+            }
+        }
         applyColumnFaults(&c, g, behaviour)
         if behaviour.bitFlip, c.count > 0 {
             // An exponent bit for floats (a factor of 4 or 1/4), a high bit for integers.
@@ -164,6 +175,7 @@ enum GemmKernel {
     private struct KernelArguments: @unchecked Sendable {
         let a: UnsafePointer<Float>
         let b: UnsafePointer<Float>
+        let packed: UnsafePointer<Float>
         let c: UnsafeMutablePointer<Float>
     }
 
@@ -171,19 +183,22 @@ enum GemmKernel {
     /// as [K, N] (converted while unpacking), the same order and bits as the loop above.
     private static func fastFloat(_ g: GemmCase, _ inputs: GemmInputs, behaviour: Behaviour) -> [Float] {
         let a = inputs.a.decodedFloats()
-        let b = kn(g, inputs.b.decodedFloats())
+        let b = BPanels.kn(g, inputs.b.decodedFloats())
         var c = [Float](repeating: 0, count: g.batch * g.m * g.n)
         let (m, n, k) = (g.m, g.n, g.k)
+        let packed = BPanels.pack(b, batch: g.batch, k: k, n: n, width: 16)
         let chunk = max(6, (m + 4 * behaviour.threads - 1) / (4 * behaviour.threads) / 6 * 6)
         let chunks = (m + chunk - 1) / chunk
         a.withUnsafeBufferPointer { ap in
             b.withUnsafeBufferPointer { bp in
+              packed.withUnsafeBufferPointer { pp in
                 c.withUnsafeMutableBufferPointer { cp in
-                    let args = KernelArguments(a: ap.baseAddress!, b: bp.baseAddress!, c: cp.baseAddress!)
+                    let args = KernelArguments(a: ap.baseAddress!, b: bp.baseAddress!, packed: pp.baseAddress!, c: cp.baseAddress!)
+                    let panelFloats = sb_packed_floats(Int32(k), Int32(n), 16)
                     let work: @Sendable (Int) -> Void = { item in
                         let batch = item / chunks, r0 = (item % chunks) * chunk
                         sb_gemm_ws_f32(Int32(m), Int32(n), Int32(k), Int32(behaviour.kTile), args.a + batch * m * k, args.b + batch * k * n,
-                                       args.c + batch * m * n, Int32(r0), Int32(min(r0 + chunk, m)))
+                                       args.packed + batch * panelFloats, args.c + batch * m * n, Int32(r0), Int32(min(r0 + chunk, m)))
                     }
                     if behaviour.threads <= 1 {
                         for item in 0..<(g.batch * chunks) { work(item) }
@@ -191,22 +206,10 @@ enum GemmKernel {
                         DispatchQueue.concurrentPerform(iterations: g.batch * chunks, execute: work)
                     }
                 }
+              }
             }
         }
         return c
-    }
-
-    /// B as [batch, K, N] whatever its stored layout.
-    static func kn(_ g: GemmCase, _ b: [Float]) -> [Float] {
-        if g.layoutB == .kn { return b }
-        var out = [Float](repeating: 0, count: b.count)
-        for batch in 0..<g.batch {
-            let base = batch * g.k * g.n
-            for j in 0..<g.n {
-                for kk in 0..<g.k { out[base + kk * g.n + j] = b[base + j * g.k + kk] }
-            }
-        }
-        return out
     }
 
     /// One MAC of a datapath that departs from plain fused fp32.

@@ -82,6 +82,19 @@ public struct Tensor: Sendable, Equatable {
     /// Every element as `Float`. Exact for all types but int32 beyond 2^24.
     public func decodedFloats() -> [Float] {
         let (n, w, t) = (count, type.byteWidth, type)
+        if t == .fp32 {
+            // Little-endian fp32 bits are the Floats themselves (every supported host is little-endian).
+            return storage.withUnsafeBytes { raw in [Float](unsafeUninitializedCapacity: n) { out, initialized in
+                UnsafeMutableRawBufferPointer(out).copyMemory(from: raw)
+                initialized = n
+            } }
+        }
+        if t == .bf16 {
+            return storage.withUnsafeBytes { raw in [Float](unsafeUninitializedCapacity: n) { out, initialized in
+                for i in 0..<n { out[i] = Float(bitPattern: UInt32(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))) << 16) }
+                initialized = n
+            } }
+        }
         return storage.withUnsafeBytes { raw in
             [Float](unsafeUninitializedCapacity: n) { out, initialized in
                 for i in 0..<n { out[i] = Float(t.decode(Self.load(raw, i, width: w))) }

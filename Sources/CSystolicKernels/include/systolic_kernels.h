@@ -9,12 +9,22 @@
 /// ones added (acc = acc + p). A is M×K row-major; B is K×N row-major (kn layout). Every element
 /// is computed by exactly this sequence of roundings whichever code path runs, so results are
 /// the same bits on every CPU and for every split of rows between threads.
-void sb_gemm_ws_f32(int m, int n, int k, int tile, const float *a, const float *b, float *c, int row_begin, int row_end);
+/// `packed16` is B's full 16-column panels laid out by `sb_pack_b` (width 16): contiguous slices
+/// keep a tile of B in cache whatever N is; the last N mod 16 columns are read from `b`.
+void sb_gemm_ws_f32(int m, int n, int k, int tile, const float *a, const float *b, const float *packed16, float *c, int row_begin, int row_end);
 
 /// The host reference for rows [row_begin, row_end): value[i][j] = Σ a[i][k]·b[k][j] and
 /// abs_sum[i][j] = Σ |a[i][k]·b[k][j]|, both in fp64 with k in order (products of fp32 values are
 /// exact in fp64). A is M×K, B is K×N (kn layout), both fp32 holding exactly the decoded inputs.
-void sb_reference_f64(int m, int n, int k, const float *a, const float *b, double *value, double *abs_sum, int row_begin, int row_end);
+/// `packed8` is B's full 8-column panels laid out by `sb_pack_b` (width 8).
+void sb_reference_f64(int m, int n, int k, const float *a, const float *b, const float *packed8, double *value, double *abs_sum, int row_begin, int row_end);
+
+/// Floats `sb_pack_b` writes for a K×N matrix and a panel width.
+size_t sb_packed_floats(int k, int n, int width);
+
+/// Lays out the full `width`-column panels of B (K×N, row-major) one after another, each K×width
+/// row-major.
+void sb_pack_b(int k, int n, int width, const float *b, float *packed);
 
 /// 1 when the fast x86-64 paths (AVX2 and FMA) are in use on this CPU, else 0.
 int sb_kernels_vectorised(void);
