@@ -35,6 +35,9 @@ extension SystolicBench {
         @Flag(help: "Re-run every passing case on fresh data drawn from the seed; a failure there fails the case (catches remembered results).")
         var audit = false
 
+        @Option(help: "Write each GEMM case's inputs, output and reference as .npy files with a manifest.json under this directory.")
+        var dumpTensors: String?
+
         @Option(help: "Run shard i of n (every n-th case, starting at the i-th); join the shards with merge.")
         var shard: String?
 
@@ -67,7 +70,7 @@ extension SystolicBench {
             let progress = ProgressLine(enabled: showsProgress)
             let results: RunResults
             do {
-                results = try Harness(device: device, audit: audit).run(
+                results = try Harness(device: device, audit: audit, dumpDirectory: dumpTensors).run(
                     Harness.Plan(suites: loaded, profile: selectedProfile, seed: seed, resultsPath: path, shard: shardPart),
                     progress: progress.update,
                     shouldStop: { stop.isSet })

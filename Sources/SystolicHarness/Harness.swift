@@ -28,10 +28,13 @@ public struct Harness: Sendable {
     public let device: any DeviceAdapter
     /// Re-run every passing case on fresh data and require that to pass too (`run --audit`).
     public let audit: Bool
+    /// Where to write each GEMM case's tensors as `.npy` files (`run --dump-tensors DIR`).
+    public let dumpDirectory: String?
 
-    public init(device: any DeviceAdapter, audit: Bool = false) {
+    public init(device: any DeviceAdapter, audit: Bool = false, dumpDirectory: String? = nil) {
         self.device = device
         self.audit = audit
+        self.dumpDirectory = dumpDirectory
     }
 
     /// The seed of the audit data: derived from the run's seed, so any checker can regenerate it,
@@ -137,6 +140,13 @@ public struct Harness: Sendable {
         // The digest is fixed before any sample is drawn: the at-scale check chooses its elements
         // from it, so a device cannot know in advance which ones will be checked.
         let digest = Digest.sha256(c.storage)
+        if let dumpDirectory {
+            do {
+                try TensorDump.write(caseId: benchmarkCase.id, gemm: gemm, inputs: inputs, output: c, device: device.descriptor, to: dumpDirectory)
+            } catch {
+                return finish(.error, "could not write the tensor dump: \(error)", output.metrics)
+            }
+        }
         var check = GemmCheck.verify(output: c, inputs: inputs, gemm: gemm, arithmetic: arithmetic,
                                      options: .init(sampleSeed: Digest.seed(from: digest)))
         check.outputDigest = digest
