@@ -51,7 +51,7 @@ struct AtScaleTests {
 
     @Test func autoChoosesByShape() {
         let small = GemmCase(m: 64, n: 64, k: 64, types: Self.fp32, dataA: .constant(1), dataB: .constant(1))
-        let large = GemmCase(m: 4096, n: 4096, k: 4096, types: Self.fp32, dataA: .constant(1), dataB: .constant(1))
+        let large = GemmCase(m: 8192, n: 4096, k: 4096, types: Self.fp32, dataA: .constant(1), dataB: .constant(1))
         #expect(GemmCheck.mode(for: small) == .full)
         #expect(GemmCheck.mode(for: large) == .atScale)
         var forced = large
