@@ -159,7 +159,86 @@ SB_TARGET static void reference_avx2(int m, int n, int k, const float *a, const 
         }
     }
 }
+// AVX-512F: a 6×32 block (two adjacent 16-column panels), 12 zmm accumulators; same order and
+// roundings per element as every other path.
+#define SB_TARGET512 __attribute__((target("avx512f,fma")))
+
+SB_TARGET512 static void tile_6x32(int k0, int k1, int k, const float *a, const float *panel0, const float *panel1, float *c, int n,
+                                   int i0, int j0, int first) {
+    __m512 p[6][2];
+    for (int r = 0; r < 6; r++) { p[r][0] = _mm512_setzero_ps(); p[r][1] = _mm512_setzero_ps(); }
+    const float *ar = a + (size_t)i0 * k;
+    for (int kk = k0; kk < k1; kk++) {
+        __m512 b0 = _mm512_loadu_ps(panel0 + (size_t)kk * 16), b1 = _mm512_loadu_ps(panel1 + (size_t)kk * 16);
+        for (int r = 0; r < 6; r++) {
+            __m512 av = _mm512_set1_ps(ar[(size_t)r * k + kk]);
+            p[r][0] = _mm512_fmadd_ps(av, b0, p[r][0]);
+            p[r][1] = _mm512_fmadd_ps(av, b1, p[r][1]);
+        }
+    }
+    for (int r = 0; r < 6; r++) {
+        float *cr = c + (size_t)(i0 + r) * n + j0;
+        if (first) {
+            _mm512_storeu_ps(cr, p[r][0]);
+            _mm512_storeu_ps(cr + 16, p[r][1]);
+        } else {
+            _mm512_storeu_ps(cr, _mm512_add_ps(_mm512_loadu_ps(cr), p[r][0]));
+            _mm512_storeu_ps(cr + 16, _mm512_add_ps(_mm512_loadu_ps(cr + 16), p[r][1]));
+        }
+    }
+}
+
+SB_TARGET512 static void gemm_ws_avx512(int m, int n, int k, int tile, const float *a, const float *b, const float *packed, float *c, int r0, int r1) {
+    int pairs = n / 32;
+    for (int q = 0; q < pairs; q++) {
+        int j0 = q * 32;
+        const float *panel0 = packed + (size_t)(2 * q) * k * 16, *panel1 = panel0 + (size_t)k * 16;
+        for (int k0 = 0; k0 < k; k0 += tile) {
+            int k1 = k0 + tile < k ? k0 + tile : k;
+            int first = k0 == 0;
+            int i = r0;
+            for (; i + 6 <= r1; i += 6) tile_6x32(k0, k1, k, a, panel0, panel1, c, n, i, j0, first);
+            for (; i < r1; i++) {
+                for (int j = j0; j < j0 + 32; j++) tile_scalar(k0, k1, n, k, a, b, c, i, j, first);
+            }
+        }
+    }
+    // The columns past the last pair of panels go through the AVX2 path, which handles tails.
+    if (pairs * 32 < n) {
+        int j0 = pairs * 32;
+        for (int jj = j0; jj < n; jj += 16) {
+            int full = jj + 16 <= n;
+            for (int k0 = 0; k0 < k; k0 += tile) {
+                int k1 = k0 + tile < k ? k0 + tile : k;
+                int first = k0 == 0;
+                int i = r0;
+                if (full) {
+                    const float *panel = packed + (size_t)(jj / 16) * k * 16;
+                    for (; i + 6 <= r1; i += 6) tile_6x16(k0, k1, n, k, a, panel, c, i, jj, first);
+                }
+                for (; i < r1; i++) {
+                    int jend = jj + 16 < n ? jj + 16 : n;
+                    for (int j = jj; j < jend; j++) tile_scalar(k0, k1, n, k, a, b, c, i, j, first);
+                }
+            }
+        }
+    }
+    (void)m;
+}
 #endif
+
+static int wide(void) {
+#if SB_X86
+    static int cached = -1;
+    if (cached < 0) {
+        __builtin_cpu_init();
+        cached = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    }
+    return cached;
+#else
+    return 0;
+#endif
+}
 
 static int vectorised(void) {
 #if SB_X86
@@ -174,7 +253,7 @@ static int vectorised(void) {
 #endif
 }
 
-int sb_kernels_vectorised(void) { return vectorised(); }
+int sb_kernels_vectorised(void) { return wide() ? 2 : vectorised(); }
 
 size_t sb_packed_floats(int k, int n, int width) { return (size_t)(n / width) * k * width; }
 
@@ -187,6 +266,7 @@ void sb_pack_b(int k, int n, int width, const float *b, float *packed) {
 
 void sb_gemm_ws_f32(int m, int n, int k, int tile, const float *a, const float *b, const float *packed16, float *c, int r0, int r1) {
 #if SB_X86
+    if (wide()) { gemm_ws_avx512(m, n, k, tile, a, b, packed16, c, r0, r1); return; }
     if (vectorised()) { gemm_ws_avx2(m, n, k, tile, a, b, packed16, c, r0, r1); return; }
 #endif
     (void)packed16;

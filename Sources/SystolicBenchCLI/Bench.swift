@@ -31,7 +31,8 @@ extension SystolicBench {
         var threads: Int?
 
         func run() throws {
-            print("vectorised kernels: \(sb_kernels_vectorised() == 1 ? "AVX2+FMA" : "portable C")")
+            let kernels = ["portable C", "AVX2+FMA", "AVX-512 emulator, AVX2+FMA reference"][Int(sb_kernels_vectorised())]
+            print("vectorised kernels: \(kernels)")
             print("shape            type  emulator s  GFLOP/s  reference s  GFLOP/s")
             for shape in shapes.split(separator: ",") {
                 let dims = shape.split(separator: "x").compactMap { Int($0) }

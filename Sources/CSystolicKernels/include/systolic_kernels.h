@@ -26,7 +26,7 @@ size_t sb_packed_floats(int k, int n, int width);
 /// row-major.
 void sb_pack_b(int k, int n, int width, const float *b, float *packed);
 
-/// 1 when the fast x86-64 paths (AVX2 and FMA) are in use on this CPU, else 0.
+/// 2 when the AVX-512 emulator path is in use, 1 for AVX2 and FMA, 0 for portable C.
 int sb_kernels_vectorised(void);
 
 #endif
