@@ -15,6 +15,8 @@ let package = Package(
     products: [
         .executable(name: "systolic-bench", targets: ["SystolicBenchCLI"]),
         .executable(name: "systolic-bench-reference-adapter", targets: ["SystolicReferenceAdapter"]),
+        .executable(name: "systolic-bench-example-c-adapter", targets: ["SystolicExampleCAdapter"]),
+        .library(name: "SystolicAdapterSDK", targets: ["SystolicAdapterSDK"]),
         .library(name: "SystolicHarness", targets: ["SystolicHarness"]),
     ],
     dependencies: [
@@ -60,6 +62,10 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
+        // The C SDK for vendors' adapters, on libjson-c (Debian: libjson-c-dev), and an example adapter.
+        .systemLibrary(name: "CJSONC", pkgConfig: "json-c", providers: [.apt(["libjson-c-dev"])]),
+        .target(name: "SystolicAdapterSDK", dependencies: ["CJSONC"]),
+        .executableTarget(name: "SystolicExampleCAdapter", dependencies: ["SystolicAdapterSDK"], linkerSettings: [.linkedLibrary("m")]),
         .executableTarget(
             name: "SystolicReferenceAdapter",
             dependencies: ["SystolicJSON", "SystolicNumerics", "SystolicSuite", "SystolicData", "SystolicDevice", "SystolicProtocol"]

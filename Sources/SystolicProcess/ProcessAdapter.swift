@@ -27,6 +27,8 @@ public final class ProcessAdapter: DeviceAdapter, @unchecked Sendable {
     public private(set) var descriptor: DeviceDescriptor
     private let scratch: URL
     private let scratchReal: String
+    /// True when the harness made the scratch directory (and so removes it at shutdown).
+    private let ownsScratch: Bool
     private let lock = NSLock()
     private var process: AdapterProcess?
     private var caseCounter = 0
@@ -48,6 +50,7 @@ public final class ProcessAdapter: DeviceAdapter, @unchecked Sendable {
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         self.scratch = dir
         self.scratchReal = Self.realPath(dir.path) ?? dir.path
+        self.ownsScratch = scratch == nil
         guard FileManager.default.isExecutableFile(atPath: executable) else {
             throw AdapterStartError(message: "\(executable) is not an executable file")
         }
@@ -75,6 +78,8 @@ public final class ProcessAdapter: DeviceAdapter, @unchecked Sendable {
             p.shutdown(message: Self.line(ShutdownRequest()))
             process = nil
         }
+        // The scratch directory lives in memory: leave nothing behind once the adapter is gone.
+        if ownsScratch { try? FileManager.default.removeItem(at: scratch) }
     }
 
     /// The last 4 KiB the adapter wrote to stderr.

@@ -1,0 +1,328 @@
+#include "sbsdk.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <json-c/json.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SB_PROTOCOL 1
+#define SB_REQUEST_FD 3
+#define SB_REPLY_FD 4
+#define SB_MAX_LINE (1 << 20)
+#define SB_MAX_SAMPLES 10000
+#define SB_MAX_DIM (1LL << 31)
+
+size_t sb_type_width(sb_type type) {
+    switch (type) {
+    case SB_FP32: case SB_INT32: return 4;
+    case SB_FP16: case SB_BF16: return 2;
+    default: return 1;
+    }
+}
+
+static int parse_type(const char *s, sb_type *t) {
+    static const char *names[] = {"fp32", "fp16", "bf16", "fp8_e4m3", "fp8_e5m2", "int8", "int32"};
+    if (!s) return 0;
+    for (int i = 0; i < 7; i++) if (strcmp(s, names[i]) == 0) { *t = (sb_type)i; return 1; }
+    return 0;
+}
+
+static const char *get_string(json_object *o, const char *key) {
+    json_object *v;
+    if (!o || !json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string)) return NULL;
+    return json_object_get_string(v);
+}
+
+static int get_int(json_object *o, const char *key, long long min, long long max, long long *out) {
+    json_object *v;
+    if (!o || !json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_int)) return 0;
+    errno = 0;
+    long long x = json_object_get_int64(v);
+    if (errno || x < min || x > max) return 0;
+    *out = x;
+    return 1;
+}
+
+static int get_number(json_object *o, const char *key, double min, double max, double *out) {
+    json_object *v;
+    if (!o || !json_object_object_get_ex(o, key, &v)) return 0;
+    if (!json_object_is_type(v, json_type_int) && !json_object_is_type(v, json_type_double)) return 0;
+    double x = json_object_get_double(v);
+    if (!(x >= min && x <= max)) return 0;
+    *out = x;
+    return 1;
+}
+
+/* Copies a serialised object into the reply buffer; an over-long reply becomes a short error. */
+static void emit(json_object *obj, char *reply, size_t size) {
+    const char *text = json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN);
+    size_t n = strlen(text);
+    if (n + 1 > size) {
+        snprintf(reply, size, "{\"type\":\"error\",\"id\":\"\",\"reason\":\"reply too long\"}");
+    } else {
+        memcpy(reply, text, n + 1);
+    }
+}
+
+static void reply_status(char *reply, size_t size, const char *type, const char *id, const char *reason) {
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "type", json_object_new_string(type));
+    json_object_object_add(o, "id", json_object_new_string(id ? id : ""));
+    json_object_object_add(o, "reason", json_object_new_string(reason ? reason : ""));
+    emit(o, reply, size);
+    json_object_put(o);
+}
+
+/* Reads path, type and shape of a tensor description, checking every field and the byte count. */
+static int describe_tensor(json_object *spec, sb_tensor *t, char *why, size_t n) {
+    memset(t, 0, sizeof *t);
+    t->path = get_string(spec, "path");
+    if (!t->path || !parse_type(get_string(spec, "type"), &t->type)) { snprintf(why, n, "tensor without a path or a known type"); return 0; }
+    json_object *shape;
+    if (!json_object_object_get_ex(spec, "shape", &shape) || !json_object_is_type(shape, json_type_array)) {
+        snprintf(why, n, "tensor %s without a shape", t->path);
+        return 0;
+    }
+    size_t rank = json_object_array_length(shape);
+    if (rank < 1 || rank > 8) { snprintf(why, n, "tensor %s has rank %zu", t->path, rank); return 0; }
+    unsigned long long count = 1;
+    for (size_t i = 0; i < rank; i++) {
+        json_object *d = json_object_array_get_idx(shape, i);
+        if (!json_object_is_type(d, json_type_int)) { snprintf(why, n, "tensor %s: a dimension is not an integer", t->path); return 0; }
+        long long v = json_object_get_int64(d);
+        if (v < 1 || v > SB_MAX_DIM) { snprintf(why, n, "tensor %s: dimension %lld out of range", t->path, v); return 0; }
+        t->shape[i] = v;
+        count *= (unsigned long long)v;
+        if (count > (1ULL << 40)) { snprintf(why, n, "tensor %s is too large", t->path); return 0; }
+    }
+    t->rank = (int)rank;
+    t->bytes = (size_t)count * sb_type_width(t->type);
+    return 1;
+}
+
+static int map_input(sb_tensor *t, char *why, size_t n) {
+    int fd = open(t->path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) { snprintf(why, n, "cannot open %s: %s", t->path, strerror(errno)); return 0; }
+    struct stat st;
+    if (fstat(fd, &st) != 0 || (size_t)st.st_size != t->bytes) {
+        snprintf(why, n, "%s holds %lld bytes, %zu expected", t->path, (long long)st.st_size, t->bytes);
+        close(fd);
+        return 0;
+    }
+    void *p = mmap(NULL, t->bytes, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (p == MAP_FAILED) { snprintf(why, n, "cannot map %s: %s", t->path, strerror(errno)); return 0; }
+    t->data = p;
+    return 1;
+}
+
+static int map_output(sb_tensor *t, char *why, size_t n) {
+    int fd = open(t->path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (fd < 0) { snprintf(why, n, "cannot create %s: %s", t->path, strerror(errno)); return 0; }
+    if (ftruncate(fd, (off_t)t->bytes) != 0) { snprintf(why, n, "cannot size %s: %s", t->path, strerror(errno)); close(fd); return 0; }
+    void *p = mmap(NULL, t->bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    close(fd);
+    if (p == MAP_FAILED) { snprintf(why, n, "cannot map %s: %s", t->path, strerror(errno)); return 0; }
+    t->data = p;
+    return 1;
+}
+
+static void unmap(sb_tensor *t) {
+    if (t->data) munmap(t->data, t->bytes);
+    t->data = NULL;
+}
+
+static double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void handle_run(const sb_adapter *adapter, void *context, json_object *request, const char *id, char *reply, size_t size) {
+    char why[512] = "";
+    const char *op = get_string(request, "op");
+    if (!op || strcmp(op, "gemm") != 0) { reply_status(reply, size, "not_supported", id, "this adapter runs gemm only"); return; }
+    json_object *g, *inputs, *outputs, *timing, *a_spec, *b_spec, *c_spec;
+    if (!json_object_object_get_ex(request, "gemm", &g) || !json_object_object_get_ex(request, "inputs", &inputs) ||
+        !json_object_object_get_ex(request, "outputs", &outputs) || !json_object_object_get_ex(inputs, "a", &a_spec) ||
+        !json_object_object_get_ex(inputs, "b", &b_spec) || !json_object_object_get_ex(outputs, "c", &c_spec)) {
+        reply_status(reply, size, "error", id, "malformed run request: gemm, inputs a and b, output c expected");
+        return;
+    }
+    sb_gemm gemm;
+    const char *layout = get_string(g, "layout_b"), *overflow = get_string(g, "overflow");
+    if (!get_int(g, "m", 1, SB_MAX_DIM, &gemm.m) || !get_int(g, "n", 1, SB_MAX_DIM, &gemm.n) || !get_int(g, "k", 1, SB_MAX_DIM, &gemm.k) ||
+        !get_int(g, "batch", 1, 1 << 20, &gemm.batch) || !parse_type(get_string(g, "a"), &gemm.a) ||
+        !parse_type(get_string(g, "b"), &gemm.b) || !parse_type(get_string(g, "accumulate"), &gemm.accumulate) ||
+        !parse_type(get_string(g, "output"), &gemm.output) || !layout || !overflow) {
+        reply_status(reply, size, "error", id, "malformed gemm description");
+        return;
+    }
+    gemm.layout_nk = strcmp(layout, "nk") == 0;
+    gemm.overflow_saturate = strcmp(overflow, "saturate") == 0;
+    long long warmup = 0, repeats = 1;
+    double min_seconds = 0;
+    if (json_object_object_get_ex(request, "timing", &timing)) {
+        get_int(timing, "warmup", 0, 1000, &warmup);
+        get_int(timing, "min_repeats", 1, SB_MAX_SAMPLES, &repeats);
+        get_number(timing, "min_seconds", 0, 3600, &min_seconds);
+    }
+    sb_tensor a, b, c;
+    if (!describe_tensor(a_spec, &a, why, sizeof why) || !describe_tensor(b_spec, &b, why, sizeof why) ||
+        !describe_tensor(c_spec, &c, why, sizeof why)) {
+        reply_status(reply, size, "error", id, why);
+        return;
+    }
+    long long bk = gemm.layout_nk ? gemm.n : gemm.k, bn = gemm.layout_nk ? gemm.k : gemm.n;
+    if (a.rank != 3 || a.shape[0] != gemm.batch || a.shape[1] != gemm.m || a.shape[2] != gemm.k || a.type != gemm.a ||
+        b.rank != 3 || b.shape[0] != gemm.batch || b.shape[1] != bk || b.shape[2] != bn || b.type != gemm.b ||
+        c.rank != 3 || c.shape[0] != gemm.batch || c.shape[1] != gemm.m || c.shape[2] != gemm.n || c.type != gemm.output) {
+        reply_status(reply, size, "error", id, "tensor shapes or types do not match the gemm description");
+        return;
+    }
+    if (!map_input(&a, why, sizeof why)) { reply_status(reply, size, "error", id, why); return; }
+    if (!map_input(&b, why, sizeof why)) { unmap(&a); reply_status(reply, size, "error", id, why); return; }
+    if (!map_output(&c, why, sizeof why)) { unmap(&a); unmap(&b); reply_status(reply, size, "error", id, why); return; }
+
+    double *samples = malloc(sizeof(double) * SB_MAX_SAMPLES);
+    int count = 0;
+    double total = 0, joules_total = 0;
+    int have_joules = 0;
+    sb_status status = SB_OK;
+    for (long long run = 0; samples && status == SB_OK; run++) {
+        double device = -1, joules = -1;
+        double start = now_seconds();
+        status = adapter->run_gemm(context, &gemm, &a, &b, &c, &device, &joules, why, sizeof why);
+        double wall = now_seconds() - start;
+        if (status != SB_OK || run < warmup) continue;
+        double seconds = strcmp(adapter->timer, "device") == 0 && device >= 0 ? device : wall;
+        samples[count++] = seconds;
+        total += seconds;
+        if (joules >= 0) { joules_total += joules; have_joules = 1; }
+        if ((count >= repeats && total >= min_seconds) || count >= SB_MAX_SAMPLES) break;
+    }
+    unmap(&a); unmap(&b); unmap(&c);
+    if (!samples) { reply_status(reply, size, "error", id, "out of memory"); return; }
+    if (status != SB_OK) {
+        free(samples);
+        reply_status(reply, size, status == SB_NOT_SUPPORTED ? "not_supported" : "error", id, why[0] ? why : "the device failed");
+        return;
+    }
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "type", json_object_new_string("result"));
+    json_object_object_add(o, "id", json_object_new_string(id));
+    json_object *outs = json_object_new_object();
+    json_object_object_add(outs, "c", json_object_new_string(c.path));
+    json_object_object_add(o, "outputs", outs);
+    json_object *list = json_object_new_array();
+    for (int i = 0; i < count; i++) json_object_array_add(list, json_object_new_double(samples[i]));
+    json_object_object_add(o, "samples_seconds", list);
+    if (have_joules) json_object_object_add(o, "energy_joules", json_object_new_double(joules_total / count));
+    free(samples);
+    emit(o, reply, size);
+    json_object_put(o);
+}
+
+int sb_handle_line(const sb_adapter *adapter, void *context, const char *line, size_t length, char *reply, size_t size) {
+    if (size == 0) return 0;
+    reply[0] = '\0';
+    json_tokener *tok = json_tokener_new_ex(32);
+    if (!tok) { reply_status(reply, size, "error", "", "out of memory"); return 0; }
+    json_object *request = length > SB_MAX_LINE || length > (size_t)INT32_MAX ? NULL : json_tokener_parse_ex(tok, line, (int)length);
+    int complete = request && json_tokener_get_error(tok) == json_tokener_success && (size_t)json_tokener_get_parse_end(tok) == length;
+    json_tokener_free(tok);
+    if (!complete || !json_object_is_type(request, json_type_object)) {
+        json_object_put(request);
+        reply_status(reply, size, "error", "", "the request is not one JSON object");
+        return 0;
+    }
+    const char *type = get_string(request, "type");
+    const char *id = get_string(request, "id");
+    int stop = 0;
+    if (type && strcmp(type, "hello") == 0) {
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "type", json_object_new_string("hello"));
+        json_object_object_add(o, "protocol", json_object_new_int(SB_PROTOCOL));
+        json_object *device = json_tokener_parse(adapter->device_json ? adapter->device_json : "null");
+        json_object_object_add(o, "device", device ? device : json_object_new_object());
+        json_object_object_add(o, "timer", json_object_new_string(adapter->timer ? adapter->timer : "wall"));
+        json_object_object_add(o, "energy_source", json_object_new_string(adapter->energy_source ? adapter->energy_source : "none"));
+        emit(o, reply, size);
+        json_object_put(o);
+    } else if (type && strcmp(type, "run") == 0 && id) {
+        handle_run(adapter, context, request, id, reply, size);
+    } else if (type && strcmp(type, "shutdown") == 0) {
+        stop = 1;
+    } else {
+        reply_status(reply, size, "error", id, "unknown or malformed request");
+    }
+    json_object_put(request);
+    return stop;
+}
+
+static int write_all(int fd, const char *p, size_t n) {
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return 0;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 1;
+}
+
+int sb_serve(const sb_adapter *adapter, void *context) {
+    signal(SIGPIPE, SIG_IGN);
+    size_t capacity = 1 << 16, used = 0;
+    char *buffer = malloc(capacity);
+    char *reply = malloc(SB_MAX_LINE);
+    if (!buffer || !reply) return 70;
+    int skipping = 0;
+    for (;;) {
+        char *newline = used ? memchr(buffer, '\n', used) : NULL;
+        if (!newline) {
+            if (used == capacity) {
+                if (capacity >= SB_MAX_LINE) {
+                    /* An over-long line: drop it, answer once, resynchronise at its end. */
+                    used = 0;
+                    if (!skipping) {
+                        reply_status(reply, SB_MAX_LINE, "error", "", "request longer than 1 MiB");
+                        if (!write_all(SB_REPLY_FD, reply, strlen(reply)) || !write_all(SB_REPLY_FD, "\n", 1)) break;
+                    }
+                    skipping = 1;
+                    continue;
+                }
+                char *bigger = realloc(buffer, capacity * 2);
+                if (!bigger) break;
+                buffer = bigger;
+                capacity *= 2;
+            }
+            ssize_t n = read(SB_REQUEST_FD, buffer + used, capacity - used);
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) break;
+            used += (size_t)n;
+            continue;
+        }
+        size_t length = (size_t)(newline - buffer);
+        int stop = 0;
+        if (skipping) {
+            skipping = 0;
+        } else {
+            stop = sb_handle_line(adapter, context, buffer, length, reply, SB_MAX_LINE);
+            if (!stop && (!write_all(SB_REPLY_FD, reply, strlen(reply)) || !write_all(SB_REPLY_FD, "\n", 1))) break;
+        }
+        memmove(buffer, newline + 1, used - length - 1);
+        used -= length + 1;
+        if (stop) break;
+    }
+    free(buffer);
+    free(reply);
+    return 0;
+}
