@@ -86,11 +86,12 @@ SB_TARGET static void tile_scalar(int k0, int k1, int n, int k, const float *a, 
     *cij = first ? p : *cij + p;
 }
 
-SB_TARGET static void gemm_ws_avx2(int m, int n, int k, int tile, const float *a, const float *b, const float *packed, float *c, int r0, int r1) {
+SB_TARGET static void gemm_ws_avx2(int m, int n, int k, int tile, const float *a, const float *b, const float *packed, float *c, int r0, int r1,
+                                    int j_begin) {
     (void)m;
-    // Column panels of 16, so a tile's slice of B (tile × 16 floats) stays in L1 while every row
-    // of the chunk streams past it.
-    for (int j0 = 0; j0 < n; j0 += 16) {
+    // Column panels of 16 from j_begin (a multiple of 16), so a tile's slice of B (tile × 16
+    // floats) stays in L1 while every row of the chunk streams past it.
+    for (int j0 = j_begin; j0 < n; j0 += 16) {
         int full = j0 + 16 <= n;
         for (int k0 = 0; k0 < k; k0 += tile) {
             int k1 = k0 + tile < k ? k0 + tile : k;
@@ -204,25 +205,7 @@ SB_TARGET512 static void gemm_ws_avx512(int m, int n, int k, int tile, const flo
         }
     }
     // The columns past the last pair of panels go through the AVX2 path, which handles tails.
-    if (pairs * 32 < n) {
-        int j0 = pairs * 32;
-        for (int jj = j0; jj < n; jj += 16) {
-            int full = jj + 16 <= n;
-            for (int k0 = 0; k0 < k; k0 += tile) {
-                int k1 = k0 + tile < k ? k0 + tile : k;
-                int first = k0 == 0;
-                int i = r0;
-                if (full) {
-                    const float *panel = packed + (size_t)(jj / 16) * k * 16;
-                    for (; i + 6 <= r1; i += 6) tile_6x16(k0, k1, n, k, a, panel, c, i, jj, first);
-                }
-                for (; i < r1; i++) {
-                    int jend = jj + 16 < n ? jj + 16 : n;
-                    for (int j = jj; j < jend; j++) tile_scalar(k0, k1, n, k, a, b, c, i, j, first);
-                }
-            }
-        }
-    }
+    if (pairs * 32 < n) gemm_ws_avx2(m, n, k, tile, a, b, packed, c, r0, r1, pairs * 32);
     (void)m;
 }
 #endif
@@ -267,7 +250,7 @@ void sb_pack_b(int k, int n, int width, const float *b, float *packed) {
 void sb_gemm_ws_f32(int m, int n, int k, int tile, const float *a, const float *b, const float *packed16, float *c, int r0, int r1) {
 #if SB_X86
     if (wide()) { gemm_ws_avx512(m, n, k, tile, a, b, packed16, c, r0, r1); return; }
-    if (vectorised()) { gemm_ws_avx2(m, n, k, tile, a, b, packed16, c, r0, r1); return; }
+    if (vectorised()) { gemm_ws_avx2(m, n, k, tile, a, b, packed16, c, r0, r1, 0); return; }
 #endif
     (void)packed16;
     gemm_ws_portable(m, n, k, tile, a, b, c, r0, r1);

@@ -14,15 +14,10 @@ extension SystolicBench {
             static let configuration = CommandConfiguration(
                 abstract: "Write Baselines/<device>/<suite>.json for every suite in a results file.")
 
-            @Argument(help: "A complete results file.")
-            var results: String
-
-            @Option(help: "Directory of baselines.")
-            var dir: String = "Baselines"
+            @OptionGroup var source: BaselineSource
 
             func run() throws {
-                let r: RunResults
-                do { r = try RunResults.load(results) } catch { throw badInput(error) }
+                let (r, results, dir) = (try source.load(), source.results, source.dir)
                 guard r.complete else {
                     printError("error: \(results): the run was interrupted; record a baseline from a complete run")
                     throw statusCode(.badInput)
@@ -41,15 +36,10 @@ extension SystolicBench {
                 abstract: "Refresh baselines from a results file: its cases replace theirs, cases it lacks are kept.",
                 discussion: "Refuses (exit 4) a baseline of another device; when the suite changed, only the results' cases are kept.")
 
-            @Argument(help: "A results file (complete or a shard).")
-            var results: String
-
-            @Option(help: "Directory of baselines.")
-            var dir: String = "Baselines"
+            @OptionGroup var source: BaselineSource
 
             func run() throws {
-                let r: RunResults
-                do { r = try RunResults.load(results) } catch { throw badInput(error) }
+                let (r, dir) = (try source.load(), source.dir)
                 for suite in r.suites {
                     let path = Baseline.path(directory: dir, device: r.device.name, suite: suite.name)
                     var fresh = Baseline(results: r, suite: suite)
@@ -89,5 +79,18 @@ extension SystolicBench {
                 }
             }
         }
+    }
+}
+
+/// The results file a baseline is taken from, and where baselines live.
+struct BaselineSource: ParsableArguments {
+    @Argument(help: "A results file (complete for record; complete or a shard for update).")
+    var results: String
+
+    @Option(help: "Directory of baselines.")
+    var dir: String = "Baselines"
+
+    func load() throws -> RunResults {
+        do { return try RunResults.load(results) } catch { throw badInput(error) }
     }
 }

@@ -11,17 +11,7 @@ struct CLITests {
         var stderr: String
     }
 
-    static func binary() throws -> URL {
-        let candidates = [
-            URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent(),
-            Repository.root.appendingPathComponent(".build/debug"),
-        ]
-        for dir in candidates {
-            let url = dir.appendingPathComponent("systolic-bench")
-            if FileManager.default.isExecutableFile(atPath: url.path) { return url }
-        }
-        throw CocoaError(.fileNoSuchFile, userInfo: [NSFilePathErrorKey: "systolic-bench next to the test bundle"])
-    }
+    static func binary() throws -> URL { URL(fileURLWithPath: try builtProduct("systolic-bench")) }
 
     static func run(_ arguments: [String], in directory: URL = Repository.root) throws -> Outcome {
         let process = Process()

@@ -7,15 +7,7 @@ import SystolicSuite
 
 /// The example C adapter, built on the C SDK, through the process protocol.
 struct ExampleCAdapterTests {
-    static func adapterPath() throws -> String {
-        let candidates = [URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent(),
-                          Repository.root.appendingPathComponent(".build/debug")]
-        for dir in candidates {
-            let path = dir.appendingPathComponent("systolic-bench-example-c-adapter").path
-            if FileManager.default.isExecutableFile(atPath: path) { return path }
-        }
-        throw CocoaError(.fileNoSuchFile, userInfo: [NSFilePathErrorKey: "systolic-bench-example-c-adapter"])
-    }
+    static func adapterPath() throws -> String { try builtProduct("systolic-bench-example-c-adapter") }
 
     /// Every case of every suite's quick profile ends `pass` or `not_supported`, never `fail` or
     /// `error`, and no process is left behind.

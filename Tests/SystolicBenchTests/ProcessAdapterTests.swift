@@ -9,15 +9,7 @@ import SystolicProtocol
 
 /// The harness survives adapters that misbehave in every way the protocol allows for.
 struct ProcessAdapterTests {
-    static func adapterPath() throws -> String {
-        let candidates = [URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent(),
-                          Repository.root.appendingPathComponent(".build/debug")]
-        for dir in candidates {
-            let path = dir.appendingPathComponent("systolic-bench-reference-adapter").path
-            if FileManager.default.isExecutableFile(atPath: path) { return path }
-        }
-        throw CocoaError(.fileNoSuchFile, userInfo: [NSFilePathErrorKey: "systolic-bench-reference-adapter"])
-    }
+    static func adapterPath() throws -> String { try builtProduct("systolic-bench-reference-adapter") }
 
     /// Three small cases: the misbehaviour strikes the second.
     static let suiteText = suiteJSON(name: "adapter", cases: [

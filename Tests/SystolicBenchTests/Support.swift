@@ -38,3 +38,14 @@ func gemmCaseJSON(name: String, m: Int, n: Int, k: Int, types: String, extra: St
     {"name": "\(name)", "op": "gemm", "profiles": ["quick"], "shape": {"m": \(m), "n": \(n), "k": \(k)}, "types": \(types)\(extra)}
     """
 }
+
+/// A product SwiftPM built next to the test bundle (the CLI, the adapters).
+func builtProduct(_ name: String) throws -> String {
+    let candidates = [URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent(),
+                      Repository.root.appendingPathComponent(".build/debug")]
+    for dir in candidates {
+        let path = dir.appendingPathComponent(name).path
+        if FileManager.default.isExecutableFile(atPath: path) { return path }
+    }
+    throw CocoaError(.fileNoSuchFile, userInfo: [NSFilePathErrorKey: name])
+}
