@@ -29,6 +29,13 @@ struct DeviceOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Make the emulator misbehave on purpose while declaring correct arithmetic: \(EmulatorFault.spellings).", visibility: .hidden))
     var fault: [String] = []
 
+    func validate() throws {
+        guard caseTimeout > 0, caseTimeout.isFinite else { throw ValidationError("--case-timeout must be a positive number of seconds, found \(caseTimeout)") }
+        guard repeats >= 1 else { throw ValidationError("--repeats must be at least 1, found \(repeats)") }
+        guard warmup >= 0 else { throw ValidationError("--warmup must not be negative, found \(warmup)") }
+        guard minSeconds >= 0, minSeconds.isFinite else { throw ValidationError("--min-seconds must not be negative, found \(minSeconds)") }
+    }
+
     func makeDevice() throws -> any DeviceAdapter {
         if device.hasPrefix("process:") {
             // process:PATH [ARGS]: the adapter executable and its arguments, split on spaces.

@@ -86,6 +86,8 @@ struct CLITests {
         #expect(try Self.run(["run", "--device", "emulator:nonexistent"]).status == 64)
         #expect(try Self.run(["frobnicate"]).status == 64)
         #expect(try Self.run(["run", "--profile", "nightly"]).status == 64)
+        #expect(try Self.run(["run", "--case-timeout", "-1"]).status == 64)
+        #expect(try Self.run(["run", "--repeats", "0"]).status == 64)
     }
 
     @Test func listShowsExpandedIds() throws {
