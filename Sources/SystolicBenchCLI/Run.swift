@@ -4,6 +4,7 @@ import Foundation
 import SystolicDevice
 import SystolicHarness
 import SystolicJSON
+import SystolicProcess
 import SystolicSuite
 
 extension SystolicBench {
@@ -110,7 +111,11 @@ final class InterruptFlag: @unchecked Sendable {
                 let already = self.set
                 self.set = true
                 self.lock.unlock()
-                if already { Foundation.exit(130) }
+                if already {
+                    // Adapters run in their own process groups, out of the terminal's reach.
+                    ProcessAdapter.terminateAllAdapters()
+                    Foundation.exit(130)
+                }
                 printError("stopping after the current case (again to stop now)")
             }
             source.resume()

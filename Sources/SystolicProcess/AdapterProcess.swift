@@ -68,6 +68,16 @@ final class AdapterProcess {
         pid = child
         requestFD = parentWrites
         replyFD = parentReads
+        Self.live.withLock { $0.insert(child) }
+    }
+
+    /// Process groups started and not yet terminated, so an interrupted harness can end them.
+    private static let live = LockedSet()
+
+    /// Kills every adapter process group still running (for an exit that skips the normal
+    /// shutdown, such as a second Ctrl-C).
+    static func terminateAll() {
+        for pgid in live.withLock({ $0 }) { kill(-pgid, SIGKILL) }
     }
 
     /// Sends one message line.
@@ -140,6 +150,7 @@ final class AdapterProcess {
     /// Kills the whole process group (the adapter and anything it started) and reaps the adapter.
     func terminate() {
         kill(-pid, SIGKILL)
+        Self.live.withLock { $0.remove(pid) }
         if !exited {
             var status: Int32 = 0
             if waitpid(pid, &status, 0) == pid {
@@ -175,6 +186,17 @@ final class AdapterProcess {
         #else
         return kill(-pgid, 0) == 0
         #endif
+    }
+}
+
+/// A set of process ids behind a lock.
+final class LockedSet: @unchecked Sendable {
+    private let lock = NSLock()
+    private var items = Set<pid_t>()
+    func withLock<T>(_ body: (inout Set<pid_t>) -> T) -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        return body(&items)
     }
 }
 

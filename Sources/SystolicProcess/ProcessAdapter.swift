@@ -82,6 +82,9 @@ public final class ProcessAdapter: DeviceAdapter, @unchecked Sendable {
         if ownsScratch { try? FileManager.default.removeItem(at: scratch) }
     }
 
+    /// Kills every adapter process group this process started that is still running.
+    public static func terminateAllAdapters() { AdapterProcess.terminateAll() }
+
     /// The last 4 KiB the adapter wrote to stderr.
     public var log: String? {
         guard let data = FileManager.default.contents(atPath: stderrPath), !data.isEmpty else { return nil }
