@@ -38,6 +38,17 @@ struct ElementJudge {
             return
         }
         let e = exact ? 0 : bound.hard(s)
+        // Most elements sit well inside their bound: when |device − Ĉ| ≤ E the element passes
+        // (conversion is monotone and leaves the device's own value alone), and |device − Ĉ|/E
+        // caps both ratios, so an element whose caps cannot beat the worst seen so far changes
+        // no tally and needs no rounding-cell arithmetic.
+        if e > 0, exactValue.isFinite, device.isFinite, let w = worst {
+            let d = abs(device - exactValue)
+            let cap = d / e
+            if d <= e, cap < w.ratio, cap <= maxRatio, d / bound.probabilistic(s, lambda: lambda) <= maxSuspectRatio {
+                return
+            }
+        }
         let low: Double, high: Double
         if exactValue.isFinite {
             low = out.round(e == 0 ? exactValue : (exactValue - e).nextDown, overflow: gemm.overflow)
