@@ -65,6 +65,16 @@ extension SystolicBench {
                 let answer = try adapter.probe("{\"type\": \"frobnicate\", \"id\": \"probe\"}")
                 let type = (try? JSONParser.parse(Array(answer.utf8)))?["type"]?.stringValue
                 report(type == "error", "an unknown request gets an error reply and the adapter stays up (got \(type ?? answer))")
+                // The bare message round trip (no files, no device): the floor under the per-case overhead.
+                var trips: [Double] = []
+                for _ in 0..<roundTrips {
+                    let start = DispatchTime.now().uptimeNanoseconds
+                    _ = try adapter.probe("{\"type\": \"ping\", \"id\": \"probe\"}")
+                    trips.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+                }
+                let s = SampleStatistics(trips)
+                report(true, String(format: "message round trip (an unknown request and its error reply, %d times): median %.1f µs, p90 %.1f µs",
+                                    trips.count, s.median * 1e6, s.p90 * 1e6))
             } catch {
                 report(false, "an unknown request: \(error)")
             }
