@@ -52,4 +52,41 @@ public struct GemmReference: Sendable {
         }
         return GemmReference(value: value, absSum: absSum)
     }
+
+    /// The reference for some rows only (flat row indices over [batch, M]): value and S of each.
+    public static func rows(_ g: GemmCase, _ inputs: GemmInputs, rows: [Int],
+                            threads: Int = ProcessInfo.processInfo.activeProcessorCount) -> [Int: (value: [Double], absSum: [Double])] {
+        guard !rows.isEmpty else { return [:] }
+        let a = inputs.a.decodedFloats()
+        let b = BPanels.kn(g, inputs.b.decodedFloats())
+        let (m, n, k) = (g.m, g.n, g.k)
+        let packed = BPanels.pack(b, batch: g.batch, k: k, n: n, width: 8)
+        let panelFloats = sb_packed_floats(Int32(k), Int32(n), 8)
+        var value = [Double](repeating: 0, count: rows.count * n)
+        var absSum = value
+        a.withUnsafeBufferPointer { ap in
+            b.withUnsafeBufferPointer { bp in
+              packed.withUnsafeBufferPointer { pp in
+                value.withUnsafeMutableBufferPointer { vp in
+                    absSum.withUnsafeMutableBufferPointer { sp in
+                        let args = Arguments(a: ap.baseAddress!, b: bp.baseAddress!, packed: pp.baseAddress!, value: vp.baseAddress!,
+                                             absSum: sp.baseAddress!)
+                        DispatchQueue.concurrentPerform(iterations: rows.count) { slot in
+                            let row = rows[slot], batch = row / m, i = row % m
+                            // The kernel writes row i of a batch's M×N output: point it at this slot.
+                            sb_reference_f64(Int32(m), Int32(n), Int32(k), args.a + batch * m * k, args.b + batch * k * n,
+                                             args.packed + batch * panelFloats, args.value + slot * n - i * n, args.absSum + slot * n - i * n,
+                                             Int32(i), Int32(i + 1))
+                        }
+                    }
+                }
+              }
+            }
+        }
+        var out: [Int: (value: [Double], absSum: [Double])] = [:]
+        for (slot, row) in rows.enumerated() {
+            out[row] = (Array(value[(slot * n)..<((slot + 1) * n)]), Array(absSum[(slot * n)..<((slot + 1) * n)]))
+        }
+        return out
+    }
 }
