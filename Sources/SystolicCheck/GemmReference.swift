@@ -23,70 +23,68 @@ public struct GemmReference: Sendable {
     }
 
     public static func compute(_ g: GemmCase, _ inputs: GemmInputs, threads: Int = ProcessInfo.processInfo.activeProcessorCount) -> GemmReference {
-        let a = inputs.a.decodedFloats()
-        let b = BPanels.kn(g, inputs.b.decodedFloats())
-        var value = [Double](repeating: 0, count: g.batch * g.m * g.n)
-        var absSum = value
-        let (m, n, k) = (g.m, g.n, g.k)
-        let packed = BPanels.pack(b, batch: g.batch, k: k, n: n, width: 8)
-        let panelFloats = sb_packed_floats(Int32(k), Int32(n), 8)
-        let chunk = max(1, (m + 4 * threads - 1) / (4 * threads))
-        let chunks = (m + chunk - 1) / chunk
-        a.withUnsafeBufferPointer { ap in
-            b.withUnsafeBufferPointer { bp in
-              packed.withUnsafeBufferPointer { pp in
-                value.withUnsafeMutableBufferPointer { vp in
-                    absSum.withUnsafeMutableBufferPointer { sp in
-                        let args = Arguments(a: ap.baseAddress!, b: bp.baseAddress!, packed: pp.baseAddress!, value: vp.baseAddress!,
-                                             absSum: sp.baseAddress!)
-                        DispatchQueue.concurrentPerform(iterations: g.batch * chunks) { item in
-                            let batch = item / chunks, r0 = (item % chunks) * chunk
-                            sb_reference_f64(Int32(m), Int32(n), Int32(k), args.a + batch * m * k, args.b + batch * k * n,
-                                             args.packed + batch * panelFloats, args.value + batch * m * n, args.absSum + batch * m * n,
-                                             Int32(r0), Int32(min(r0 + chunk, m)))
-                        }
-                    }
-                }
-              }
+        let chunk = max(1, (g.m + 4 * threads - 1) / (4 * threads))
+        var ranges: [RowRange] = []
+        for batch in 0..<g.batch {
+            for r0 in stride(from: 0, to: g.m, by: chunk) {
+                let first = batch * g.m + r0
+                ranges.append(RowRange(first: first, count: min(chunk, g.m - r0), slot: first))
             }
         }
+        let (value, absSum) = fill(g, inputs, ranges: ranges, outputRows: g.batch * g.m)
         return GemmReference(value: value, absSum: absSum)
     }
 
     /// The reference for some rows only (flat row indices over [batch, M]): value and S of each.
-    public static func rows(_ g: GemmCase, _ inputs: GemmInputs, rows: [Int],
-                            threads: Int = ProcessInfo.processInfo.activeProcessorCount) -> [Int: (value: [Double], absSum: [Double])] {
+    public static func rows(_ g: GemmCase, _ inputs: GemmInputs, rows: [Int]) -> [Int: (value: [Double], absSum: [Double])] {
         guard !rows.isEmpty else { return [:] }
-        let a = inputs.a.decodedFloats()
-        let b = BPanels.kn(g, inputs.b.decodedFloats())
-        let (m, n, k) = (g.m, g.n, g.k)
-        let packed = BPanels.pack(b, batch: g.batch, k: k, n: n, width: 8)
-        let panelFloats = sb_packed_floats(Int32(k), Int32(n), 8)
-        var value = [Double](repeating: 0, count: rows.count * n)
-        var absSum = value
-        a.withUnsafeBufferPointer { ap in
-            b.withUnsafeBufferPointer { bp in
-              packed.withUnsafeBufferPointer { pp in
-                value.withUnsafeMutableBufferPointer { vp in
-                    absSum.withUnsafeMutableBufferPointer { sp in
-                        let args = Arguments(a: ap.baseAddress!, b: bp.baseAddress!, packed: pp.baseAddress!, value: vp.baseAddress!,
-                                             absSum: sp.baseAddress!)
-                        DispatchQueue.concurrentPerform(iterations: rows.count) { slot in
-                            let row = rows[slot], batch = row / m, i = row % m
-                            // The kernel writes row i of a batch's M×N output: point it at this slot.
-                            sb_reference_f64(Int32(m), Int32(n), Int32(k), args.a + batch * m * k, args.b + batch * k * n,
-                                             args.packed + batch * panelFloats, args.value + slot * n - i * n, args.absSum + slot * n - i * n,
-                                             Int32(i), Int32(i + 1))
-                        }
-                    }
-                }
-              }
-            }
-        }
+        let ranges = rows.enumerated().map { RowRange(first: $1, count: 1, slot: $0) }
+        let (value, absSum) = fill(g, inputs, ranges: ranges, outputRows: rows.count)
+        let n = g.n
         var out: [Int: (value: [Double], absSum: [Double])] = [:]
         for (slot, row) in rows.enumerated() {
             out[row] = (Array(value[(slot * n)..<((slot + 1) * n)]), Array(absSum[(slot * n)..<((slot + 1) * n)]))
         }
         return out
+    }
+
+    /// Consecutive rows of one batch (flat index `first` over [batch, M]), written from output row `slot` on.
+    private struct RowRange: Sendable {
+        let first: Int
+        let count: Int
+        let slot: Int
+    }
+
+    /// Runs the C kernel over the ranges, spread over threads, into `outputRows` rows of N.
+    private static func fill(_ g: GemmCase, _ inputs: GemmInputs, ranges: [RowRange], outputRows: Int) -> ([Double], [Double]) {
+        let a = inputs.a.decodedFloats()
+        let b = BPanels.kn(g, inputs.b.decodedFloats())
+        let (m, n, k) = (g.m, g.n, g.k)
+        let packed = BPanels.pack(b, batch: g.batch, k: k, n: n, width: 8)
+        let panelFloats = sb_packed_floats(Int32(k), Int32(n), 8)
+        var value = [Double](repeating: 0, count: outputRows * n)
+        var absSum = value
+        a.withUnsafeBufferPointer { ap in
+            b.withUnsafeBufferPointer { bp in
+              packed.withUnsafeBufferPointer { pp in
+                value.withUnsafeMutableBufferPointer { vp in
+                    absSum.withUnsafeMutableBufferPointer { sp in
+                        let args = Arguments(a: ap.baseAddress!, b: bp.baseAddress!, packed: pp.baseAddress!, value: vp.baseAddress!,
+                                             absSum: sp.baseAddress!)
+                        DispatchQueue.concurrentPerform(iterations: ranges.count) { item in
+                            let r = ranges[item], batch = r.first / m, i = r.first % m
+                            // The kernel writes rows i… of a batch's M×N output: shift the pointers so
+                            // row i lands at output row `slot`.
+                            let shift = (r.slot - i) * n
+                            sb_reference_f64(Int32(m), Int32(n), Int32(k), args.a + batch * m * k, args.b + batch * k * n,
+                                             args.packed + batch * panelFloats, args.value + shift, args.absSum + shift,
+                                             Int32(i), Int32(i + r.count))
+                        }
+                    }
+                }
+              }
+            }
+        }
+        return (value, absSum)
     }
 }
