@@ -30,6 +30,11 @@ extension SystolicBench {
         @Option(help: "Threads (default: all cores).")
         var threads: Int?
 
+        func validate() throws {
+            guard repeats >= 1 else { throw ValidationError("--repeats must be at least 1, found \(repeats)") }
+            if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, found \(threads)") }
+        }
+
         func run() throws {
             let kernels = ["portable C", "AVX2+FMA", "AVX-512 emulator, AVX2+FMA reference"][Int(sb_kernels_vectorised())]
             print("vectorised kernels: \(kernels)")
@@ -56,7 +61,7 @@ extension SystolicBench {
         private func median(_ body: () throws -> Void) throws -> Double {
             try body()  // warm-up
             var times: [Double] = []
-            for _ in 0..<max(repeats, 1) {
+            for _ in 0..<repeats {
                 let start = DispatchTime.now().uptimeNanoseconds
                 try body()
                 times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)

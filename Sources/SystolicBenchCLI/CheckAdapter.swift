@@ -30,6 +30,11 @@ extension SystolicBench {
         @Option(help: "Round trips timed for the overhead figure.")
         var roundTrips: Int = 200
 
+        func validate() throws {
+            guard roundTrips >= 1 else { throw ValidationError("--round-trips must be at least 1, found \(roundTrips)") }
+            guard caseTimeout > 0, caseTimeout.isFinite else { throw ValidationError("--case-timeout must be positive, found \(caseTimeout)") }
+        }
+
         func run() throws {
             guard device.hasPrefix("process:") else { throw ValidationError("--device must be process:PATH [ARGS]") }
             let words = device.dropFirst("process:".count).split(separator: " ").map(String.init)

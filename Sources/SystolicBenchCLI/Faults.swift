@@ -33,6 +33,9 @@ extension SystolicBench {
                 return
             }
             let loaded = try SuiteSelection.load(suites.isEmpty ? ["Suites/gemm.json"] : suites)
+            for s in loaded where s.profiles[profile] == nil {
+                throw ValidationError("suite \(s.file) has no profile \"\(profile)\" (it has: \(s.profiles.keys.sorted().joined(separator: ", ")))")
+            }
             let config: DeviceConfig
             do { config = try DeviceConfig.preset(preset) } catch { throw badInput(error) }
             let cases = loaded.flatMap { suite in suite.cases(inProfile: profile).map { (suite, $0) } }

@@ -88,6 +88,9 @@ struct CLITests {
         #expect(try Self.run(["run", "--profile", "nightly"]).status == 64)
         #expect(try Self.run(["run", "--case-timeout", "-1"]).status == 64)
         #expect(try Self.run(["run", "--repeats", "0"]).status == 64)
+        #expect(try Self.run(["faults", "--run", "--profile", "nightly"]).status == 64)
+        #expect(try Self.run(["check-adapter", "--device", "process:/bin/true", "--round-trips", "0"]).status == 64)
+        #expect(try Self.run(["bench", "--shapes", "8x8"]).status == 64)
     }
 
     @Test func listShowsExpandedIds() throws {
