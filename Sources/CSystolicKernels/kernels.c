@@ -263,3 +263,43 @@ void sb_reference_f64(int m, int n, int k, const float *a, const float *b, const
     (void)packed8;
     reference_portable(m, n, k, a, b, v, s, r0, r1);
 }
+
+void sb_weighted_rows_f64(int rows, int n, int d, const double *w, const float *v, double *value, double *abs_sum) {
+    // Inner loop over d: independent lanes, so the compiler vectorises it without reordering any sum.
+    for (int r = 0; r < rows; r++) {
+        double *vr = value + (size_t)r * d, *sr = abs_sum + (size_t)r * d;
+        memset(vr, 0, sizeof(double) * d);
+        memset(sr, 0, sizeof(double) * d);
+        const double *wr = w + (size_t)r * n;
+        for (int j = 0; j < n; j++) {
+            double wj = wr[j];
+            if (wj == 0.0) continue;
+            const float *row = v + (size_t)j * d;
+            for (int c = 0; c < d; c++) {
+                double x = (double)row[c];
+                vr[c] += wj * x;
+                sr[c] += wj * fabs(x);
+            }
+        }
+    }
+}
+
+void sb_scores_f64(int rows, int n, int d, const float *q, const float *kt, int ldk, double *value, double *abs_sum) {
+    // Loop over c outside and keys inside: every key's dot product still sums c in order, and the
+    // inner loop has independent lanes, so it vectorises without reordering any sum.
+    for (int r = 0; r < rows; r++) {
+        double *vr = value + (size_t)r * n, *sr = abs_sum + (size_t)r * n;
+        memset(vr, 0, sizeof(double) * n);
+        memset(sr, 0, sizeof(double) * n);
+        const float *qr = q + (size_t)r * d;
+        for (int c = 0; c < d; c++) {
+            double qc = (double)qr[c];
+            const float *kr = kt + (size_t)c * ldk;
+            for (int j = 0; j < n; j++) {
+                double p = qc * (double)kr[j];
+                vr[j] += p;
+                sr[j] += fabs(p);
+            }
+        }
+    }
+}

@@ -30,6 +30,7 @@ extension DeviceAdapter {
 /// The generated inputs of one case.
 public enum CaseInputs: Sendable {
     case gemm(GemmInputs)
+    case attention(AttentionInputs)
     /// Families whose data generation arrives with their issues.
     case none
 }

@@ -72,16 +72,21 @@ public struct DeclaredArithmetic: Sendable, Codable, Equatable {
     public var overflowModes: [OverflowMode]
     /// Input types it accepts.
     public var inputTypes: [NumberType]
+    /// The largest error of the vector unit's exp, in ulps of fp32 (relative error ≤ expUlps·2⁻²³);
+    /// required to judge attention, absent for devices that do not run it.
+    public var expUlps: Double?
 
     enum CodingKeys: String, CodingKey {
         case accumulator, subnormals
         case overflowModes = "overflow_modes"
         case inputTypes = "input_types"
+        case expUlps = "exp_ulps"
     }
 
-    public init(accumulator: NumberType, subnormals: Subnormals, overflowModes: [OverflowMode], inputTypes: [NumberType]) {
+    public init(accumulator: NumberType, subnormals: Subnormals, overflowModes: [OverflowMode], inputTypes: [NumberType],
+                expUlps: Double? = nil) {
         self.accumulator = accumulator; self.subnormals = subnormals; self.overflowModes = overflowModes
-        self.inputTypes = inputTypes
+        self.inputTypes = inputTypes; self.expUlps = expUlps
     }
 }
 

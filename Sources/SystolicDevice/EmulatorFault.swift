@@ -2,7 +2,7 @@ import SystolicNumerics
 
 /// A way the emulator can be told to misbehave while still declaring correct behaviour, so tests
 /// and `systolic-bench faults` can prove the conformance cases catch real classes of hardware and
-/// driver bugs. Attention and collective faults join this catalogue with their ops.
+/// driver bugs. Collective faults join this catalogue with their op.
 public enum EmulatorFault: Sendable, Hashable {
     /// The accumulator rounds every partial sum to a narrower type (bf16, fp16) while the device
     /// keeps declaring fp32.
@@ -38,6 +38,14 @@ public enum EmulatorFault: Sendable, Hashable {
     case bitFlip
     /// The driver returns an output of the wrong shape (a broken adapter, not wrong arithmetic).
     case wrongOutputShape
+    /// Attention: the causal mask lets each query see one key too many.
+    case causalOffByOne
+    /// Attention: the causal mask aligns top-left (query i sees keys 0…i) instead of bottom-right.
+    case causalTopLeft
+    /// Attention: the softmax exponentiates raw scores, without subtracting the row maximum.
+    case softmaxWithoutMax
+    /// Attention: query head h reads kv head h mod kv_heads instead of h ÷ (heads/kv_heads).
+    case gqaHeadModulo
 
     /// The catalogue: each fault's command-line spelling, the instance `faults --run` uses, and a
     /// sentence a hardware engineer would recognise.
@@ -59,6 +67,10 @@ public enum EmulatorFault: Sendable, Hashable {
         ("swallows-nan", .swallowsNaN, "NaN outputs come back as zero"),
         ("bit-flip", .bitFlip, "one bit of one output element is flipped (SRAM upset, no ECC)"),
         ("wrong-output-shape", .wrongOutputShape, "the driver returns the output with the wrong shape"),
+        ("causal-off-by-one", .causalOffByOne, "attention: the causal mask lets each query see one key too many"),
+        ("causal-top-left", .causalTopLeft, "attention: causal mask aligned top-left instead of bottom-right"),
+        ("softmax-without-max", .softmaxWithoutMax, "attention: softmax without subtracting the row maximum"),
+        ("gqa-head-modulo", .gqaHeadModulo, "attention: query head h reads kv head h mod kv_heads (wrong GQA mapping)"),
     ]
 
     /// Parses a command-line spelling: a catalogue entry, or a parameterised one such as

@@ -17,9 +17,44 @@ import SystolicSuite
 /// - int8 × int8 sums the same way in int32 (exact for K ≤ 131072).
 ///
 /// Timing, traffic and energy come from `GemmCostModel`.
+///
+/// Attention numerics, per query row (flash-style, kv blocks of C keys, C the array width):
+/// - S = Q·Kᵀ for the block on the array as a GEMM (K = head_dim, the order above), then in fp32 on
+///   the vector unit: t = S·f with f = fp32(scale·k_scale); masked keys are skipped; the new row
+///   maximum m' = max(m, tⱼ); α = exp(m − m') (0 for the first block a row sees); pⱼ = exp(tⱼ − m')
+///   rounded to the case's P type; l = α·l + Σⱼ pⱼ (in order); acc = α·acc.
+/// - acc = acc + P·V for the block (the array GEMM, K = the block's keys, the order above).
+/// - After the last block: o = acc / l, times fp32(v_scale) when it is not 1, rounded to the
+///   output type; a row that sees no key outputs +0.
+/// - exp is `VectorMath.exp` (binary64 evaluation rounded once to fp32, ≤ 0.5 ulp + 2⁻⁵⁰; the
+///   preset declares `exp_ulps`).
+///
+/// Timing, traffic and energy of attention come from `AttentionCostModel`.
 public struct SystolicEmulator: DeviceAdapter {
+    /// How the emulator's attention is computed: the documented flash order, or an alternative
+    /// that is just as correct (tests prove the check accepts every one).
+    public struct AttentionVariant: Sendable, Equatable {
+        public enum KVBlock: Sendable, Equatable {
+            /// Blocks as wide as the array (the documented order).
+            case arrayWidth
+            /// Blocks of this many keys.
+            case keys(Int)
+            /// One block of every key: a full softmax in fp32, P normalised before P·V.
+            case fullSoftmax
+        }
+        public var kvBlock: KVBlock = .arrayWidth
+        /// Keep P in fp32 where the case allows rounding it to a narrower type.
+        public var keepProbabilitiesInFP32 = false
+        /// Run query heads from last to first.
+        public var reverseHeads = false
+        public init(kvBlock: KVBlock = .arrayWidth, keepProbabilitiesInFP32: Bool = false, reverseHeads: Bool = false) {
+            self.kvBlock = kvBlock; self.keepProbabilitiesInFP32 = keepProbabilitiesInFP32; self.reverseHeads = reverseHeads
+        }
+    }
+
     public let config: DeviceConfig
     public let faults: [EmulatorFault]
+    public var attentionVariant = AttentionVariant()
 
     /// Outputs by shape, kept only for the `cachedResult` fault.
     private let cache: ResultCache?
@@ -54,8 +89,9 @@ public struct SystolicEmulator: DeviceAdapter {
             name: "emulator-\(config.name)", vendor: "SystolicBench", product: "reference systolic emulator: \(config.description)",
             driverVersion: Self.modelVersion, kind: "emulator",
             arithmetic: DeclaredArithmetic(accumulator: config.arithmetic.accumulator, subnormals: config.arithmetic.subnormals,
-                                           overflowModes: config.arithmetic.overflowModes, inputTypes: config.arithmetic.inputTypes),
-            ops: ["gemm"],
+                                           overflowModes: config.arithmetic.overflowModes, inputTypes: config.arithmetic.inputTypes,
+                                           expUlps: config.vectorUnit.expUlps),
+            ops: ["gemm", "attention"],
             array: ArrayGeometry(rows: config.array.rows, cols: config.array.cols, dataflow: config.array.dataflow.rawValue,
                                  clockHz: config.clockHz),
             peakOpsPerSecond: peaks)
@@ -67,8 +103,10 @@ public struct SystolicEmulator: DeviceAdapter {
             return try runGemm(gemm, tensors)
         case (.gemm, _):
             throw .broken("GEMM case given inputs of another family")
+        case let (.attention(attention), .attention(tensors)):
+            return try runAttention(attention, tensors)
         case (.attention, _):
-            throw .notSupported("attention is not modelled by emulator model \(Self.modelVersion)")
+            throw .broken("attention case given inputs of another family")
         case (.collective, _):
             throw .notSupported("collectives are not modelled by emulator model \(Self.modelVersion)")
         }
@@ -99,6 +137,80 @@ public struct SystolicEmulator: DeviceAdapter {
         return DeviceOutput(tensors: ["c": c], metrics: metrics(g, cost))
     }
 
+    private func runAttention(_ a: AttentionCase, _ inputs: AttentionInputs) throws(DeviceError) -> DeviceOutput {
+        for t in [a.inputType, a.kvType] where config.arithmetic.rate(t) == nil {
+            throw .notSupported("input type \(t.rawValue) is not supported by \(config.name)")
+        }
+        if a.accumulateType != config.arithmetic.accumulator {
+            throw .notSupported("accumulation in \(a.accumulateType.rawValue) is not offered by \(config.name) (it accumulates in \(config.arithmetic.accumulator.rawValue))")
+        }
+        let footprint = inputs.q.storage.count + inputs.k.storage.count + inputs.v.storage.count
+            + a.batch * a.heads * a.queryLength * a.headDim * a.outputType.byteWidth
+        if footprint > config.memory.hbmCapacityBytes {
+            throw .notSupported("the case's \(footprint) bytes of tensors exceed \(config.name)'s \(config.memory.hbmCapacityBytes) bytes of memory")
+        }
+        guard let cost = AttentionCostModel.cost(a, on: config) else { throw .notSupported("input types not supported") }
+        let rate = min(config.arithmetic.rate(a.inputType)!, config.arithmetic.rate(a.kvType)!)
+        var b = AttentionKernel.Behaviour(kTile: config.array.dataflow == .outputStationary ? max(a.headDim, config.array.cols) : config.array.rows * rate)
+        switch attentionVariant.kvBlock {
+        case .arrayWidth: b.kvBlock = config.array.cols
+        case let .keys(n): b.kvBlock = max(1, n)
+        case .fullSoftmax: b.kvBlock = nil
+        }
+        b.keepProbabilitiesInFP32 = attentionVariant.keepProbabilitiesInFP32
+        b.reverseHeads = attentionVariant.reverseHeads
+        if let threads { b.threads = max(1, threads) }
+        for fault in faults {
+            switch fault {
+            case .causalOffByOne: b.causalOffByOne = true
+            case .causalTopLeft: b.topLeftCausal = true
+            case .softmaxWithoutMax: b.noMaxSubtraction = true
+            case .gqaHeadModulo: b.moduloHeadMapping = true
+            default: break
+            }
+        }
+        let o = AttentionKernel.run(a, inputs, behaviour: b)
+        return DeviceOutput(tensors: ["o": o], metrics: attentionMetrics(a, cost))
+    }
+
+    private func attentionMetrics(_ a: AttentionCase, _ cost: AttentionCost) -> [Metric] {
+        let flops = Double(4 * a.visiblePairs * a.headDim)
+        let hbmBytes = Double(cost.hbmReadBytes + cost.hbmWriteBytes)
+        let rate = min(config.arithmetic.rate(a.inputType)!, config.arithmetic.rate(a.kvType)!)
+        let peak = 2 * Double(config.array.rows * config.array.cols * config.array.count * rate) * config.clockHz
+        let bandwidth = config.memory.hbmBytesPerSecond
+        let rooflineSeconds = max(flops / peak, bandwidth > 0 ? hbmBytes / bandwidth : 0)
+        func m(_ name: String, _ value: Double, _ unit: String, source: String? = nil) -> Metric {
+            Metric(name: name, value: value, unit: unit, deterministic: true, source: source)
+        }
+        var metrics = [
+            m("cycles", Double(cost.cycles), "cycles"),
+            m("array_cycles", Double(cost.arrayCycles), "cycles"),
+            m("vector_cycles", Double(cost.vectorCycles), "cycles"),
+            m("stall_cycles", Double(cost.stallCycles), "cycles"),
+            m("time", cost.seconds, "s"),
+            // FLOPs count 2·head_dim per visible (query, key) pair for each product; masked pairs are not counted.
+            m("flops", flops, "FLOP"),
+            m("throughput", flops / cost.seconds, "FLOP/s"),
+            m("utilisation", flops / (peak * cost.seconds), "ratio"),
+            m("hbm_read_bytes", Double(cost.hbmReadBytes), "B"),
+            m("hbm_write_bytes", Double(cost.hbmWriteBytes), "B"),
+            m("sram_bytes", Double(cost.sramBytes), "B"),
+            m("achieved_bandwidth", hbmBytes / cost.seconds, "B/s"),
+            m("hbm_utilisation", bandwidth > 0 ? hbmBytes / cost.seconds / bandwidth : 0, "ratio"),
+            m("arithmetic_intensity", flops / hbmBytes, "FLOP/B"),
+            m("roofline_time", rooflineSeconds, "s"),
+            m("roofline_fraction", rooflineSeconds / cost.seconds, "ratio"),
+            m("energy", cost.joules, "J", source: "modelled"),
+            m("efficiency", flops / cost.joules, "FLOP/J", source: "modelled"),
+        ]
+        // Decode (a few query tokens per sequence) is measured in tokens.
+        if a.queryLength <= 16 {
+            metrics.append(m("tokens_per_second", Double(a.batch * a.queryLength) / cost.seconds, "token/s"))
+        }
+        return metrics
+    }
+
     /// The datapath's behaviour for `g`: what the configuration declares, then any faults.
     private func behaviour(for g: GemmCase) -> GemmKernel.Behaviour {
         // Output stationary is one running sum over all of K: a single tile as deep as K.
@@ -122,7 +234,7 @@ public struct SystolicEmulator: DeviceAdapter {
             case .transposedWeightTile: b.transposedTile = true
             case .accumulatorNotCleared: b.accumulatorNotCleared = true
             case .bitFlip: b.bitFlip = true
-            case .cachedResult, .wrongOutputShape: break
+            case .cachedResult, .wrongOutputShape, .causalOffByOne, .causalTopLeft, .softmaxWithoutMax, .gqaHeadModulo: break
             }
         }
         return b

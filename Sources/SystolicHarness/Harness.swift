@@ -108,13 +108,16 @@ public struct Harness: Sendable {
             return CaseResult(id: benchmarkCase.id, position: 0, suite: benchmarkCase.suite, op: benchmarkCase.workload.op, verdict: verdict,
                               reason: reason, metrics: byName, check: check, hostSeconds: seconds)
         }
+        let what = benchmarkCase.workload.op
+        if !device.descriptor.ops.contains(what) {
+            return finish(.notSupported, "the device does not declare op \(what)")
+        }
+        if case let .attention(attention) = benchmarkCase.workload {
+            return runAttention(benchmarkCase, attention, generator: generator, finish: finish)
+        }
         guard case let .gemm(gemm) = benchmarkCase.workload else {
-            // Attention and collectives have no host reference yet; a device that claims to run
-            // them cannot be judged, so the case is not run.
-            let what = benchmarkCase.workload.op
-            if !device.descriptor.ops.contains(what) {
-                return finish(.notSupported, "the device does not declare op \(what)")
-            }
+            // Collectives have no host reference yet; a device that claims to run them cannot be
+            // judged, so the case is not run.
             return finish(.notSupported, "this harness version has no reference for op \(what)")
         }
         let arithmetic = device.descriptor.arithmetic
@@ -155,6 +158,55 @@ public struct Harness: Sendable {
             ? "suspect: \(check.suspectElements) elements beyond the probabilistic bound (a correct but poor accumulator)" : nil
         var result = finish(.pass, note, output.metrics, check)
         if audit { applyAudit(&result, benchmarkCase, gemm, generator) }
+        return result
+    }
+
+    /// Runs and judges one attention case (see `AttentionCheck`).
+    private func runAttention(_ benchmarkCase: BenchmarkCase, _ a: AttentionCase, generator: DataGenerator,
+                              finish: (Verdict, String?, [Metric], CheckReport?) -> CaseResult) -> CaseResult {
+        let arithmetic = device.descriptor.arithmetic
+        guard let expUlps = arithmetic.expUlps else {
+            return finish(.notSupported, "the device declares op attention but not the accuracy of its exp (exp_ulps)", [], nil)
+        }
+        if !arithmetic.overflowModes.contains(a.overflow) {
+            return finish(.notSupported, "the device does not declare overflow mode \(a.overflow.rawValue)", [], nil)
+        }
+        let inputs = AttentionInputs(a, caseId: benchmarkCase.id, generator: generator)
+        let output: DeviceOutput
+        do {
+            output = try device.run(benchmarkCase, inputs: .attention(inputs))
+        } catch {
+            switch error {
+            case let .notSupported(reason): return finish(.notSupported, reason, [], nil)
+            case let .broken(reason): return finish(.error, reason, [], nil)
+            }
+        }
+        let expectedShape = [a.batch, a.heads, a.queryLength, a.headDim]
+        guard let o = output.tensors["o"] else { return finish(.error, "the device returned no output \"o\"", output.metrics, nil) }
+        guard o.shape == expectedShape, o.type == a.outputType else {
+            return finish(.error, "the device returned o as \(o.type.rawValue) \(o.shape), expected \(a.outputType.rawValue) \(expectedShape)",
+                          output.metrics, nil)
+        }
+        var check = AttentionCheck.verify(output: o, inputs: inputs, attention: a, arithmetic: arithmetic, expUlps: expUlps)
+        check.outputDigest = Digest.sha256(o.storage)
+        guard check.passed else { return finish(.fail, Self.failureReason(check), output.metrics, check) }
+        var result = finish(.pass, nil, output.metrics, check)
+        if audit {
+            // Fresh data must pass too: a device returning remembered results fails here.
+            let seed = Self.auditSeed(generator.seed)
+            let fresh = AttentionInputs(a, caseId: benchmarkCase.id, generator: DataGenerator(seed: seed))
+            var record = AuditRecord(seed: seed, passed: false, outputDigest: nil)
+            if let again = try? device.run(benchmarkCase, inputs: .attention(fresh)), let o2 = again.tensors["o"],
+               o2.shape == expectedShape, o2.type == a.outputType {
+                record.outputDigest = Digest.sha256(o2.storage)
+                record.passed = AttentionCheck.verify(output: o2, inputs: fresh, attention: a, arithmetic: arithmetic, expUlps: expUlps).passed
+            }
+            result.audit = record
+            if !record.passed {
+                result.verdict = .fail
+                result.reason = "audit: the case passed but failed on fresh data (seed \(seed))"
+            }
+        }
         return result
     }
 

@@ -147,24 +147,88 @@ public enum Verification: String, CaseIterable, Sendable, Codable {
     case atScale = "at_scale"
 }
 
-/// softmax(Q·Kᵀ·scale + mask)·V (design.md, Workloads). Run by a later version of the emulator.
+/// softmax(Q·Kᵀ·scale + mask)·V (design.md, Workloads), for prefill and for decode against a
+/// KV cache.
+///
+/// Semantics: query position i of a sequence with kv length L and query length Lq may attend key
+/// j iff the case is not causal or j ≤ i + (L − Lq) (causal masks align bottom-right, the
+/// KV-cache convention); a row that may attend nothing outputs zeros. K and V hold stored values;
+/// the keys and values meant are `kScale`·K and `vScale`·V (an fp8 KV cache with per-tensor scales).
 public struct AttentionCase: Sendable, Equatable {
+    /// How the KV cache is laid out in memory. Q and the output are always [batch, heads, q_len, head_dim].
+    public enum KVLayout: String, CaseIterable, Sendable {
+        /// [batch, kv_heads, kv_len, head_dim].
+        case bhsd
+        /// [batch, kv_len, kv_heads, head_dim].
+        case bshd
+        /// Pages of `pageSize` positions, [pages, page_size, kv_heads, head_dim], found through a
+        /// page table [batch, pages per sequence] of int32 page numbers (vLLM's block table).
+        case paged
+    }
+
     public var batch: Int
     public var heads: Int
     public var kvHeads: Int
     public var headDim: Int
     public var queryLength: Int
-    public var kvLength: Int
+    /// The kv length of each sequence of the batch (ragged in a decode batch).
+    public var kvLengths: [Int]
     public var causal: Bool
     /// Softmax scale; nil means 1/√head_dim.
     public var scale: Double?
     public var inputType: NumberType
+    /// The KV cache's stored type (the input type unless an fp8 cache is asked for).
+    public var kvType: NumberType
     public var accumulateType: NumberType
     /// The type P is rounded to before P·V.
     public var probabilityType: NumberType
     public var outputType: NumberType
-    public var data: DataPattern
+    public var kScale: Double
+    public var vScale: Double
+    public var layout: KVLayout
+    public var pageSize: Int
+    public var dataQ: DataPattern
+    public var dataK: DataPattern
+    public var dataV: DataPattern
     public var overflow: OverflowMode
+
+    public init(batch: Int, heads: Int, kvHeads: Int, headDim: Int, queryLength: Int, kvLengths: [Int], causal: Bool,
+                scale: Double? = nil, inputType: NumberType, kvType: NumberType? = nil, accumulateType: NumberType = .fp32,
+                probabilityType: NumberType? = nil, outputType: NumberType? = nil, kScale: Double = 1, vScale: Double = 1,
+                layout: KVLayout = .bhsd, pageSize: Int = 16, data: DataPattern = .normal(mean: 0, std: 1),
+                dataK: DataPattern? = nil, dataV: DataPattern? = nil, overflow: OverflowMode = .saturate) {
+        self.batch = batch; self.heads = heads; self.kvHeads = kvHeads; self.headDim = headDim
+        self.queryLength = queryLength; self.kvLengths = kvLengths; self.causal = causal; self.scale = scale
+        self.inputType = inputType; self.kvType = kvType ?? inputType; self.accumulateType = accumulateType
+        self.probabilityType = probabilityType ?? inputType; self.outputType = outputType ?? inputType
+        self.kScale = kScale; self.vScale = vScale; self.layout = layout; self.pageSize = pageSize
+        self.dataQ = data; self.dataK = dataK ?? data; self.dataV = dataV ?? data; self.overflow = overflow
+    }
+
+    /// The longest kv length of the batch: the padded length of the bhsd and bshd layouts.
+    public var kvLength: Int { kvLengths.max() ?? 0 }
+    /// The softmax scale in use.
+    public var softmaxScale: Double { scale ?? 1 / Double(headDim).squareRoot() }
+    /// Query heads per kv head; query head h reads kv head h / groupSize.
+    public var groupSize: Int { heads / kvHeads }
+    /// Pages each sequence's page-table row holds (paged layout).
+    public var pagesPerSequence: Int { (kvLength + pageSize - 1) / pageSize }
+
+    /// The first key query row `row` may not attend: keys [0, visibleKeys) are visible.
+    public func visibleKeys(row: Int, kvLength: Int) -> Int {
+        guard causal else { return kvLength }
+        return max(0, min(kvLength, row + kvLength - queryLength + 1))
+    }
+
+    /// (query, key) pairs the mask lets through, over the whole case: the count FLOP/s are
+    /// reported against (masked pairs are not counted).
+    public var visiblePairs: Int {
+        var pairs = 0
+        for length in kvLengths {
+            for row in 0..<queryLength { pairs += visibleKeys(row: row, kvLength: length) }
+        }
+        return pairs * heads
+    }
 }
 
 /// A collective across the chips of one system, with nccl-tests' byte conventions.

@@ -15,6 +15,14 @@ struct FaultCatalogueTests {
         }.map { (suite, $0) }
     }
 
+    /// The quick attention cases, for the attention faults.
+    static func attentionCases() throws -> [(Suite, BenchmarkCase)] {
+        let suite = try SuiteLoader.load(Repository.path("Suites/attention.json"))
+        return suite.cases(inProfile: "quick").map { (suite, $0) }
+    }
+
+    static let attentionFaults: Set<String> = ["causal-off-by-one", "causal-top-left", "softmax-without-max", "gqa-head-modulo"]
+
     /// Faults that break the device rather than its arithmetic: caught, but not "outside the bound".
     static let nonNumeric: Set<String> = ["wrong-output-shape", "cached-result"]
 
@@ -22,10 +30,11 @@ struct FaultCatalogueTests {
     /// least 10× outside the bound where the fault is numeric; and each directed pattern is the
     /// only catcher of some fault, so removing it would lower the mutation score.
     @Test func everyFaultIsCaughtAndEveryDirectedPatternEarnsItsPlace() throws {
-        let cases = try Self.casesBySize()
+        let gemmCases = try Self.casesBySize(), attentionCases = try Self.attentionCases()
         var catchers: [String: Set<String>] = [:]
         for entry in EmulatorFault.catalogue {
             let harness = Harness(device: SystolicEmulator(faults: [entry.fault]), audit: true)
+            let cases = Self.attentionFaults.contains(entry.spelling) ? attentionCases : gemmCases
             var worst = 0.0
             var caught = Set<String>()
             for (suite, c) in cases {
@@ -53,6 +62,12 @@ struct FaultCatalogueTests {
         let ties = catchers["ties-away-output"] ?? []
         #expect(ties.allSatisfy { $0.hasPrefix("ties-") || $0.hasPrefix("overflow-") }, "\(ties.sorted())")
         #expect(ties.isSuperset(of: ["ties-bf16-out", "ties-fp16-out", "ties-fp8-out"]))
+        // Attention faults, each by the cases built for it: max subtraction only by huge logits,
+        // top-left alignment by decode (q_len < kv_len), the head mapping only by GQA cases.
+        #expect(catchers["softmax-without-max"] == ["directed-huge-logits"])
+        #expect((catchers["causal-top-left"] ?? []).isSuperset(of: ["llama2-7b-decode", "mistral-7b-speculative-decode"]))
+        #expect((catchers["causal-off-by-one"] ?? []).isSuperset(of: ["llama3-8b-gqa-prefill", "directed-masked-rows"]))
+        #expect((catchers["gqa-head-modulo"] ?? []).allSatisfy { !["llama2-7b-decode", "directed-single-kv"].contains($0) })
     }
 
     /// A cached device passes a case the first time and is caught by the fresh-data audit.

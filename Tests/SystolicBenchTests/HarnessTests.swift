@@ -18,22 +18,22 @@ struct HarnessTests {
     /// One quick-profile run shared by the tests that only read it (a debug build takes seconds).
     static let sharedQuick = Result { try quickRun(to: temporaryDirectory()) }
 
-    /// The quick profile passes on the emulator (attention and collectives are declared not
-    /// supported), and a second run gives the same output digests and cycles.
+    /// The quick profile passes on the emulator (collectives are declared not supported), and a
+    /// second run gives the same output digests and cycles.
     @Test func quickProfilePassesAndRepeatsBitForBit() throws {
         let dir = temporaryDirectory()
         let first = try Self.sharedQuick.get()
         let second = try Self.quickRun(to: dir, name: "2.json")
         #expect(first.complete)
         for c in first.cases {
-            #expect(c.verdict == (c.op == "gemm" ? .pass : .notSupported), "\(c.id): \(c.reason ?? "")")
+            #expect(c.verdict == (c.op == "collective" ? .notSupported : .pass), "\(c.id): \(c.reason ?? "")")
         }
         #expect(first.cases.map(\.id) == second.cases.map(\.id))
         for (a, b) in zip(first.cases, second.cases) {
             #expect(a.check?.outputDigest == b.check?.outputDigest)
             #expect(a.metrics["cycles"] == b.metrics["cycles"])
         }
-        #expect(first.cases.filter { $0.check?.outputDigest != nil }.count == 26)
+        #expect(first.cases.filter { $0.check?.outputDigest != nil }.count == 26 + 10)
         // The journal is gone once the results file is written.
         #expect(!FileManager.default.fileExists(atPath: ResultsJournal.path(for: dir.appendingPathComponent("2.json").path)))
     }

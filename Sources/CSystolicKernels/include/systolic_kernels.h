@@ -19,6 +19,16 @@ void sb_gemm_ws_f32(int m, int n, int k, int tile, const float *a, const float *
 /// `packed8` is B's full 8-column panels laid out by `sb_pack_b` (width 8).
 void sb_reference_f64(int m, int n, int k, const float *a, const float *b, const float *packed8, double *value, double *abs_sum, int row_begin, int row_end);
 
+/// The attention reference's scores for `rows` query rows against the first n keys: value[r][j] =
+/// Σ_c q[r][c]·kt[c][j] and abs_sum[r][j] = Σ_c |q[r][c]·kt[c][j]|, in fp64 with c in order
+/// (products of fp32 values are exact in fp64). Q is rows×d row-major; Kᵀ is d rows of stride ldk.
+void sb_scores_f64(int rows, int n, int d, const float *q, const float *kt, int ldk, double *value, double *abs_sum);
+
+/// The attention reference's second product for `rows` rows of weights: value[r][c] =
+/// Σⱼ w[r][j]·v[j][c] and abs_sum[r][c] = Σⱼ w[r][j]·|v[j][c]|, in fp64 with j in order. W is
+/// rows×n (non-negative softmax weights), V is n×d, both row-major.
+void sb_weighted_rows_f64(int rows, int n, int d, const double *w, const float *v, double *value, double *abs_sum);
+
 /// Floats `sb_pack_b` writes for a K×N matrix and a panel width.
 size_t sb_packed_floats(int k, int n, int width);
 
