@@ -66,9 +66,9 @@ struct HarnessTests {
         let journal = ResultsJournal.path(for: dir.appendingPathComponent("r.json").path)
         let seen = LinesSeen()
         _ = try Self.quickRun(to: dir, device: JournalWatchingDevice(journalPath: journal, seen: seen))
-        // The header, then one line per case already finished: 1, 2, 3, … as the GEMM cases
-        // (the only ones that reach the device) run first.
-        #expect(seen.counts == Array(1...26))
+        // The header, then one line per case already finished: 1, 2, 3, … as the GEMM and
+        // attention cases (the ones that reach the device) run first.
+        #expect(seen.counts == Array(1...36))
         let text = try String(contentsOfFile: journal + ".copy", encoding: .utf8)
         let firstCase = try JSONFile.parse(Array(text.split(separator: "\n")[1].utf8), file: "journal")
         #expect(try firstCase.member("verdict").string() == "pass")
