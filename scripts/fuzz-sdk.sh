@@ -15,5 +15,13 @@ mkdir -p "$work/corpus"
 printf '%s' '{"type": "hello", "protocol": 1, "harness": "fuzz"}' > "$work/corpus/hello"
 printf '%s' '{"type": "shutdown"}' > "$work/corpus/shutdown"
 printf '%s' '{"type": "run", "id": "x", "op": "gemm", "gemm": {"m": 1, "n": 1, "k": 1, "batch": 1, "a": "fp32", "b": "fp32", "accumulate": "fp32", "output": "fp32", "layout_b": "kn", "overflow": "saturate"}, "inputs": {"a": {"path": "/nonexistent/a", "type": "fp32", "shape": [1, 1, 1]}, "b": {"path": "/nonexistent/b", "type": "fp32", "shape": [1, 1, 1]}}, "outputs": {"c": {"path": "/nonexistent/c", "type": "fp32", "shape": [1, 1, 1]}}, "timing": {"warmup": 0, "min_repeats": 1, "min_seconds": 0}}' > "$work/corpus/run"
+# An attention request over real files (a paged bf16 cache of 3 pages of 2 positions, one
+# sequence of 3 positions on pages 2 and 0), so mutations reach the length and page-table checks.
+head -c 16 /dev/zero > "$work/q"
+head -c 48 /dev/zero > "$work/k"
+head -c 48 /dev/zero > "$work/v"
+printf '\003\000\000\000' > "$work/kv_lens"
+printf '\002\000\000\000\000\000\000\000' > "$work/page_table"
+printf '%s' '{"type": "run", "id": "a", "op": "attention", "attention": {"batch": 1, "heads": 2, "kv_heads": 1, "head_dim": 4, "q_len": 1, "kv_lens": [3], "causal": true, "scale": 0.5, "input": "bf16", "kv": "bf16", "accumulate": "fp32", "p": "bf16", "output": "bf16", "k_scale": 1, "v_scale": 1, "kv_layout": "paged", "page_size": 2, "overflow": "saturate"}, "inputs": {"q": {"path": "'"$work"'/q", "type": "bf16", "shape": [1, 2, 1, 4]}, "k": {"path": "'"$work"'/k", "type": "bf16", "shape": [3, 2, 1, 4]}, "v": {"path": "'"$work"'/v", "type": "bf16", "shape": [3, 2, 1, 4]}, "kv_lens": {"path": "'"$work"'/kv_lens", "type": "int32", "shape": [1]}, "page_table": {"path": "'"$work"'/page_table", "type": "int32", "shape": [1, 2]}}, "outputs": {"o": {"path": "'"$work"'/o", "type": "bf16", "shape": [1, 2, 1, 4]}}, "timing": {"warmup": 0, "min_repeats": 1, "min_seconds": 0}}' > "$work/corpus/attention"
 "$work/fuzz" -max_total_time="$seconds" -max_len=4096 -print_final_stats=1 "$work/corpus" 2>&1 | grep -E "stat::number_of_executed_units|stat::average_exec_per_sec|stat::peak_rss_mb|ERROR|SUMMARY|Done" || true
 test "${PIPESTATUS[0]}" = 0

@@ -264,41 +264,59 @@ void sb_reference_f64(int m, int n, int k, const float *a, const float *b, const
     reference_portable(m, n, k, a, b, v, s, r0, r1);
 }
 
-void sb_weighted_rows_f64(int rows, int n, int d, const double *w, const float *v, double *value, double *abs_sum) {
-    // Inner loop over d: independent lanes, so the compiler vectorises it without reordering any sum.
-    for (int r = 0; r < rows; r++) {
-        double *vr = value + (size_t)r * d, *sr = abs_sum + (size_t)r * d;
-        memset(vr, 0, sizeof(double) * d);
-        memset(sr, 0, sizeof(double) * d);
-        const double *wr = w + (size_t)r * n;
-        for (int j = 0; j < n; j++) {
-            double wj = wr[j];
-            if (wj == 0.0) continue;
-            const float *row = v + (size_t)j * d;
-            for (int c = 0; c < d; c++) {
-                double x = (double)row[c];
-                vr[c] += wj * x;
-                sr[c] += wj * fabs(x);
+/* Keys per block of the attention reference: a block of scores (rows × 256 doubles, twice) and of
+ * V (256 × d floats) stay in cache while every row of the chunk uses them. */
+#define SB_KEY_BLOCK 256
+
+/* Compiled for AVX-512, AVX2 and the baseline, chosen at load time (ifunc). The products and
+ * sums are separate operations (-ffp-contract=off), so every version gives the same bits. */
+#if SB_X86 && defined(__ELF__)
+#define SB_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define SB_CLONES
+#endif
+
+SB_CLONES void sb_weighted_rows_f64(int rows, int n, int d, const double *w, const float *v, double *value, double *abs_sum) {
+    memset(value, 0, sizeof(double) * (size_t)rows * d);
+    memset(abs_sum, 0, sizeof(double) * (size_t)rows * d);
+    // Every element still sums j in order: blocks of j run in order, and inside a block each row's
+    // inner loop over c has independent lanes, so it vectorises without reordering any sum.
+    for (int j0 = 0; j0 < n; j0 += SB_KEY_BLOCK) {
+        int j1 = j0 + SB_KEY_BLOCK < n ? j0 + SB_KEY_BLOCK : n;
+        for (int r = 0; r < rows; r++) {
+            double *vr = value + (size_t)r * d, *sr = abs_sum + (size_t)r * d;
+            const double *wr = w + (size_t)r * n;
+            for (int j = j0; j < j1; j++) {
+                double wj = wr[j];
+                if (wj == 0.0) continue;
+                const float *row = v + (size_t)j * d;
+                for (int c = 0; c < d; c++) {
+                    double x = (double)row[c];
+                    vr[c] += wj * x;
+                    sr[c] += wj * fabs(x);
+                }
             }
         }
     }
 }
 
-void sb_scores_f64(int rows, int n, int d, const float *q, const float *kt, int ldk, double *value, double *abs_sum) {
-    // Loop over c outside and keys inside: every key's dot product still sums c in order, and the
-    // inner loop has independent lanes, so it vectorises without reordering any sum.
-    for (int r = 0; r < rows; r++) {
-        double *vr = value + (size_t)r * n, *sr = abs_sum + (size_t)r * n;
-        memset(vr, 0, sizeof(double) * n);
-        memset(sr, 0, sizeof(double) * n);
-        const float *qr = q + (size_t)r * d;
+SB_CLONES void sb_scores_f64(int rows, int n, int d, const float *q, const float *kt, int ldk, double *value, double *abs_sum) {
+    memset(value, 0, sizeof(double) * (size_t)rows * n);
+    memset(abs_sum, 0, sizeof(double) * (size_t)rows * n);
+    // Blocks of keys outside, then c, then rows, then the keys of the block: every score still sums
+    // c in order, the inner loop has independent lanes, and a block's scores stay in cache.
+    for (int j0 = 0; j0 < n; j0 += SB_KEY_BLOCK) {
+        int j1 = j0 + SB_KEY_BLOCK < n ? j0 + SB_KEY_BLOCK : n;
         for (int c = 0; c < d; c++) {
-            double qc = (double)qr[c];
             const float *kr = kt + (size_t)c * ldk;
-            for (int j = 0; j < n; j++) {
-                double p = qc * (double)kr[j];
-                vr[j] += p;
-                sr[j] += fabs(p);
+            for (int r = 0; r < rows; r++) {
+                double qc = (double)q[(size_t)r * d + c];
+                double *vr = value + (size_t)r * n, *sr = abs_sum + (size_t)r * n;
+                for (int j = j0; j < j1; j++) {
+                    double p = qc * (double)kr[j];
+                    vr[j] += p;
+                    sr[j] += fabs(p);
+                }
             }
         }
     }

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <json-c/json.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -145,11 +146,99 @@ static double now_seconds(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-static void handle_run(const sb_adapter *adapter, void *context, json_object *request, const char *id, char *reply, size_t size) {
+/* One call of a device callback: the op and its mapped tensors. */
+typedef struct {
+    const sb_gemm *gemm;
+    const sb_attention *attention;
+    sb_tensor *inputs[6];
+    int input_count;
+    sb_tensor *output;
+    const char *output_role;
+} sb_call;
+
+static sb_status invoke(const sb_adapter *adapter, void *context, const sb_call *call, double *device, double *joules, char *why, size_t n) {
+    if (call->gemm) return adapter->run_gemm(context, call->gemm, call->inputs[0], call->inputs[1], call->output, device, joules, why, n);
+    return adapter->run_attention(context, call->attention, call->inputs[0], call->inputs[1], call->inputs[2], call->inputs[3],
+                                  call->input_count > 4 ? call->inputs[4] : NULL, call->output, device, joules, why, n);
+}
+
+static void unmap_call(sb_call *call) {
+    for (int i = 0; i < call->input_count; i++) unmap(call->inputs[i]);
+    unmap(call->output);
+}
+
+/* Maps the call's tensors (inputs read-only, the output read-write); on failure nothing stays mapped. */
+static int map_call(sb_call *call, char *why, size_t n) {
+    for (int i = 0; i < call->input_count; i++) {
+        if (!map_input(call->inputs[i], why, n)) { unmap_call(call); return 0; }
+    }
+    if (!map_output(call->output, why, n)) { unmap_call(call); return 0; }
+    return 1;
+}
+
+/* Runs the warm-up and timed repeats the request asks for, then writes the reply. The tensors are
+ * mapped here and unmapped before returning. */
+static void run_timed(const sb_adapter *adapter, void *context, json_object *request, const char *id, sb_call *call,
+                      char *reply, size_t size) {
     char why[512] = "";
-    const char *op = get_string(request, "op");
-    if (!op || strcmp(op, "gemm") != 0) { reply_status(reply, size, "not_supported", id, "this adapter runs gemm only"); return; }
-    json_object *g, *inputs, *outputs, *timing, *a_spec, *b_spec, *c_spec;
+    json_object *timing;
+    long long warmup = 0, repeats = 1;
+    double min_seconds = 0;
+    if (json_object_object_get_ex(request, "timing", &timing)) {
+        get_int(timing, "warmup", 0, 1000, &warmup);
+        get_int(timing, "min_repeats", 1, SB_MAX_SAMPLES, &repeats);
+        get_number(timing, "min_seconds", 0, 3600, &min_seconds);
+    }
+    if (!map_call(call, why, sizeof why)) { reply_status(reply, size, "error", id, why); return; }
+    double *samples = malloc(sizeof(double) * SB_MAX_SAMPLES);
+    int count = 0;
+    double total = 0, joules_total = 0;
+    int have_joules = 0;
+    sb_status status = SB_OK;
+    for (long long run = 0; samples && status == SB_OK; run++) {
+        double device = -1, joules = -1;
+        double start = now_seconds();
+        status = invoke(adapter, context, call, &device, &joules, why, sizeof why);
+        double wall = now_seconds() - start;
+        if (status != SB_OK || run < warmup) continue;
+        double seconds = strcmp(adapter->timer, "device") == 0 && device >= 0 ? device : wall;
+        samples[count++] = seconds;
+        total += seconds;
+        if (joules >= 0) { joules_total += joules; have_joules = 1; }
+        if ((count >= repeats && total >= min_seconds) || count >= SB_MAX_SAMPLES) break;
+    }
+    unmap_call(call);
+    if (!samples) { reply_status(reply, size, "error", id, "out of memory"); return; }
+    if (status != SB_OK) {
+        free(samples);
+        reply_status(reply, size, status == SB_NOT_SUPPORTED ? "not_supported" : "error", id, why[0] ? why : "the device failed");
+        return;
+    }
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "type", json_object_new_string("result"));
+    json_object_object_add(o, "id", json_object_new_string(id));
+    json_object *outs = json_object_new_object();
+    json_object_object_add(outs, call->output_role, json_object_new_string(call->output->path));
+    json_object_object_add(o, "outputs", outs);
+    json_object *list = json_object_new_array();
+    for (int i = 0; i < count; i++) json_object_array_add(list, json_object_new_double(samples[i]));
+    json_object_object_add(o, "samples_seconds", list);
+    if (have_joules) json_object_object_add(o, "energy_joules", json_object_new_double(joules_total / count));
+    free(samples);
+    emit(o, reply, size);
+    json_object_put(o);
+}
+
+static int shape_is(const sb_tensor *t, sb_type type, int rank, long long d0, long long d1, long long d2, long long d3) {
+    long long d[4] = {d0, d1, d2, d3};
+    if (t->type != type || t->rank != rank) return 0;
+    for (int i = 0; i < rank; i++) if (t->shape[i] != d[i]) return 0;
+    return 1;
+}
+
+static void handle_gemm(const sb_adapter *adapter, void *context, json_object *request, const char *id, char *reply, size_t size) {
+    char why[512] = "";
+    json_object *g, *inputs, *outputs, *a_spec, *b_spec, *c_spec;
     if (!json_object_object_get_ex(request, "gemm", &g) || !json_object_object_get_ex(request, "inputs", &inputs) ||
         !json_object_object_get_ex(request, "outputs", &outputs) || !json_object_object_get_ex(inputs, "a", &a_spec) ||
         !json_object_object_get_ex(inputs, "b", &b_spec) || !json_object_object_get_ex(outputs, "c", &c_spec)) {
@@ -167,13 +256,6 @@ static void handle_run(const sb_adapter *adapter, void *context, json_object *re
     }
     gemm.layout_nk = strcmp(layout, "nk") == 0;
     gemm.overflow_saturate = strcmp(overflow, "saturate") == 0;
-    long long warmup = 0, repeats = 1;
-    double min_seconds = 0;
-    if (json_object_object_get_ex(request, "timing", &timing)) {
-        get_int(timing, "warmup", 0, 1000, &warmup);
-        get_int(timing, "min_repeats", 1, SB_MAX_SAMPLES, &repeats);
-        get_number(timing, "min_seconds", 0, 3600, &min_seconds);
-    }
     sb_tensor a, b, c;
     if (!describe_tensor(a_spec, &a, why, sizeof why) || !describe_tensor(b_spec, &b, why, sizeof why) ||
         !describe_tensor(c_spec, &c, why, sizeof why)) {
@@ -181,53 +263,105 @@ static void handle_run(const sb_adapter *adapter, void *context, json_object *re
         return;
     }
     long long bk = gemm.layout_nk ? gemm.n : gemm.k, bn = gemm.layout_nk ? gemm.k : gemm.n;
-    if (a.rank != 3 || a.shape[0] != gemm.batch || a.shape[1] != gemm.m || a.shape[2] != gemm.k || a.type != gemm.a ||
-        b.rank != 3 || b.shape[0] != gemm.batch || b.shape[1] != bk || b.shape[2] != bn || b.type != gemm.b ||
-        c.rank != 3 || c.shape[0] != gemm.batch || c.shape[1] != gemm.m || c.shape[2] != gemm.n || c.type != gemm.output) {
+    if (!shape_is(&a, gemm.a, 3, gemm.batch, gemm.m, gemm.k, 0) || !shape_is(&b, gemm.b, 3, gemm.batch, bk, bn, 0) ||
+        !shape_is(&c, gemm.output, 3, gemm.batch, gemm.m, gemm.n, 0)) {
         reply_status(reply, size, "error", id, "tensor shapes or types do not match the gemm description");
         return;
     }
-    if (!map_input(&a, why, sizeof why)) { reply_status(reply, size, "error", id, why); return; }
-    if (!map_input(&b, why, sizeof why)) { unmap(&a); reply_status(reply, size, "error", id, why); return; }
-    if (!map_output(&c, why, sizeof why)) { unmap(&a); unmap(&b); reply_status(reply, size, "error", id, why); return; }
+    sb_call call = {&gemm, NULL, {&a, &b}, 2, &c, "c"};
+    run_timed(adapter, context, request, id, &call, reply, size);
+}
 
-    double *samples = malloc(sizeof(double) * SB_MAX_SAMPLES);
-    int count = 0;
-    double total = 0, joules_total = 0;
-    int have_joules = 0;
-    sb_status status = SB_OK;
-    for (long long run = 0; samples && status == SB_OK; run++) {
-        double device = -1, joules = -1;
-        double start = now_seconds();
-        status = adapter->run_gemm(context, &gemm, &a, &b, &c, &device, &joules, why, sizeof why);
-        double wall = now_seconds() - start;
-        if (status != SB_OK || run < warmup) continue;
-        double seconds = strcmp(adapter->timer, "device") == 0 && device >= 0 ? device : wall;
-        samples[count++] = seconds;
-        total += seconds;
-        if (joules >= 0) { joules_total += joules; have_joules = 1; }
-        if ((count >= repeats && total >= min_seconds) || count >= SB_MAX_SAMPLES) break;
-    }
-    unmap(&a); unmap(&b); unmap(&c);
-    if (!samples) { reply_status(reply, size, "error", id, "out of memory"); return; }
-    if (status != SB_OK) {
-        free(samples);
-        reply_status(reply, size, status == SB_NOT_SUPPORTED ? "not_supported" : "error", id, why[0] ? why : "the device failed");
+static void handle_attention(const sb_adapter *adapter, void *context, json_object *request, const char *id, char *reply, size_t size) {
+    char why[512] = "";
+    if (!adapter->run_attention) { reply_status(reply, size, "not_supported", id, "this adapter does not run attention"); return; }
+    json_object *spec, *inputs, *outputs, *lens, *t_spec[5], *o_spec;
+    static const char *roles[5] = {"q", "k", "v", "kv_lens", "page_table"};
+    if (!json_object_object_get_ex(request, "attention", &spec) || !json_object_object_get_ex(request, "inputs", &inputs) ||
+        !json_object_object_get_ex(request, "outputs", &outputs) || !json_object_object_get_ex(outputs, "o", &o_spec)) {
+        reply_status(reply, size, "error", id, "malformed run request: attention, inputs and output o expected");
         return;
     }
-    json_object *o = json_object_new_object();
-    json_object_object_add(o, "type", json_object_new_string("result"));
-    json_object_object_add(o, "id", json_object_new_string(id));
-    json_object *outs = json_object_new_object();
-    json_object_object_add(outs, "c", json_object_new_string(c.path));
-    json_object_object_add(o, "outputs", outs);
-    json_object *list = json_object_new_array();
-    for (int i = 0; i < count; i++) json_object_array_add(list, json_object_new_double(samples[i]));
-    json_object_object_add(o, "samples_seconds", list);
-    if (have_joules) json_object_object_add(o, "energy_joules", json_object_new_double(joules_total / count));
-    free(samples);
-    emit(o, reply, size);
-    json_object_put(o);
+    sb_attention at;
+    memset(&at, 0, sizeof at);
+    const char *layout = get_string(spec, "kv_layout"), *overflow = get_string(spec, "overflow");
+    json_object *causal;
+    if (!get_int(spec, "batch", 1, 1 << 20, &at.batch) || !get_int(spec, "heads", 1, 1 << 16, &at.heads) ||
+        !get_int(spec, "kv_heads", 1, 1 << 16, &at.kv_heads) || !get_int(spec, "head_dim", 1, 1 << 16, &at.head_dim) ||
+        !get_int(spec, "q_len", 1, SB_MAX_DIM, &at.q_len) || !get_int(spec, "page_size", 1, 1 << 20, &at.page_size) ||
+        !get_number(spec, "scale", 1e-300, 1e300, &at.scale) || !get_number(spec, "k_scale", 1e-300, 1e300, &at.k_scale) ||
+        !get_number(spec, "v_scale", 1e-300, 1e300, &at.v_scale) || !parse_type(get_string(spec, "input"), &at.input) ||
+        !parse_type(get_string(spec, "kv"), &at.kv) || !parse_type(get_string(spec, "accumulate"), &at.accumulate) ||
+        !parse_type(get_string(spec, "p"), &at.p) || !parse_type(get_string(spec, "output"), &at.output) || !layout || !overflow ||
+        !json_object_object_get_ex(spec, "causal", &causal) || !json_object_is_type(causal, json_type_boolean) ||
+        !json_object_object_get_ex(spec, "kv_lens", &lens) || !json_object_is_type(lens, json_type_array) ||
+        (long long)json_object_array_length(lens) != at.batch || at.heads % at.kv_heads != 0) {
+        reply_status(reply, size, "error", id, "malformed attention description");
+        return;
+    }
+    at.causal = json_object_get_boolean(causal);
+    at.overflow_saturate = strcmp(overflow, "saturate") == 0;
+    if (strcmp(layout, "bhsd") == 0) at.layout = SB_KV_BHSD;
+    else if (strcmp(layout, "bshd") == 0) at.layout = SB_KV_BSHD;
+    else if (strcmp(layout, "paged") == 0) at.layout = SB_KV_PAGED;
+    else { reply_status(reply, size, "error", id, "unknown kv_layout"); return; }
+    for (size_t i = 0; i < (size_t)at.batch; i++) {
+        json_object *l = json_object_array_get_idx(lens, i);
+        long long v = json_object_is_type(l, json_type_int) ? json_object_get_int64(l) : 0;
+        if (v < 1 || v > SB_MAX_DIM) { reply_status(reply, size, "error", id, "kv_lens out of range"); return; }
+        if (v > at.kv_len) at.kv_len = v;
+    }
+    int count = at.layout == SB_KV_PAGED ? 5 : 4;
+    sb_tensor t[5], o;
+    for (int i = 0; i < count; i++) {
+        if (!json_object_object_get_ex(inputs, roles[i], &t_spec[i])) {
+            snprintf(why, sizeof why, "malformed run request: input %s expected", roles[i]);
+            reply_status(reply, size, "error", id, why);
+            return;
+        }
+        if (!describe_tensor(t_spec[i], &t[i], why, sizeof why)) { reply_status(reply, size, "error", id, why); return; }
+    }
+    if (!describe_tensor(o_spec, &o, why, sizeof why)) { reply_status(reply, size, "error", id, why); return; }
+    long long per_sequence = (at.kv_len + at.page_size - 1) / at.page_size;
+    at.pages = at.layout == SB_KV_PAGED ? t[1].shape[0] : 0;
+    int kv_ok;
+    switch (at.layout) {
+    case SB_KV_BHSD: kv_ok = shape_is(&t[1], at.kv, 4, at.batch, at.kv_heads, at.kv_len, at.head_dim); break;
+    case SB_KV_BSHD: kv_ok = shape_is(&t[1], at.kv, 4, at.batch, at.kv_len, at.kv_heads, at.head_dim); break;
+    default: kv_ok = shape_is(&t[1], at.kv, 4, at.pages, at.page_size, at.kv_heads, at.head_dim) &&
+                     shape_is(&t[4], SB_INT32, 2, at.batch, per_sequence, 0, 0);
+    }
+    if (!shape_is(&t[0], at.input, 4, at.batch, at.heads, at.q_len, at.head_dim) || !kv_ok ||
+        t[2].type != t[1].type || t[2].rank != 4 || memcmp(t[2].shape, t[1].shape, sizeof(long long) * 4) != 0 ||
+        !shape_is(&t[3], SB_INT32, 1, at.batch, 0, 0, 0) || !shape_is(&o, at.output, 4, at.batch, at.heads, at.q_len, at.head_dim)) {
+        reply_status(reply, size, "error", id, "tensor shapes or types do not match the attention description");
+        return;
+    }
+    sb_call call = {NULL, &at, {&t[0], &t[1], &t[2], &t[3], &t[4]}, count, &o, "o"};
+    if (!map_call(&call, why, sizeof why)) { reply_status(reply, size, "error", id, why); return; }
+    /* The vendor's code may trust these: every length agrees with the description and every page
+     * a sequence needs exists. */
+    const int32_t *lengths = t[3].data;
+    int valid = 1;
+    for (long long b = 0; b < at.batch && valid; b++) {
+        long long expected = json_object_get_int64(json_object_array_get_idx(lens, (size_t)b));
+        if (lengths[b] != expected) valid = 0;
+        if (at.layout == SB_KV_PAGED) {
+            const int32_t *row = (const int32_t *)t[4].data + b * per_sequence;
+            for (long long p = 0; p < (expected + at.page_size - 1) / at.page_size && valid; p++)
+                if (row[p] < 0 || row[p] >= at.pages) valid = 0;
+        }
+    }
+    unmap_call(&call);
+    if (!valid) { reply_status(reply, size, "error", id, "kv_lens or page_table disagree with the description"); return; }
+    run_timed(adapter, context, request, id, &call, reply, size);
+}
+
+static void handle_run(const sb_adapter *adapter, void *context, json_object *request, const char *id, char *reply, size_t size) {
+    const char *op = get_string(request, "op");
+    if (op && strcmp(op, "gemm") == 0) handle_gemm(adapter, context, request, id, reply, size);
+    else if (op && strcmp(op, "attention") == 0) handle_attention(adapter, context, request, id, reply, size);
+    else reply_status(reply, size, "not_supported", id, "op not run by this adapter");
 }
 
 int sb_handle_line(const sb_adapter *adapter, void *context, const char *line, size_t length, char *reply, size_t size) {

@@ -37,7 +37,6 @@ public struct AttentionReference: Sendable {
     public static func compute(_ a: AttentionCase, _ inputs: AttentionInputs) -> AttentionReference {
         let (lq, d, heads) = (a.queryLength, a.headDim, a.heads)
         let q = inputs.q.decodedFloats()
-        let kAll = inputs.k.decodedFloats(), vAll = inputs.v.decodedFloats()
         let f = a.softmaxScale * a.kScale
         var value = [Double](repeating: 0, count: a.batch * heads * lq * d)
         var absSum = value
@@ -48,8 +47,8 @@ public struct AttentionReference: Sendable {
         for b in 0..<a.batch {
             let n = a.kvLengths[b]
             for g in 0..<a.kvHeads {
-                let keys = inputs.rows(kAll, batch: b, kvHead: g)
-                let values = inputs.rows(vAll, batch: b, kvHead: g)
+                let keys = inputs.rows(inputs.k, batch: b, kvHead: g)
+                let values = inputs.rows(inputs.v, batch: b, kvHead: g)
                 var kt = [Float](repeating: 0, count: d * n)
                 for j in 0..<n { for c in 0..<d { kt[c * n + j] = keys[j * d + c] } }
                 for j in 0..<n {

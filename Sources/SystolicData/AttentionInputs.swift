@@ -1,3 +1,4 @@
+import Dispatch
 import SystolicNumerics
 import SystolicSuite
 
@@ -23,40 +24,67 @@ public struct AttentionInputs: Sendable {
     /// The case's geometry, for index arithmetic.
     public let attention: AttentionCase
 
+    /// Inputs as received (by an adapter that reads them from files).
+    public init(attention: AttentionCase, q: Tensor, k: Tensor, v: Tensor, kvLengths: Tensor, pageTable: Tensor?) {
+        self.attention = attention; self.q = q; self.k = k; self.v = v; self.kvLengths = kvLengths; self.pageTable = pageTable
+    }
+
+    /// The tensors by their protocol role: q, k, v, kv_lens and, for the paged layout, page_table.
+    public var byRole: [(role: String, tensor: Tensor)] {
+        var out = [("q", q), ("k", k), ("v", v), ("kv_lens", kvLengths)]
+        if let pageTable { out.append(("page_table", pageTable)) }
+        return out
+    }
+
     public init(_ a: AttentionCase, caseId: String, generator: DataGenerator) {
         attention = a
         q = generator.tensor(caseId: caseId, operand: "q", pattern: a.dataQ, type: a.inputType,
                              shape: [a.batch, a.heads, a.queryLength, a.headDim])
         kvLengths = Tensor(type: .int32, shape: [a.batch], values: a.kvLengths.map(Double.init), overflow: .saturate)
         var pageOf: [Int] = []
+        let kvShape: [Int]
         if a.layout == .paged {
             let (table, pages) = Self.pageTable(a, key: generator.key(caseId: caseId, operand: "pages"))
             pageTable = Tensor(type: .int32, shape: [a.batch, a.pagesPerSequence], values: table.map(Double.init), overflow: .saturate)
             pageOf = table
-            k = Tensor(type: a.kvType, shape: [pages, a.pageSize, a.kvHeads, a.headDim])
-            v = k
+            kvShape = [pages, a.pageSize, a.kvHeads, a.headDim]
         } else {
             pageTable = nil
-            let shape = a.layout == .bhsd ? [a.batch, a.kvHeads, a.kvLength, a.headDim] : [a.batch, a.kvLength, a.kvHeads, a.headDim]
-            k = Tensor(type: a.kvType, shape: shape)
-            v = k
+            kvShape = a.layout == .bhsd ? [a.batch, a.kvHeads, a.kvLength, a.headDim] : [a.batch, a.kvLength, a.kvHeads, a.headDim]
         }
-        // Every slot starts as NaN; the sequences' own positions are then written.
-        let nan = a.kvType.encode(.nan, overflow: .saturate)
-        for i in 0..<k.count { k.setBits(nan, at: i); v.setBits(nan, at: i) }
+        // Every slot starts as NaN; the sequences' own positions are then written, one
+        // (sequence, kv head) per work item, into disjoint parts of the storage.
+        let width = a.kvType.byteWidth, nan = a.kvType.encode(.nan, overflow: .saturate)
+        var kBytes = [UInt8](repeating: 0, count: kvShape.reduce(1, *) * width), vBytes = kBytes
         let keyK = generator.key(caseId: caseId, operand: "k"), keyV = generator.key(caseId: caseId, operand: "v")
-        for b in 0..<a.batch {
-            for g in 0..<a.kvHeads {
+        let table = pageOf
+        kBytes.withUnsafeMutableBytes { kRaw in vBytes.withUnsafeMutableBytes { vRaw in
+            let buffers = RawBuffers(k: kRaw, v: vRaw)
+            for i in 0..<(kRaw.count / width) {
+                Tensor.store(nan, at: i, width: width, in: buffers.k)
+                Tensor.store(nan, at: i, width: width, in: buffers.v)
+            }
+            DispatchQueue.concurrentPerform(iterations: a.batch * a.kvHeads) { unit in
+                let b = unit / a.kvHeads, g = unit % a.kvHeads
                 for s in 0..<a.kvLengths[b] {
                     let logical = ((b * a.kvHeads + g) * a.kvLength + s) * a.headDim
-                    let stored = Self.index(a, pageOf, batch: b, kvHead: g, position: s)
+                    let stored = Self.index(a, table, batch: b, kvHead: g, position: s)
                     for d in 0..<a.headDim {
-                        k.setValue(DataGenerator.value(a.dataK, key: keyK, index: logical + d), at: stored + d, overflow: .saturate)
-                        v.setValue(DataGenerator.value(a.dataV, key: keyV, index: logical + d), at: stored + d, overflow: .saturate)
+                        let kv = DataGenerator.value(a.dataK, key: keyK, index: logical + d)
+                        let vv = DataGenerator.value(a.dataV, key: keyV, index: logical + d)
+                        Tensor.store(a.kvType.encode(kv, overflow: .saturate), at: stored + d, width: width, in: buffers.k)
+                        Tensor.store(a.kvType.encode(vv, overflow: .saturate), at: stored + d, width: width, in: buffers.v)
                     }
                 }
             }
-        }
+        } }
+        k = Tensor(type: a.kvType, shape: kvShape, storage: kBytes)
+        v = Tensor(type: a.kvType, shape: kvShape, storage: vBytes)
+    }
+
+    private struct RawBuffers: @unchecked Sendable {
+        let k: UnsafeMutableRawBufferPointer
+        let v: UnsafeMutableRawBufferPointer
     }
 
     /// Storage index of K[batch, kvHead, position, 0] (and of V's) in this case's layout.
@@ -74,18 +102,18 @@ public struct AttentionInputs: Sendable {
         }
     }
 
-    /// The keys (or values) of one sequence and kv head as contiguous rows [kv length, head_dim],
-    /// gathered from `decoded`, the whole K (or V) tensor's `decodedFloats()`: stored values,
-    /// exact in fp32, the scale not applied.
-    public func rows(_ decoded: [Float], batch: Int, kvHead: Int) -> [Float] {
+    /// The keys (or values) of one sequence and kv head as contiguous rows [kv length, head_dim]
+    /// of `tensor` (K or V): stored values decoded exactly to fp32, the scale not applied.
+    public func rows(_ tensor: Tensor, batch: Int, kvHead: Int) -> [Float] {
         let a = attention, length = a.kvLengths[batch], d = a.headDim
         let table = pageNumbers
-        var out = [Float](repeating: 0, count: length * d)
-        for s in 0..<length {
-            let base = Self.index(a, table, batch: batch, kvHead: kvHead, position: s)
-            for j in 0..<d { out[s * d + j] = decoded[base + j] }
+        return [Float](unsafeUninitializedCapacity: length * d) { out, initialized in
+            for s in 0..<length {
+                let base = Self.index(a, table, batch: batch, kvHead: kvHead, position: s)
+                tensor.decode(base..<(base + d), into: out.baseAddress! + s * d)
+            }
+            initialized = length * d
         }
-        return out
     }
 
     /// The page table as integers (empty unless paged).

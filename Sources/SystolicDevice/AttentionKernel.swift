@@ -36,7 +36,7 @@ enum AttentionKernel {
     static let rowsPerItem = 256
 
     static func run(_ a: AttentionCase, _ inputs: AttentionInputs, behaviour: Behaviour) -> Tensor {
-        let q = inputs.q.decodedFloats(), kAll = inputs.k.decodedFloats(), vAll = inputs.v.decodedFloats()
+        let q = inputs.q.decodedFloats()
         var out = [Float](repeating: 0, count: a.batch * a.heads * a.queryLength * a.headDim)
         // Query rows of a (sequence, kv head) unit: each head mapped to it, each query position.
         var units: [(b: Int, g: Int, heads: [Int])] = []
@@ -58,8 +58,8 @@ enum AttentionKernel {
             let work: @Sendable (Int) -> Void = { item in
                 let (u, rows) = allItems[item]
                 let unit = allUnits[u]
-                block(a, inputs, q: q, keys: inputs.rows(kAll, batch: unit.b, kvHead: unit.g),
-                      values: inputs.rows(vAll, batch: unit.b, kvHead: unit.g), batch: unit.b, heads: unit.heads, rows: rows,
+                block(a, inputs, q: q, keys: inputs.rows(inputs.k, batch: unit.b, kvHead: unit.g),
+                      values: inputs.rows(inputs.v, batch: unit.b, kvHead: unit.g), batch: unit.b, heads: unit.heads, rows: rows,
                       behaviour: behaviour, out: shared.out)
             }
             if behaviour.threads <= 1 {
@@ -132,7 +132,7 @@ enum AttentionKernel {
                 var blockSum: Float = 0
                 for j in 0..<limit {
                     var pj = VectorMath.exp(s[i * width + j] * f - top)
-                    if behaviour.kvBlock != nil { pj = Float(pType.round(Double(pj), overflow: .ieee)) }
+                    if behaviour.kvBlock != nil { pj = roundProbability(pj, pType) }
                     p[i * width + j] = pj
                     blockSum += pj
                 }
@@ -143,7 +143,7 @@ enum AttentionKernel {
             if behaviour.kvBlock == nil {
                 // Full softmax: normalise P in fp32, round it to P's type, then one product.
                 for i in 0..<m where rowSum[i] > 0 {
-                    for j in 0..<width { p[i * width + j] = Float(pType.round(Double(p[i * width + j] / rowSum[i]), overflow: .ieee)) }
+                    for j in 0..<width { p[i * width + j] = roundProbability(p[i * width + j] / rowSum[i], pType) }
                 }
             }
             let vBlock = Array(values[(j0 * d)..<((j0 + width) * d)])
@@ -163,6 +163,19 @@ enum AttentionKernel {
                 if vScale != 1 { o *= vScale }
                 out[outRow[i] + c] = o
             }
+        }
+    }
+
+    /// P rounded to its type, nearest-even (bf16 on the bits: it shares fp32's exponent range, so
+    /// adding half an ulp less one, plus the kept bit's parity, and truncating is exactly RNE).
+    @inline(__always)
+    static func roundProbability(_ p: Float, _ type: NumberType) -> Float {
+        switch type {
+        case .fp32: return p
+        case .bf16 where p.isFinite:
+            let b = p.bitPattern
+            return Float(bitPattern: (b &+ 0x7FFF &+ ((b >> 16) & 1)) & 0xFFFF_0000)
+        default: return Float(type.round(Double(p), overflow: .ieee))
         }
     }
 

@@ -1,8 +1,9 @@
 /*
  * An example SystolicBench adapter on the C SDK: a straightforward CPU GEMM that declares its
- * arithmetic honestly (fp32 accumulator, fp32/bf16/int8 inputs, subnormals preserved) and sums in
- * the weight-stationary order of a 128-row array. A vendor replaces run_gemm with a call into
- * their driver.
+ * arithmetic honestly (fp32 accumulator, fp32/fp16/bf16/int8 inputs, subnormals preserved) and sums in
+ * the weight-stationary order of a 128-row array, and a straightforward attention (full softmax,
+ * scores, weights and sums in fp64, more accurate than the fp32 and 1-ulp exp it declares). A
+ * vendor replaces run_gemm and run_attention with calls into their driver.
  *
  *   cc -O2 -o example-adapter main.c ../SystolicAdapterSDK/sbsdk.c -I../SystolicAdapterSDK/include \
  *      $(pkg-config --cflags --libs json-c) -lm
@@ -10,6 +11,7 @@
 #include "sbsdk.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -20,15 +22,25 @@ static const char *device_json =
     "{\"name\": \"example-c-cpu\", \"vendor\": \"SystolicBench example\", \"product\": \"C CPU adapter on the SDK\","
     " \"driver_version\": \"1.0.0\", \"kind\": \"hardware\","
     " \"arithmetic\": {\"accumulator\": \"fp32\", \"subnormals\": \"preserve\", \"overflow_modes\": [\"saturate\", \"ieee\"],"
-    "  \"input_types\": [\"fp32\", \"bf16\", \"int8\"]},"
-    " \"ops\": [\"gemm\"], \"array\": {\"rows\": 128, \"cols\": 128, \"dataflow\": \"weight_stationary\", \"clock_hz\": 1e9},"
-    " \"peak_ops_per_second\": {\"fp32\": 1e10, \"bf16\": 1e10, \"int8\": 1e10}}";
+    "  \"input_types\": [\"fp32\", \"fp16\", \"bf16\", \"int8\"], \"exp_ulps\": 1},"
+    " \"ops\": [\"gemm\", \"attention\"], \"array\": {\"rows\": 128, \"cols\": 128, \"dataflow\": \"weight_stationary\", \"clock_hz\": 1e9},"
+    " \"peak_ops_per_second\": {\"fp32\": 1e10, \"fp16\": 1e10, \"bf16\": 1e10, \"int8\": 1e10}}";
+
+/* The floating-point types this example implements. */
+static int is_float(sb_type t) { return t == SB_FP32 || t == SB_BF16 || t == SB_FP16; }
 
 static float load_float(const void *base, size_t i, sb_type t) {
     uint32_t bits;
     switch (t) {
     case SB_FP32: memcpy(&bits, (const char *)base + 4 * i, 4); break;
     case SB_BF16: { uint16_t h; memcpy(&h, (const char *)base + 2 * i, 2); bits = (uint32_t)h << 16; break; }
+    case SB_FP16: {
+        uint16_t h;
+        memcpy(&h, (const char *)base + 2 * i, 2);
+        int e = (h >> 10) & 0x1F, m = h & 0x3FF;
+        float magnitude = e == 0x1F ? (m ? NAN : INFINITY) : e == 0 ? ldexpf((float)m, -24) : ldexpf((float)(m | 0x400), e - 25);
+        return h & 0x8000 ? -magnitude : magnitude;
+    }
     default: return 0;
     }
     float f;
@@ -49,13 +61,28 @@ static uint16_t to_bf16(float f, int saturate) {
     return h;
 }
 
+/* fp32 → fp16, nearest-even (nearbyint in the default rounding mode); overflow to ±inf (ieee) or
+ * ±65504 (saturate); NaN stays NaN. */
+static uint16_t to_fp16(float f, int saturate) {
+    uint16_t sign = signbit(f) ? 0x8000 : 0;
+    double a = fabs((double)f);
+    if (isnan(f)) return 0x7E00;
+    if (a >= 65520.0) return sign | (saturate ? 0x7BFF : 0x7C00);
+    if (a < 0x1p-14) return sign | (uint16_t)nearbyint(a * 0x1p24); /* subnormal, or the smallest normal by rounding up */
+    int e;
+    frexp(a, &e); /* a = f·2^e, f in [0.5, 1) */
+    long m = (long)nearbyint(ldexp(a, 11 - e)); /* 11 significant bits */
+    if (m == 2048) { m = 1024; e += 1; }
+    if (e + 14 >= 31) return sign | (saturate ? 0x7BFF : 0x7C00);
+    return sign | (uint16_t)((e + 14) << 10) | (uint16_t)(m & 0x3FF);
+}
+
 static sb_status run_gemm(void *context, const sb_gemm *g, const sb_tensor *a, const sb_tensor *b, sb_tensor *c, double *seconds,
                           double *joules, char *reason, size_t reason_size) {
     (void)context; (void)seconds; (void)joules;
     int integer = g->a == SB_INT8;
     if (integer ? (g->b != SB_INT8 || (g->output != SB_INT32 && g->output != SB_INT8))
-                : ((g->a != SB_FP32 && g->a != SB_BF16) || (g->b != SB_FP32 && g->b != SB_BF16) ||
-                   (g->output != SB_FP32 && g->output != SB_BF16))) {
+                : (!is_float(g->a) || !is_float(g->b) || !is_float(g->output))) {
         snprintf(reason, reason_size, "types not implemented by the example adapter");
         return SB_NOT_SUPPORTED;
     }
@@ -92,7 +119,7 @@ static sb_status run_gemm(void *context, const sb_gemm *g, const sb_tensor *a, c
                     if (isinf(total) && g->overflow_saturate) total = copysignf(3.40282347e38f, total);
                     memcpy((char *)c->data + 4 * out, &total, 4);
                 } else {
-                    uint16_t h = to_bf16(total, g->overflow_saturate);
+                    uint16_t h = g->output == SB_BF16 ? to_bf16(total, g->overflow_saturate) : to_fp16(total, g->overflow_saturate);
                     memcpy((char *)c->data + 2 * out, &h, 2);
                 }
             }
@@ -101,7 +128,78 @@ static sb_status run_gemm(void *context, const sb_gemm *g, const sb_tensor *a, c
     return SB_OK;
 }
 
+/* Element offset of K[b, g, j, 0] (and of V's) in the request's layout. */
+static size_t kv_offset(const sb_attention *at, const int32_t *pages, long long b, long long g, long long j) {
+    switch (at->layout) {
+    case SB_KV_BHSD: return (size_t)(((b * at->kv_heads + g) * at->kv_len + j) * at->head_dim);
+    case SB_KV_BSHD: return (size_t)(((b * at->kv_len + j) * at->kv_heads + g) * at->head_dim);
+    default: {
+        long long per_sequence = (at->kv_len + at->page_size - 1) / at->page_size;
+        long long page = pages[b * per_sequence + j / at->page_size];
+        return (size_t)(((page * at->page_size + j % at->page_size) * at->kv_heads + g) * at->head_dim);
+    }
+    }
+}
+
+static sb_status run_attention(void *context, const sb_attention *at, const sb_tensor *q, const sb_tensor *k, const sb_tensor *v,
+                               const sb_tensor *kv_lens, const sb_tensor *page_table, sb_tensor *o, double *seconds, double *joules,
+                               char *reason, size_t reason_size) {
+    (void)context; (void)seconds; (void)joules;
+    if (!is_float(at->input) || !is_float(at->kv) || !is_float(at->output)) {
+        snprintf(reason, reason_size, "types not implemented by the example adapter");
+        return SB_NOT_SUPPORTED;
+    }
+    const int32_t *lengths = kv_lens->data;
+    const int32_t *pages = page_table ? page_table->data : NULL;
+    long long group = at->heads / at->kv_heads, d = at->head_dim;
+    double *weights = malloc(sizeof(double) * (size_t)at->kv_len);
+    double *row = malloc(sizeof(double) * (size_t)d);
+    if (!weights || !row) { free(weights); free(row); snprintf(reason, reason_size, "out of memory"); return SB_ERROR; }
+    for (long long b = 0; b < at->batch; b++) {
+        long long n = lengths[b];
+        for (long long h = 0; h < at->heads; h++) {
+            long long g = h / group;
+            for (long long s = 0; s < at->q_len; s++) {
+                long long visible = n;
+                if (at->causal) {
+                    visible = s + n - at->q_len + 1;
+                    if (visible < 0) visible = 0;
+                    if (visible > n) visible = n;
+                }
+                size_t q_row = (size_t)(((b * at->heads + h) * at->q_len + s) * d);
+                double top = -INFINITY, total = 0;
+                for (long long j = 0; j < visible; j++) {
+                    size_t kj = kv_offset(at, pages, b, g, j);
+                    double dot = 0;
+                    for (long long c = 0; c < d; c++) dot += (double)load_float(q->data, q_row + c, at->input) * load_float(k->data, kj + c, at->kv);
+                    weights[j] = dot * at->scale * at->k_scale;
+                    if (weights[j] > top) top = weights[j];
+                }
+                for (long long j = 0; j < visible; j++) { weights[j] = exp(weights[j] - top); total += weights[j]; }
+                for (long long c = 0; c < d; c++) row[c] = 0;
+                for (long long j = 0; j < visible; j++) {
+                    size_t vj = kv_offset(at, pages, b, g, j);
+                    for (long long c = 0; c < d; c++) row[c] += weights[j] * load_float(v->data, vj + c, at->kv);
+                }
+                for (long long c = 0; c < d; c++) {
+                    float value = visible > 0 ? (float)(row[c] / total * at->v_scale) : 0.0f;
+                    if (at->output == SB_FP32) {
+                        if (isinf(value) && at->overflow_saturate) value = copysignf(3.40282347e38f, value);
+                        memcpy((char *)o->data + 4 * (q_row + c), &value, 4);
+                    } else {
+                        uint16_t bits = at->output == SB_BF16 ? to_bf16(value, at->overflow_saturate) : to_fp16(value, at->overflow_saturate);
+                        memcpy((char *)o->data + 2 * (q_row + c), &bits, 2);
+                    }
+                }
+            }
+        }
+    }
+    free(weights);
+    free(row);
+    return SB_OK;
+}
+
 int main(void) {
-    sb_adapter adapter = {device_json, "wall", "none", run_gemm};
+    sb_adapter adapter = {device_json, "wall", "none", run_gemm, run_attention};
     return sb_serve(&adapter, NULL);
 }

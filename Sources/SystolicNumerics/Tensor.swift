@@ -79,6 +79,28 @@ public struct Tensor: Sendable, Equatable {
         }
     }
 
+    /// Elements `range` as `Float` into `out` (exact for all types but int32 beyond 2^24), without
+    /// decoding the rest of the tensor.
+    public func decode(_ range: Range<Int>, into out: UnsafeMutablePointer<Float>) {
+        let (w, t) = (type.byteWidth, type)
+        storage.withUnsafeBytes { raw in
+            switch t {
+            case .fp32:
+                for (i, e) in range.enumerated() { out[i] = Float(bitPattern: Self.load(raw, e, width: 4)) }
+            case .bf16:
+                for (i, e) in range.enumerated() { out[i] = Float(bitPattern: Self.load(raw, e, width: 2) << 16) }
+            default:
+                for (i, e) in range.enumerated() { out[i] = Float(t.decode(Self.load(raw, e, width: w))) }
+            }
+        }
+    }
+
+    /// Stores element bit patterns into a storage buffer (`Tensor(type:shape:storage:)` takes the
+    /// result): for code that fills disjoint parts of one tensor from several threads.
+    public static func store(_ bits: UInt32, at index: Int, width: Int, in raw: UnsafeMutableRawBufferPointer) {
+        store(raw, index, width: width, bits)
+    }
+
     /// Every element as `Float`. Exact for all types but int32 beyond 2^24.
     public func decodedFloats() -> [Float] {
         let (n, w, t) = (count, type.byteWidth, type)

@@ -102,33 +102,53 @@ public final class ProcessAdapter: DeviceAdapter, @unchecked Sendable {
     public func run(_ benchmarkCase: BenchmarkCase, inputs: CaseInputs) throws(DeviceError) -> DeviceOutput {
         lock.lock()
         defer { lock.unlock() }
-        guard case let .gemm(g) = benchmarkCase.workload, case let .gemm(tensors) = inputs else {
-            throw .notSupported("the adapter protocol carries GEMM cases in this version")
+        // What to send: the op's spec, its input tensors by role, and the one output it writes.
+        let op = benchmarkCase.workload.op
+        guard descriptor.ops.contains(op) else { throw .notSupported("the device does not declare op \(op)") }
+        var gemmSpec: GemmSpec?, attentionSpec: AttentionSpec?
+        var tensorsByRole: [(role: String, tensor: Tensor)]
+        let outputRole: String, outputType: NumberType, outputShape: [Int], inputTypes: [NumberType], flops: Double
+        switch (benchmarkCase.workload, inputs) {
+        case let (.gemm(g), .gemm(tensors)):
+            gemmSpec = GemmSpec(g)
+            tensorsByRole = [("a", tensors.a), ("b", tensors.b)]
+            (outputRole, outputType, outputShape) = ("c", g.types.output, [g.batch, g.m, g.n])
+            inputTypes = [g.types.a, g.types.b]
+            flops = 2 * Double(g.macs)
+        case let (.attention(a), .attention(tensors)):
+            attentionSpec = AttentionSpec(a)
+            tensorsByRole = tensors.byRole
+            (outputRole, outputType, outputShape) = ("o", a.outputType, [a.batch, a.heads, a.queryLength, a.headDim])
+            inputTypes = [a.inputType, a.kvType]
+            flops = 4 * Double(a.visiblePairs * a.headDim)
+        default:
+            throw .notSupported("the adapter protocol does not carry op \(op) in this version")
         }
-        guard descriptor.ops.contains("gemm") else { throw .notSupported("the device does not declare op gemm") }
-        for t in [g.types.a, g.types.b] where !descriptor.arithmetic.inputTypes.contains(t) {
+        for t in inputTypes where !descriptor.arithmetic.inputTypes.contains(t) {
             throw .notSupported("the device does not declare input type \(t.rawValue)")
         }
         caseCounter += 1
         let prefix = scratch.appendingPathComponent("case-\(caseCounter)").path
-        let a = TensorFile(path: prefix + "-a.bin", type: tensors.a.type, shape: tensors.a.shape)
-        let b = TensorFile(path: prefix + "-b.bin", type: tensors.b.type, shape: tensors.b.shape)
-        let c = TensorFile(path: prefix + "-c.bin", type: g.types.output, shape: [g.batch, g.m, g.n])
-        defer { for f in [a, b, c] { unlink(f.path) } }
+        let files = tensorsByRole.map { (role: $0.role, file: TensorFile(path: prefix + "-\($0.role).bin", type: $0.tensor.type, shape: $0.tensor.shape),
+                                         tensor: $0.tensor) }
+        let output = TensorFile(path: prefix + "-\(outputRole).bin", type: outputType, shape: outputShape)
+        defer { for f in files.map(\.file) + [output] { unlink(f.path) } }
         do {
-            try TensorFileIO.save(tensors.a.storage, to: a.path)
-            try TensorFileIO.save(tensors.b.storage, to: b.path)
-            let request = RunRequest(id: benchmarkCase.id, op: "gemm", gemm: GemmSpec(g), inputs: ["a": a, "b": b], outputs: ["c": c],
-                                     timing: timing)
+            for f in files { try TensorFileIO.save(f.tensor.storage, to: f.file.path) }
+            var inputFiles: [String: TensorFile] = [:]
+            for f in files { inputFiles[f.role] = f.file }
+            let request = RunRequest(id: benchmarkCase.id, op: op, gemm: gemmSpec, attention: attentionSpec, inputs: inputFiles,
+                                     outputs: [outputRole: output], timing: timing)
             let started = DispatchTime.now().uptimeNanoseconds
             let reply = try exchange(request)
             let roundTrip = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
             switch reply.type {
             case "result":
-                let output = try readOutput(reply, expected: c)
-                return DeviceOutput(tensors: ["c": output], metrics: metrics(reply, g, roundTrip: roundTrip))
+                let tensor = try readOutput(reply, role: outputRole, expected: output)
+                return DeviceOutput(tensors: [outputRole: tensor], metrics: metrics(reply, flops: flops, roundTrip: roundTrip))
             case "not_supported":
-                throw AdapterFailure("the device declared gemm with \(g.types.a.rawValue) × \(g.types.b.rawValue) in its handshake, then refused the case: \(reply.reason ?? "no reason")")
+                let types = inputTypes.map(\.rawValue).joined(separator: " × ")
+                throw AdapterFailure("the device declared \(op) with \(types) in its handshake, then refused the case: \(reply.reason ?? "no reason")")
             case "error":
                 throw DeviceError.broken("the adapter reported an error: \(reply.reason ?? "no reason")\(stderrTail())")
             default:
@@ -208,8 +228,8 @@ public final class ProcessAdapter: DeviceAdapter, @unchecked Sendable {
 
     /// Reads an output file after checking it is the requested, regular file inside the scratch
     /// directory, of exactly the expected size.
-    private func readOutput(_ reply: RunReply, expected: TensorFile) throws -> Tensor {
-        guard let path = reply.outputs?["c"] else { throw AdapterFailure("the reply names no output \"c\"") }
+    private func readOutput(_ reply: RunReply, role: String, expected: TensorFile) throws -> Tensor {
+        guard let path = reply.outputs?[role] else { throw AdapterFailure("the reply names no output \"\(role)\"") }
         guard path == expected.path else { throw AdapterFailure("output written to \(path), not to the requested \(expected.path)") }
         var info = stat()
         guard lstat(path, &info) == 0 else { throw AdapterFailure("output \(path) is missing") }
@@ -225,7 +245,8 @@ public final class ProcessAdapter: DeviceAdapter, @unchecked Sendable {
         return Tensor(type: expected.type, shape: expected.shape, storage: try TensorFileIO.load(path, count: expected.byteCount))
     }
 
-    private func metrics(_ reply: RunReply, _ g: GemmCase, roundTrip: Double) -> [Metric] {
+    /// The measured figures; `flops` is the op's operation count (two per MAC).
+    private func metrics(_ reply: RunReply, flops: Double, roundTrip: Double) -> [Metric] {
         var out = [Metric(name: "host_round_trip", value: roundTrip, unit: "s", deterministic: false)]
         if let samples = reply.samplesSeconds, !samples.isEmpty, samples.allSatisfy({ $0.isFinite && $0 >= 0 }) {
             let stats = SampleStatistics(samples)
@@ -237,7 +258,7 @@ public final class ProcessAdapter: DeviceAdapter, @unchecked Sendable {
             out.append(Metric(name: "time_cv", value: stats.cv, unit: "ratio", deterministic: false))
             out.append(Metric(name: "repeats", value: Double(samples.count), unit: "count", deterministic: false))
             if stats.median > 0 {
-                out.append(Metric(name: "throughput", value: 2 * Double(g.macs) / stats.median, unit: "op/s", deterministic: false))
+                out.append(Metric(name: "throughput", value: flops / stats.median, unit: "op/s", deterministic: false))
             }
         }
         if let joules = reply.energyJoules, joules.isFinite, joules >= 0, let source = descriptor.adapter?.energySource, source != "none" {

@@ -103,6 +103,58 @@ public struct GemmSpec: Codable, Sendable, Equatable {
     }
 }
 
+/// The attention a `run` asks for, in the protocol's words (semantics in the README's Attention
+/// section). `scale` is always the softmax scale in use (1/√head_dim unless the case sets one).
+public struct AttentionSpec: Codable, Sendable, Equatable {
+    public var batch: Int
+    public var heads: Int
+    public var kvHeads: Int
+    public var headDim: Int
+    public var qLen: Int
+    /// Each sequence's kv length (also in the `kv_lens` input tensor).
+    public var kvLens: [Int]
+    public var causal: Bool
+    public var scale: Double
+    public var input: NumberType
+    public var kv: NumberType
+    public var accumulate: NumberType
+    public var p: NumberType
+    public var output: NumberType
+    public var kScale: Double
+    public var vScale: Double
+    /// `bhsd`, `bshd` or `paged`.
+    public var kvLayout: String
+    public var pageSize: Int
+    public var overflow: OverflowMode
+
+    enum CodingKeys: String, CodingKey {
+        case batch, heads, causal, scale, input, kv, accumulate, p, output, overflow
+        case kvHeads = "kv_heads"
+        case headDim = "head_dim"
+        case qLen = "q_len"
+        case kvLens = "kv_lens"
+        case kScale = "k_scale"
+        case vScale = "v_scale"
+        case kvLayout = "kv_layout"
+        case pageSize = "page_size"
+    }
+
+    public init(_ a: AttentionCase) {
+        batch = a.batch; heads = a.heads; kvHeads = a.kvHeads; headDim = a.headDim; qLen = a.queryLength; kvLens = a.kvLengths
+        causal = a.causal; scale = a.softmaxScale; input = a.inputType; kv = a.kvType; accumulate = a.accumulateType
+        p = a.probabilityType; output = a.outputType; kScale = a.kScale; vScale = a.vScale; kvLayout = a.layout.rawValue
+        pageSize = a.pageSize; overflow = a.overflow
+    }
+
+    /// The case back, for an adapter that wraps our own emulator.
+    public var attentionCase: AttentionCase {
+        AttentionCase(batch: batch, heads: heads, kvHeads: kvHeads, headDim: headDim, queryLength: qLen, kvLengths: kvLens,
+                      causal: causal, scale: scale, inputType: input, kvType: kv, accumulateType: accumulate, probabilityType: p,
+                      outputType: output, kScale: kScale, vScale: vScale, layout: AttentionCase.KVLayout(rawValue: kvLayout) ?? .bhsd,
+                      pageSize: pageSize, overflow: overflow)
+    }
+}
+
 /// How the harness wants a case timed: warm-up runs, then repeats until both minimums are met.
 public struct TimingPlan: Codable, Sendable, Equatable {
     public var warmup: Int
@@ -126,13 +178,16 @@ public struct RunRequest: Codable, Sendable {
     public var id: String
     public var op: String
     public var gemm: GemmSpec?
+    public var attention: AttentionSpec?
     public var inputs: [String: TensorFile]
     /// Where each output must be written (the harness owns these paths).
     public var outputs: [String: TensorFile]
     public var timing: TimingPlan
 
-    public init(id: String, op: String, gemm: GemmSpec?, inputs: [String: TensorFile], outputs: [String: TensorFile], timing: TimingPlan) {
-        self.id = id; self.op = op; self.gemm = gemm; self.inputs = inputs; self.outputs = outputs; self.timing = timing
+    public init(id: String, op: String, gemm: GemmSpec? = nil, attention: AttentionSpec? = nil, inputs: [String: TensorFile],
+                outputs: [String: TensorFile], timing: TimingPlan) {
+        self.id = id; self.op = op; self.gemm = gemm; self.attention = attention; self.inputs = inputs; self.outputs = outputs
+        self.timing = timing
     }
 }
 

@@ -96,9 +96,9 @@ while let line = nextLine() {
         exit(0)
     case "run":
         runs += 1
-        guard let request = try? JSONDecoder().decode(RunRequest.self, from: Data(line)), let spec = request.gemm,
-              let c = request.outputs["c"], let a = request.inputs["a"], let b = request.inputs["b"] else {
-            reply(RunReply(type: "error", id: message["id"]?.stringValue ?? "", reason: "this adapter runs gemm requests only"))
+        guard let request = try? JSONDecoder().decode(RunRequest.self, from: Data(line)), request.outputs.count == 1,
+              let (role, c) = request.outputs.first.map({ ($0.key, $0.value) }) else {
+            reply(RunReply(type: "error", id: message["id"]?.stringValue ?? "", reason: "malformed run request"))
             continue
         }
         let misbehaveNow = runs == onCase ? misbehaviour : nil
@@ -123,9 +123,25 @@ while let line = nextLine() {
         default: break
         }
         do {
-            let inputs = GemmInputs(a: try readTensor(a), b: try readTensor(b))
-            let g = spec.gemmCase
-            let benchmarkCase = BenchmarkCase(id: request.id, suite: "", name: "", profiles: [], workload: .gemm(g))
+            func input(_ role: String) throws -> Tensor {
+                guard let file = request.inputs[role] else { throw AdapterFailure(message: "the request has no input \"\(role)\"") }
+                return try readTensor(file)
+            }
+            let workload: Workload, inputs: CaseInputs
+            if let spec = request.gemm {
+                workload = .gemm(spec.gemmCase)
+                inputs = .gemm(GemmInputs(a: try input("a"), b: try input("b")))
+            } else if let spec = request.attention {
+                let a = spec.attentionCase
+                workload = .attention(a)
+                inputs = .attention(AttentionInputs(attention: a, q: try input("q"), k: try input("k"), v: try input("v"),
+                                                    kvLengths: try input("kv_lens"),
+                                                    pageTable: a.layout == .paged ? try input("page_table") : nil))
+            } else {
+                reply(RunReply(type: "error", id: request.id, reason: "op \(request.op) is not run by this adapter"))
+                continue
+            }
+            let benchmarkCase = BenchmarkCase(id: request.id, suite: "", name: "", profiles: [], workload: workload)
             var samples: [Double] = []
             var output: DeviceOutput?
             var started = Date()
@@ -133,7 +149,7 @@ while let line = nextLine() {
             var i = 0
             while i < total || Date().timeIntervalSince(started) < request.timing.minSeconds {
                 let t0 = DispatchTime.now().uptimeNanoseconds
-                do { output = try emulator.run(benchmarkCase, inputs: .gemm(inputs)) } catch {
+                do { output = try emulator.run(benchmarkCase, inputs: inputs) } catch {
                     if case let .notSupported(why) = error {
                         reply(RunReply(type: "not_supported", id: request.id, reason: why))
                     } else {
@@ -146,14 +162,14 @@ while let line = nextLine() {
                 if i >= request.timing.warmup { samples.append(seconds) } else { started = Date() }
                 i += 1
             }
-            guard let out = output, let tensor = out.tensors["c"] else { continue }
+            guard let out = output, let tensor = out.tensors[role] else { continue }
             var path = c.path
             var bytes = tensor.storage
             switch misbehaveNow {
             case "wrong-shape"?: bytes = Array(bytes.prefix(max(bytes.count / 2, 1)))
             case "huge-output"?: bytes = Array(repeating: 0, count: bytes.count * 64)
             case "escape-dotdot"?:
-                path = URL(fileURLWithPath: c.path).deletingLastPathComponent().appendingPathComponent("../escaped-c.bin").path
+                path = URL(fileURLWithPath: c.path).deletingLastPathComponent().appendingPathComponent("../escaped-\(role).bin").path
             default: break
             }
             if misbehaveNow == "escape-symlink" {
@@ -163,11 +179,16 @@ while let line = nextLine() {
             } else {
                 try TensorFileIO.save(bytes, to: path)
             }
-            reply(RunReply(type: "result", id: request.id, outputs: ["c": path], samplesSeconds: samples))
+            reply(RunReply(type: "result", id: request.id, outputs: [role: path], samplesSeconds: samples))
         } catch {
             reply(RunReply(type: "error", id: request.id, reason: "\(error)"))
         }
     default:
         reply(RunReply(type: "error", id: message["id"]?.stringValue ?? "", reason: "unknown request type \(type)"))
     }
+}
+
+struct AdapterFailure: Error, CustomStringConvertible {
+    let message: String
+    var description: String { message }
 }

@@ -1,8 +1,8 @@
 /*
  * SystolicBench adapter SDK: the process protocol (PROTOCOL.md, version 1) in C, on libjson-c.
  *
- * A vendor fills an sb_adapter with a description of the device and a run_gemm callback, and
- * calls sb_serve(). The SDK reads requests on fd 3 and answers on fd 4, maps the tensor files
+ * A vendor fills an sb_adapter with a description of the device, a run_gemm callback and
+ * optionally a run_attention callback, and calls sb_serve(). The SDK reads requests on fd 3 and answers on fd 4, maps the tensor files
  * (inputs read-only, the output read-write, never copied), runs the warm-up and timed repeats the
  * harness asks for, and reports the samples, energy and errors. Anything malformed from the
  * harness is answered with an error reply; the loop never trusts a length it did not check.
@@ -43,6 +43,29 @@ typedef struct {
     int overflow_saturate;
 } sb_gemm;
 
+/* How an attention request's KV cache is laid out (PROTOCOL.md). */
+typedef enum { SB_KV_BHSD, SB_KV_BSHD, SB_KV_PAGED } sb_kv_layout;
+
+/* One attention request: O[batch, heads, q_len, head_dim] = softmax(Q·Kᵀ·scale + mask)·V, with
+ * query head h reading kv head h / (heads / kv_heads); keys k_scale·K and values v_scale·V; when
+ * causal, query i of a sequence of kv length L sees keys 0 … i + L − q_len (bottom-right), and a
+ * row that sees none outputs zeros. P may be rounded to `p` before P·V. K and V are
+ * [batch, kv_heads, kv_len, head_dim] (BHSD), [batch, kv_len, kv_heads, head_dim] (BSHD), or pages
+ * [pages, page_size, kv_heads, head_dim] found through page_table [batch, pages per sequence].
+ * The SDK has checked every shape, every kv length (1 … kv_len) and every page number a sequence
+ * needs (0 … pages − 1) before the callback runs. */
+typedef struct {
+    long long batch, heads, kv_heads, head_dim, q_len;
+    /* The longest kv length; each sequence's own is in the kv_lens tensor (int32). */
+    long long kv_len;
+    long long page_size, pages;
+    int causal;
+    double scale, k_scale, v_scale;
+    sb_type input, kv, accumulate, p, output;
+    sb_kv_layout layout;
+    int overflow_saturate;
+} sb_attention;
+
 typedef enum { SB_OK = 0, SB_NOT_SUPPORTED = 1, SB_ERROR = 2 } sb_status;
 
 typedef struct {
@@ -56,6 +79,12 @@ typedef struct {
      * *joules; on SB_NOT_SUPPORTED or SB_ERROR, writes a reason. Required. */
     sb_status (*run_gemm)(void *context, const sb_gemm *gemm, const sb_tensor *a, const sb_tensor *b, sb_tensor *c,
                           double *seconds, double *joules, char *reason, size_t reason_size);
+    /* Runs one attention case once, writing o->data; page_table is NULL unless the layout is
+     * paged. Optional: when NULL, attention requests are answered not_supported (declare
+     * "attention" in the descriptor's ops, and exp_ulps in its arithmetic, only with it set). */
+    sb_status (*run_attention)(void *context, const sb_attention *attention, const sb_tensor *q, const sb_tensor *k,
+                               const sb_tensor *v, const sb_tensor *kv_lens, const sb_tensor *page_table, sb_tensor *o,
+                               double *seconds, double *joules, char *reason, size_t reason_size);
 } sb_adapter;
 
 /* Serves the protocol until shutdown or until the harness closes fd 3. Returns the exit status. */
