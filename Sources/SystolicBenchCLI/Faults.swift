@@ -18,7 +18,7 @@ extension SystolicBench {
         @Flag(name: .customLong("run"), help: "Run the cases once per fault and print the catalogue's table.")
         var runCases = false
 
-        @Argument(help: "Suite files (default: Suites/gemm.json).")
+        @Argument(help: "Suite files (default: Suites/gemm.json, Suites/attention.json and Suites/networking.json).")
         var suites: [String] = []
 
         @Option(help: "Profile to run.")
@@ -32,7 +32,7 @@ extension SystolicBench {
                 for entry in EmulatorFault.catalogue { print("\(entry.spelling.padding(26))\(entry.summary)") }
                 return
             }
-            let loaded = try SuiteSelection.load(suites.isEmpty ? ["Suites/gemm.json"] : suites)
+            let loaded = try SuiteSelection.load(suites.isEmpty ? ["Suites/gemm.json", "Suites/attention.json", "Suites/networking.json"] : suites)
             for s in loaded where s.profiles[profile] == nil {
                 throw ValidationError("suite \(s.file) has no profile \"\(profile)\" (it has: \(s.profiles.keys.sorted().joined(separator: ", ")))")
             }

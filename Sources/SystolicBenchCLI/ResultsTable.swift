@@ -4,10 +4,13 @@ import SystolicHarness
 /// The terminal summary of a run: one row per case, then the verdict counts.
 enum ResultsTable {
     static func render(_ results: RunResults) -> String {
-        var rows: [[String]] = [["verdict", "cycles", "util", "ratio", "case"]]
+        // Collectives have no cycles or array utilisation: their time and bus bandwidth go there.
+        var rows: [[String]] = [["verdict", "cycles|µs", "util|busbw", "ratio", "case"]]
         for c in results.cases {
-            let cycles = c.metrics["cycles"].map { String(Int64($0.value)) } ?? "-"
-            let util = c.metrics["utilisation"].map { percent($0.value) } ?? "-"
+            let cycles = c.metrics["cycles"].map { String(Int64($0.value)) }
+                ?? c.metrics["time"].map { String(format: "%.1fµs", $0.value * 1e6) } ?? "-"
+            let util = c.metrics["utilisation"].map { percent($0.value) }
+                ?? c.metrics["busbw"].map { String(format: "%.1fGB/s", $0.value / 1e9) } ?? "-"
             let ratio: String
             if c.check?.rule == "exact" { ratio = "exact" } else if let r = c.check?.maxRatioToBound { ratio = short(r) } else { ratio = "-" }
             rows.append([c.verdict.rawValue, cycles, util, ratio, c.id])

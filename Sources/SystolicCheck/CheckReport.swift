@@ -31,6 +31,9 @@ public struct CheckReport: Sendable, Codable, Equatable {
     public var seconds: Double = 0
     /// SHA-256 of the output tensor's bytes, `sha256:<hex>`; filled in by the harness.
     public var outputDigest: String?
+    /// Collectives whose ranks must agree (all-reduce, all-gather, broadcast): elements where some
+    /// rank's bits differ from rank 0's.
+    public var rankDisagreements: Int?
 
     enum CodingKeys: String, CodingKey {
         case rule, mode, elements, mismatches, unverifiable, worst, suspect, freivalds, seconds
@@ -39,9 +42,10 @@ public struct CheckReport: Sendable, Codable, Equatable {
         case maxRatioToProbabilisticBound = "max_ratio_to_probabilistic_bound"
         case referenceMacs = "reference_macs"
         case outputDigest = "output_digest"
+        case rankDisagreements = "rank_disagreements"
     }
 
-    public var passed: Bool { mismatches == 0 && (freivalds?.failedRows ?? 0) == 0 }
+    public var passed: Bool { mismatches == 0 && (freivalds?.failedRows ?? 0) == 0 && (rankDisagreements ?? 0) == 0 }
 }
 
 /// One output element as the check saw it.

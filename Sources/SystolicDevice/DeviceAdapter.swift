@@ -31,7 +31,8 @@ extension DeviceAdapter {
 public enum CaseInputs: Sendable {
     case gemm(GemmInputs)
     case attention(AttentionInputs)
-    /// Families whose data generation arrives with their issues.
+    case collective(CollectiveInputs)
+    /// No data: a timing-only case.
     case none
 }
 

@@ -161,16 +161,18 @@ public struct DeviceConfig: Sendable, Codable, Equatable {
         /// Bandwidth of one link in one direction.
         public var linkBytesPerSecond: Double
         public var linkLatencySeconds: Double
+        /// Ring only: links carry data in one direction (rank r to r + 1) instead of both.
+        public var unidirectional: Bool?
 
         enum CodingKeys: String, CodingKey {
-            case count, topology
+            case count, topology, unidirectional
             case linkBytesPerSecond = "link_bytes_per_second"
             case linkLatencySeconds = "link_latency_seconds"
         }
 
-        public init(count: Int, topology: Topology, linkBytesPerSecond: Double, linkLatencySeconds: Double) {
+        public init(count: Int, topology: Topology, linkBytesPerSecond: Double, linkLatencySeconds: Double, unidirectional: Bool? = nil) {
             self.count = count; self.topology = topology; self.linkBytesPerSecond = linkBytesPerSecond
-            self.linkLatencySeconds = linkLatencySeconds
+            self.linkLatencySeconds = linkLatencySeconds; self.unidirectional = unidirectional
         }
     }
 

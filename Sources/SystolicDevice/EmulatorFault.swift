@@ -2,7 +2,7 @@ import SystolicNumerics
 
 /// A way the emulator can be told to misbehave while still declaring correct behaviour, so tests
 /// and `systolic-bench faults` can prove the conformance cases catch real classes of hardware and
-/// driver bugs. Collective faults join this catalogue with their op.
+/// driver bugs.
 public enum EmulatorFault: Sendable, Hashable {
     /// The accumulator rounds every partial sum to a narrower type (bf16, fp16) while the device
     /// keeps declaring fp32.
@@ -46,6 +46,14 @@ public enum EmulatorFault: Sendable, Hashable {
     case softmaxWithoutMax
     /// Attention: query head h reads kv head h mod kv_heads instead of h ÷ (heads/kv_heads).
     case gqaHeadModulo
+    /// Collectives: rank 1's data never enters the collective.
+    case collectiveDropsRank
+    /// Collectives: odd ranks reduce in their own order, so ranks disagree where rounding differs.
+    case collectiveRanksDisagree
+    /// Collectives: the first message of the algorithm goes to the wrong peer.
+    case collectiveWrongPeer
+    /// Collectives: chunk boundaries are off by one (each chunk runs one element into the next).
+    case collectiveChunkOffByOne
 
     /// The catalogue: each fault's command-line spelling, the instance `faults --run` uses, and a
     /// sentence a hardware engineer would recognise.
@@ -71,6 +79,10 @@ public enum EmulatorFault: Sendable, Hashable {
         ("causal-top-left", .causalTopLeft, "attention: causal mask aligned top-left instead of bottom-right"),
         ("softmax-without-max", .softmaxWithoutMax, "attention: softmax without subtracting the row maximum"),
         ("gqa-head-modulo", .gqaHeadModulo, "attention: query head h reads kv head h mod kv_heads (wrong GQA mapping)"),
+        ("collective-drops-rank", .collectiveDropsRank, "collectives: rank 1's data is dropped from the collective"),
+        ("collective-ranks-disagree", .collectiveRanksDisagree, "collectives: odd ranks reduce in another order (ranks disagree)"),
+        ("collective-wrong-peer", .collectiveWrongPeer, "collectives: the first chunk is sent to the wrong peer"),
+        ("collective-chunk-off-by-one", .collectiveChunkOffByOne, "collectives: chunk boundaries off by one element"),
     ]
 
     /// Parses a command-line spelling: a catalogue entry, or a parameterised one such as

@@ -80,7 +80,7 @@ public struct SystolicEmulator: DeviceAdapter {
     }
 
     /// Version of the numeric and timing model; it changes whenever any output bit or figure would.
-    public static let modelVersion = "2.1.0"
+    public static let modelVersion = "2.2.0"
 
     public var descriptor: DeviceDescriptor {
         var peaks: [String: Double] = [:]
@@ -91,7 +91,7 @@ public struct SystolicEmulator: DeviceAdapter {
             arithmetic: DeclaredArithmetic(accumulator: config.arithmetic.accumulator, subnormals: config.arithmetic.subnormals,
                                            overflowModes: config.arithmetic.overflowModes, inputTypes: config.arithmetic.inputTypes,
                                            expUlps: config.vectorUnit.expUlps),
-            ops: ["gemm", "attention"],
+            ops: config.chips.count > 1 ? ["gemm", "attention", "collective"] : ["gemm", "attention"],
             array: ArrayGeometry(rows: config.array.rows, cols: config.array.cols, dataflow: config.array.dataflow.rawValue,
                                  clockHz: config.clockHz),
             peakOpsPerSecond: peaks)
@@ -107,8 +107,12 @@ public struct SystolicEmulator: DeviceAdapter {
             return try runAttention(attention, tensors)
         case (.attention, _):
             throw .broken("attention case given inputs of another family")
+        case let (.collective(collective), .collective(tensors)):
+            return try runCollective(collective, tensors)
+        case let (.collective(collective), .none) where collective.timingOnly:
+            return try runCollective(collective, nil)
         case (.collective, _):
-            throw .notSupported("collectives are not modelled by emulator model \(Self.modelVersion)")
+            throw .broken("collective case given inputs of another family")
         }
     }
 
@@ -173,6 +177,43 @@ public struct SystolicEmulator: DeviceAdapter {
         return DeviceOutput(tensors: ["o": o], metrics: attentionMetrics(a, cost))
     }
 
+    /// A collective over the first `ranks` chips: the plan's messages really move between the
+    /// chips' buffers (unless the case asks for timing alone), timed by the interconnect model.
+    private func runCollective(_ c: CollectiveCase, _ inputs: CollectiveInputs?) throws(DeviceError) -> DeviceOutput {
+        guard c.ranks <= config.chips.count else {
+            throw .notSupported("\(c.ranks) ranks exceed \(config.name)'s \(config.chips.count) chips")
+        }
+        var f = CollectiveEngine.Faults()
+        for fault in faults {
+            switch fault {
+            case .collectiveDropsRank: f.dropsRank = true
+            case .collectiveRanksDisagree: f.ranksDisagree = true
+            case .collectiveWrongPeer: f.wrongPeer = true
+            case .collectiveChunkOffByOne: f.chunkOffByOne = true
+            default: break
+            }
+        }
+        let interconnect = Interconnect(ranks: c.ranks, chips: config.chips)
+        let plan = CollectivePlan(c, offByOne: f.chunkOffByOne)
+        let (seconds, linkBytes) = plan.cost(on: interconnect, width: c.type.byteWidth)
+        let joules = linkBytes * config.energy.linkByteJoules + config.energy.staticWatts * seconds * Double(c.ranks)
+        let algbw = Double(c.bytes) / seconds
+        func m(_ name: String, _ value: Double, _ unit: String, source: String? = nil) -> Metric {
+            Metric(name: name, value: value, unit: unit, deterministic: true, source: source)
+        }
+        let metrics = [
+            m("time", seconds, "s"),
+            m("algbw", algbw, "B/s"),
+            m("busbw", algbw * c.operation.busFactor(ranks: c.ranks), "B/s"),
+            m("steps", Double(plan.steps.count), "count"),
+            m("link_bytes", linkBytes, "B"),
+            m("energy", joules, "J", source: "modelled"),
+        ]
+        guard let inputs else { return DeviceOutput(tensors: [:], metrics: metrics) }
+        let out = CollectiveEngine.run(c, inputs, faults: f)
+        return DeviceOutput(tensors: ["out": out], metrics: metrics)
+    }
+
     private func attentionMetrics(_ a: AttentionCase, _ cost: AttentionCost) -> [Metric] {
         let flops = Double(4 * a.visiblePairs * a.headDim)
         let hbmBytes = Double(cost.hbmReadBytes + cost.hbmWriteBytes)
@@ -234,7 +275,8 @@ public struct SystolicEmulator: DeviceAdapter {
             case .transposedWeightTile: b.transposedTile = true
             case .accumulatorNotCleared: b.accumulatorNotCleared = true
             case .bitFlip: b.bitFlip = true
-            case .cachedResult, .wrongOutputShape, .causalOffByOne, .causalTopLeft, .softmaxWithoutMax, .gqaHeadModulo: break
+            case .cachedResult, .wrongOutputShape, .causalOffByOne, .causalTopLeft, .softmaxWithoutMax, .gqaHeadModulo,
+                 .collectiveDropsRank, .collectiveRanksDisagree, .collectiveWrongPeer, .collectiveChunkOffByOne: break
             }
         }
         return b

@@ -115,9 +115,10 @@ public struct Harness: Sendable {
         if case let .attention(attention) = benchmarkCase.workload {
             return runAttention(benchmarkCase, attention, generator: generator, finish: finish)
         }
+        if case let .collective(collective) = benchmarkCase.workload {
+            return runCollective(benchmarkCase, collective, generator: generator, finish: finish)
+        }
         guard case let .gemm(gemm) = benchmarkCase.workload else {
-            // Collectives have no host reference yet; a device that claims to run them cannot be
-            // judged, so the case is not run.
             return finish(.notSupported, "this harness version has no reference for op \(what)")
         }
         let arithmetic = device.descriptor.arithmetic
@@ -208,6 +209,53 @@ public struct Harness: Sendable {
             }
         }
         return result
+    }
+
+    /// Runs and judges one collective (see `CollectiveCheck`); a timing-only case is run without
+    /// data and passes on its figures alone.
+    private func runCollective(_ benchmarkCase: BenchmarkCase, _ c: CollectiveCase, generator: DataGenerator,
+                               finish: (Verdict, String?, [Metric], CheckReport?) -> CaseResult) -> CaseResult {
+        func run(_ inputs: CaseInputs) -> Result<DeviceOutput, DeviceError> {
+            do { return .success(try device.run(benchmarkCase, inputs: inputs)) } catch { return .failure(error) }
+        }
+        func withBandwidths(_ metrics: [Metric]) -> [Metric] {
+            // nccl-tests' algbw and busbw from the device's time, when it does not report them.
+            guard !metrics.contains(where: { $0.name == "algbw" }), let time = metrics.first(where: { $0.name == "time" }), time.value > 0 else {
+                return metrics
+            }
+            let algbw = Double(c.bytes) / time.value
+            return metrics + [Metric(name: "algbw", value: algbw, unit: "B/s", deterministic: time.deterministic),
+                              Metric(name: "busbw", value: algbw * c.operation.busFactor(ranks: c.ranks), unit: "B/s", deterministic: time.deterministic)]
+        }
+        if c.timingOnly {
+            switch run(.none) {
+            case let .success(output): return finish(.pass, "timing only (declared in the suite): no data moved or checked", withBandwidths(output.metrics), nil)
+            case let .failure(.notSupported(reason)): return finish(.notSupported, reason, [], nil)
+            case let .failure(.broken(reason)): return finish(.error, reason, [], nil)
+            }
+        }
+        let inputs = CollectiveInputs(c, caseId: benchmarkCase.id, generator: generator)
+        let output: DeviceOutput
+        switch run(.collective(inputs)) {
+        case let .success(o): output = o
+        case let .failure(.notSupported(reason)): return finish(.notSupported, reason, [], nil)
+        case let .failure(.broken(reason)): return finish(.error, reason, [], nil)
+        }
+        let metrics = withBandwidths(output.metrics)
+        let expectedShape = [c.ranks, c.outputCount]
+        guard let out = output.tensors["out"] else { return finish(.error, "the device returned no output \"out\"", metrics, nil) }
+        guard out.shape == expectedShape, out.type == c.type else {
+            return finish(.error, "the device returned out as \(out.type.rawValue) \(out.shape), expected \(c.type.rawValue) \(expectedShape)", metrics, nil)
+        }
+        var check = CollectiveCheck.verify(output: out, inputs: inputs, collective: c)
+        check.outputDigest = Digest.sha256(out.storage)
+        guard check.passed else {
+            var parts: [String] = []
+            if check.mismatches > 0 { parts.append(Self.failureReason(check)) }
+            if let d = check.rankDisagreements, d > 0 { parts.append("\(d) elements differ between ranks that must hold identical results") }
+            return finish(.fail, parts.joined(separator: "; "), metrics, check)
+        }
+        return finish(.pass, nil, metrics, check)
     }
 
     /// Runs the case again on fresh data; a failure there fails the case.

@@ -95,6 +95,11 @@ public struct Tensor: Sendable, Equatable {
         }
     }
 
+    /// Reads an element's bit pattern from a storage buffer.
+    public static func bits(at index: Int, width: Int, in raw: UnsafeRawBufferPointer) -> UInt32 {
+        load(raw, index, width: width)
+    }
+
     /// Stores element bit patterns into a storage buffer (`Tensor(type:shape:storage:)` takes the
     /// result): for code that fills disjoint parts of one tensor from several threads.
     public static func store(_ bits: UInt32, at index: Int, width: Int, in raw: UnsafeMutableRawBufferPointer) {

@@ -232,6 +232,10 @@ public struct AttentionCase: Sendable, Equatable {
 }
 
 /// A collective across the chips of one system, with nccl-tests' byte conventions.
+///
+/// `bytes` is nccl-tests' size S: the per-rank buffer of all-reduce, broadcast and send/recv; the
+/// whole output of all-gather (each rank contributes S/n); the whole input of reduce-scatter (each
+/// rank keeps S/n); the per-rank buffer of all-to-all (S/n to each peer).
 public struct CollectiveCase: Sendable, Equatable {
     public enum Operation: String, CaseIterable, Sendable {
         case allReduce = "all_reduce"
@@ -240,6 +244,19 @@ public struct CollectiveCase: Sendable, Equatable {
         case allToAll = "all_to_all"
         case broadcast
         case sendRecv = "send_recv"
+
+        /// nccl-tests' bus-bandwidth factor for n ranks.
+        public func busFactor(ranks n: Int) -> Double {
+            let nd = Double(n)
+            switch self {
+            case .allReduce: return 2 * (nd - 1) / nd
+            case .allGather, .reduceScatter, .allToAll: return (nd - 1) / nd
+            case .broadcast, .sendRecv: return 1
+            }
+        }
+
+        /// True for the ops that reduce.
+        public var reduces: Bool { self == .allReduce || self == .reduceScatter }
     }
 
     public enum Reduction: String, CaseIterable, Sendable { case sum, max, min }
@@ -252,5 +269,31 @@ public struct CollectiveCase: Sendable, Equatable {
     public var reduction: Reduction
     public var inPlace: Bool
     public var root: Int
-    public var data: DataPattern
+    /// nil: the crafted exact data (see `CollectiveInputs`); otherwise a random pattern.
+    public var data: DataPattern?
+    /// Only the device's timing is asked for: no data is generated or checked (large sizes).
+    public var timingOnly: Bool
+
+    public init(operation: Operation, ranks: Int, bytes: Int, type: NumberType, reduction: Reduction = .sum, inPlace: Bool = false,
+                root: Int = 0, data: DataPattern? = nil, timingOnly: Bool = false) {
+        self.operation = operation; self.ranks = ranks; self.bytes = bytes; self.type = type; self.reduction = reduction
+        self.inPlace = inPlace; self.root = root; self.data = data; self.timingOnly = timingOnly
+    }
+
+    /// Elements of S.
+    public var elements: Int { bytes / type.byteWidth }
+    /// Elements of each rank's input buffer.
+    public var inputCount: Int {
+        switch operation {
+        case .allGather: return elements / ranks
+        default: return elements
+        }
+    }
+    /// Elements of each rank's output buffer.
+    public var outputCount: Int {
+        switch operation {
+        case .reduceScatter: return elements / ranks
+        default: return elements
+        }
+    }
 }

@@ -30,7 +30,7 @@ struct CLITests {
     }
 
     @Test func validateAcceptsShippedSuitesAndRejectsBadOnesWithCode65() throws {
-        let ok = try Self.run(["validate", "Suites/gemm.json", "Suites/attention.json", "Suites/collectives.json",
+        let ok = try Self.run(["validate", "Suites/gemm.json", "Suites/attention.json", "Suites/networking.json",
                                "Baselines/tolerances.json", "Baselines/emulator-hbm-inference/gemm.json"])
         #expect(ok.status == 0, "\(ok.stderr)")
         #expect(ok.stdout.contains("ok Suites/gemm.json: suite gemm"))

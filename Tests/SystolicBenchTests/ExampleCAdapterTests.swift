@@ -13,7 +13,7 @@ struct ExampleCAdapterTests {
     /// `error`, and no process is left behind.
     @Test func passesEveryQuickCaseItDeclares() throws {
         let adapter = try ProcessAdapter(executable: try Self.adapterPath(), timing: TimingPlan(warmup: 0, minRepeats: 1, minSeconds: 0))
-        let suites = try ["gemm", "attention", "collectives"].map { try SuiteLoader.load(Repository.path("Suites/\($0).json")) }
+        let suites = try ["gemm", "attention", "networking"].map { try SuiteLoader.load(Repository.path("Suites/\($0).json")) }
         let results = try Harness(device: adapter).run(
             Harness.Plan(suites: suites, profile: "quick", resultsPath: temporaryDirectory().appendingPathComponent("c.json").path))
         adapter.shutdown()

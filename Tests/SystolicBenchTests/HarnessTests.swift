@@ -9,7 +9,7 @@ import SystolicSuite
 struct HarnessTests {
     static func quickRun(to dir: URL, name: String = "r.json", shouldStop: () -> Bool = { false },
                          device: any DeviceAdapter = SystolicEmulator()) throws -> RunResults {
-        let suites = try ["gemm", "attention", "collectives"].map { try SuiteLoader.load(Repository.path("Suites/\($0).json")) }
+        let suites = try ["gemm", "attention", "networking"].map { try SuiteLoader.load(Repository.path("Suites/\($0).json")) }
         return try Harness(device: device).run(
             Harness.Plan(suites: suites, profile: "quick", resultsPath: dir.appendingPathComponent(name).path),
             shouldStop: shouldStop)
@@ -18,22 +18,22 @@ struct HarnessTests {
     /// One quick-profile run shared by the tests that only read it (a debug build takes seconds).
     static let sharedQuick = Result { try quickRun(to: temporaryDirectory()) }
 
-    /// The quick profile passes on the emulator (collectives are declared not supported), and a
-    /// second run gives the same output digests and cycles.
+    /// The quick profile passes on the emulator, and a second run gives the same output digests
+    /// and cycles.
     @Test func quickProfilePassesAndRepeatsBitForBit() throws {
         let dir = temporaryDirectory()
         let first = try Self.sharedQuick.get()
         let second = try Self.quickRun(to: dir, name: "2.json")
         #expect(first.complete)
         for c in first.cases {
-            #expect(c.verdict == (c.op == "collective" ? .notSupported : .pass), "\(c.id): \(c.reason ?? "")")
+            #expect(c.verdict == .pass, "\(c.id): \(c.reason ?? "")")
         }
         #expect(first.cases.map(\.id) == second.cases.map(\.id))
         for (a, b) in zip(first.cases, second.cases) {
             #expect(a.check?.outputDigest == b.check?.outputDigest)
             #expect(a.metrics["cycles"] == b.metrics["cycles"])
         }
-        #expect(first.cases.filter { $0.check?.outputDigest != nil }.count == 26 + 10)
+        #expect(first.cases.filter { $0.check?.outputDigest != nil }.count == 26 + 10 + 19)
         // The journal is gone once the results file is written.
         #expect(!FileManager.default.fileExists(atPath: ResultsJournal.path(for: dir.appendingPathComponent("2.json").path)))
     }
@@ -43,7 +43,7 @@ struct HarnessTests {
         let results = try Self.quickRun(to: dir)
         let loaded = try RunResults.load(dir.appendingPathComponent("r.json").path)
         #expect(loaded == results)
-        #expect(loaded.suites.map(\.name) == ["gemm", "attention", "collectives"])
+        #expect(loaded.suites.map(\.name) == ["gemm", "attention", "networking"])
         #expect(loaded.suites[0].digest.hasPrefix("sha256:") && loaded.suites[0].digest.count == 71)
     }
 
@@ -66,9 +66,8 @@ struct HarnessTests {
         let journal = ResultsJournal.path(for: dir.appendingPathComponent("r.json").path)
         let seen = LinesSeen()
         _ = try Self.quickRun(to: dir, device: JournalWatchingDevice(journalPath: journal, seen: seen))
-        // The header, then one line per case already finished: 1, 2, 3, … as the GEMM and
-        // attention cases (the ones that reach the device) run first.
-        #expect(seen.counts == Array(1...36))
+        // The header, then one line per case already finished: 1, 2, 3, …
+        #expect(seen.counts == Array(1...55))
         let text = try String(contentsOfFile: journal + ".copy", encoding: .utf8)
         let firstCase = try JSONFile.parse(Array(text.split(separator: "\n")[1].utf8), file: "journal")
         #expect(try firstCase.member("verdict").string() == "pass")

@@ -7,7 +7,7 @@ import SystolicSuite
 
 struct ShardTests {
     static func run(_ dir: URL, _ name: String, shard: Shard?, seed: UInt64? = nil) throws -> RunResults {
-        let suites = try ["gemm", "attention", "collectives"].map { try SuiteLoader.load(Repository.path("Suites/\($0).json")) }
+        let suites = try ["gemm", "attention", "networking"].map { try SuiteLoader.load(Repository.path("Suites/\($0).json")) }
         return try Harness(device: SystolicEmulator()).run(
             Harness.Plan(suites: suites, profile: "quick", seed: seed, resultsPath: dir.appendingPathComponent(name).path, shard: shard))
     }

@@ -5,7 +5,7 @@ import SystolicNumerics
 @testable import SystolicSuite
 
 struct SuiteLoaderTests {
-    @Test(arguments: ["gemm", "attention", "collectives"])
+    @Test(arguments: ["gemm", "attention", "networking"])
     func shippedSuitesLoad(name: String) throws {
         let suite = try SuiteLoader.load(Repository.path("Suites/\(name).json"))
         #expect(suite.name == name)
