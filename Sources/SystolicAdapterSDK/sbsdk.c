@@ -150,6 +150,7 @@ static double now_seconds(void) {
 typedef struct {
     const sb_gemm *gemm;
     const sb_attention *attention;
+    const sb_collective *collective;
     sb_tensor *inputs[6];
     int input_count;
     sb_tensor *output;
@@ -158,13 +159,16 @@ typedef struct {
 
 static sb_status invoke(const sb_adapter *adapter, void *context, const sb_call *call, double *device, double *joules, char *why, size_t n) {
     if (call->gemm) return adapter->run_gemm(context, call->gemm, call->inputs[0], call->inputs[1], call->output, device, joules, why, n);
+    if (call->collective)
+        return adapter->run_collective(context, call->collective, call->input_count > 0 ? call->inputs[0] : NULL, call->output, device,
+                                       joules, why, n);
     return adapter->run_attention(context, call->attention, call->inputs[0], call->inputs[1], call->inputs[2], call->inputs[3],
                                   call->input_count > 4 ? call->inputs[4] : NULL, call->output, device, joules, why, n);
 }
 
 static void unmap_call(sb_call *call) {
     for (int i = 0; i < call->input_count; i++) unmap(call->inputs[i]);
-    unmap(call->output);
+    if (call->output) unmap(call->output);
 }
 
 /* Maps the call's tensors (inputs read-only, the output read-write); on failure nothing stays mapped. */
@@ -172,7 +176,7 @@ static int map_call(sb_call *call, char *why, size_t n) {
     for (int i = 0; i < call->input_count; i++) {
         if (!map_input(call->inputs[i], why, n)) { unmap_call(call); return 0; }
     }
-    if (!map_output(call->output, why, n)) { unmap_call(call); return 0; }
+    if (call->output && !map_output(call->output, why, n)) { unmap_call(call); return 0; }
     return 1;
 }
 
@@ -218,7 +222,7 @@ static void run_timed(const sb_adapter *adapter, void *context, json_object *req
     json_object_object_add(o, "type", json_object_new_string("result"));
     json_object_object_add(o, "id", json_object_new_string(id));
     json_object *outs = json_object_new_object();
-    json_object_object_add(outs, call->output_role, json_object_new_string(call->output->path));
+    if (call->output) json_object_object_add(outs, call->output_role, json_object_new_string(call->output->path));
     json_object_object_add(o, "outputs", outs);
     json_object *list = json_object_new_array();
     for (int i = 0; i < count; i++) json_object_array_add(list, json_object_new_double(samples[i]));
@@ -268,7 +272,7 @@ static void handle_gemm(const sb_adapter *adapter, void *context, json_object *r
         reply_status(reply, size, "error", id, "tensor shapes or types do not match the gemm description");
         return;
     }
-    sb_call call = {&gemm, NULL, {&a, &b}, 2, &c, "c"};
+    sb_call call = {&gemm, NULL, NULL, {&a, &b}, 2, &c, "c"};
     run_timed(adapter, context, request, id, &call, reply, size);
 }
 
@@ -337,7 +341,7 @@ static void handle_attention(const sb_adapter *adapter, void *context, json_obje
         reply_status(reply, size, "error", id, "tensor shapes or types do not match the attention description");
         return;
     }
-    sb_call call = {NULL, &at, {&t[0], &t[1], &t[2], &t[3], &t[4]}, count, &o, "o"};
+    sb_call call = {NULL, &at, NULL, {&t[0], &t[1], &t[2], &t[3], &t[4]}, count, &o, "o"};
     if (!map_call(&call, why, sizeof why)) { reply_status(reply, size, "error", id, why); return; }
     /* The vendor's code may trust these: every length agrees with the description and every page
      * a sequence needs exists. */
@@ -357,10 +361,73 @@ static void handle_attention(const sb_adapter *adapter, void *context, json_obje
     run_timed(adapter, context, request, id, &call, reply, size);
 }
 
+static int parse_choice(const char *s, const char *const *names, int count, int *out) {
+    if (!s) return 0;
+    for (int i = 0; i < count; i++) if (strcmp(s, names[i]) == 0) { *out = i; return 1; }
+    return 0;
+}
+
+static void handle_collective(const sb_adapter *adapter, void *context, json_object *request, const char *id, char *reply, size_t size) {
+    char why[512] = "";
+    if (!adapter->run_collective) { reply_status(reply, size, "not_supported", id, "this adapter does not run collectives"); return; }
+    static const char *const ops[] = {"all_reduce", "all_gather", "reduce_scatter", "all_to_all", "broadcast", "send_recv"};
+    static const char *const reductions[] = {"sum", "max", "min"};
+    json_object *spec, *inputs, *outputs, *in_place, *timing_only, *in_spec, *out_spec;
+    sb_collective co;
+    memset(&co, 0, sizeof co);
+    int op = 0, reduction = 0;
+    long long root = 0;
+    if (!json_object_object_get_ex(request, "collective", &spec) || !parse_choice(get_string(spec, "collective"), ops, 6, &op) ||
+        !parse_choice(get_string(spec, "reduction"), reductions, 3, &reduction) || !get_int(spec, "ranks", 1, 1 << 16, &co.ranks) ||
+        !get_int(spec, "bytes", 1, SB_MAX_DIM * 8, &co.bytes) || !get_int(spec, "root", 0, 1 << 16, &root) ||
+        !parse_type(get_string(spec, "type"), &co.type) ||
+        !json_object_object_get_ex(spec, "in_place", &in_place) || !json_object_is_type(in_place, json_type_boolean) ||
+        !json_object_object_get_ex(spec, "timing_only", &timing_only) || !json_object_is_type(timing_only, json_type_boolean) ||
+        root >= co.ranks) {
+        reply_status(reply, size, "error", id, "malformed collective description");
+        return;
+    }
+    co.op = (sb_collective_op)op;
+    co.reduction = (sb_reduction)reduction;
+    co.root = (int)root;
+    co.in_place = json_object_get_boolean(in_place);
+    co.timing_only = json_object_get_boolean(timing_only);
+    long long elements = co.bytes / (long long)sb_type_width(co.type);
+    if (co.bytes % (long long)sb_type_width(co.type) != 0 ||
+        ((co.op == SB_ALL_GATHER || co.op == SB_REDUCE_SCATTER || co.op == SB_ALL_TO_ALL) && elements % co.ranks != 0)) {
+        reply_status(reply, size, "error", id, "bytes do not divide into the collective's elements");
+        return;
+    }
+    co.input_count = co.op == SB_ALL_GATHER ? elements / co.ranks : elements;
+    co.output_count = co.op == SB_REDUCE_SCATTER ? elements / co.ranks : elements;
+    if (co.timing_only) {
+        sb_call call = {NULL, NULL, &co, {NULL}, 0, NULL, "out"};
+        run_timed(adapter, context, request, id, &call, reply, size);
+        return;
+    }
+    sb_tensor in, out;
+    if (!json_object_object_get_ex(request, "inputs", &inputs) || !json_object_object_get_ex(request, "outputs", &outputs) ||
+        !json_object_object_get_ex(inputs, "in", &in_spec) || !json_object_object_get_ex(outputs, "out", &out_spec)) {
+        reply_status(reply, size, "error", id, "malformed run request: collective, input in and output out expected");
+        return;
+    }
+    if (!describe_tensor(in_spec, &in, why, sizeof why) || !describe_tensor(out_spec, &out, why, sizeof why)) {
+        reply_status(reply, size, "error", id, why);
+        return;
+    }
+    if (!shape_is(&in, co.type, 2, co.ranks, co.input_count, 0, 0) || !shape_is(&out, co.type, 2, co.ranks, co.output_count, 0, 0)) {
+        reply_status(reply, size, "error", id, "tensor shapes or types do not match the collective description");
+        return;
+    }
+    sb_call call = {NULL, NULL, &co, {&in}, 1, &out, "out"};
+    run_timed(adapter, context, request, id, &call, reply, size);
+}
+
 static void handle_run(const sb_adapter *adapter, void *context, json_object *request, const char *id, char *reply, size_t size) {
     const char *op = get_string(request, "op");
     if (op && strcmp(op, "gemm") == 0) handle_gemm(adapter, context, request, id, reply, size);
     else if (op && strcmp(op, "attention") == 0) handle_attention(adapter, context, request, id, reply, size);
+    else if (op && strcmp(op, "collective") == 0) handle_collective(adapter, context, request, id, reply, size);
     else reply_status(reply, size, "not_supported", id, "op not run by this adapter");
 }
 

@@ -2,8 +2,9 @@
  * An example SystolicBench adapter on the C SDK: a straightforward CPU GEMM that declares its
  * arithmetic honestly (fp32 accumulator, fp32/fp16/bf16/int8 inputs, subnormals preserved) and sums in
  * the weight-stationary order of a 128-row array, and a straightforward attention (full softmax,
- * scores, weights and sums in fp64, more accurate than the fp32 and 1-ulp exp it declares). A
- * vendor replaces run_gemm and run_attention with calls into their driver.
+ * scores, weights and sums in fp64, more accurate than the fp32 and 1-ulp exp it declares), and
+ * collectives over ranks simulated in one process. A vendor replaces the callbacks with calls into
+ * their driver.
  *
  *   cc -O2 -o example-adapter main.c ../SystolicAdapterSDK/sbsdk.c -I../SystolicAdapterSDK/include \
  *      $(pkg-config --cflags --libs json-c) -lm
@@ -23,7 +24,7 @@ static const char *device_json =
     " \"driver_version\": \"1.0.0\", \"kind\": \"hardware\","
     " \"arithmetic\": {\"accumulator\": \"fp32\", \"subnormals\": \"preserve\", \"overflow_modes\": [\"saturate\", \"ieee\"],"
     "  \"input_types\": [\"fp32\", \"fp16\", \"bf16\", \"int8\"], \"exp_ulps\": 1},"
-    " \"ops\": [\"gemm\", \"attention\"], \"array\": {\"rows\": 128, \"cols\": 128, \"dataflow\": \"weight_stationary\", \"clock_hz\": 1e9},"
+    " \"ops\": [\"gemm\", \"attention\", \"collective\"], \"array\": {\"rows\": 128, \"cols\": 128, \"dataflow\": \"weight_stationary\", \"clock_hz\": 1e9},"
     " \"peak_ops_per_second\": {\"fp32\": 1e10, \"fp16\": 1e10, \"bf16\": 1e10, \"int8\": 1e10}}";
 
 /* The floating-point types this example implements. */
@@ -199,7 +200,85 @@ static sb_status run_attention(void *context, const sb_attention *at, const sb_t
     return SB_OK;
 }
 
+/* Element i of a buffer as a double (integers exactly). */
+static double load_value(const void *base, size_t i, sb_type t) {
+    switch (t) {
+    case SB_INT8: return ((const int8_t *)base)[i];
+    case SB_INT32: { int32_t v; memcpy(&v, (const char *)base + 4 * i, 4); return v; }
+    default: return load_float(base, i, t);
+    }
+}
+
+static void store_value(void *base, size_t i, sb_type t, double v) {
+    switch (t) {
+    case SB_INT8: ((int8_t *)base)[i] = (int8_t)(uint8_t)(uint64_t)(int64_t)v; break; /* wraps, as NCCL adds int8 */
+    case SB_INT32: { int32_t x = (int32_t)(uint32_t)(uint64_t)(int64_t)v; memcpy((char *)base + 4 * i, &x, 4); break; }
+    case SB_FP32: { float f = (float)v; memcpy((char *)base + 4 * i, &f, 4); break; }
+    case SB_BF16: { uint16_t h = to_bf16((float)v, 0); memcpy((char *)base + 2 * i, &h, 2); break; }
+    default: { uint16_t h = to_fp16((float)v, 0); memcpy((char *)base + 2 * i, &h, 2); break; }
+    }
+}
+
+/* Ranks simulated in one process: each output row computed from the input rows as the collective
+ * defines it; reductions in rank order, each step rounded to the type (bf16 and fp16 sums of two
+ * values are exact in double before that rounding; integer sums wrap). */
+static sb_status run_collective(void *context, const sb_collective *co, const sb_tensor *in, sb_tensor *out, double *seconds,
+                                double *joules, char *reason, size_t reason_size) {
+    (void)context; (void)seconds; (void)joules;
+    if (co->type != SB_FP32 && co->type != SB_FP16 && co->type != SB_BF16 && co->type != SB_INT8 && co->type != SB_INT32) {
+        snprintf(reason, reason_size, "type not implemented by the example adapter");
+        return SB_NOT_SUPPORTED;
+    }
+    size_t width = sb_type_width(co->type);
+    long long n = co->ranks, ic = co->input_count, oc = co->output_count;
+    const void *x = in ? in->data : NULL;
+    void *y = out ? out->data : NULL;
+    void *own_in = NULL, *own_out = NULL;
+    if (co->timing_only) {
+        /* Buffers of our own, as a device would use; the example stops at 512 MiB in all. */
+        if ((double)(ic + oc) * (double)n * (double)width > 512.0 * 1024 * 1024) {
+            snprintf(reason, reason_size, "the example adapter moves at most 512 MiB of buffers");
+            return SB_NOT_SUPPORTED;
+        }
+        own_in = calloc((size_t)(n * ic), width);
+        own_out = calloc((size_t)(n * oc), width);
+        if (!own_in || !own_out) { free(own_in); free(own_out); snprintf(reason, reason_size, "out of memory"); return SB_ERROR; }
+        x = own_in;
+        y = own_out;
+    }
+    long long block = co->op == SB_ALL_TO_ALL ? ic / n : (co->op == SB_ALL_GATHER ? ic : oc);
+    for (long long r = 0; r < n; r++) {
+        for (long long i = 0; i < oc; i++) {
+            size_t o = (size_t)(r * oc + i);
+            if (co->op == SB_ALL_REDUCE || co->op == SB_REDUCE_SCATTER) {
+                long long j = co->op == SB_ALL_REDUCE ? i : r * oc + i;
+                double acc = load_value(x, (size_t)j, co->type);
+                for (long long k = 1; k < n; k++) {
+                    double v = load_value(x, (size_t)(k * ic + j), co->type);
+                    double combined = co->reduction == SB_SUM ? acc + v : co->reduction == SB_MAX ? fmax(acc, v) : fmin(acc, v);
+                    /* Round each step to the type. */
+                    store_value(y, o, co->type, combined);
+                    acc = load_value(y, o, co->type);
+                }
+                store_value(y, o, co->type, acc);
+                continue;
+            }
+            long long k, j;
+            switch (co->op) {
+            case SB_ALL_GATHER: k = i / block; j = i % block; break;
+            case SB_ALL_TO_ALL: k = i / block; j = r * block + i % block; break;
+            case SB_BROADCAST: k = co->root; j = i; break;
+            default: k = (r - 1 + n) % n; j = i; break;
+            }
+            memcpy((char *)y + o * width, (const char *)x + (size_t)(k * ic + j) * width, width);
+        }
+    }
+    free(own_in);
+    free(own_out);
+    return SB_OK;
+}
+
 int main(void) {
-    sb_adapter adapter = {device_json, "wall", "none", run_gemm, run_attention};
+    sb_adapter adapter = {device_json, "wall", "none", run_gemm, run_attention, run_collective};
     return sb_serve(&adapter, NULL);
 }

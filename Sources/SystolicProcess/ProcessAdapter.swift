@@ -105,9 +105,10 @@ public final class ProcessAdapter: DeviceAdapter, @unchecked Sendable {
         // What to send: the op's spec, its input tensors by role, and the one output it writes.
         let op = benchmarkCase.workload.op
         guard descriptor.ops.contains(op) else { throw .notSupported("the device does not declare op \(op)") }
-        var gemmSpec: GemmSpec?, attentionSpec: AttentionSpec?
+        var gemmSpec: GemmSpec?, attentionSpec: AttentionSpec?, collectiveSpec: CollectiveSpec?
         var tensorsByRole: [(role: String, tensor: Tensor)]
-        let outputRole: String, outputType: NumberType, outputShape: [Int], inputTypes: [NumberType], flops: Double
+        var outputRole: String?
+        let outputType: NumberType, outputShape: [Int], inputTypes: [NumberType], flops: Double
         switch (benchmarkCase.workload, inputs) {
         case let (.gemm(g), .gemm(tensors)):
             gemmSpec = GemmSpec(g)
@@ -121,6 +122,18 @@ public final class ProcessAdapter: DeviceAdapter, @unchecked Sendable {
             (outputRole, outputType, outputShape) = ("o", a.outputType, [a.batch, a.heads, a.queryLength, a.headDim])
             inputTypes = [a.inputType, a.kvType]
             flops = 4 * Double(a.visiblePairs * a.headDim)
+        case let (.collective(c), .collective(tensors)):
+            collectiveSpec = CollectiveSpec(c)
+            tensorsByRole = [("in", tensors.buffers)]
+            (outputRole, outputType, outputShape) = ("out", c.type, [c.ranks, c.outputCount])
+            inputTypes = [c.type]
+            flops = 0
+        case let (.collective(c), .none) where c.timingOnly:
+            collectiveSpec = CollectiveSpec(c)
+            tensorsByRole = []
+            (outputRole, outputType, outputShape) = (nil, c.type, [])
+            inputTypes = [c.type]
+            flops = 0
         default:
             throw .notSupported("the adapter protocol does not carry op \(op) in this version")
         }
@@ -131,19 +144,20 @@ public final class ProcessAdapter: DeviceAdapter, @unchecked Sendable {
         let prefix = scratch.appendingPathComponent("case-\(caseCounter)").path
         let files = tensorsByRole.map { (role: $0.role, file: TensorFile(path: prefix + "-\($0.role).bin", type: $0.tensor.type, shape: $0.tensor.shape),
                                          tensor: $0.tensor) }
-        let output = TensorFile(path: prefix + "-\(outputRole).bin", type: outputType, shape: outputShape)
+        let output = TensorFile(path: prefix + "-\(outputRole ?? "none").bin", type: outputType, shape: outputShape)
         defer { for f in files.map(\.file) + [output] { unlink(f.path) } }
         do {
             for f in files { try TensorFileIO.save(f.tensor.storage, to: f.file.path) }
             var inputFiles: [String: TensorFile] = [:]
             for f in files { inputFiles[f.role] = f.file }
-            let request = RunRequest(id: benchmarkCase.id, op: op, gemm: gemmSpec, attention: attentionSpec, inputs: inputFiles,
-                                     outputs: [outputRole: output], timing: timing)
+            let request = RunRequest(id: benchmarkCase.id, op: op, gemm: gemmSpec, attention: attentionSpec, collective: collectiveSpec,
+                                     inputs: inputFiles, outputs: outputRole.map { [$0: output] } ?? [:], timing: timing)
             let started = DispatchTime.now().uptimeNanoseconds
             let reply = try exchange(request)
             let roundTrip = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
             switch reply.type {
             case "result":
+                guard let outputRole else { return DeviceOutput(tensors: [:], metrics: metrics(reply, flops: flops, roundTrip: roundTrip)) }
                 let tensor = try readOutput(reply, role: outputRole, expected: output)
                 return DeviceOutput(tensors: [outputRole: tensor], metrics: metrics(reply, flops: flops, roundTrip: roundTrip))
             case "not_supported":
@@ -257,7 +271,7 @@ public final class ProcessAdapter: DeviceAdapter, @unchecked Sendable {
             out.append(Metric(name: "time_max", value: stats.max, unit: "s", deterministic: false))
             out.append(Metric(name: "time_cv", value: stats.cv, unit: "ratio", deterministic: false))
             out.append(Metric(name: "repeats", value: Double(samples.count), unit: "count", deterministic: false))
-            if stats.median > 0 {
+            if stats.median > 0 && flops > 0 {
                 out.append(Metric(name: "throughput", value: flops / stats.median, unit: "op/s", deterministic: false))
             }
         }

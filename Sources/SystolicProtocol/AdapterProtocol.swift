@@ -155,6 +155,38 @@ public struct AttentionSpec: Codable, Sendable, Equatable {
     }
 }
 
+/// The collective a `run` asks for. `bytes` is nccl-tests' size S; the `in` tensor is
+/// [ranks, input count] (rank r's send buffer in row r) and `out` [ranks, output count]. A
+/// `timing_only` request carries no tensors: the adapter moves data of its own and reports time.
+public struct CollectiveSpec: Codable, Sendable, Equatable {
+    public var collective: String
+    public var ranks: Int
+    public var bytes: Int
+    public var type: NumberType
+    public var reduction: String
+    public var inPlace: Bool
+    public var root: Int
+    public var timingOnly: Bool
+
+    enum CodingKeys: String, CodingKey {
+        case collective, ranks, bytes, type, reduction, root
+        case inPlace = "in_place"
+        case timingOnly = "timing_only"
+    }
+
+    public init(_ c: CollectiveCase) {
+        collective = c.operation.rawValue; ranks = c.ranks; bytes = c.bytes; type = c.type; reduction = c.reduction.rawValue
+        inPlace = c.inPlace; root = c.root; timingOnly = c.timingOnly
+    }
+
+    /// The case back, for an adapter that wraps our own emulator (the data pattern does not travel).
+    public var collectiveCase: CollectiveCase? {
+        guard let op = CollectiveCase.Operation(rawValue: collective), let r = CollectiveCase.Reduction(rawValue: reduction) else { return nil }
+        return CollectiveCase(operation: op, ranks: ranks, bytes: bytes, type: type, reduction: r, inPlace: inPlace, root: root,
+                              timingOnly: timingOnly)
+    }
+}
+
 /// How the harness wants a case timed: warm-up runs, then repeats until both minimums are met.
 public struct TimingPlan: Codable, Sendable, Equatable {
     public var warmup: Int
@@ -179,15 +211,16 @@ public struct RunRequest: Codable, Sendable {
     public var op: String
     public var gemm: GemmSpec?
     public var attention: AttentionSpec?
+    public var collective: CollectiveSpec?
     public var inputs: [String: TensorFile]
     /// Where each output must be written (the harness owns these paths).
     public var outputs: [String: TensorFile]
     public var timing: TimingPlan
 
-    public init(id: String, op: String, gemm: GemmSpec? = nil, attention: AttentionSpec? = nil, inputs: [String: TensorFile],
-                outputs: [String: TensorFile], timing: TimingPlan) {
-        self.id = id; self.op = op; self.gemm = gemm; self.attention = attention; self.inputs = inputs; self.outputs = outputs
-        self.timing = timing
+    public init(id: String, op: String, gemm: GemmSpec? = nil, attention: AttentionSpec? = nil, collective: CollectiveSpec? = nil,
+                inputs: [String: TensorFile], outputs: [String: TensorFile], timing: TimingPlan) {
+        self.id = id; self.op = op; self.gemm = gemm; self.attention = attention; self.collective = collective; self.inputs = inputs
+        self.outputs = outputs; self.timing = timing
     }
 }
 

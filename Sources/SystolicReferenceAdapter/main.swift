@@ -96,8 +96,8 @@ while let line = nextLine() {
         exit(0)
     case "run":
         runs += 1
-        guard let request = try? JSONDecoder().decode(RunRequest.self, from: Data(line)), request.outputs.count == 1,
-              let (role, c) = request.outputs.first.map({ ($0.key, $0.value) }) else {
+        guard let request = try? JSONDecoder().decode(RunRequest.self, from: Data(line)),
+              request.outputs.count == 1 || request.collective?.timingOnly == true else {
             reply(RunReply(type: "error", id: message["id"]?.stringValue ?? "", reason: "malformed run request"))
             continue
         }
@@ -137,6 +137,9 @@ while let line = nextLine() {
                 inputs = .attention(AttentionInputs(attention: a, q: try input("q"), k: try input("k"), v: try input("v"),
                                                     kvLengths: try input("kv_lens"),
                                                     pageTable: a.layout == .paged ? try input("page_table") : nil))
+            } else if let spec = request.collective, let c = spec.collectiveCase {
+                workload = .collective(c)
+                inputs = c.timingOnly ? .none : .collective(CollectiveInputs(buffers: try input("in")))
             } else {
                 reply(RunReply(type: "error", id: request.id, reason: "op \(request.op) is not run by this adapter"))
                 continue
@@ -162,7 +165,12 @@ while let line = nextLine() {
                 if i >= request.timing.warmup { samples.append(seconds) } else { started = Date() }
                 i += 1
             }
-            guard let out = output, let tensor = out.tensors[role] else { continue }
+            guard let out = output else { continue }
+            guard let (role, c) = request.outputs.first.map({ ($0.key, $0.value) }) else {
+                reply(RunReply(type: "result", id: request.id, samplesSeconds: samples))
+                continue
+            }
+            guard let tensor = out.tensors[role] else { continue }
             var path = c.path
             var bytes = tensor.storage
             switch misbehaveNow {

@@ -40,7 +40,19 @@ static sb_status run_attention(void *context, const sb_attention *at, const sb_t
     return SB_OK;
 }
 
-static const sb_adapter adapter = {"{\"name\": \"fuzz\"}", "wall", "none", run_gemm, run_attention};
+static sb_status run_collective(void *context, const sb_collective *co, const sb_tensor *in, sb_tensor *out, double *seconds,
+                                double *joules, char *reason, size_t reason_size) {
+    (void)context; (void)seconds; (void)joules; (void)reason; (void)reason_size;
+    if (co->timing_only) return SB_OK;
+    /* Read every input element and write every output element through the checked counts. */
+    size_t width = sb_type_width(co->type);
+    unsigned char sum = 0;
+    for (size_t i = 0; i < (size_t)(co->ranks * co->input_count) * width; i++) sum ^= ((const unsigned char *)in->data)[i];
+    for (size_t i = 0; i < (size_t)(co->ranks * co->output_count) * width; i++) ((unsigned char *)out->data)[i] = sum;
+    return SB_OK;
+}
+
+static const sb_adapter adapter = {"{\"name\": \"fuzz\"}", "wall", "none", run_gemm, run_attention, run_collective};
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     static char *reply;

@@ -2,7 +2,7 @@
  * SystolicBench adapter SDK: the process protocol (PROTOCOL.md, version 1) in C, on libjson-c.
  *
  * A vendor fills an sb_adapter with a description of the device, a run_gemm callback and
- * optionally a run_attention callback, and calls sb_serve(). The SDK reads requests on fd 3 and answers on fd 4, maps the tensor files
+ * optionally run_attention and run_collective callbacks, and calls sb_serve(). The SDK reads requests on fd 3 and answers on fd 4, maps the tensor files
  * (inputs read-only, the output read-write, never copied), runs the warm-up and timed repeats the
  * harness asks for, and reports the samples, energy and errors. Anything malformed from the
  * harness is answered with an error reply; the loop never trusts a length it did not check.
@@ -66,6 +66,21 @@ typedef struct {
     int overflow_saturate;
 } sb_attention;
 
+typedef enum { SB_ALL_REDUCE, SB_ALL_GATHER, SB_REDUCE_SCATTER, SB_ALL_TO_ALL, SB_BROADCAST, SB_SEND_RECV } sb_collective_op;
+typedef enum { SB_SUM, SB_MAX, SB_MIN } sb_reduction;
+
+/* One collective request over `ranks` ranks (nccl-tests' semantics, PROTOCOL.md): `bytes` is
+ * nccl-tests' size S; `in` is [ranks, input_count] (rank r's send buffer in row r) and `out`
+ * [ranks, output_count]. For a timing_only request both are NULL: the device moves buffers of its
+ * own of those sizes and reports the time. */
+typedef struct {
+    sb_collective_op op;
+    long long ranks, bytes, input_count, output_count;
+    sb_type type;
+    sb_reduction reduction;
+    int in_place, root, timing_only;
+} sb_collective;
+
 typedef enum { SB_OK = 0, SB_NOT_SUPPORTED = 1, SB_ERROR = 2 } sb_status;
 
 typedef struct {
@@ -85,6 +100,10 @@ typedef struct {
     sb_status (*run_attention)(void *context, const sb_attention *attention, const sb_tensor *q, const sb_tensor *k,
                                const sb_tensor *v, const sb_tensor *kv_lens, const sb_tensor *page_table, sb_tensor *o,
                                double *seconds, double *joules, char *reason, size_t reason_size);
+    /* Runs one collective once, writing out->data (both NULL for timing_only). Optional: when NULL,
+     * collective requests are answered not_supported. */
+    sb_status (*run_collective)(void *context, const sb_collective *collective, const sb_tensor *in, sb_tensor *out,
+                                double *seconds, double *joules, char *reason, size_t reason_size);
 } sb_adapter;
 
 /* Serves the protocol until shutdown or until the harness closes fd 3. Returns the exit status. */
