@@ -54,6 +54,10 @@ let package = Package(
             ]
         ),
         .target(name: "SystolicCompare", dependencies: ["SystolicJSON", "SystolicHarness"]),
+        .target(
+            name: "SystolicCertify",
+            dependencies: ["SystolicJSON", "SystolicNumerics", "SystolicSuite", "SystolicData", "SystolicDevice", "SystolicCheck", "SystolicHarness"]
+        ),
         .target(name: "SystolicProtocol", dependencies: ["SystolicNumerics", "SystolicSuite", "SystolicDevice"]),
         .target(
             name: "SystolicProcess",
@@ -73,13 +77,13 @@ let package = Package(
         .executableTarget(
             name: "SystolicBenchCLI",
             dependencies: [
-                "SystolicHarness", "SystolicCompare", "SystolicProcess", "CSystolicKernels",
+                "SystolicHarness", "SystolicCompare", "SystolicCertify", "SystolicProcess", "CSystolicKernels",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .testTarget(
             name: "SystolicBenchTests",
-            dependencies: ["SystolicHarness", "SystolicCompare", "SystolicProcess", "SystolicProtocol"],
+            dependencies: ["SystolicHarness", "SystolicCompare", "SystolicCertify", "SystolicProcess", "SystolicProtocol"],
             resources: [.copy("Fixtures")]
         ),
     ]

@@ -49,10 +49,7 @@ struct DeviceOptions: ParsableArguments {
                 throw statusCode(.deviceError)
             }
         }
-        let config: DeviceConfig
-        if let path = deviceConfig {
-            do { config = try DeviceConfig.load(path) } catch { throw badInput(error) }
-        } else {
+        if deviceConfig == nil {
             let parts = device.split(separator: ":", maxSplits: 1).map(String.init)
             guard parts.first == "emulator" else {
                 throw ValidationError("unknown device \"\(device)\"; expected emulator, emulator:PRESET or process:PATH [ARGS]")
@@ -61,12 +58,25 @@ struct DeviceOptions: ParsableArguments {
             guard DeviceConfig.presetNames.contains(name) else {
                 throw ValidationError("unknown emulator preset \"\(name)\"; presets: \(DeviceConfig.presetNames.joined(separator: ", "))")
             }
+        }
+        return SystolicEmulator(config: try emulatorConfig()!)
+    }
+
+    /// The emulator's configuration, with any `--fault` written into it (nil for an adapter).
+    func emulatorConfig() throws -> DeviceConfig? {
+        if device.hasPrefix("process:") { return nil }
+        var config: DeviceConfig
+        if let path = deviceConfig {
+            do { config = try DeviceConfig.load(path) } catch { throw badInput(error) }
+        } else {
+            let parts = device.split(separator: ":", maxSplits: 1).map(String.init)
+            let name = parts.count > 1 ? parts[1] : DeviceConfig.defaultPresetName
             do { config = try DeviceConfig.preset(name) } catch { throw badInput(error) }
         }
-        let faults = try fault.map { spec -> EmulatorFault in
-            guard let f = EmulatorFault(spec) else { throw ValidationError("unknown fault \"\(spec)\"; expected one of \(EmulatorFault.spellings)") }
-            return f
+        for spec in fault where EmulatorFault(spec) == nil {
+            throw ValidationError("unknown fault \"\(spec)\"; expected one of \(EmulatorFault.spellings)")
         }
-        return SystolicEmulator(config: config, faults: faults)
+        if !fault.isEmpty { config.faults = (config.faults ?? []) + fault }
+        return config
     }
 }

@@ -19,9 +19,13 @@ public struct Harness: Sendable {
         public var resultsPath: String
         /// Runs only this shard of the selection.
         public var shard: Shard?
+        /// Runs only the cases with these ids (certification's mandatory cases); nil runs all.
+        public var caseIDs: Set<String>?
 
-        public init(suites: [Suite], profile: String?, seed: UInt64? = nil, resultsPath: String, shard: Shard? = nil) {
+        public init(suites: [Suite], profile: String?, seed: UInt64? = nil, resultsPath: String, shard: Shard? = nil,
+                    caseIDs: Set<String>? = nil) {
             self.suites = suites; self.profile = profile; self.seed = seed; self.resultsPath = resultsPath; self.shard = shard
+            self.caseIDs = caseIDs
         }
     }
 
@@ -31,10 +35,15 @@ public struct Harness: Sendable {
     /// Where to write each GEMM case's tensors as `.npy` files (`run --dump-tensors DIR`).
     public let dumpDirectory: String?
 
-    public init(device: any DeviceAdapter, audit: Bool = false, dumpDirectory: String? = nil) {
+    /// Receives every case's output tensor once its digest is fixed (certification keeps a sample).
+    public let outputSink: (@Sendable (String, Tensor) -> Void)?
+
+    public init(device: any DeviceAdapter, audit: Bool = false, dumpDirectory: String? = nil,
+                outputSink: (@Sendable (String, Tensor) -> Void)? = nil) {
         self.device = device
         self.audit = audit
         self.dumpDirectory = dumpDirectory
+        self.outputSink = outputSink
     }
 
     /// The seed of the audit data: derived from the run's seed, so any checker can regenerate it,
@@ -53,7 +62,7 @@ public struct Harness: Sendable {
         // Positions count the full selection, so shards partition it and merge restores its order.
         var position = 0
         let selected = plan.suites.map { suite in
-            (suite, suite.cases(inProfile: plan.profile).compactMap { c -> (Int, BenchmarkCase)? in
+            (suite, suite.cases(inProfile: plan.profile).filter { plan.caseIDs?.contains($0.id) ?? true }.compactMap { c -> (Int, BenchmarkCase)? in
                 defer { position += 1 }
                 return plan.shard.map { $0.contains(position: position) } ?? true ? (position, c) : nil
             })
@@ -144,6 +153,7 @@ public struct Harness: Sendable {
         // The digest is fixed before any sample is drawn: the at-scale check chooses its elements
         // from it, so a device cannot know in advance which ones will be checked.
         let digest = Digest.sha256(c.storage)
+        outputSink?(benchmarkCase.id, c)
         if let dumpDirectory {
             do {
                 try TensorDump.write(caseId: benchmarkCase.id, gemm: gemm, inputs: inputs, output: c, device: device.descriptor, to: dumpDirectory)
@@ -188,6 +198,7 @@ public struct Harness: Sendable {
             return finish(.error, "the device returned o as \(o.type.rawValue) \(o.shape), expected \(a.outputType.rawValue) \(expectedShape)",
                           output.metrics, nil)
         }
+        outputSink?(benchmarkCase.id, o)
         var check = AttentionCheck.verify(output: o, inputs: inputs, attention: a, arithmetic: arithmetic, expUlps: expUlps)
         check.outputDigest = Digest.sha256(o.storage)
         guard check.passed else { return finish(.fail, Self.failureReason(check), output.metrics, check) }
@@ -247,6 +258,7 @@ public struct Harness: Sendable {
         guard out.shape == expectedShape, out.type == c.type else {
             return finish(.error, "the device returned out as \(out.type.rawValue) \(out.shape), expected \(c.type.rawValue) \(expectedShape)", metrics, nil)
         }
+        outputSink?(benchmarkCase.id, out)
         var check = CollectiveCheck.verify(output: out, inputs: inputs, collective: c)
         check.outputDigest = Digest.sha256(out.storage)
         guard check.passed else {

@@ -1,0 +1,123 @@
+import SystolicDevice
+import SystolicJSON
+import SystolicNumerics
+import SystolicSuite
+
+/// A capability profile (`Certification/profiles/*.json`, format `systolic-bench.profile/1`):
+/// the cases a device must pass and the arithmetic it must declare to hold the profile
+/// (design.md, "Certification"). The mandatory cases are also the fixed set a leaderboard ranks on.
+public struct CapabilityProfile: Codable, Sendable, Equatable {
+    public static let formatTag = "systolic-bench.profile/1"
+
+    /// The least a device must declare.
+    public struct Requirements: Codable, Sendable, Equatable {
+        public var ops: [String]
+        public var inputTypes: [NumberType]
+        /// Accumulators accepted (a narrower one does not hold the profile).
+        public var accumulators: [NumberType]
+        public var overflowModes: [OverflowMode]
+        /// Largest exp error accepted, in ulps (attention profiles).
+        public var maxExpUlps: Double?
+
+        enum CodingKeys: String, CodingKey {
+            case ops
+            case inputTypes = "input_types"
+            case accumulators
+            case overflowModes = "overflow_modes"
+            case maxExpUlps = "max_exp_ulps"
+        }
+
+        /// What `descriptor` fails to declare, one sentence each.
+        public func unmet(by descriptor: DeviceDescriptor) -> [String] {
+            var out: [String] = []
+            let a = descriptor.arithmetic
+            for op in ops where !descriptor.ops.contains(op) { out.append("does not declare op \(op)") }
+            for t in inputTypes where !a.inputTypes.contains(t) { out.append("does not declare input type \(t.rawValue)") }
+            if !accumulators.contains(a.accumulator) {
+                out.append("declares a \(a.accumulator.rawValue) accumulator; the profile needs \(accumulators.map(\.rawValue).joined(separator: " or "))")
+            }
+            for m in overflowModes where !a.overflowModes.contains(m) { out.append("does not declare overflow mode \(m.rawValue)") }
+            if let limit = maxExpUlps {
+                if let e = a.expUlps { if e > limit { out.append("declares exp within \(e) ulps; the profile needs \(limit) or better") } }
+                else { out.append("does not declare its exp accuracy (exp_ulps)") }
+            }
+            return out
+        }
+    }
+
+    public var format: String
+    public var name: String
+    public var version: String
+    /// `gemm`, `attention`, `networking` or `llm`: the leaderboard's family.
+    public var family: String
+    public var description: String
+    /// Which profile of the suites the mandatory cases are drawn from.
+    public var suiteProfile: String
+    /// `suite/case-name`: every sweep point of that case in `suiteProfile` is mandatory.
+    public var mandatory: [String]
+    public var requires: Requirements
+
+    enum CodingKeys: String, CodingKey {
+        case format, name, version, family, description, mandatory, requires
+        case suiteProfile = "suite_profile"
+    }
+
+    public static func load(_ path: String) throws(InputFileError) -> CapabilityProfile {
+        let p = try JSONFile.decode(CapabilityProfile.self, from: path)
+        guard p.format == formatTag else {
+            throw InputFileError(file: path, place: "format", message: "expected \"\(formatTag)\", found \"\(p.format)\"")
+        }
+        guard !p.mandatory.isEmpty else { throw InputFileError(file: path, place: "mandatory", message: "a profile needs at least one mandatory case") }
+        return p
+    }
+
+    /// The mandatory cases in `suites`, in suite order; throws when an entry names no case.
+    public func mandatoryCases(in suites: [Suite]) throws(InputFileError) -> [BenchmarkCase] {
+        var out: [BenchmarkCase] = []
+        for entry in mandatory {
+            let parts = entry.split(separator: "/", maxSplits: 1).map(String.init)
+            guard parts.count == 2, let suite = suites.first(where: { $0.name == parts[0] }) else {
+                throw InputFileError(file: "profile \(name)", place: "mandatory", message: "no suite named in \"\(entry)\"")
+            }
+            let cases = suite.cases(inProfile: suiteProfile).filter { $0.name == parts[1] }
+            guard !cases.isEmpty else {
+                throw InputFileError(file: "profile \(name)", place: "mandatory", message: "suite \(parts[0]) has no case \"\(parts[1])\" in profile \(suiteProfile)")
+            }
+            out += cases
+        }
+        return out
+    }
+}
+
+/// A known problem in one case of one profile, accepted until a date (format
+/// `systolic-bench.waiver/1`). A waived case does not fail the profile; the certificate lists it.
+public struct Waiver: Codable, Sendable, Equatable {
+    public static let formatTag = "systolic-bench.waiver/1"
+    public var format: String
+    public var profile: String
+    /// A case id, or `suite/case-name` for every sweep point.
+    public var `case`: String
+    public var reason: String
+    /// The last day it applies, `YYYY-MM-DD` (UTC).
+    public var expires: String
+
+    public static func load(_ path: String) throws(InputFileError) -> Waiver {
+        let w = try JSONFile.decode(Waiver.self, from: path)
+        guard w.format == formatTag else {
+            throw InputFileError(file: path, place: "format", message: "expected \"\(formatTag)\", found \"\(w.format)\"")
+        }
+        guard Self.isDate(w.expires) else { throw InputFileError(file: path, place: "expires", message: "expected a date YYYY-MM-DD, found \"\(w.expires)\"") }
+        guard !w.reason.isEmpty else { throw InputFileError(file: path, place: "reason", message: "a waiver needs a reason") }
+        return w
+    }
+
+    static func isDate(_ s: String) -> Bool {
+        let p = s.split(separator: "-")
+        return p.count == 3 && p[0].count == 4 && p[1].count == 2 && p[2].count == 2 && p.allSatisfy { $0.allSatisfy(\.isNumber) }
+    }
+
+    /// True when it covers `benchmarkCase` of `profile` on `day` (`YYYY-MM-DD`).
+    public func covers(_ benchmarkCase: BenchmarkCase, profile: String, on day: String) -> Bool {
+        profile == self.profile && day <= expires && (self.case == benchmarkCase.id || self.case == "\(benchmarkCase.suite)/\(benchmarkCase.name)")
+    }
+}

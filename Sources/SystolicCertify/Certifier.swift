@@ -1,0 +1,129 @@
+import Foundation
+import SystolicDevice
+import SystolicHarness
+import SystolicJSON
+import SystolicNumerics
+import SystolicSuite
+
+/// `systolic-bench certify`: runs a device on the mandatory cases of its claimed profiles with a
+/// seed drawn at run time, and writes a package that proves itself (see `CertificationPackage`).
+public struct Certifier {
+    public var device: any DeviceAdapter
+    /// The emulator's configuration, when the device is the emulator (the checker re-runs it).
+    public var deviceConfig: DeviceConfig?
+    public var release: ConformanceRelease
+    public var releasePath: String
+    /// Where the release's files are (the repository), to tell closed from open.
+    public var repositoryRoot: String
+    public var suites: [Suite]
+    public var profiles: [(profile: CapabilityProfile, path: String)]
+    public var waivers: [(waiver: Waiver, path: String)]
+
+    public init(device: any DeviceAdapter, deviceConfig: DeviceConfig?, release: ConformanceRelease, releasePath: String,
+                repositoryRoot: String, suites: [Suite], profiles: [(profile: CapabilityProfile, path: String)],
+                waivers: [(waiver: Waiver, path: String)]) {
+        self.device = device; self.deviceConfig = deviceConfig; self.release = release; self.releasePath = releasePath
+        self.repositoryRoot = repositoryRoot; self.suites = suites; self.profiles = profiles; self.waivers = waivers
+    }
+
+    /// A fresh 64-bit seed from the system's generator.
+    public static func freshSeed() -> UInt64 { UInt64.random(in: 1...UInt64.max) }
+
+    /// Today, UTC, `YYYY-MM-DD`.
+    public static func today() -> String {
+        let f = DateFormatter()
+        f.locale = Locale(identifier: "en_US_POSIX")
+        f.timeZone = TimeZone(identifier: "UTC")
+        f.dateFormat = "yyyy-MM-dd"
+        return f.string(from: Date())
+    }
+
+    /// closed when the suites and profiles are the release's, unmodified, under this harness.
+    public func division() -> String {
+        let profilesFrozen = profiles.allSatisfy { p in
+            release.profiles.contains { $0.name == p.profile.name && Digest.sha256((try? Data(contentsOf: URL(fileURLWithPath: p.path))) ?? Data()) == $0.digest }
+        }
+        let suitesFrozen = suites.allSatisfy { s in release.suites.contains { $0.name == s.name && $0.digest == Digest.sha256(s.bytes) } }
+        return release.drift(under: repositoryRoot).isEmpty && profilesFrozen && suitesFrozen && release.harness == HarnessInfo.current.version
+            ? "closed" : "open"
+    }
+
+    /// Runs the mandatory cases and writes the package into `directory` (created; must not hold files).
+    public func certify(seed: UInt64, day: String = Certifier.today(), into directory: String,
+                        progress: (Int, Int, String) -> Void = { _, _, _ in }) throws -> [ProfileSummary] {
+        let fm = FileManager.default
+        if fm.fileExists(atPath: directory), !(try fm.contentsOfDirectory(atPath: directory)).isEmpty {
+            throw InputFileError(file: directory, place: nil, message: "the package directory exists and is not empty")
+        }
+        try fm.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        var mandatory: [String: [BenchmarkCase]] = [:]
+        var ids = Set<String>()
+        for (p, _) in profiles {
+            let cases = try p.mandatoryCases(in: suites)
+            mandatory[p.name] = cases
+            ids.formUnion(cases.map(\.id))
+        }
+        let used = suites.filter { s in s.cases.contains { ids.contains($0.id) } }
+        let staging = (directory as NSString).appendingPathComponent(".outputs")
+        try fm.createDirectory(atPath: staging, withIntermediateDirectories: true)
+        let store = OutputStore(directory: staging)
+        let harness = Harness(device: device, outputSink: { id, tensor in store.keep(id, tensor) })
+        let results = try harness.run(
+            Harness.Plan(suites: used, profile: nil, seed: seed, resultsPath: (directory as NSString).appendingPathComponent("results.json"),
+                         caseIDs: ids),
+            progress: progress)
+
+        // The sample, chosen from the committed output digests.
+        var samples: [CertificationPackage.Sample] = []
+        for (n, id) in CertificationPackage.sampledCaseIDs(results).enumerated() {
+            guard let kept = store.file(for: id), let c = results.cases.first(where: { $0.id == id }), let digest = c.check?.outputDigest else { continue }
+            let name = "outputs/\(n).bin"
+            try fm.createDirectory(atPath: (directory as NSString).appendingPathComponent("outputs"), withIntermediateDirectories: true)
+            try fm.moveItem(atPath: kept.path, toPath: (directory as NSString).appendingPathComponent(name))
+            samples.append(.init(id: id, file: name, type: kept.type, shape: kept.shape, digest: digest))
+        }
+        try fm.removeItem(atPath: staging)
+        try CertificationPackage.write(samples, to: directory, "outputs/index.json")
+
+        try CertificationPackage.write(results.device, to: directory, "device.json")
+        if let deviceConfig { try CertificationPackage.write(deviceConfig, to: directory, "device-config.json") }
+        try CertificationPackage.copy(releasePath, to: directory, "release.json")
+        for (p, path) in profiles { try CertificationPackage.copy(path, to: directory, "profiles/\(p.name).json") }
+        for s in used {
+            let path = (directory as NSString).appendingPathComponent("suites/\(s.name).json")
+            try fm.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try JSONFile.writeAtomically(Data(s.bytes), to: path)
+        }
+        let summaries = profiles.map { p in
+            ProfileSummary.derive(p.profile, mandatory: mandatory[p.profile.name] ?? [], results: results, waivers: waivers.map(\.waiver), day: day)
+        }
+        let applied = waivers.filter { w in summaries.contains { !$0.waived.isEmpty && $0.profile == w.waiver.profile } }
+        for (n, w) in applied.enumerated() { try CertificationPackage.copy(w.path, to: directory, "waivers/\(n).json") }
+        try CertificationPackage.write(summaries, to: directory, "summary.json")
+        let environment = CertificationPackage.Environment(release: release.version, harness: HarnessInfo.current.version, division: division(),
+                                                           seed: seed, day: day, host: results.host, profiles: profiles.map(\.profile.name))
+        try CertificationPackage.write(environment, to: directory, "environment.json")
+        try CertificationPackage.writeManifest(directory)
+        return summaries
+    }
+}
+
+/// Every output of the run, kept on disk until the sample is drawn.
+final class OutputStore: @unchecked Sendable {
+    struct Kept { let path: String; let type: NumberType; let shape: [Int] }
+    private let lock = NSLock()
+    private let directory: String
+    private var files: [String: Kept] = [:]
+
+    init(directory: String) { self.directory = directory }
+
+    func keep(_ id: String, _ tensor: Tensor) {
+        lock.withLock {
+            let path = (directory as NSString).appendingPathComponent("\(files.count).bin")
+            FileManager.default.createFile(atPath: path, contents: Data(tensor.storage))
+            files[id] = Kept(path: path, type: tensor.type, shape: tensor.shape)
+        }
+    }
+
+    func file(for id: String) -> Kept? { lock.withLock { files[id] } }
+}

@@ -1,0 +1,41 @@
+import Foundation
+import SystolicHarness
+import SystolicJSON
+
+/// A conformance release (`Certification/release.json`, format `systolic-bench.release/1`): one
+/// version number that freezes the suites, the tolerance rules, the profiles and the harness
+/// version. Certificates name it; a package whose suites or profiles differ from it is in the
+/// `open` division.
+public struct ConformanceRelease: Codable, Sendable, Equatable {
+    public static let formatTag = "systolic-bench.release/1"
+    public static let repositoryPath = "Certification/release.json"
+
+    public struct FrozenFile: Codable, Sendable, Equatable {
+        public var file: String
+        public var name: String
+        public var digest: String
+    }
+
+    public var format: String
+    public var version: String
+    public var harness: String
+    public var suites: [FrozenFile]
+    public var profiles: [FrozenFile]
+    public var tolerances: FrozenFile
+
+    public static func load(_ path: String) throws(InputFileError) -> ConformanceRelease {
+        let r = try JSONFile.decode(ConformanceRelease.self, from: path)
+        guard r.format == formatTag else {
+            throw InputFileError(file: path, place: "format", message: "expected \"\(formatTag)\", found \"\(r.format)\"")
+        }
+        return r
+    }
+
+    /// The frozen files whose bytes under `root` differ from the release (empty when the release holds).
+    public func drift(under root: String) -> [String] {
+        (suites + profiles + [tolerances]).compactMap { f in
+            guard let data = FileManager.default.contents(atPath: (root as NSString).appendingPathComponent(f.file)) else { return "\(f.file) is missing" }
+            return Digest.sha256(data) == f.digest ? nil : "\(f.file) differs from release \(version)"
+        }
+    }
+}
