@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SystolicCertify
+import SystolicDevice
 import SystolicHarness
 import SystolicJSON
 import SystolicSuite
@@ -109,6 +110,63 @@ extension SystolicBench {
             }
             print("accepted: \(package) (division \(report.division ?? "?"), figures \(report.figures.replacingOccurrences(of: "_", with: "-")))")
             for s in report.summaries { print("  \(s.certified ? "certified" : "not certified")  \(s.profile)") }
+        }
+    }
+}
+
+extension SystolicBench {
+    struct LeaderboardCommand: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "leaderboard",
+            abstract: "Rank certification packages that pass check-package; list the rejected ones with the reason.",
+            discussion: """
+                Scores are throughput relative to the reference emulator preset (geometric mean over each profile's \
+                mandatory cases), per profile and division (closed: the release's suites unmodified; open: anything \
+                else). Energy is ranked per source, and carbon is computed at --grid-intensity (default 475 gCO2e/kWh, \
+                IEA 2019 world average).
+                """)
+
+        @Argument(help: "Package directories.")
+        var packages: [String]
+
+        @Option(help: "The leaderboard JSON file to write.")
+        var out: String
+
+        @Option(help: "Also write a static HTML page.")
+        var html: String?
+
+        @Option(help: "Grid carbon intensity in grams CO2e per kWh.")
+        var gridIntensity: Double = Leaderboard.defaultGridIntensity
+
+        @Option(help: "Where the grid intensity comes from (printed with it).")
+        var gridSource: String?
+
+        @Option(help: "The reference emulator preset scores are relative to.")
+        var reference: String = DeviceConfig.defaultPresetName
+
+        @Option(help: "The conformance release the division is judged against.")
+        var release: String = ConformanceRelease.repositoryPath
+
+        func validate() throws {
+            guard !packages.isEmpty else { throw ValidationError("give at least one package directory") }
+            guard gridIntensity >= 0, gridIntensity.isFinite else { throw ValidationError("--grid-intensity must be a non-negative number") }
+            guard DeviceConfig.presetNames.contains(reference) else { throw ValidationError("unknown preset \"\(reference)\"") }
+        }
+
+        func run() throws {
+            let rel: ConformanceRelease, config: DeviceConfig
+            do { rel = try ConformanceRelease.load(release); config = try DeviceConfig.preset(reference) } catch { throw badInput(error) }
+            let board = Leaderboard.build(packages: packages, checker: PackageChecker(release: rel), reference: config,
+                                          gridIntensity: gridIntensity,
+                                          gridSource: gridSource ?? (gridIntensity == Leaderboard.defaultGridIntensity ? Leaderboard.gridIntensitySource : "given on the command line"))
+            try JSONFile.writeAtomically(try JSONFile.encoder().encode(board), to: out)
+            if let html { try JSONFile.writeAtomically(Data(board.html().utf8), to: html) }
+            for r in board.rankings {
+                print("\(r.profile) (\(r.division))")
+                for e in r.entries { print("  \(e.rank). \(e.device)  score \(String(format: "%.3f", e.score))  (\(e.figures))") }
+            }
+            for r in board.rejected { print("rejected: \(r.package): \(r.reasons.first ?? "")") }
+            print("leaderboard: \(out)\(html.map { ", page: \($0)" } ?? "")")
         }
     }
 }

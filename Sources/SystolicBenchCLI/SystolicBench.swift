@@ -14,7 +14,7 @@ struct SystolicBench: ParsableCommand {
             65 bad input file. When several apply the lowest non-zero one wins.
             """,
         version: HarnessInfo.current.version,
-        subcommands: [Run.self, Validate.self, List.self, Devices.self, BaselineCommand.self, Compare.self, Merge.self, Faults.self, CheckAdapter.self, Bench.self, Certify.self, CheckPackage.self])
+        subcommands: [Run.self, Validate.self, List.self, Devices.self, BaselineCommand.self, Compare.self, Merge.self, Faults.self, CheckAdapter.self, Bench.self, Certify.self, CheckPackage.self, LeaderboardCommand.self])
 }
 
 /// Ends the command with one of the documented exit statuses.

@@ -178,4 +178,31 @@ struct CertificationTests {
         #expect(report.accepted, "\(report.problems)")
         #expect(report.figures == "self_reported")
     }
+
+    /// The leaderboard ranks only accepted packages (the reference chip scores exactly 1), lists the
+    /// rejected with the reason, and renders a static page with a roofline per device.
+    @Test func leaderboardRanksOnlyAcceptedPackages() throws {
+        let honest = try Self.honest.get()
+        var fast = try DeviceConfig.preset("hbm-inference")
+        fast.name = "hbm-inference-2x"
+        fast.clockHz *= 2
+        fast.memory.hbmBytesPerSecond *= 2
+        let (quick, _) = try Self.certify(device: SystolicEmulator(config: fast), config: fast, profiles: [try Self.smallProfile()])
+        let tampered = try Self.copyOfHonest()
+        try Self.edit(tampered, "results.json", as: RunResults.self) { r in r.cases[Self.gemm(r)].metrics["cycles"]!.value -= 1 }
+        try CertificationPackage.writeManifest(tampered)
+        let board = Leaderboard.build(packages: [honest, quick, tampered], checker: PackageChecker(release: try Self.release.get()),
+                                      reference: try DeviceConfig.preset("hbm-inference"))
+        #expect(board.rankings.count == 1)
+        let entries = try #require(board.rankings.first).entries
+        #expect(entries.map(\.device) == ["emulator-hbm-inference-2x", "emulator-hbm-inference"])
+        #expect(entries[1].score == 1)  // the reference itself: every ratio is exactly 1
+        #expect(entries[0].score > 1.5 && entries[0].score <= 2)
+        #expect(entries.allSatisfy { $0.figures == "reproduced" && $0.energySource == "modelled" && ($0.gramsCO2ePerMillionInferences ?? 0) > 0 })
+        #expect(entries[1].packageDigest == Digest.sha256(try Data(contentsOf: URL(fileURLWithPath: (honest as NSString).appendingPathComponent("manifest.json")))))
+        #expect(board.rejected.map(\.package) == [tampered])
+        #expect(board.rejected[0].reasons.contains { $0.contains("differs from the re-run") })
+        let page = board.html()
+        #expect(page.contains("<svg") && page.contains("Rejected packages") && !page.contains("<script"))
+    }
 }
