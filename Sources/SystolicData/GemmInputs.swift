@@ -5,8 +5,10 @@ import SystolicSuite
 public struct GemmInputs: Sendable {
     public var a: Tensor
     public var b: Tensor
+    /// The epilogue's and the requantisation's parameters, when the case has them.
+    public var epilogue: EpilogueInputs?
 
-    public init(a: Tensor, b: Tensor) { self.a = a; self.b = b }
+    public init(a: Tensor, b: Tensor, epilogue: EpilogueInputs? = nil) { self.a = a; self.b = b; self.epilogue = epilogue }
 
     /// Generates both operands (streams "a" and "b") of `gemm` for case `caseId`.
     ///
@@ -23,6 +25,7 @@ public struct GemmInputs: Sendable {
         }
         a = generator.tensor(caseId: caseId, operand: "a", pattern: gemm.dataA, type: gemm.types.a, shape: [gemm.batch, gemm.m, gemm.k])
         b = generator.tensor(caseId: caseId, operand: "b", pattern: gemm.dataB, type: gemm.types.b, shape: bShape)
+        epilogue = EpilogueInputs(gemm, caseId: caseId, generator: generator)
     }
 
     private static func cancelling(_ g: GemmCase, stdA: Double, stdB: Double, caseId: String, generator: DataGenerator) -> GemmInputs {
@@ -60,4 +63,65 @@ public struct GemmInputs: Sendable {
         return GemmInputs(a: Tensor(type: g.types.a, shape: [g.batch, g.m, g.k], values: aValues, overflow: .saturate),
                           b: Tensor(type: g.types.b, shape: bShape, values: bValues, overflow: .saturate))
     }
+}
+
+/// The per-channel parameters of an int8 GEMM's epilogue:
+/// - `bias`: int32 [N], element n of stream "bias", uniform integers in [−2¹⁶, 2¹⁶] (when the case has a bias);
+/// - `scale`: fp32 [C] (C = N per channel, else 1), uniform in [scale low, scale high] from stream "scale", rounded to fp32;
+/// - `zeroPoint`: int32 [C], uniform integers in [zero point low, high] from stream "zero_point";
+/// - `multiplier`, `shift`: int32 [C], `Requantizer.quantizeMultiplier` of each scale (fixed-point scheme).
+public struct EpilogueInputs: Sendable {
+    public var bias: Tensor?
+    public var scale: Tensor?
+    public var zeroPoint: Tensor?
+    public var multiplier: Tensor?
+    public var shift: Tensor?
+
+    public init(bias: Tensor?, scale: Tensor?, zeroPoint: Tensor?, multiplier: Tensor?, shift: Tensor?) {
+        self.bias = bias; self.scale = scale; self.zeroPoint = zeroPoint; self.multiplier = multiplier; self.shift = shift
+    }
+
+    init?(_ g: GemmCase, caseId: String, generator: DataGenerator) {
+        guard g.types.a == .int8, g.bias || g.requantization != nil else { return nil }
+        bias = g.bias ? generator.tensor(caseId: caseId, operand: "bias", pattern: .integer(low: -(1 << 16), high: 1 << 16), type: .int32, shape: [g.n]) : nil
+        guard let r = g.requantization else { scale = nil; zeroPoint = nil; multiplier = nil; shift = nil; return }
+        let channels = r.perChannel ? g.n : 1
+        let scales = generator.tensor(caseId: caseId, operand: "scale", pattern: .uniform(low: r.scaleLow, high: r.scaleHigh.nextUp), type: .fp32,
+                                      shape: [channels])
+        scale = r.scaleLow == r.scaleHigh ? Tensor(type: .fp32, shape: [channels], values: [Double](repeating: r.scaleLow, count: channels), overflow: .saturate) : scales
+        zeroPoint = generator.tensor(caseId: caseId, operand: "zero_point", pattern: .integer(low: r.zeroPointLow, high: r.zeroPointHigh),
+                                     type: .int32, shape: [channels])
+        if r.scheme == .fixedPoint {
+            let pairs = (0..<channels).map { Requantizer.quantizeMultiplier(scale!.value(at: $0)) }
+            multiplier = Tensor(type: .int32, shape: [channels], values: pairs.map { Double($0.multiplier) }, overflow: .saturate)
+            shift = Tensor(type: .int32, shape: [channels], values: pairs.map { Double($0.shift) }, overflow: .saturate)
+        } else {
+            multiplier = nil; shift = nil
+        }
+    }
+
+    /// The requantised int8 output of one int32 sum for output column `n`, by the case's scheme.
+    public func requantize(_ acc: Int32, column n: Int, _ r: GemmCase.Requantization) -> Int8 {
+        let c = r.perChannel ? n : 0
+        let zp = Int32(truncatingIfNeeded: Int64(zeroPoint!.value(at: c)))
+        switch r.scheme {
+        case .fp32Scale: return Requantizer.fp32Scale(acc, scale: Float(scale!.value(at: c)), zeroPoint: zp)
+        case .fixedPoint:
+            return Requantizer.fixedPoint(acc, multiplier: Int32(multiplier!.value(at: c)), shift: Int32(shift!.value(at: c)), zeroPoint: zp)
+        }
+    }
+
+    /// The requantised value of one sum before saturation, zero point included (what a wrapping
+    /// datapath would truncate to 8 bits).
+    public func unsaturated(_ acc: Int32, column n: Int, _ r: GemmCase.Requantization) -> Double {
+        let c = r.perChannel ? n : 0
+        let zp = zeroPoint!.value(at: c)
+        switch r.scheme {
+        case .fp32Scale: return Requantizer.fp32ScaleUnsaturated(acc, scale: Float(scale!.value(at: c))) + zp
+        case .fixedPoint: return Requantizer.fixedPointUnsaturated(acc, multiplier: Int32(multiplier!.value(at: c)), shift: Int32(shift!.value(at: c))) + zp
+        }
+    }
+
+    /// The int32 bias of column `n` (0 without a bias).
+    public func biasValue(column n: Int) -> Int32 { bias.map { Int32($0.value(at: n)) } ?? 0 }
 }

@@ -46,6 +46,10 @@ public enum EmulatorFault: Sendable, Hashable {
     case softmaxWithoutMax
     /// Attention: query head h reads kv head h mod kv_heads instead of h ÷ (heads/kv_heads).
     case gqaHeadModulo
+    /// int8 requantisation leaves out the output zero point.
+    case requantIgnoresZeroPoint
+    /// int8 requantisation applies channel 0's scale and zero point to every channel.
+    case requantPerTensor
     /// Collectives: rank 1's data never enters the collective.
     case collectiveDropsRank
     /// Collectives: odd ranks reduce in their own order, so ranks disagree where rounding differs.
@@ -75,6 +79,8 @@ public enum EmulatorFault: Sendable, Hashable {
         ("swallows-nan", .swallowsNaN, "NaN outputs come back as zero"),
         ("bit-flip", .bitFlip, "one bit of one output element is flipped (SRAM upset, no ECC)"),
         ("wrong-output-shape", .wrongOutputShape, "the driver returns the output with the wrong shape"),
+        ("requant-ignores-zero-point", .requantIgnoresZeroPoint, "int8 requantisation leaves out the output zero point"),
+        ("requant-per-tensor", .requantPerTensor, "int8 requantisation applies channel 0's scale and zero point to every channel"),
         ("causal-off-by-one", .causalOffByOne, "attention: the causal mask lets each query see one key too many"),
         ("causal-top-left", .causalTopLeft, "attention: causal mask aligned top-left instead of bottom-right"),
         ("softmax-without-max", .softmaxWithoutMax, "attention: softmax without subtracting the row maximum"),

@@ -26,6 +26,7 @@ enum GemmKernel {
         var transposedTile = false
         var accumulatorNotCleared = false
         var output = OutputConversion.declared
+        var requantization = RequantizationStage.declared
         var bitFlip = false
         /// Worker threads; the outputs are the same bits for any count.
         var threads = ProcessInfo.processInfo.activeProcessorCount
@@ -34,6 +35,9 @@ enum GemmKernel {
             !flushSubnormals && narrowAccumulator == nil && droppedTile == nil && skewedRow == nil && !accumulatorNotCleared
         }
     }
+
+    /// The int8 requantisation stage: as declared, or faulty.
+    enum RequantizationStage: Sendable { case declared, ignoresZeroPoint, perTensor }
 
     /// The output stage: as declared (nearest even in the case's overflow mode) or faulty.
     enum OutputConversion: Sendable {
@@ -49,9 +53,36 @@ enum GemmKernel {
 
     static func multiply(_ g: GemmCase, _ inputs: GemmInputs, behaviour: Behaviour) -> Tensor {
         var c: Tensor
-        if g.types.a.isInteger {
+        if g.types.a.isInteger, let r = g.requantization, let e = inputs.epilogue {
+            // The int32 sum plus the bias, requantised on the vector unit (as declared, or with faults).
+            c = Tensor(type: .int8, shape: [g.batch, g.m, g.n])
+            for (i, v) in integer(g, inputs, behaviour: behaviour).enumerated() {
+                let column = i % g.n
+                let acc = Int32(v) &+ e.biasValue(column: column)
+                var out: Int8
+                switch behaviour.requantization {
+                case .declared: out = e.requantize(acc, column: column, r)
+                case .ignoresZeroPoint:
+                    // The same scale, a zero point of 0.
+                    let zero = EpilogueInputs(bias: e.bias, scale: e.scale, zeroPoint: Tensor(type: .int32, shape: e.zeroPoint!.shape),
+                                              multiplier: e.multiplier, shift: e.shift)
+                    out = zero.requantize(acc, column: column, r)
+                case .perTensor:
+                    out = e.requantize(acc, column: 0, r)
+                }
+                if behaviour.output == .int8Wrap {
+                    // Wrap instead of saturating: the requantised value before the clamp, modulo 256.
+                    out = Int8(truncatingIfNeeded: Int(max(-1e9, min(1e9, e.unsaturated(acc, column: column, r)))))
+                }
+                c.setBits(UInt32(UInt8(bitPattern: out)), at: i)
+            }
+        } else if g.types.a.isInteger {
             c = Tensor(type: g.types.output, shape: [g.batch, g.m, g.n])
-            for (i, v) in integer(g, inputs, behaviour: behaviour).enumerated() { c.setBits(convert(v, g, behaviour.output), at: i) }
+            let bias = inputs.epilogue
+            for (i, v) in integer(g, inputs, behaviour: behaviour).enumerated() {
+                let total = bias.map { Double(Int32(v) &+ $0.biasValue(column: i % g.n)) } ?? v
+                c.setBits(convert(total, g, behaviour.output), at: i)
+            }
         } else {
             let sums = float(g, inputs, behaviour: behaviour)
             if g.types.output == .fp32, behaviour.output == .declared, g.overflow == .ieee || !sums.contains(where: \.isInfinite) {

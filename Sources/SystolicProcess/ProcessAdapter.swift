@@ -111,6 +111,9 @@ public final class ProcessAdapter: DeviceAdapter, @unchecked Sendable {
         let outputType: NumberType, outputShape: [Int], inputTypes: [NumberType], flops: Double
         switch (benchmarkCase.workload, inputs) {
         case let (.gemm(g), .gemm(tensors)):
+            if g.bias || g.requantization != nil || g.activation != .none || !g.scales.isUnit {
+                throw .notSupported("the adapter protocol does not carry GEMM epilogues, scales or requantisation in this version")
+            }
             gemmSpec = GemmSpec(g)
             tensorsByRole = [("a", tensors.a), ("b", tensors.b)]
             (outputRole, outputType, outputShape) = ("c", g.types.output, [g.batch, g.m, g.n])

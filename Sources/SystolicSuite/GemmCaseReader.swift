@@ -14,7 +14,7 @@ import SystolicNumerics
 enum GemmCaseReader {
     static func read(_ node: JSONNode, overflow: OverflowMode) throws(InputFileError) -> [(params: String, workload: Workload)] {
         try node.rejectUnknownMembers(["name", "op", "description", "profiles", "overflow", "shape", "types", "layout",
-                                        "epilogue", "scales", "data", "verification"])
+                                        "epilogue", "scales", "data", "verification", "requantize"])
         let verification = try node.optionalMember("verification")?.choice(Verification.self) ?? .auto
         let shape = try node.member("shape")
         try shape.rejectUnknownMembers(["m", "n", "k", "batch"])
@@ -47,6 +47,7 @@ enum GemmCaseReader {
             bias = try epilogue.optionalMember("bias")?.bool() ?? false
             activation = try epilogue.optionalMember("activation")?.choice(GemmCase.Activation.self) ?? .none
         }
+        let requantization = try Self.requantization(node.optionalMember("requantize"))
         var scales = GemmCase.Scales()
         if let s = try node.optionalMember("scales") {
             try s.rejectUnknownMembers(["a", "b", "output"])
@@ -77,7 +78,7 @@ enum GemmCaseReader {
                 if typeSets.count > 1 { params += ",types=\(types.label)" }
                 let gemm = GemmCase(m: m, n: n, k: k, batch: batch, types: types, layoutB: layoutB, scales: scales,
                                     bias: bias, activation: activation, dataA: dataA, dataB: dataB, overflow: overflow,
-                                    verification: verification)
+                                    verification: verification, requantization: requantization)
                 try checkSize(gemm, shape: shape)
                 try checkInt8(gemm, node: node)
                 out.append((params, .gemm(gemm)))
@@ -123,5 +124,50 @@ enum GemmCaseReader {
             throw try node.member("shape").member("k").failure(
                 "k=\(g.k) exceeds \(SuiteLoader.Limits.int8K), beyond which int8 products can overflow an int32 accumulator")
         }
+        // With an int32 bias (|bias| ≤ 2¹⁶) the sum must still fit: K·128·128 + 2¹⁶ < 2³¹.
+        if g.types.a == .int8, g.bias, g.k * 16384 + (1 << 16) >= Int(Int32.max) {
+            throw try node.member("shape").member("k").failure("k=\(g.k) with an int32 bias of up to 2^16 can overflow the int32 accumulator (k must be below 131068)")
+        }
+        if let r = g.requantization {
+            guard g.types.a == .int8, g.types.output == .int8 else {
+                throw try node.member("requantize").failure("requantisation takes an int8 GEMM with an int8 output (types a, b, output int8)")
+            }
+            _ = r
+        } else if g.types.a == .int8, g.types.output == .int8, g.bias {
+            throw node.failure("an int8 output with a bias needs a requantize member")
+        }
+    }
+
+    /// `"requantize": {"scheme": "fp32_scale" | "fixed_point", "per_channel": true,
+    ///  "scale": 0.002 or [low, high], "zero_point": 3 or [low, high]}`.
+    static func requantization(_ node: JSONNode?) throws(InputFileError) -> GemmCase.Requantization? {
+        guard let node else { return nil }
+        try node.rejectUnknownMembers(["scheme", "per_channel", "scale", "zero_point"])
+        let scheme = try node.member("scheme").choice(GemmCase.Requantization.Scheme.self)
+        let perChannel = try node.optionalMember("per_channel")?.bool() ?? false
+        func range(_ key: String) throws(InputFileError) -> (Double, Double, JSONNode) {
+            let n = try node.member(key)
+            if case .array = n.value {
+                let items = try n.items()
+                guard items.count == 2 else { throw n.failure(expected: "a number or a list [low, high]") }
+                let (lo, hi) = (try items[0].double(), try items[1].double())
+                guard lo <= hi else { throw n.failure("the range [\(lo), \(hi)] is reversed") }
+                return (lo, hi, n)
+            }
+            let v = try n.double()
+            return (v, v, n)
+        }
+        let (slo, shi, scaleNode) = try range("scale")
+        guard slo > 0, shi < 1 || scheme == .fp32Scale, shi.isFinite else {
+            throw scaleNode.failure(expected: scheme == .fixedPoint ? "scales in (0, 1) for the fixed-point scheme" : "positive finite scales")
+        }
+        let (zlo, zhi, zeroNode) = try range("zero_point")
+        guard zlo == zlo.rounded(), zhi == zhi.rounded(), zlo >= -128, zhi <= 127 else {
+            throw zeroNode.failure(expected: "integer zero points in -128...127")
+        }
+        if !perChannel && (slo != shi || zlo != zhi) {
+            throw node.failure("a per-tensor requantisation takes one scale and one zero point; give per_channel: true for ranges")
+        }
+        return GemmCase.Requantization(scheme: scheme, perChannel: perChannel, scaleLow: slo, scaleHigh: shi, zeroPointLow: Int(zlo), zeroPointHigh: Int(zhi))
     }
 }

@@ -111,11 +111,37 @@ public struct GemmCase: Sendable, Equatable {
         public var isUnit: Bool { a == 1 && b == 1 && output == 1 }
     }
 
+    /// int32 → int8 requantisation of an int8 GEMM (design.md, "Quantisation").
+    public struct Requantization: Sendable, Equatable {
+        public enum Scheme: String, CaseIterable, Sendable {
+            /// fp32(acc) × fp32 scale, rounded to nearest even (`Requantizer.fp32Scale`).
+            case fp32Scale = "fp32_scale"
+            /// Fixed-point multiplier and right shift with rounding, as gemmlowp and TFLite (`Requantizer.fixedPoint`).
+            case fixedPoint = "fixed_point"
+        }
+        public var scheme: Scheme
+        /// One scale and zero point per output channel (column n), or one for the tensor.
+        public var perChannel: Bool
+        /// Scales are drawn uniformly from [scaleLow, scaleHigh] (equal ends: that scale), rounded to fp32.
+        public var scaleLow: Double
+        public var scaleHigh: Double
+        /// Zero points are drawn uniformly from [zeroPointLow, zeroPointHigh].
+        public var zeroPointLow: Int
+        public var zeroPointHigh: Int
+
+        public init(scheme: Scheme, perChannel: Bool, scaleLow: Double, scaleHigh: Double, zeroPointLow: Int, zeroPointHigh: Int) {
+            self.scheme = scheme; self.perChannel = perChannel; self.scaleLow = scaleLow; self.scaleHigh = scaleHigh
+            self.zeroPointLow = zeroPointLow; self.zeroPointHigh = zeroPointHigh
+        }
+    }
+
     public var m: Int
     public var n: Int
     public var k: Int
     public var batch: Int
     public var types: Types
+    /// Set for int8 → int8 GEMMs: how the int32 sum (plus the int32 bias) becomes int8.
+    public var requantization: Requantization?
     public var layoutB: WeightLayout
     public var scales: Scales
     public var bias: Bool
@@ -127,8 +153,9 @@ public struct GemmCase: Sendable, Equatable {
 
     public init(m: Int, n: Int, k: Int, batch: Int = 1, types: Types, layoutB: WeightLayout = .kn,
                 scales: Scales = Scales(), bias: Bool = false, activation: Activation = .none,
-                dataA: DataPattern, dataB: DataPattern, overflow: OverflowMode = .saturate, verification: Verification = .auto) {
-        self.m = m; self.n = n; self.k = k; self.batch = batch; self.types = types
+                dataA: DataPattern, dataB: DataPattern, overflow: OverflowMode = .saturate, verification: Verification = .auto,
+                requantization: Requantization? = nil) {
+        self.m = m; self.n = n; self.k = k; self.batch = batch; self.types = types; self.requantization = requantization
         self.layoutB = layoutB; self.scales = scales; self.bias = bias; self.activation = activation
         self.dataA = dataA; self.dataB = dataB; self.overflow = overflow; self.verification = verification
     }

@@ -62,10 +62,17 @@ struct FaultCatalogueTests {
         }
         // Directed patterns that are some fault's only catcher.
         for (prefix, fault) in [("overflow-", "ignores-saturation"), ("subnormal-", "flush-subnormals"),
-                                ("nan-inf-", "swallows-nan"), ("int8-saturating-", "int8-wrap")] {
+                                ("nan-inf-", "swallows-nan")] {
             let caught = catchers[fault] ?? []
             #expect(!caught.isEmpty && caught.allSatisfy { $0.hasPrefix(prefix) }, "\(fault) is caught by \(caught.sorted())")
         }
+        // int8 wrap-around: by the saturating-output case and by the requantised cases that saturate.
+        let wraps = catchers["int8-wrap"] ?? []
+        #expect(wraps.contains("int8-saturating-output") && wraps.contains("requant-edges-int8")
+                && wraps.allSatisfy { $0.hasPrefix("int8-saturating-") || $0.contains("requant") || $0.contains("fixed-point") }, "\(wraps.sorted())")
+        // Requantisation faults: the zero point left out, or one channel's scale for all.
+        #expect((catchers["requant-ignores-zero-point"] ?? []).isSuperset(of: ["requant-edges-int8", "requant-ties-fp32-scale"]))
+        #expect((catchers["requant-per-tensor"] ?? []).isSuperset(of: ["lenet5-conv2-int8-requant", "requant-edges-int8"]))
         // Ties-away rounding is caught only by directed ties: of accumulated sums (ties-*, the only
         // check for bf16 outputs) and of single products at K = 1 (overflow-*).
         let ties = catchers["ties-away-output"] ?? []

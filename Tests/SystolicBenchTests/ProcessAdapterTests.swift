@@ -81,6 +81,11 @@ struct ProcessAdapterTests {
         let inProcess = try HarnessTests.sharedQuick.get().cases.filter { $0.suite == "gemm" }
         #expect(results.cases.map(\.id) == inProcess.map(\.id))
         for (a, b) in zip(results.cases, inProcess) {
+            // Protocol version 1 does not carry requantisation: those cases are not sent.
+            if a.id.contains("requant") || a.id.contains("fixed-point") {
+                #expect(a.verdict == .notSupported && a.reason?.contains("does not carry GEMM epilogues") == true, "\(a.id)")
+                continue
+            }
             #expect(a.verdict == b.verdict, "\(a.id)")
             #expect(a.check?.outputDigest == b.check?.outputDigest, "\(a.id)")
         }
