@@ -1,4 +1,5 @@
 import Dispatch
+import Foundation
 import SystolicData
 import SystolicDevice
 import SystolicNumerics
@@ -47,6 +48,11 @@ public enum GemmCheck {
             report.seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
             return report
         }
+        if !g.types.a.isInteger, g.bias || g.activation != .none {
+            var report = verifyFloatEpilogue(c, inputs, g, arithmetic)
+            report.seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            return report
+        }
         var report = mode(for: g) == .atScale
             ? verifyAtScale(c, inputs, g, arithmetic, options)
             : verifyFully(c, inputs, g, arithmetic, options)
@@ -63,6 +69,76 @@ public enum GemmCheck {
             judge.judge(index: idx, device: c.value(at: idx), exact: reference.value[idx], absSum: reference.absSum[idx])
         }
         var report = judge.report(mode: "full")
+        report.referenceMacs = g.macs
+        return report
+    }
+
+    /// A floating-point GEMM with a bias and/or an activation (README, "Epilogues"): the sum lies
+    /// within E of Ĉ (the hard bound); adding the fp32 bias rounds once more (u·(|Ĉ| + E + |b|));
+    /// the activation's exact values over that whole interval of pre-activations (relu and
+    /// identity monotone; GELU's minimum near −0.752 included when the interval holds it),
+    /// widened by the vector unit's allowance for GELU (2⁻²¹ relative, plus 2⁻²³·|y| for the
+    /// rounding of its erf or tanh, plus 2⁻⁶⁰), then converted to the output type, bound the output.
+    static func verifyFloatEpilogue(_ c: Tensor, _ inputs: GemmInputs, _ g: GemmCase, _ arithmetic: DeclaredArithmetic) -> CheckReport {
+        let reference = GemmReference.compute(g, inputs)
+        let bound = GemmBound(k: g.k, arithmetic: arithmetic)
+        let u = bound.unitRoundoff
+        let bias = inputs.epilogue?.bias
+        func act(_ y: Double) -> Double {
+            switch g.activation {
+            case .none: return y
+            case .relu: return max(y, 0)
+            case .geluErf:
+                // x·erfc(−x/√2)/2: the same function as x·(1 + erf(x/√2))/2 without losing the negative tail.
+                let c: Double = Foundation.erfc(-y * 0.7071067811865476)
+                return 0.5 * y * c
+            case .geluTanh:
+                let z: Double = 0.7978845608028654 * (y + 0.044715 * y * y * y)
+                let onePlusTanh: Double = 2 / (1 + Foundation.exp(-2 * z))
+                return 0.5 * y * onePlusTanh
+            }
+        }
+        func range(_ lo: Double, _ hi: Double) -> (Double, Double) {
+            var values = [act(lo), act(hi)]
+            if g.activation == .geluErf || g.activation == .geluTanh, lo < -0.74, hi > -0.76 {
+                let a = max(lo, -0.76), b = min(hi, -0.74)
+                for i in 0...64 { values.append(act(a + (b - a) * Double(i) / 64)) }
+                values[values.count - 1] -= 1e-12  // the sampled minimum, less the sampling's error
+            }
+            return (values.min()!, values.max()!)
+        }
+        let isGelu = g.activation == .geluErf || g.activation == .geluTanh
+        var mismatches = 0, maxRatio = 0.0
+        var worst: ElementReport?
+        for idx in 0..<c.count {
+            let b = bias.map { $0.value(at: idx % g.n) } ?? 0
+            let sum = reference.value[idx], e = bound.hard(reference.absSum[idx])
+            let y = sum + b
+            let ey = e + (bias == nil ? 0 : u * (abs(sum) + e + abs(b)))
+            var (lo, hi) = range(y - ey, y + ey)
+            if isGelu {
+                // 2⁻²¹ of the value, plus 2⁻²³·|y|: GELU is y·(1 + f)/2 with f (erf or tanh) near ±1,
+                // so an fp32 f's own rounding moves the result by up to about 2⁻²⁴·|y| (a device that
+                // gets 1 + f = 0 in the far negative tail outputs 0 and is right to).
+                let slack = 0x1p-23 * (abs(y) + ey) + 0x1p-60
+                lo -= 0x1p-21 * abs(lo) + slack
+                hi += 0x1p-21 * abs(hi) + slack
+            }
+            let exact = act(y)
+            let low = g.types.output.round(lo.nextDown, overflow: g.overflow), high = g.types.output.round(hi.nextUp, overflow: g.overflow)
+            let device = c.value(at: idx)
+            let inside = !device.isNaN && device >= low && device <= high
+            if !inside { mismatches += 1 }
+            let halfWidth = max(hi - exact, exact - lo)
+            let ratio = ratioToBound(device: device, exact: exact, bound: halfWidth, type: g.types.output, overflow: g.overflow)
+            maxRatio = max(maxRatio, ratio.isNaN ? .infinity : ratio)
+            if worst == nil || ratio > worst!.ratio {
+                worst = ElementReport(index: unflatten(idx, g), device: device, exact: exact, low: low, high: high, bound: halfWidth, ratio: ratio,
+                                      ulpsOutside: inside ? 0 : ulpsOutside(device, low, high, g.types.output))
+            }
+        }
+        var report = CheckReport(rule: "interval", mode: "full", elements: c.count, mismatches: mismatches, unverifiable: 0, maxRatioToBound: maxRatio,
+                                 worst: worst, suspect: false, suspectElements: 0, maxRatioToProbabilisticBound: nil)
         report.referenceMacs = g.macs
         return report
     }

@@ -65,8 +65,9 @@ public struct GemmInputs: Sendable {
     }
 }
 
-/// The per-channel parameters of an int8 GEMM's epilogue:
-/// - `bias`: int32 [N], element n of stream "bias", uniform integers in [−2¹⁶, 2¹⁶] (when the case has a bias);
+/// The per-channel parameters of a GEMM's epilogue:
+/// - `bias`: int32 [N] for int8 GEMMs, element n of stream "bias", uniform integers in [−2¹⁶, 2¹⁶];
+///   fp32 [N], normal(0, 1), for floating-point GEMMs (when the case has a bias);
 /// - `scale`: fp32 [C] (C = N per channel, else 1), uniform in [scale low, scale high] from stream "scale", rounded to fp32;
 /// - `zeroPoint`: int32 [C], uniform integers in [zero point low, high] from stream "zero_point";
 /// - `multiplier`, `shift`: int32 [C], `Requantizer.quantizeMultiplier` of each scale (fixed-point scheme).
@@ -82,8 +83,13 @@ public struct EpilogueInputs: Sendable {
     }
 
     init?(_ g: GemmCase, caseId: String, generator: DataGenerator) {
-        guard g.types.a == .int8, g.bias || g.requantization != nil else { return nil }
-        bias = g.bias ? generator.tensor(caseId: caseId, operand: "bias", pattern: .integer(low: -(1 << 16), high: 1 << 16), type: .int32, shape: [g.n]) : nil
+        guard g.bias || g.requantization != nil else { return nil }
+        if g.types.a.isInteger {
+            bias = g.bias ? generator.tensor(caseId: caseId, operand: "bias", pattern: .integer(low: -(1 << 16), high: 1 << 16), type: .int32, shape: [g.n]) : nil
+        } else {
+            // A floating-point GEMM's bias: fp32 [N], normal(0, 1) from stream "bias".
+            bias = generator.tensor(caseId: caseId, operand: "bias", pattern: .normal(mean: 0, std: 1), type: .fp32, shape: [g.n])
+        }
         guard let r = g.requantization else { scale = nil; zeroPoint = nil; multiplier = nil; shift = nil; return }
         let channels = r.perChannel ? g.n : 1
         let scales = generator.tensor(caseId: caseId, operand: "scale", pattern: .uniform(low: r.scaleLow, high: r.scaleHigh.nextUp), type: .fp32,

@@ -50,6 +50,10 @@ public enum EmulatorFault: Sendable, Hashable {
     case requantIgnoresZeroPoint
     /// int8 requantisation applies channel 0's scale and zero point to every channel.
     case requantPerTensor
+    /// GELU evaluated in its tanh form where the case names the erf form.
+    case geluTanhForErf
+    /// The epilogue applies the activation before adding the bias.
+    case activationBeforeBias
     /// Collectives: rank 1's data never enters the collective.
     case collectiveDropsRank
     /// Collectives: odd ranks reduce in their own order, so ranks disagree where rounding differs.
@@ -81,6 +85,8 @@ public enum EmulatorFault: Sendable, Hashable {
         ("wrong-output-shape", .wrongOutputShape, "the driver returns the output with the wrong shape"),
         ("requant-ignores-zero-point", .requantIgnoresZeroPoint, "int8 requantisation leaves out the output zero point"),
         ("requant-per-tensor", .requantPerTensor, "int8 requantisation applies channel 0's scale and zero point to every channel"),
+        ("gelu-tanh-for-erf", .geluTanhForErf, "GELU in its tanh form where the case names the erf form"),
+        ("activation-before-bias", .activationBeforeBias, "the epilogue applies the activation before adding the bias"),
         ("causal-off-by-one", .causalOffByOne, "attention: the causal mask lets each query see one key too many"),
         ("causal-top-left", .causalTopLeft, "attention: causal mask aligned top-left instead of bottom-right"),
         ("softmax-without-max", .softmaxWithoutMax, "attention: softmax without subtracting the row maximum"),

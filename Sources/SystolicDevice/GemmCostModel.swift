@@ -42,8 +42,9 @@ public struct GemmCost: Sendable, Equatable {
 /// unified buffer, else per fold; B once if it fits the weight buffer, else per fold; C once.
 ///
 /// **Overlap.** Double buffering hides a round's HBM traffic behind its compute: a round takes
-/// max(compute, bytes ÷ bytes-per-cycle). The vector unit converts outputs as they finish, so only
-/// the last block's conversion adds to the total, unless the vector unit is the bottleneck.
+/// max(compute, bytes ÷ bytes-per-cycle). The vector unit converts outputs as they finish (with the
+/// epilogue's bias, activation and requantisation, `vectorOpsPerOutput`), so only the last block's
+/// work adds to the total, unless the vector unit is the bottleneck.
 ///
 /// **SRAM bytes**: every byte written into or read out of an on-chip buffer (HBM fills and drains,
 /// operands read into the array, partial sums written and read, outputs written).
@@ -51,6 +52,21 @@ public struct GemmCost: Sendable, Equatable {
 /// **Energy** (modelled): MACs × energy per MAC of the input type + SRAM bytes × per-byte energy +
 /// HBM bytes × per-byte energy + vector ops × per-op energy + static power × time.
 public enum GemmCostModel {
+    /// Vector-unit operations per output element: the conversion, plus the bias add, the
+    /// activation (relu 1; GELU 8, its polynomial and special-function steps) and requantisation
+    /// (multiply, round, add the zero point, clamp: 4).
+    static func vectorOpsPerOutput(_ g: GemmCase) -> Int {
+        var ops = 1
+        if g.bias { ops += 1 }
+        switch g.activation {
+        case .none: break
+        case .relu: ops += 1
+        case .geluErf, .geluTanh: ops += 8
+        }
+        if g.requantization != nil { ops += 4 }
+        return ops
+    }
+
     public static func cost(_ g: GemmCase, on config: DeviceConfig) -> GemmCost? {
         guard let rate = config.arithmetic.rate(g.types.a), config.arithmetic.rate(g.types.b) != nil else { return nil }
         let r = config.array.rows, c = config.array.cols, count = config.array.count
@@ -131,8 +147,8 @@ public enum GemmCostModel {
             index += count
         }
         let lanes = config.vectorUnit.lanes * config.vectorUnit.opsPerCycle
-        let vectorOps = g.batch * g.m * g.n
-        let tail = (lastBlockOutputs + lanes - 1) / lanes
+        let vectorOps = g.batch * g.m * g.n * vectorOpsPerOutput(g)
+        let tail = (lastBlockOutputs * vectorOpsPerOutput(g) + lanes - 1) / lanes
         let vectorTotal = (vectorOps + lanes - 1) / lanes
         let cycles = max(total + tail, vectorTotal)
         let seconds = Double(cycles) / config.clockHz

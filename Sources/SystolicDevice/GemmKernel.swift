@@ -27,12 +27,34 @@ enum GemmKernel {
         var accumulatorNotCleared = false
         var output = OutputConversion.declared
         var requantization = RequantizationStage.declared
+        /// Epilogue faults: the tanh approximation where the erf GELU is asked; the activation
+        /// applied before the bias is added.
+        var tanhForGeluErf = false
+        var activationBeforeBias = false
         var bitFlip = false
         /// Worker threads; the outputs are the same bits for any count.
         var threads = ProcessInfo.processInfo.activeProcessorCount
 
         var isPlain: Bool {
             !flushSubnormals && narrowAccumulator == nil && droppedTile == nil && skewedRow == nil && !accumulatorNotCleared
+        }
+    }
+
+    /// The vector unit's epilogue on the fp32 sums, in order: y = acc + bias (fp32 add), then the
+    /// activation in fp32 (relu: y > 0 ? y : +0; GELU by `VectorMath.gelu`, its named form).
+    static func applyEpilogue(_ sums: inout [Float], _ g: GemmCase, _ bias: Tensor?, _ behaviour: Behaviour) {
+        let biases = bias.map { b in (0..<g.n).map { Float(b.value(at: $0)) } }
+        func activate(_ y: Float) -> Float {
+            switch g.activation {
+            case .none: return y
+            case .relu: return y > 0 ? y : 0
+            case .geluErf: return VectorMath.gelu(y, tanhForm: behaviour.tanhForGeluErf)
+            case .geluTanh: return VectorMath.gelu(y, tanhForm: true)
+            }
+        }
+        for i in sums.indices {
+            let b = biases?[i % g.n] ?? 0
+            sums[i] = behaviour.activationBeforeBias ? activate(sums[i]) + b : activate(sums[i] + b)
         }
     }
 
@@ -84,7 +106,8 @@ enum GemmKernel {
                 c.setBits(convert(total, g, behaviour.output), at: i)
             }
         } else {
-            let sums = float(g, inputs, behaviour: behaviour)
+            var sums = float(g, inputs, behaviour: behaviour)
+            if g.bias || g.activation != .none { applyEpilogue(&sums, g, inputs.epilogue?.bias, behaviour) }
             if g.types.output == .fp32, behaviour.output == .declared, g.overflow == .ieee || !sums.contains(where: \.isInfinite) {
                 // An fp32 accumulator into an fp32 output converts exactly: copy the bits.
                 c = Tensor(type: .fp32, shape: [g.batch, g.m, g.n], storage: sums.withUnsafeBytes { Array($0) })

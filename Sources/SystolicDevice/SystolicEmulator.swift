@@ -80,7 +80,7 @@ public struct SystolicEmulator: DeviceAdapter {
     }
 
     /// Version of the numeric and timing model; it changes whenever any output bit or figure would.
-    public static let modelVersion = "2.3.0"
+    public static let modelVersion = "2.4.0"
 
     public var descriptor: DeviceDescriptor {
         var peaks: [String: Double] = [:]
@@ -121,8 +121,8 @@ public struct SystolicEmulator: DeviceAdapter {
             throw .notSupported("input type \(t.rawValue) is not supported by \(config.name)")
         }
         guard g.scales.isUnit else { throw .notSupported("scaled GEMM is not modelled by emulator model \(Self.modelVersion)") }
-        guard (!g.bias || g.types.a == .int8), g.activation == .none else {
-            throw .notSupported("floating-point GEMM epilogues (bias, activations) are not modelled by emulator model \(Self.modelVersion)")
+        if g.types.a.isInteger, g.activation != .none {
+            throw .notSupported("activations on int8 GEMMs are not modelled by emulator model \(Self.modelVersion)")
         }
         if g.types.a.isInteger, g.types.output != .int32, g.types.output != .int8 {
             throw .notSupported("int8 GEMM output \(g.types.output.rawValue) is not modelled by emulator model \(Self.modelVersion)")
@@ -277,6 +277,8 @@ public struct SystolicEmulator: DeviceAdapter {
             case .bitFlip: b.bitFlip = true
             case .requantIgnoresZeroPoint: b.requantization = .ignoresZeroPoint
             case .requantPerTensor: b.requantization = .perTensor
+            case .geluTanhForErf: b.tanhForGeluErf = true
+            case .activationBeforeBias: b.activationBeforeBias = true
             case .cachedResult, .wrongOutputShape, .causalOffByOne, .causalTopLeft, .softmaxWithoutMax, .gqaHeadModulo,
                  .collectiveDropsRank, .collectiveRanksDisagree, .collectiveWrongPeer, .collectiveChunkOffByOne: break
             }

@@ -152,9 +152,11 @@ struct EmulatorModelTests {
             guard let cost = GemmCostModel.cost(g, on: config) else { continue }
             let e = config.energy
             let expected = Double(g.macs) * e.macJoules[g.types.a.rawValue]! + Double(cost.sramBytes) * e.sramByteJoules
-                + Double(cost.hbmReadBytes + cost.hbmWriteBytes) * e.hbmByteJoules + Double(g.batch * g.m * g.n) * e.vectorOpJoules
+                + Double(cost.hbmReadBytes + cost.hbmWriteBytes) * e.hbmByteJoules + Double(cost.vectorOps) * e.vectorOpJoules
                 + e.staticWatts * Double(cost.cycles) / config.clockHz
             #expect(abs(cost.joules - expected) <= 1e-12 * expected)
+            // One vector op per output, and the epilogue's on top (see GemmCostModel.vectorOpsPerOutput).
+            #expect(cost.vectorOps >= g.batch * g.m * g.n && (cost.vectorOps > g.batch * g.m * g.n) == (g.bias || g.activation != .none || g.requantization != nil))
         }
     }
 

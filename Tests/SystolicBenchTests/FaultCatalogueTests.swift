@@ -31,8 +31,11 @@ struct FaultCatalogueTests {
         return suite.cases(inProfile: "quick").map { (suite, $0) }
     }
 
-    /// Faults that break the device rather than its arithmetic: caught, but not "outside the bound".
-    static let nonNumeric: Set<String> = ["wrong-output-shape", "cached-result"]
+    /// Faults not held to the 10x margin: those that break the device rather than its arithmetic,
+    /// and a formula choice whose effect is small by nature.
+    static let nonNumeric: Set<String> = ["wrong-output-shape", "cached-result",
+                                          // A formula choice, not an arithmetic error: the two GELU forms differ by at most 2e-4.
+                                          "gelu-tanh-for-erf"]
 
     /// Every fault in the catalogue is caught by the shipped quick cases (with the audit on), at
     /// least 10× outside the bound where the fault is numeric; and each directed pattern is the

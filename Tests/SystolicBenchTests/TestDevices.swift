@@ -1,3 +1,4 @@
+import Foundation
 import SystolicData
 import SystolicDevice
 import SystolicNumerics
@@ -48,11 +49,28 @@ struct ReorderingDevice: DeviceAdapter {
                         }
                         sum = (parts[0] + parts[1]) + (parts[2] + parts[3])
                     }
-                    c.setValue(Double(sum), at: (batch * g.m + i) * g.n + j, overflow: g.overflow)
+                    c.setValue(Double(Self.epilogue(sum, g, t.epilogue?.bias, column: j)), at: (batch * g.m + i) * g.n + j, overflow: g.overflow)
                 }
             }
         }
         return DeviceOutput(tensors: ["c": c], metrics: [])
+    }
+
+    /// The epilogue written plainly, with the host's libm: another correct implementation.
+    static func epilogue(_ sum: Float, _ g: GemmCase, _ bias: Tensor?, column: Int) -> Float {
+        let y = sum + Float(bias?.value(at: column) ?? 0)
+        switch g.activation {
+        case .none: return y
+        case .relu: return max(y, 0)
+        case .geluErf:
+            let c: Double = Foundation.erfc(-Double(y) / 2.0.squareRoot())
+            return Float(0.5 * Double(y) * c)
+        case .geluTanh:
+            let x = Double(y)
+            let z: Double = (2 / Double.pi).squareRoot() * (x + 0.044715 * x * x * x)
+            let t: Double = Foundation.tanh(z)
+            return Float(0.5 * x * (1 + t))
+        }
     }
 
     static func pairwise(_ p: ArraySlice<(Float, Float)>) -> Float {
