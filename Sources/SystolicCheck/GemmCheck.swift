@@ -48,7 +48,7 @@ public enum GemmCheck {
             report.seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
             return report
         }
-        if !g.types.a.isInteger, g.bias || g.activation != .none {
+        if !g.types.a.isInteger, g.bias || g.activation != .none || !g.scales.isUnit {
             var report = verifyFloatEpilogue(c, inputs, g, arithmetic)
             report.seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
             return report
@@ -73,8 +73,9 @@ public enum GemmCheck {
         return report
     }
 
-    /// A floating-point GEMM with a bias and/or an activation (README, "Epilogues"): the sum lies
-    /// within E of Ĉ (the hard bound); adding the fp32 bias rounds once more (u·(|Ĉ| + E + |b|));
+    /// A floating-point GEMM with scales, a bias and/or an activation (README, "Epilogues"): the sum
+    /// lies within E of Ĉ (the hard bound); scaling by σ = scale_a·scale_b/scale_out (an fp32 factor
+    /// and an fp32 multiply) moves it by σ·E(1 + u) + 2u·σ·(|Ĉ| + E); adding the fp32 bias rounds once more (u·(|Ĉ| + E + |b|));
     /// the activation's exact values over that whole interval of pre-activations (relu and
     /// identity monotone; GELU's minimum near −0.752 included when the interval holds it),
     /// widened by the vector unit's allowance for GELU (2⁻²¹ relative, plus 2⁻²³·|y| for the
@@ -112,7 +113,11 @@ public enum GemmCheck {
         var worst: ElementReport?
         for idx in 0..<c.count {
             let b = bias.map { $0.value(at: idx % g.n) } ?? 0
-            let sum = reference.value[idx], e = bound.hard(reference.absSum[idx])
+            // The scales: one fp32 multiply by σ rounded to fp32, each within u of exact.
+            let sigma = g.scales.a * g.scales.b / g.scales.output
+            let raw = reference.value[idx], rawBound = bound.hard(reference.absSum[idx])
+            let sum = raw * sigma
+            let e = g.scales.isUnit ? rawBound : sigma * (1 + u) * rawBound + 2.01 * u * sigma * (abs(raw) + rawBound)
             let y = sum + b
             let ey = e + (bias == nil ? 0 : u * (abs(sum) + e + abs(b)))
             var (lo, hi) = range(y - ey, y + ey)

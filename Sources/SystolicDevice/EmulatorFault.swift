@@ -54,6 +54,8 @@ public enum EmulatorFault: Sendable, Hashable {
     case geluTanhForErf
     /// The epilogue applies the activation before adding the bias.
     case activationBeforeBias
+    /// Per-tensor scales (fp8 dequantisation and the output scale) are not applied.
+    case ignoresScales
     /// Collectives: rank 1's data never enters the collective.
     case collectiveDropsRank
     /// Collectives: odd ranks reduce in their own order, so ranks disagree where rounding differs.
@@ -87,6 +89,7 @@ public enum EmulatorFault: Sendable, Hashable {
         ("requant-per-tensor", .requantPerTensor, "int8 requantisation applies channel 0's scale and zero point to every channel"),
         ("gelu-tanh-for-erf", .geluTanhForErf, "GELU in its tanh form where the case names the erf form"),
         ("activation-before-bias", .activationBeforeBias, "the epilogue applies the activation before adding the bias"),
+        ("ignores-scales", .ignoresScales, "per-tensor scales (fp8 dequantisation, output scale) are not applied"),
         ("causal-off-by-one", .causalOffByOne, "attention: the causal mask lets each query see one key too many"),
         ("causal-top-left", .causalTopLeft, "attention: causal mask aligned top-left instead of bottom-right"),
         ("softmax-without-max", .softmaxWithoutMax, "attention: softmax without subtracting the row maximum"),

@@ -31,6 +31,7 @@ enum GemmKernel {
         /// applied before the bias is added.
         var tanhForGeluErf = false
         var activationBeforeBias = false
+        var ignoresScales = false
         var bitFlip = false
         /// Worker threads; the outputs are the same bits for any count.
         var threads = ProcessInfo.processInfo.activeProcessorCount
@@ -40,10 +41,16 @@ enum GemmKernel {
         }
     }
 
-    /// The vector unit's epilogue on the fp32 sums, in order: y = acc + bias (fp32 add), then the
-    /// activation in fp32 (relu: y > 0 ? y : +0; GELU by `VectorMath.gelu`, its named form).
+    /// The vector unit's epilogue on the fp32 sums, in order: the per-tensor scales as one fp32
+    /// multiply by fp32(scale_a·scale_b/scale_out) (the factor formed in binary64, rounded once),
+    /// y = that + bias (fp32 add), then the activation in fp32 (relu: y > 0 ? y : +0; GELU by
+    /// `VectorMath.gelu`, its named form).
     static func applyEpilogue(_ sums: inout [Float], _ g: GemmCase, _ bias: Tensor?, _ behaviour: Behaviour) {
         let biases = bias.map { b in (0..<g.n).map { Float(b.value(at: $0)) } }
+        if !g.scales.isUnit && !behaviour.ignoresScales {
+            let factor = Float(g.scales.a * g.scales.b / g.scales.output)
+            for i in sums.indices { sums[i] *= factor }
+        }
         func activate(_ y: Float) -> Float {
             switch g.activation {
             case .none: return y
@@ -107,7 +114,7 @@ enum GemmKernel {
             }
         } else {
             var sums = float(g, inputs, behaviour: behaviour)
-            if g.bias || g.activation != .none { applyEpilogue(&sums, g, inputs.epilogue?.bias, behaviour) }
+            if g.bias || g.activation != .none || !g.scales.isUnit { applyEpilogue(&sums, g, inputs.epilogue?.bias, behaviour) }
             if g.types.output == .fp32, behaviour.output == .declared, g.overflow == .ieee || !sums.contains(where: \.isInfinite) {
                 // An fp32 accumulator into an fp32 output converts exactly: copy the bits.
                 c = Tensor(type: .fp32, shape: [g.batch, g.m, g.n], storage: sums.withUnsafeBytes { Array($0) })

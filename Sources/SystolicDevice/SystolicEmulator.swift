@@ -80,7 +80,7 @@ public struct SystolicEmulator: DeviceAdapter {
     }
 
     /// Version of the numeric and timing model; it changes whenever any output bit or figure would.
-    public static let modelVersion = "2.4.0"
+    public static let modelVersion = "2.5.0"
 
     public var descriptor: DeviceDescriptor {
         var peaks: [String: Double] = [:]
@@ -120,7 +120,9 @@ public struct SystolicEmulator: DeviceAdapter {
         for t in [g.types.a, g.types.b] where config.arithmetic.rate(t) == nil {
             throw .notSupported("input type \(t.rawValue) is not supported by \(config.name)")
         }
-        guard g.scales.isUnit else { throw .notSupported("scaled GEMM is not modelled by emulator model \(Self.modelVersion)") }
+        if !g.scales.isUnit && g.types.a.isInteger {
+            throw .notSupported("scales on int8 GEMMs are given by requantize, not scales")
+        }
         if g.types.a.isInteger, g.activation != .none {
             throw .notSupported("activations on int8 GEMMs are not modelled by emulator model \(Self.modelVersion)")
         }
@@ -278,6 +280,7 @@ public struct SystolicEmulator: DeviceAdapter {
             case .requantIgnoresZeroPoint: b.requantization = .ignoresZeroPoint
             case .requantPerTensor: b.requantization = .perTensor
             case .geluTanhForErf: b.tanhForGeluErf = true
+            case .ignoresScales: b.ignoresScales = true
             case .activationBeforeBias: b.activationBeforeBias = true
             case .cachedResult, .wrongOutputShape, .causalOffByOne, .causalTopLeft, .softmaxWithoutMax, .gqaHeadModulo,
                  .collectiveDropsRank, .collectiveRanksDisagree, .collectiveWrongPeer, .collectiveChunkOffByOne: break

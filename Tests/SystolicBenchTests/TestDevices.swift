@@ -58,7 +58,8 @@ struct ReorderingDevice: DeviceAdapter {
 
     /// The epilogue written plainly, with the host's libm: another correct implementation.
     static func epilogue(_ sum: Float, _ g: GemmCase, _ bias: Tensor?, column: Int) -> Float {
-        let y = sum + Float(bias?.value(at: column) ?? 0)
+        let scaled = g.scales.isUnit ? sum : sum * Float(g.scales.a * g.scales.b / g.scales.output)
+        let y = scaled + Float(bias?.value(at: column) ?? 0)
         switch g.activation {
         case .none: return y
         case .relu: return max(y, 0)
