@@ -43,6 +43,11 @@ public enum GemmCheck {
     public static func verify(output c: Tensor, inputs: GemmInputs, gemm g: GemmCase, arithmetic: DeclaredArithmetic,
                               options: Options = Options()) -> CheckReport {
         let start = DispatchTime.now().uptimeNanoseconds
+        if g.groups != nil {
+            var report = verifyGrouped(c, inputs, g, arithmetic, options)
+            report.seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            return report
+        }
         if let epilogue = inputs.epilogue, g.types.a == .int8 {
             var report = verifyIntegerEpilogue(c, inputs, g, epilogue)
             report.seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
@@ -71,6 +76,27 @@ public enum GemmCheck {
         var report = judge.report(mode: "full")
         report.referenceMacs = g.macs
         return report
+    }
+
+    /// A grouped GEMM: each expert's rows judged as a GEMM of their own against that expert's
+    /// weights; the tallies add up and the worst element keeps its row in the whole output.
+    static func verifyGrouped(_ c: Tensor, _ inputs: GemmInputs, _ g: GemmCase, _ arithmetic: DeclaredArithmetic, _ options: Options) -> CheckReport {
+        var total: CheckReport?
+        let w = c.type.byteWidth
+        for (e, first, sub) in g.groupCases {
+            let rows = Tensor(type: c.type, shape: [1, sub.m, g.n], storage: Array(c.storage[(first * g.n * w)..<((first + sub.m) * g.n * w)]))
+            var r = verify(output: rows, inputs: inputs.expert(e, firstRow: first, rows: sub.m, g), gemm: sub, arithmetic: arithmetic, options: options)
+            if var worst = r.worst { worst.index[1] += first; r.worst = worst }
+            guard var t = total else { total = r; continue }
+            t.elements += r.elements; t.mismatches += r.mismatches; t.unverifiable += r.unverifiable
+            t.suspectElements += r.suspectElements; t.suspect = t.suspect || r.suspect; t.referenceMacs += r.referenceMacs
+            if let a = r.maxRatioToBound { t.maxRatioToBound = max(t.maxRatioToBound ?? 0, a) }
+            if let a = r.maxRatioToProbabilisticBound { t.maxRatioToProbabilisticBound = max(t.maxRatioToProbabilisticBound ?? 0, a) }
+            if let rw = r.worst, (t.worst.map { rw.ratio > $0.ratio } ?? true) { t.worst = rw }
+            if t.rule != r.rule { t.rule = "interval" }
+            total = t
+        }
+        return total!
     }
 
     /// A floating-point GEMM with scales, a bias and/or an activation (README, "Epilogues"): the sum

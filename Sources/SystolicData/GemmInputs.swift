@@ -18,7 +18,8 @@ public struct GemmInputs: Sendable {
     /// B[b,k,n] = −z(B[b,k−h,n]) + 2⁻¹⁰ · w(B[b,k,n]) for h ≤ k < 2h, else z(B[b,k,n]),
     /// where w is the normal(0, std) stream of operand "b/perturbation".
     public init(_ gemm: GemmCase, caseId: String, generator: DataGenerator) {
-        let bShape = gemm.layoutB == .kn ? [gemm.batch, gemm.k, gemm.n] : [gemm.batch, gemm.n, gemm.k]
+        let bMatrices = gemm.groups?.count ?? gemm.batch
+        let bShape = gemm.layoutB == .kn ? [bMatrices, gemm.k, gemm.n] : [bMatrices, gemm.n, gemm.k]
         if case let .cancelling(stdA) = gemm.dataA, case let .cancelling(stdB) = gemm.dataB {
             self = Self.cancelling(gemm, stdA: stdA, stdB: stdB, caseId: caseId, generator: generator)
             return
@@ -26,6 +27,15 @@ public struct GemmInputs: Sendable {
         a = generator.tensor(caseId: caseId, operand: "a", pattern: gemm.dataA, type: gemm.types.a, shape: [gemm.batch, gemm.m, gemm.k])
         b = generator.tensor(caseId: caseId, operand: "b", pattern: gemm.dataB, type: gemm.types.b, shape: bShape)
         epilogue = EpilogueInputs(gemm, caseId: caseId, generator: generator)
+    }
+
+    /// One expert of a grouped GEMM as a plain GEMM's inputs: its rows of A and its own B.
+    public func expert(_ e: Int, firstRow: Int, rows: Int, _ g: GemmCase) -> GemmInputs {
+        let aw = a.type.byteWidth, bw = b.type.byteWidth
+        let aBytes = Array(a.storage[(firstRow * g.k * aw)..<((firstRow + rows) * g.k * aw)])
+        let bBytes = Array(b.storage[(e * g.k * g.n * bw)..<((e + 1) * g.k * g.n * bw)])
+        let bShape = g.layoutB == .kn ? [1, g.k, g.n] : [1, g.n, g.k]
+        return GemmInputs(a: Tensor(type: a.type, shape: [1, rows, g.k], storage: aBytes), b: Tensor(type: b.type, shape: bShape, storage: bBytes))
     }
 
     private static func cancelling(_ g: GemmCase, stdA: Double, stdB: Double, caseId: String, generator: DataGenerator) -> GemmInputs {

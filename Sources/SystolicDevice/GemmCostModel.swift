@@ -68,6 +68,20 @@ public enum GemmCostModel {
     }
 
     public static func cost(_ g: GemmCase, on config: DeviceConfig) -> GemmCost? {
+        // A grouped GEMM runs its experts one after another, each loading its own weights: the sum.
+        if g.groups != nil {
+            var total: GemmCost?
+            for (_, _, sub) in g.groupCases {
+                guard let c = cost(sub, on: config) else { return nil }
+                guard var t = total else { total = c; continue }
+                t.computeCycles += c.computeCycles; t.cycles += c.cycles; t.stallCycles += c.stallCycles
+                t.vectorTailCycles += c.vectorTailCycles; t.macs += c.macs; t.vectorOps += c.vectorOps
+                t.hbmReadBytes += c.hbmReadBytes; t.hbmWriteBytes += c.hbmWriteBytes; t.sramBytes += c.sramBytes
+                t.folds += c.folds; t.joules += c.joules; t.seconds += c.seconds
+                total = t
+            }
+            return total
+        }
         guard let rate = config.arithmetic.rate(g.types.a), config.arithmetic.rate(g.types.b) != nil else { return nil }
         let r = config.array.rows, c = config.array.cols, count = config.array.count
         let (ba, bb, bo) = (g.types.a.byteWidth, g.types.b.byteWidth, g.types.output.byteWidth)

@@ -80,7 +80,7 @@ public struct SystolicEmulator: DeviceAdapter {
     }
 
     /// Version of the numeric and timing model; it changes whenever any output bit or figure would.
-    public static let modelVersion = "2.5.0"
+    public static let modelVersion = "2.6.0"
 
     public var descriptor: DeviceDescriptor {
         var peaks: [String: Double] = [:]
@@ -137,7 +137,18 @@ public struct SystolicEmulator: DeviceAdapter {
         if faults.contains(.cachedResult), let cached = cache?.lookup(g) {
             return DeviceOutput(tensors: ["c": cached], metrics: metrics(g, cost))
         }
-        var c = GemmKernel.multiply(g, inputs, behaviour: behaviour(for: g))
+        var c: Tensor
+        if g.groups != nil {
+            // Each expert is a GEMM of its own rows and weights; the outputs stack in row order.
+            var storage: [UInt8] = []
+            storage.reserveCapacity(g.m * g.n * g.types.output.byteWidth)
+            for (e, first, sub) in g.groupCases {
+                storage += GemmKernel.multiply(sub, inputs.expert(e, firstRow: first, rows: sub.m, g), behaviour: behaviour(for: sub)).storage
+            }
+            c = Tensor(type: g.types.output, shape: [1, g.m, g.n], storage: storage)
+        } else {
+            c = GemmKernel.multiply(g, inputs, behaviour: behaviour(for: g))
+        }
         if faults.contains(.wrongOutputShape) { c = Tensor(type: c.type, shape: [g.batch, g.m * g.n], storage: c.storage) }
         cache?.store(g, c)
         return DeviceOutput(tensors: ["c": c], metrics: metrics(g, cost))

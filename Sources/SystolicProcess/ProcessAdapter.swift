@@ -114,6 +114,7 @@ public final class ProcessAdapter: DeviceAdapter, @unchecked Sendable {
             if g.bias || g.requantization != nil || g.activation != .none || !g.scales.isUnit {
                 throw .notSupported("the adapter protocol does not carry GEMM epilogues, scales or requantisation in this version")
             }
+            if g.groups != nil { throw .notSupported("the adapter protocol does not carry grouped GEMMs in this version") }
             gemmSpec = GemmSpec(g)
             tensorsByRole = [("a", tensors.a), ("b", tensors.b)]
             (outputRole, outputType, outputShape) = ("c", g.types.output, [g.batch, g.m, g.n])

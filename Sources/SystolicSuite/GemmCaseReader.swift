@@ -17,9 +17,24 @@ enum GemmCaseReader {
                                         "epilogue", "scales", "data", "verification", "requantize"])
         let verification = try node.optionalMember("verification")?.choice(Verification.self) ?? .auto
         let shape = try node.member("shape")
-        try shape.rejectUnknownMembers(["m", "n", "k", "batch"])
+        try shape.rejectUnknownMembers(["m", "n", "k", "batch", "groups"])
         let dim = 1...SuiteLoader.Limits.dimension
-        let ms = try Sweep.integers(shape.member("m"), in: dim, what: "a positive integer")
+        // A grouped GEMM gives the rows of each expert instead of m.
+        var groups: [Int]?
+        if let g = try shape.optionalMember("groups") {
+            let hasM = try shape.optionalMember("m") != nil, hasBatch = try shape.optionalMember("batch") != nil
+            if hasM || hasBatch {
+                throw g.failure("a grouped GEMM takes its rows from groups: remove m and batch")
+            }
+            let items = try g.items()
+            guard !items.isEmpty, items.count <= 1024 else { throw g.failure(expected: "a list of 1 to 1024 row counts, one per expert") }
+            var rows: [Int] = []
+            for item in items { rows.append(try item.int(in: 0...SuiteLoader.Limits.dimension, what: "a row count (0 for an idle expert)")) }
+            guard rows.reduce(0, +) > 0 else { throw g.failure("every expert is idle: the groups hold no rows") }
+            groups = rows
+        }
+        let ms: [Int]
+        if let groups { ms = [groups.reduce(0, +)] } else { ms = try Sweep.integers(shape.member("m"), in: dim, what: "a positive integer") }
         let ns = try Sweep.integers(shape.member("n"), in: dim, what: "a positive integer")
         let ks = try Sweep.integers(shape.member("k"), in: dim, what: "a positive integer")
         let batches = try shape.optionalMember("batch").map { n throws(InputFileError) in
@@ -75,10 +90,15 @@ enum GemmCaseReader {
             for point in Sweep.product([batches, ms, ns, ks]) {
                 let (batch, m, n, k) = (point[0], point[1], point[2], point[3])
                 var params = batch > 1 ? "batch=\(batch),m=\(m),n=\(n),k=\(k)" : "m=\(m),n=\(n),k=\(k)"
+                if let groups { params = "experts=\(groups.count),m=\(m),n=\(n),k=\(k)" }
                 if typeSets.count > 1 { params += ",types=\(types.label)" }
-                let gemm = GemmCase(m: m, n: n, k: k, batch: batch, types: types, layoutB: layoutB, scales: scales,
+                var gemm = GemmCase(m: m, n: n, k: k, batch: batch, types: types, layoutB: layoutB, scales: scales,
                                     bias: bias, activation: activation, dataA: dataA, dataB: dataB, overflow: overflow,
                                     verification: verification, requantization: requantization)
+                gemm.groups = groups
+                if groups != nil, bias || requantization != nil || activation != .none || !scales.isUnit || verification == .atScale {
+                    throw node.failure("a grouped GEMM takes no epilogue, scales or at-scale verification in this version")
+                }
                 try checkSize(gemm, shape: shape)
                 try checkInt8(gemm, node: node)
                 out.append((params, .gemm(gemm)))
@@ -109,7 +129,7 @@ enum GemmCaseReader {
 
     private static func checkSize(_ g: GemmCase, shape: JSONNode) throws(InputFileError) {
         let limit = SuiteLoader.Limits.tensorElements
-        let sizes = [("A", g.batch * g.m * g.k), ("B", g.batch * g.k * g.n), ("C", g.batch * g.m * g.n)]
+        let sizes = [("A", g.batch * g.m * g.k), ("B", (g.groups?.count ?? g.batch) * g.k * g.n), ("C", g.batch * g.m * g.n)]
         for (tensor, elements) in sizes where elements > limit {
             throw shape.failure("at batch=\(g.batch), m=\(g.m), n=\(g.n), k=\(g.k) tensor \(tensor) has \(elements) elements, more than the \(limit) allowed")
         }

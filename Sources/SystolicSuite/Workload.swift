@@ -142,6 +142,27 @@ public struct GemmCase: Sendable, Equatable {
     public var types: Types
     /// Set for int8 → int8 GEMMs: how the int32 sum (plus the int32 bias) becomes int8.
     public var requantization: Requantization?
+    /// A grouped GEMM (mixture of experts): the rows of A and C each expert takes, in order
+    /// (m is their sum); expert e multiplies its rows by its own B, stored [experts, K, N] (or
+    /// [experts, N, K]). nil for a plain or batched GEMM.
+    public var groups: [Int]?
+
+    /// The experts of a grouped GEMM as plain GEMMs: each one's first row in A and C, and its case.
+    public var groupCases: [(expert: Int, firstRow: Int, gemm: GemmCase)] {
+        guard let groups else { return [(0, 0, self)] }
+        var out: [(expert: Int, firstRow: Int, gemm: GemmCase)] = []
+        var row = 0
+        for (e, rows) in groups.enumerated() {
+            if rows > 0 {
+                var sub = self
+                sub.groups = nil
+                sub.m = rows
+                out.append((e, row, sub))
+            }
+            row += rows
+        }
+        return out
+    }
     public var layoutB: WeightLayout
     public var scales: Scales
     public var bias: Bool
