@@ -97,7 +97,13 @@ public struct Certifier {
         let summaries = profiles.map { p in
             ProfileSummary.derive(p.profile, mandatory: mandatory[p.profile.name] ?? [], results: results, waivers: waivers.map(\.waiver), day: day)
         }
-        let applied = waivers.filter { w in summaries.contains { !$0.waived.isEmpty && $0.profile == w.waiver.profile } }
+        // Only the waivers that excused a case go into the package.
+        let applied = waivers.filter { w in
+            summaries.contains { s in
+                s.profile == w.waiver.profile
+                    && s.waived.keys.contains { id in id == w.waiver.case || id.hasPrefix(w.waiver.case + "/") }
+            }
+        }
         for (n, w) in applied.enumerated() { try CertificationPackage.copy(w.path, to: directory, "waivers/\(n).json") }
         try CertificationPackage.write(summaries, to: directory, "summary.json")
         let environment = CertificationPackage.Environment(release: release.version, harness: HarnessInfo.current.version, division: division(),

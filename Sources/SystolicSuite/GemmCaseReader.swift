@@ -99,6 +99,9 @@ enum GemmCaseReader {
                 if groups != nil, bias || requantization != nil || activation != .none || !scales.isUnit || verification == .atScale {
                     throw node.failure("a grouped GEMM takes no epilogue, scales or at-scale verification in this version")
                 }
+                if groups != nil, case .cancelling = dataA {
+                    throw node.failure("the cancelling pattern is defined for plain and batched GEMMs, not grouped ones")
+                }
                 try checkSize(gemm, shape: shape)
                 try checkInt8(gemm, node: node)
                 out.append((params, .gemm(gemm)))

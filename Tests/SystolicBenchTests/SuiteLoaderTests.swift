@@ -77,6 +77,10 @@ struct SuiteLoaderTests {
          "cases[0].shape.kv_heads", "not a multiple"),
         ("{\"name\": \"c\", \"op\": \"collective\", \"profiles\": [\"quick\"], \"collective\": \"all_reduce\", \"ranks\": 4, \"bytes\": 6, \"type\": \"fp32\"}",
          "cases[0].bytes", "6 bytes"),
+        ("{\"name\": \"g\", \"op\": \"gemm\", \"profiles\": [\"quick\"], \"shape\": {\"groups\": [2, 3], \"m\": 5, \"n\": 8, \"k\": 8}, \"types\": \"fp32\"}",
+         "cases[0].shape.groups", "remove m and batch"),
+        ("{\"name\": \"q\", \"op\": \"gemm\", \"profiles\": [\"quick\"], \"shape\": {\"m\": 4, \"n\": 8, \"k\": 8}, \"types\": \"int8\", \"requantize\": {\"scheme\": \"fixed_point\", \"scale\": 2, \"zero_point\": 0}}",
+         "cases[0].requantize.scale", "scales in (0, 1)"),
     ])
     func malformedSuiteNamesFilePlaceAndValue(caseText: String, place: String, value: String) {
         let file = "Suites/bad.json"
