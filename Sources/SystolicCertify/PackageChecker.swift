@@ -193,7 +193,7 @@ public struct PackageChecker {
         let generator = DataGenerator(seed: seed)
         switch bc.workload {
         case let .gemm(g):
-            guard output.shape == [g.batch, g.m, g.n], output.type == g.types.output else { return false }
+            guard output.shape == g.storedShapeC, output.type == g.types.output else { return false }
             let inputs = GemmInputs(g, caseId: bc.id, generator: generator)
             return GemmCheck.verify(output: output, inputs: inputs, gemm: g, arithmetic: device.arithmetic,
                                     options: .init(sampleSeed: Digest.seed(from: digest))).passed

@@ -34,6 +34,9 @@ public struct CheckReport: Sendable, Codable, Equatable {
     /// Collectives whose ranks must agree (all-reduce, all-gather, broadcast): elements where some
     /// rank's bits differ from rank 0's.
     public var rankDisagreements: Int?
+    /// GEMMs with a leading dimension of C: padding elements of C's stored rows the device changed
+    /// (it must write the M×N matrix only).
+    public var paddingWrites: Int?
 
     enum CodingKeys: String, CodingKey {
         case rule, mode, elements, mismatches, unverifiable, worst, suspect, freivalds, seconds
@@ -43,9 +46,12 @@ public struct CheckReport: Sendable, Codable, Equatable {
         case referenceMacs = "reference_macs"
         case outputDigest = "output_digest"
         case rankDisagreements = "rank_disagreements"
+        case paddingWrites = "padding_writes"
     }
 
-    public var passed: Bool { mismatches == 0 && (freivalds?.failedRows ?? 0) == 0 && (rankDisagreements ?? 0) == 0 }
+    public var passed: Bool {
+        mismatches == 0 && (freivalds?.failedRows ?? 0) == 0 && (rankDisagreements ?? 0) == 0 && (paddingWrites ?? 0) == 0
+    }
 }
 
 /// One output element as the check saw it.

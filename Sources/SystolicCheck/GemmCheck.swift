@@ -43,6 +43,11 @@ public enum GemmCheck {
     public static func verify(output c: Tensor, inputs: GemmInputs, gemm g: GemmCase, arithmetic: DeclaredArithmetic,
                               options: Options = Options()) -> CheckReport {
         let start = DispatchTime.now().uptimeNanoseconds
+        if !g.leading.isPacked {
+            var report = verifyStrided(c, inputs, g, arithmetic, options)
+            report.seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            return report
+        }
         if g.groups != nil {
             var report = verifyGrouped(c, inputs, g, arithmetic, options)
             report.seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
@@ -78,6 +83,20 @@ public enum GemmCheck {
         return report
     }
 
+    /// A GEMM over strided rows: the matrices read at their leading dimensions and judged as the
+    /// packed GEMM, and every padding element of C's stored rows compared, bit for bit, with what
+    /// the caller's buffer held before.
+    static func verifyStrided(_ c: Tensor, _ inputs: GemmInputs, _ g: GemmCase, _ arithmetic: DeclaredArithmetic, _ options: Options) -> CheckReport {
+        var report = verify(output: c.packedRows(length: g.n), inputs: inputs.packed(g), gemm: g.packed, arithmetic: arithmetic, options: options)
+        guard let before = inputs.c else { return report }
+        var changed = 0
+        for row in 0..<(g.batch * g.m) {
+            for j in g.n..<g.ldc where c.bits(at: row * g.ldc + j) != before.bits(at: row * g.ldc + j) { changed += 1 }
+        }
+        report.paddingWrites = changed
+        return report
+    }
+
     /// A grouped GEMM: each expert's rows judged as a GEMM of their own against that expert's
     /// weights; the tallies add up and the worst element keeps its row in the whole output.
     static func verifyGrouped(_ c: Tensor, _ inputs: GemmInputs, _ g: GemmCase, _ arithmetic: DeclaredArithmetic, _ options: Options) -> CheckReport {
@@ -106,10 +125,18 @@ public enum GemmCheck {
     /// identity monotone; GELU's minimum near −0.752 included when the interval holds it),
     /// widened by the vector unit's allowance for GELU (2⁻²¹ relative, plus 2⁻²³·|y| for the
     /// rounding of its erf or tanh, plus 2⁻⁶⁰), then converted to the output type, bound the output.
+    ///
+    /// Block scales: Ĉ and S are sums of the scaled products (`GemmReference.judged`), and the sum
+    /// is allowed K + 3 roundings, γ_{K+3}·S: a group's K terms, the scales' product and its
+    /// multiply (or, for a device that dequantises first, the two operands' and the product's),
+    /// all within K + 3 whatever the group size. σ is then 1/scale_out.
     static func verifyFloatEpilogue(_ c: Tensor, _ inputs: GemmInputs, _ g: GemmCase, _ arithmetic: DeclaredArithmetic) -> CheckReport {
-        let reference = GemmReference.compute(g, inputs)
-        let bound = GemmBound(k: g.k, arithmetic: arithmetic)
+        let reference = GemmReference.judged(g, inputs)
+        let roundings = g.scales.isBlocked ? g.k + 3 : g.k
+        let bound = GemmBound(k: roundings, arithmetic: arithmetic)
         let u = bound.unitRoundoff
+        // γ_n = n·u/(1 − n·u): products rounded along with the sums need the γ form of the bound.
+        let gamma = g.scales.isBlocked ? 1 / (1 - Double(roundings) * u) : 1
         let bias = inputs.epilogue?.bias
         func act(_ y: Double) -> Double {
             switch g.activation {
@@ -140,8 +167,8 @@ public enum GemmCheck {
         for idx in 0..<c.count {
             let b = bias.map { $0.value(at: idx % g.n) } ?? 0
             // The scales: one fp32 multiply by σ rounded to fp32, each within u of exact.
-            let sigma = g.scales.a * g.scales.b / g.scales.output
-            let raw = reference.value[idx], rawBound = bound.hard(reference.absSum[idx])
+            let sigma = g.scales.isBlocked ? 1 / g.scales.output : g.scales.a * g.scales.b / g.scales.output
+            let raw = reference.value[idx], rawBound = bound.hard(reference.absSum[idx]) * gamma
             let sum = raw * sigma
             let e = g.scales.isUnit ? rawBound : sigma * (1 + u) * rawBound + 2.01 * u * sigma * (abs(raw) + rawBound)
             let y = sum + b

@@ -35,6 +35,36 @@ public struct GemmReference: Sendable {
         return GemmReference(value: value, absSum: absSum)
     }
 
+    /// The reference a check judges a case by: over the packed matrices (strided rows read at
+    /// their leading dimensions), and for a block-scaled case Ĉ = Σ_groups (sa·sb)·Σ_{k∈group} aₖbₖ
+    /// and S = Σ_groups (sa·sb)·Σ_{k∈group} |aₖbₖ|, in fp64 (sa·sb, two fp32 scales, is exact
+    /// there; each group's sums are `compute`'s): the sums of the scaled products, within
+    /// (K + 2)·u₆₄·S of exact.
+    public static func judged(_ g: GemmCase, _ inputs: GemmInputs) -> GemmReference {
+        let packed = inputs.packed(g)
+        guard let scales = packed.blockScales, g.scales.isBlocked else { return compute(g.packed, packed) }
+        var sub = g.packed
+        sub.scales = GemmCase.Scales()
+        var value = [Double](repeating: 0, count: g.batch * g.m * g.n)
+        var absSum = value
+        for (t, range) in scales.groups(k: g.k).enumerated() {
+            sub.k = range.count
+            let part = compute(sub, packed.kSlice(range.lowerBound, range.upperBound, g))
+            for batch in 0..<g.batch {
+                let sb = (0..<g.n).map { scales.scaleB(batch: batch, kGroup: t, column: $0) }
+                for i in 0..<g.m {
+                    let sa = scales.scaleA(batch: batch, row: i, kGroup: t)
+                    let row = (batch * g.m + i) * g.n
+                    for j in 0..<g.n {
+                        value[row + j] += sa * sb[j] * part.value[row + j]
+                        absSum[row + j] += sa * sb[j] * part.absSum[row + j]
+                    }
+                }
+            }
+        }
+        return GemmReference(value: value, absSum: absSum)
+    }
+
     /// The reference for some rows only (flat row indices over [batch, M]): value and S of each.
     public static func rows(_ g: GemmCase, _ inputs: GemmInputs, rows: [Int]) -> [Int: (value: [Double], absSum: [Double])] {
         guard !rows.isEmpty else { return [:] }

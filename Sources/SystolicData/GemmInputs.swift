@@ -1,14 +1,22 @@
 import SystolicNumerics
 import SystolicSuite
 
-/// The input tensors of a GEMM case: A [batch, M, K] and B [batch, K, N] or [batch, N, K].
+/// The input tensors of a GEMM case: A [batch, M, K] and B [batch, K, N] or [batch, N, K], each
+/// stored in rows of its leading dimension when the case sets one (`GemmCase.storedShapeA`…).
 public struct GemmInputs: Sendable {
     public var a: Tensor
     public var b: Tensor
     /// The epilogue's and the requantisation's parameters, when the case has them.
     public var epilogue: EpilogueInputs?
+    /// fp32 block scales of A and B, when the case has them.
+    public var blockScales: BlockScaleInputs?
+    /// C's stored rows [batch, M, ldc] before the GEMM, when the case sets ldc: the device writes
+    /// the M×N matrix into them and must leave every padding element as it was.
+    public var c: Tensor?
 
-    public init(a: Tensor, b: Tensor, epilogue: EpilogueInputs? = nil) { self.a = a; self.b = b; self.epilogue = epilogue }
+    public init(a: Tensor, b: Tensor, epilogue: EpilogueInputs? = nil, blockScales: BlockScaleInputs? = nil, c: Tensor? = nil) {
+        self.a = a; self.b = b; self.epilogue = epilogue; self.blockScales = blockScales; self.c = c
+    }
 
     /// Generates both operands (streams "a" and "b") of `gemm` for case `caseId`.
     ///
@@ -17,16 +25,47 @@ public struct GemmInputs: Sendable {
     /// A[b,m,k] = z(A[b,m,k−h]) for h ≤ k < 2h, else z(A[b,m,k]);
     /// B[b,k,n] = −z(B[b,k−h,n]) + 2⁻¹⁰ · w(B[b,k,n]) for h ≤ k < 2h, else z(B[b,k,n]),
     /// where w is the normal(0, std) stream of operand "b/perturbation".
+    ///
+    /// Values are drawn at their packed (logical) index whatever the leading dimensions, so a case
+    /// with padded rows holds the same matrices as without. Padding of A and B holds NaN (floating
+    /// types) or integers uniform in [−128, 127] from stream "a/padding" or "b/padding" (int8), so
+    /// a device that reads it goes wrong; C's initial rows hold values uniform in [−1, 1]
+    /// (integers in [−128, 127]) from stream "c", so one that writes padding is seen.
     public init(_ gemm: GemmCase, caseId: String, generator: DataGenerator) {
         let bMatrices = gemm.groups?.count ?? gemm.batch
         let bShape = gemm.layoutB == .kn ? [bMatrices, gemm.k, gemm.n] : [bMatrices, gemm.n, gemm.k]
         if case let .cancelling(stdA) = gemm.dataA, case let .cancelling(stdB) = gemm.dataB {
             self = Self.cancelling(gemm, stdA: stdA, stdB: stdB, caseId: caseId, generator: generator)
-            return
+        } else {
+            a = generator.tensor(caseId: caseId, operand: "a", pattern: gemm.dataA, type: gemm.types.a, shape: [gemm.batch, gemm.m, gemm.k])
+            b = generator.tensor(caseId: caseId, operand: "b", pattern: gemm.dataB, type: gemm.types.b, shape: bShape)
         }
-        a = generator.tensor(caseId: caseId, operand: "a", pattern: gemm.dataA, type: gemm.types.a, shape: [gemm.batch, gemm.m, gemm.k])
-        b = generator.tensor(caseId: caseId, operand: "b", pattern: gemm.dataB, type: gemm.types.b, shape: bShape)
         epilogue = EpilogueInputs(gemm, caseId: caseId, generator: generator)
+        blockScales = BlockScaleInputs(gemm, caseId: caseId, generator: generator)
+        guard !gemm.leading.isPacked else { return }
+        func background(_ operand: String, _ type: NumberType, _ shape: [Int], float: DataPattern) -> Tensor {
+            generator.tensor(caseId: caseId, operand: operand, pattern: type.isInteger ? .integer(low: -128, high: 127) : float, type: type, shape: shape)
+        }
+        a = a.placedInRows(of: background("a/padding", gemm.types.a, gemm.storedShapeA, float: .constant(.nan)))
+        b = b.placedInRows(of: background("b/padding", gemm.types.b, gemm.storedShapeB, float: .constant(.nan)))
+        if gemm.leading.c != nil {
+            c = background("c", gemm.types.output, gemm.storedShapeC, float: .uniform(low: -1, high: 1))
+        }
+    }
+
+    /// The operands as packed matrices, read row by row at their leading dimensions: what the
+    /// arithmetic works on. The same inputs when the case's rows are packed.
+    public func packed(_ g: GemmCase) -> GemmInputs {
+        guard !g.leading.isPacked else { return self }
+        return GemmInputs(a: a.packedRows(length: g.k), b: b.packedRows(length: g.layoutB == .kn ? g.n : g.k), epilogue: epilogue,
+                          blockScales: blockScales)
+    }
+
+    /// Packed operands restricted to K in [k0, k1): A [batch, M, k1 − k0] and B's matching rows
+    /// (kn) or columns (nk); one quantisation group of a block-scaled GEMM.
+    public func kSlice(_ k0: Int, _ k1: Int, _ g: GemmCase) -> GemmInputs {
+        let sliceB = g.layoutB == .kn ? b.rows(k0, k1) : b.columns(k0, k1)
+        return GemmInputs(a: a.columns(k0, k1), b: sliceB)
     }
 
     /// One expert of a grouped GEMM as a plain GEMM's inputs: its rows of A and its own B.

@@ -56,6 +56,11 @@ public enum EmulatorFault: Sendable, Hashable {
     case activationBeforeBias
     /// Per-tensor scales (fp8 dequantisation and the output scale) are not applied.
     case ignoresScales
+    /// Block scales: every block takes the scales of its row's (A) or column's (B) first K group,
+    /// as a kernel that loads the scales once per tile instead of once per group would.
+    case blockScalesFirstGroup
+    /// Strided rows read and written as if packed: lda, ldb and ldc are ignored.
+    case ignoresLeadingDimension
     /// Collectives: rank 1's data never enters the collective.
     case collectiveDropsRank
     /// Collectives: odd ranks reduce in their own order, so ranks disagree where rounding differs.
@@ -90,6 +95,8 @@ public enum EmulatorFault: Sendable, Hashable {
         ("gelu-tanh-for-erf", .geluTanhForErf, "GELU in its tanh form where the case names the erf form"),
         ("activation-before-bias", .activationBeforeBias, "the epilogue applies the activation before adding the bias"),
         ("ignores-scales", .ignoresScales, "per-tensor scales (fp8 dequantisation, output scale) are not applied"),
+        ("block-scales-first-group", .blockScalesFirstGroup, "fp8 block scales: every K group scaled by the first group's scales"),
+        ("ignores-leading-dimension", .ignoresLeadingDimension, "strided matrices read and written as if packed (lda, ldb, ldc ignored)"),
         ("causal-off-by-one", .causalOffByOne, "attention: the causal mask lets each query see one key too many"),
         ("causal-top-left", .causalTopLeft, "attention: causal mask aligned top-left instead of bottom-right"),
         ("softmax-without-max", .softmaxWithoutMax, "attention: softmax without subtracting the row maximum"),

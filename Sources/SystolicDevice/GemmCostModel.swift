@@ -64,23 +64,39 @@ public enum GemmCostModel {
         case .geluErf, .geluTanh: ops += 8
         }
         if g.requantization != nil { ops += 4 }
+        // Block scales: per K group, the scales' product, then a multiply and an add per output.
+        if let group = g.scales.group { ops += 3 * ((g.k + group - 1) / group) }
         return ops
+    }
+
+    /// GEMMs run one after another: every figure adds up.
+    private static func sum(_ gemms: [GemmCase], on config: DeviceConfig) -> GemmCost? {
+        var total: GemmCost?
+        for sub in gemms {
+            guard let c = cost(sub, on: config) else { return nil }
+            guard var t = total else { total = c; continue }
+            t.computeCycles += c.computeCycles; t.cycles += c.cycles; t.stallCycles += c.stallCycles
+            t.vectorTailCycles += c.vectorTailCycles; t.macs += c.macs; t.vectorOps += c.vectorOps
+            t.hbmReadBytes += c.hbmReadBytes; t.hbmWriteBytes += c.hbmWriteBytes; t.sramBytes += c.sramBytes
+            t.folds += c.folds; t.joules += c.joules; t.seconds += c.seconds
+            total = t
+        }
+        return total
     }
 
     public static func cost(_ g: GemmCase, on config: DeviceConfig) -> GemmCost? {
         // A grouped GEMM runs its experts one after another, each loading its own weights: the sum.
-        if g.groups != nil {
-            var total: GemmCost?
-            for (_, _, sub) in g.groupCases {
-                guard let c = cost(sub, on: config) else { return nil }
-                guard var t = total else { total = c; continue }
-                t.computeCycles += c.computeCycles; t.cycles += c.cycles; t.stallCycles += c.stallCycles
-                t.vectorTailCycles += c.vectorTailCycles; t.macs += c.macs; t.vectorOps += c.vectorOps
-                t.hbmReadBytes += c.hbmReadBytes; t.hbmWriteBytes += c.hbmWriteBytes; t.sramBytes += c.sramBytes
-                t.folds += c.folds; t.joules += c.joules; t.seconds += c.seconds
-                total = t
+        if g.groups != nil { return sum(g.groupCases.map(\.gemm), on: config) }
+        // An output-stationary array keeps one running sum per PE: with block scales each K group
+        // runs as a GEMM of its own whose outputs drain to the vector unit to be scaled and added.
+        if config.array.dataflow == .outputStationary, let group = g.scales.group {
+            var part = g
+            part.scales = GemmCase.Scales()
+            let parts = stride(from: 0, to: g.k, by: group).map { k0 in
+                part.k = min(group, g.k - k0)
+                return part
             }
-            return total
+            return sum(parts, on: config)
         }
         guard let rate = config.arithmetic.rate(g.types.a), config.arithmetic.rate(g.types.b) != nil else { return nil }
         let r = config.array.rows, c = config.array.cols, count = config.array.count
@@ -93,7 +109,8 @@ public enum GemmCostModel {
 
         switch config.array.dataflow {
         case .weightStationary:
-            let tileK = r * rate
+            // A block-scaled GEMM sums one quantisation group per pass: its K-tile is at most the group.
+            let tileK = min(r * rate, g.scales.group ?? Int.max)
             let kFolds = (g.k + tileK - 1) / tileK, nFolds = (g.n + c - 1) / c
             let aFits = g.m * g.k * ba <= config.memory.unifiedBufferBytes
             let accFits = g.m * c * accBytes <= config.memory.accumulatorBytes
@@ -141,6 +158,12 @@ public enum GemmCostModel {
                     }
                 }
             }
+        }
+        // Block scales are read once: fp32, one per block of A and of B.
+        if g.scales.isBlocked {
+            let a = g.scales.blockA.map { $0.grid(g.m, g.k) }.map { $0.rows * $0.cols } ?? 0
+            let b = g.scales.blockB.map { $0.grid(g.k, g.n) }.map { $0.rows * $0.cols } ?? 0
+            hbmRead += 4 * g.batch * (a + b)
         }
         sram += hbmRead + hbmWrite
 

@@ -32,6 +32,7 @@ enum GemmKernel {
         var tanhForGeluErf = false
         var activationBeforeBias = false
         var ignoresScales = false
+        var blockScalesFirstGroup = false
         var bitFlip = false
         /// Worker threads; the outputs are the same bits for any count.
         var threads = ProcessInfo.processInfo.activeProcessorCount
@@ -47,9 +48,11 @@ enum GemmKernel {
     /// `VectorMath.gelu`, its named form).
     static func applyEpilogue(_ sums: inout [Float], _ g: GemmCase, _ bias: Tensor?, _ behaviour: Behaviour) {
         let biases = bias.map { b in (0..<g.n).map { Float(b.value(at: $0)) } }
-        if !g.scales.isUnit && !behaviour.ignoresScales {
-            let factor = Float(g.scales.a * g.scales.b / g.scales.output)
-            for i in sums.indices { sums[i] *= factor }
+        // Block scales were applied group by group (`blockScaledFloat`); only the output scale is left.
+        let factor = g.scales.isBlocked ? 1 / g.scales.output : g.scales.a * g.scales.b / g.scales.output
+        if factor != 1 && !behaviour.ignoresScales {
+            let f = Float(factor)
+            for i in sums.indices { sums[i] *= f }
         }
         func activate(_ y: Float) -> Float {
             switch g.activation {
@@ -180,6 +183,7 @@ enum GemmKernel {
     }
 
     private static func float(_ g: GemmCase, _ inputs: GemmInputs, behaviour: Behaviour) -> [Float] {
+        if g.scales.isBlocked { return blockScaledFloat(g, inputs, behaviour: behaviour) }
         if behaviour.isPlain && !behaviour.transposedTile { return fastFloat(g, inputs, behaviour: behaviour) }
         let a = inputs.a.decodedFloats()
         var bT = transposedB(g, inputs.b.decodedFloats())
@@ -225,6 +229,36 @@ enum GemmKernel {
                             carry = total
                             shared.out[row * n + j] = total
                         }
+                    }
+                }
+            }
+        }
+        return acc
+    }
+
+    /// Block-scaled sums: each K group's partial sum p on the array (a GEMM of K = the group, in
+    /// K-tiles of at most the group), then on the vector unit in fp32: s = sa·sb (one fp32
+    /// multiply of the two fp32 scales), acc = p·s for the first group, then acc = acc + p·s,
+    /// groups in order.
+    private static func blockScaledFloat(_ g: GemmCase, _ inputs: GemmInputs, behaviour: Behaviour) -> [Float] {
+        guard let scales = inputs.blockScales else { preconditionFailure("a block-scaled case without its scales") }
+        var sub = g
+        sub.scales = GemmCase.Scales()
+        var inner = behaviour
+        inner.kTile = min(behaviour.kTile, scales.group)
+        var acc = [Float](repeating: 0, count: g.batch * g.m * g.n)
+        for (t, range) in scales.groups(k: g.k).enumerated() {
+            sub.k = range.count
+            let p = float(sub, inputs.kSlice(range.lowerBound, range.upperBound, g), behaviour: inner)
+            let scaleGroup = behaviour.blockScalesFirstGroup ? 0 : t
+            for batch in 0..<g.batch {
+                let sb = (0..<g.n).map { Float(scales.scaleB(batch: batch, kGroup: scaleGroup, column: $0)) }
+                for i in 0..<g.m {
+                    let sa = Float(scales.scaleA(batch: batch, row: i, kGroup: scaleGroup))
+                    let row = (batch * g.m + i) * g.n
+                    for j in 0..<g.n {
+                        let v = behaviour.ignoresScales ? p[row + j] : p[row + j] * (sa * sb[j])
+                        acc[row + j] = t == 0 ? v : acc[row + j] + v
                     }
                 }
             }

@@ -13,6 +13,13 @@ import SystolicSuite
 ///   order into an fp32 accumulator, `acc = p₀`, then `acc = acc + pₜ`.
 /// - **Output stationary**: one running fp32 sum per PE over all of K in order from +0,
 ///   `acc = fma(a[i,k], b[k,j], acc)`.
+/// - **Block scales** (fp8 with one fp32 scale per block of A and of B): each K group of the
+///   blocks is summed as above as a GEMM of its own (K-tiles of at most the group), giving p; then
+///   on the vector unit in fp32, s = sa·sb (one multiply of the two fp32 scales), acc = p·s for
+///   the first group and acc = acc + p·s for the next, groups in order; an output scale is then
+///   one fp32 multiply by fp32(1/scale_out).
+/// - **Leading dimensions**: rows of A and B are read at lda and ldb (padding never read); C's
+///   rows are written into the caller's buffer at ldc, its padding left as it was.
 /// - The output is `acc` rounded to the output type (nearest-even, the case's overflow mode).
 /// - int8 × int8 sums the same way in int32 (exact for K ≤ 131072).
 ///
@@ -80,7 +87,7 @@ public struct SystolicEmulator: DeviceAdapter {
     }
 
     /// Version of the numeric and timing model; it changes whenever any output bit or figure would.
-    public static let modelVersion = "2.6.0"
+    public static let modelVersion = "2.7.0"
 
     public var descriptor: DeviceDescriptor {
         var peaks: [String: Double] = [:]
@@ -138,7 +145,9 @@ public struct SystolicEmulator: DeviceAdapter {
             return DeviceOutput(tensors: ["c": cached], metrics: metrics(g, cost))
         }
         var c: Tensor
-        if g.groups != nil {
+        if !g.leading.isPacked {
+            c = stridedProduct(g, inputs)
+        } else if g.groups != nil {
             // Each expert is a GEMM of its own rows and weights; the outputs stack in row order.
             var storage: [UInt8] = []
             storage.reserveCapacity(g.m * g.n * g.types.output.byteWidth)
@@ -149,9 +158,35 @@ public struct SystolicEmulator: DeviceAdapter {
         } else {
             c = GemmKernel.multiply(g, inputs, behaviour: behaviour(for: g))
         }
-        if faults.contains(.wrongOutputShape) { c = Tensor(type: c.type, shape: [g.batch, g.m * g.n], storage: c.storage) }
+        if faults.contains(.wrongOutputShape) { c = Tensor(type: c.type, shape: [c.shape[0], c.count / max(c.shape[0], 1)], storage: c.storage) }
         cache?.store(g, c)
         return DeviceOutput(tensors: ["c": c], metrics: metrics(g, cost))
+    }
+
+    /// A GEMM over strided rows: the DMA reads each row of A and B at its leading dimension, the
+    /// arithmetic is the packed GEMM's, and C's rows are written into the caller's buffer at ldc,
+    /// its padding untouched.
+    private func stridedProduct(_ g: GemmCase, _ inputs: GemmInputs) -> Tensor {
+        let ignoresStrides = faults.contains(.ignoresLeadingDimension)
+        var packed = inputs.packed(g)
+        if ignoresStrides {
+            // Rows read back to back from the start of the buffer, as if they were packed.
+            let rowsB = g.layoutB == .kn ? g.k : g.n, lengthB = g.layoutB == .kn ? g.n : g.k
+            packed.a = Tensor(type: inputs.a.type, shape: [g.batch, g.m, g.k], storage: Array(inputs.a.storage.prefix(g.batch * g.m * g.k * inputs.a.type.byteWidth)))
+            packed.b = Tensor(type: inputs.b.type, shape: [g.batch, rowsB, lengthB],
+                              storage: Array(inputs.b.storage.prefix(g.batch * rowsB * lengthB * inputs.b.type.byteWidth)))
+        }
+        var c = GemmKernel.multiply(g.packed, packed, behaviour: behaviour(for: g))
+        if let background = inputs.c {
+            if ignoresStrides {
+                var storage = background.storage
+                storage.replaceSubrange(0..<c.storage.count, with: c.storage)
+                c = Tensor(type: c.type, shape: background.shape, storage: storage)
+            } else {
+                c = c.placedInRows(of: background)
+            }
+        }
+        return c
     }
 
     private func runAttention(_ a: AttentionCase, _ inputs: AttentionInputs) throws(DeviceError) -> DeviceOutput {
@@ -293,6 +328,8 @@ public struct SystolicEmulator: DeviceAdapter {
             case .geluTanhForErf: b.tanhForGeluErf = true
             case .ignoresScales: b.ignoresScales = true
             case .activationBeforeBias: b.activationBeforeBias = true
+            case .blockScalesFirstGroup: b.blockScalesFirstGroup = true
+            case .ignoresLeadingDimension: break
             case .cachedResult, .wrongOutputShape, .causalOffByOne, .causalTopLeft, .softmaxWithoutMax, .gqaHeadModulo,
                  .collectiveDropsRank, .collectiveRanksDisagree, .collectiveWrongPeer, .collectiveChunkOffByOne: break
             }

@@ -145,7 +145,7 @@ public struct Harness: Sendable {
             }
         }
         guard let c = output.tensors["c"] else { return finish(.error, "the device returned no output \"c\"", output.metrics) }
-        let expectedShape = [gemm.batch, gemm.m, gemm.n]
+        let expectedShape = gemm.storedShapeC
         guard c.shape == expectedShape, c.type == gemm.types.output else {
             return finish(.error, "the device returned c as \(c.type.rawValue) \(c.shape), expected \(gemm.types.output.rawValue) \(expectedShape)",
                           output.metrics)
@@ -278,7 +278,7 @@ public struct Harness: Sendable {
         let why: String
         do {
             let output = try device.run(benchmarkCase, inputs: .gemm(inputs))
-            if let c = output.tensors["c"], c.shape == [gemm.batch, gemm.m, gemm.n], c.type == gemm.types.output {
+            if let c = output.tensors["c"], c.shape == gemm.storedShapeC, c.type == gemm.types.output {
                 let digest = Digest.sha256(c.storage)
                 record.outputDigest = digest
                 let check = GemmCheck.verify(output: c, inputs: inputs, gemm: gemm, arithmetic: device.descriptor.arithmetic,
@@ -309,6 +309,9 @@ public struct Harness: Sendable {
             var s = "\(check.mismatches) of \(check.elements)\(sampled) elements outside the allowed interval"
             if let worst = check.worst { s += "; worst \(worst.sentence)" }
             parts.append(s)
+        }
+        if let writes = check.paddingWrites, writes > 0 {
+            parts.append("\(writes) padding elements of C's stored rows changed (the device must write the M×N matrix only)")
         }
         return parts.joined(separator: "; ")
     }

@@ -100,16 +100,19 @@ public enum TensorDump {
                              to directory: String) throws {
         let folder = URL(fileURLWithPath: directory).appendingPathComponent(caseId.replacingOccurrences(of: "/", with: "__"))
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        let reference = GemmReference.compute(g, inputs)
+        let reference = GemmReference.judged(g, inputs)
         func bytes(_ values: [Double]) -> [UInt8] { values.withUnsafeBytes { Array($0) } }
+        func item(_ role: String, _ t: Tensor) -> (String, String, [Int], String, [UInt8]) {
+            (role, t.type.rawValue, t.shape, npyDescriptor(t.type), t.storage)
+        }
+        // Stored tensors as the device saw them (strided rows included); the reference packed.
         let shapeC = [g.batch, g.m, g.n]
-        let items: [(String, String, [Int], String, [UInt8])] = [
-            ("a", inputs.a.type.rawValue, inputs.a.shape, npyDescriptor(inputs.a.type), inputs.a.storage),
-            ("b", inputs.b.type.rawValue, inputs.b.shape, npyDescriptor(inputs.b.type), inputs.b.storage),
-            ("c", output.type.rawValue, output.shape, npyDescriptor(output.type), output.storage),
-            ("reference", "fp64", shapeC, "<f8", bytes(reference.value)),
-            ("abs_sum", "fp64", shapeC, "<f8", bytes(reference.absSum)),
-        ]
+        var items = [item("a", inputs.a), item("b", inputs.b), item("c", output),
+                     ("reference", "fp64", shapeC, "<f8", bytes(reference.value)),
+                     ("abs_sum", "fp64", shapeC, "<f8", bytes(reference.absSum))]
+        if let before = inputs.c { items.append(item("c_initial", before)) }
+        if let s = inputs.blockScales?.a { items.append(item("scale_a", s)) }
+        if let s = inputs.blockScales?.b { items.append(item("scale_b", s)) }
         var entries: [Entry] = []
         for (role, type, shape, dtype, data) in items {
             let file = "\(role).npy"

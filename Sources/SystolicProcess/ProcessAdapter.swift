@@ -99,6 +99,14 @@ public final class ProcessAdapter: DeviceAdapter, @unchecked Sendable {
 
     // MARK: Running cases
 
+    /// What of a GEMM case the protocol cannot express yet (such a case is not supported), or nil.
+    public static func uncarried(_ g: GemmCase) -> String? {
+        if g.bias || g.requantization != nil || g.activation != .none || !g.scales.isUnit { return "GEMM epilogues, scales or requantisation" }
+        if g.groups != nil { return "grouped GEMMs" }
+        if !g.leading.isPacked { return "leading dimensions" }
+        return nil
+    }
+
     public func run(_ benchmarkCase: BenchmarkCase, inputs: CaseInputs) throws(DeviceError) -> DeviceOutput {
         lock.lock()
         defer { lock.unlock() }
@@ -111,10 +119,7 @@ public final class ProcessAdapter: DeviceAdapter, @unchecked Sendable {
         let outputType: NumberType, outputShape: [Int], inputTypes: [NumberType], flops: Double
         switch (benchmarkCase.workload, inputs) {
         case let (.gemm(g), .gemm(tensors)):
-            if g.bias || g.requantization != nil || g.activation != .none || !g.scales.isUnit {
-                throw .notSupported("the adapter protocol does not carry GEMM epilogues, scales or requantisation in this version")
-            }
-            if g.groups != nil { throw .notSupported("the adapter protocol does not carry grouped GEMMs in this version") }
+            if let missing = Self.uncarried(g) { throw .notSupported("the adapter protocol does not carry \(missing) in this version") }
             gemmSpec = GemmSpec(g)
             tensorsByRole = [("a", tensors.a), ("b", tensors.b)]
             (outputRole, outputType, outputShape) = ("c", g.types.output, [g.batch, g.m, g.n])

@@ -51,9 +51,15 @@ enum GemmCaseReader {
         }
 
         var layoutB = GemmCase.WeightLayout.kn
-        if let layout = try node.optionalMember("layout") {
-            try layout.rejectUnknownMembers(["b"])
+        var leading = GemmCase.LeadingDimensions()
+        let layout = try node.optionalMember("layout")
+        if let layout {
+            try layout.rejectUnknownMembers(["b", "lda", "ldb", "ldc"])
             if let b = try layout.optionalMember("b") { layoutB = try b.choice(GemmCase.WeightLayout.self) }
+            func stride(_ key: String) throws(InputFileError) -> Int? {
+                try layout.optionalMember(key)?.int(in: dim, what: "a positive row stride in elements")
+            }
+            leading = GemmCase.LeadingDimensions(a: try stride("lda"), b: try stride("ldb"), c: try stride("ldc"))
         }
         var bias = false
         var activation = GemmCase.Activation.none
@@ -65,14 +71,7 @@ enum GemmCaseReader {
         let requantization = try Self.requantization(node.optionalMember("requantize"))
         var scales = GemmCase.Scales()
         if let s = try node.optionalMember("scales") {
-            try s.rejectUnknownMembers(["a", "b", "output"])
-            func positive(_ key: String) throws(InputFileError) -> Double {
-                guard let n = try s.optionalMember(key) else { return 1 }
-                let v = try n.double()
-                guard v > 0 else { throw n.failure(expected: "a positive scale") }
-                return v
-            }
-            scales = GemmCase.Scales(a: try positive("a"), b: try positive("b"), output: try positive("output"))
+            scales = try Self.scales(s)
         }
         let data = try node.optionalMember("data")
         try data?.rejectUnknownMembers(["a", "b"])
@@ -96,6 +95,12 @@ enum GemmCaseReader {
                                     bias: bias, activation: activation, dataA: dataA, dataB: dataB, overflow: overflow,
                                     verification: verification, requantization: requantization)
                 gemm.groups = groups
+                gemm.leading = leading
+                if let layout { try checkLeadingDimensions(gemm, layout: layout) }
+                if scales.isBlocked {
+                    guard !types.a.isInteger else { throw try node.member("scales").failure("block scales take floating-point inputs; int8 GEMMs use requantize") }
+                    if groups != nil { throw try node.member("scales").failure("block scales are defined for plain and batched GEMMs, not grouped ones") }
+                }
                 if groups != nil, bias || requantization != nil || activation != .none || !scales.isUnit || verification == .atScale {
                     throw node.failure("a grouped GEMM takes no epilogue, scales or at-scale verification in this version")
                 }
@@ -108,6 +113,60 @@ enum GemmCaseReader {
             }
         }
         return out
+    }
+
+    /// `"scales": {"a": 0.5 | {"block": [1, 128], "range": [low, high] | value}, "b": …, "output": 1}`:
+    /// a number is a per-tensor scale, an object one fp32 scale per block. Blocks of A and of B
+    /// must span the same K (the quantisation group the device sums before scaling).
+    static func scales(_ s: JSONNode) throws(InputFileError) -> GemmCase.Scales {
+        try s.rejectUnknownMembers(["a", "b", "output"])
+        func positive(_ n: JSONNode) throws(InputFileError) -> Double {
+            let v = try n.double()
+            guard v > 0, v.isFinite else { throw n.failure(expected: "a positive finite scale") }
+            return v
+        }
+        func blocks(_ n: JSONNode) throws(InputFileError) -> GemmCase.ScaleBlocks {
+            try n.rejectUnknownMembers(["block", "range"])
+            let shape = try n.member("block")
+            let sides = try shape.items()
+            guard sides.count == 2 else { throw shape.failure(expected: "a block shape [rows, cols]") }
+            let rows = try sides[0].int(in: 1...SuiteLoader.Limits.dimension, what: "a positive block side")
+            let cols = try sides[1].int(in: 1...SuiteLoader.Limits.dimension, what: "a positive block side")
+            let range = try n.member("range")
+            if case .array = range.value {
+                let ends = try range.items()
+                guard ends.count == 2 else { throw range.failure(expected: "a scale or a range [low, high]") }
+                let (lo, hi) = (try positive(ends[0]), try positive(ends[1]))
+                guard lo <= hi else { throw range.failure("the range [\(lo), \(hi)] is reversed") }
+                return GemmCase.ScaleBlocks(rows: rows, cols: cols, low: lo, high: hi)
+            }
+            let v = try positive(range)
+            return GemmCase.ScaleBlocks(rows: rows, cols: cols, low: v, high: v)
+        }
+        var out = GemmCase.Scales()
+        if let a = try s.optionalMember("a") {
+            if case .object = a.value { out.blockA = try blocks(a) } else { out.a = try positive(a) }
+        }
+        if let b = try s.optionalMember("b") {
+            if case .object = b.value { out.blockB = try blocks(b) } else { out.b = try positive(b) }
+        }
+        if let o = try s.optionalMember("output") { out.output = try positive(o) }
+        if let ba = out.blockA, let bb = out.blockB, ba.cols != bb.rows {
+            throw s.failure("A's blocks span \(ba.cols) of K and B's \(bb.rows): both must span the same K (the quantisation group)")
+        }
+        return out
+    }
+
+    private static func checkLeadingDimensions(_ g: GemmCase, layout: JSONNode) throws(InputFileError) {
+        let rows = [("lda", g.leading.a, g.k, "k"), ("ldb", g.leading.b, g.layoutB == .kn ? g.n : g.k, g.layoutB == .kn ? "n" : "k"),
+                    ("ldc", g.leading.c, g.n, "n")]
+        for (key, stride, least, dimension) in rows {
+            guard let stride, stride < least else { continue }
+            throw try layout.member(key).failure("\(key)=\(stride) is less than \(dimension)=\(least): a stored row must hold the whole matrix row")
+        }
+        if !g.leading.isPacked, g.groups != nil {
+            throw layout.failure("leading dimensions are defined for plain and batched GEMMs, not grouped ones")
+        }
     }
 
     private static func readTypes(_ node: JSONNode) throws(InputFileError) -> GemmCase.Types {
@@ -132,7 +191,8 @@ enum GemmCaseReader {
 
     private static func checkSize(_ g: GemmCase, shape: JSONNode) throws(InputFileError) {
         let limit = SuiteLoader.Limits.tensorElements
-        let sizes = [("A", g.batch * g.m * g.k), ("B", (g.groups?.count ?? g.batch) * g.k * g.n), ("C", g.batch * g.m * g.n)]
+        let stored = { (shape: [Int]) in shape.reduce(1, *) }
+        let sizes = [("A", stored(g.storedShapeA)), ("B", stored(g.storedShapeB)), ("C", stored(g.storedShapeC))]
         for (tensor, elements) in sizes where elements > limit {
             throw shape.failure("at batch=\(g.batch), m=\(g.m), n=\(g.n), k=\(g.k) tensor \(tensor) has \(elements) elements, more than the \(limit) allowed")
         }

@@ -102,13 +102,50 @@ public struct GemmCase: Sendable, Equatable {
         }
     }
 
-    /// Per-tensor scales: C = conv((Σ a·b) · a·b scales / output scale). Unit scales mean none.
+    /// Scales: C = conv(Σₖ (sa·a)(sb·b) / output scale), with sa and sb either one per tensor or
+    /// one per block (fp8 block scaling as DeepSeek-V3 runs it: 1×128 blocks of A, 128×128 of B).
+    /// Unit per-tensor scales and no blocks mean none.
     public struct Scales: Sendable, Equatable {
         public var a: Double = 1
         public var b: Double = 1
         public var output: Double = 1
-        public init(a: Double = 1, b: Double = 1, output: Double = 1) { self.a = a; self.b = b; self.output = output }
-        public var isUnit: Bool { a == 1 && b == 1 && output == 1 }
+        /// Block scales of A, replacing `a`: one fp32 scale per block of A's logical [M, K].
+        public var blockA: ScaleBlocks?
+        /// Block scales of B, replacing `b`: one fp32 scale per block of B's logical [K, N]
+        /// (whatever its stored layout).
+        public var blockB: ScaleBlocks?
+        public init(a: Double = 1, b: Double = 1, output: Double = 1, blockA: ScaleBlocks? = nil, blockB: ScaleBlocks? = nil) {
+            self.a = a; self.b = b; self.output = output; self.blockA = blockA; self.blockB = blockB
+        }
+        public var isUnit: Bool { a == 1 && b == 1 && output == 1 && !isBlocked }
+        public var isBlocked: Bool { blockA != nil || blockB != nil }
+        /// The K extent of a block (the quantisation group the device sums before scaling).
+        public var group: Int? { blockA?.cols ?? blockB?.rows }
+    }
+
+    /// One scale per `rows`×`cols` block of a matrix (the last blocks may be partial), drawn
+    /// uniformly from [low, high] and rounded to fp32.
+    public struct ScaleBlocks: Sendable, Equatable {
+        public var rows: Int
+        public var cols: Int
+        public var low: Double
+        public var high: Double
+        public init(rows: Int, cols: Int, low: Double, high: Double) { self.rows = rows; self.cols = cols; self.low = low; self.high = high }
+        /// Scales along each dimension of a rows×cols matrix: ⌈rows/block rows⌉ × ⌈cols/block cols⌉.
+        public func grid(_ matrixRows: Int, _ matrixCols: Int) -> (rows: Int, cols: Int) {
+            ((matrixRows + rows - 1) / rows, (matrixCols + cols - 1) / cols)
+        }
+    }
+
+    /// Row strides of the stored matrices, as BLAS's lda, ldb and ldc: each stored row holds this
+    /// many elements of which the first K (A), N or K (B, by layout) or N (C) are the matrix; the
+    /// rest is padding a device must neither read nor write. nil: rows are packed.
+    public struct LeadingDimensions: Sendable, Equatable {
+        public var a: Int?
+        public var b: Int?
+        public var c: Int?
+        public init(a: Int? = nil, b: Int? = nil, c: Int? = nil) { self.a = a; self.b = b; self.c = c }
+        public var isPacked: Bool { a == nil && b == nil && c == nil }
     }
 
     /// int32 → int8 requantisation of an int8 GEMM (design.md, "Quantisation").
@@ -164,6 +201,7 @@ public struct GemmCase: Sendable, Equatable {
         return out
     }
     public var layoutB: WeightLayout
+    public var leading = LeadingDimensions()
     public var scales: Scales
     public var bias: Bool
     public var activation: Activation
@@ -183,6 +221,23 @@ public struct GemmCase: Sendable, Equatable {
 
     /// Multiply-accumulates in the whole case.
     public var macs: Int { batch * m * n * k }
+
+    /// Elements per stored row of A, of B and of C (the leading dimensions in effect).
+    public var lda: Int { leading.a ?? k }
+    public var ldb: Int { leading.b ?? (layoutB == .kn ? n : k) }
+    public var ldc: Int { leading.c ?? n }
+
+    /// The stored shape of A, B and C: [matrices, rows, leading dimension].
+    public var storedShapeA: [Int] { [batch, m, lda] }
+    public var storedShapeB: [Int] { [groups?.count ?? batch, layoutB == .kn ? k : n, ldb] }
+    public var storedShapeC: [Int] { [batch, m, ldc] }
+
+    /// The same case with packed rows: what the arithmetic sees once strided rows are read.
+    public var packed: GemmCase {
+        var g = self
+        g.leading = LeadingDimensions()
+        return g
+    }
 }
 
 /// How a case's outputs are verified (design.md, "Verification at scale").

@@ -156,7 +156,7 @@ struct EmulatorModelTests {
                 + e.staticWatts * Double(cost.cycles) / config.clockHz
             #expect(abs(cost.joules - expected) <= 1e-12 * expected)
             // One vector op per output, and the epilogue's on top (see GemmCostModel.vectorOpsPerOutput).
-            #expect(cost.vectorOps >= g.batch * g.m * g.n && (cost.vectorOps > g.batch * g.m * g.n) == (g.bias || g.activation != .none || g.requantization != nil))
+            #expect(cost.vectorOps >= g.batch * g.m * g.n && (cost.vectorOps > g.batch * g.m * g.n) == (g.bias || g.activation != .none || g.requantization != nil || g.scales.isBlocked))
         }
     }
 

@@ -81,6 +81,15 @@ struct SuiteLoaderTests {
          "cases[0].shape.groups", "remove m and batch"),
         ("{\"name\": \"q\", \"op\": \"gemm\", \"profiles\": [\"quick\"], \"shape\": {\"m\": 4, \"n\": 8, \"k\": 8}, \"types\": \"int8\", \"requantize\": {\"scheme\": \"fixed_point\", \"scale\": 2, \"zero_point\": 0}}",
          "cases[0].requantize.scale", "scales in (0, 1)"),
+        (gemmCaseJSON(name: "lda", m: 4, n: 8, k: 64, types: "\"bf16\"", extra: ", \"layout\": {\"lda\": 32}"), "cases[0].layout.lda", "lda=32 is less than k=64"),
+        (gemmCaseJSON(name: "ldb", m: 4, n: 8, k: 64, types: "\"bf16\"", extra: ", \"layout\": {\"b\": \"nk\", \"ldb\": 8}"), "cases[0].layout.ldb", "ldb=8 is less than k=64"),
+        (gemmCaseJSON(name: "blk", m: 4, n: 8, k: 256, types: "\"fp8_e4m3\"",
+                      extra: ", \"scales\": {\"a\": {\"block\": [1, 128], \"range\": 1}, \"b\": {\"block\": [64, 128], \"range\": 1}}"),
+         "cases[0].scales", "A's blocks span 128 of K and B's 64"),
+        (gemmCaseJSON(name: "rng", m: 4, n: 8, k: 256, types: "\"fp8_e4m3\"", extra: ", \"scales\": {\"a\": {\"block\": [1, 128], \"range\": [2, 1]}}"),
+         "cases[0].scales.a.range", "[2.0, 1.0] is reversed"),
+        (gemmCaseJSON(name: "neg", m: 4, n: 8, k: 256, types: "\"fp8_e4m3\"", extra: ", \"scales\": {\"b\": {\"block\": [128, 0], \"range\": 1}}"),
+         "cases[0].scales.b.block[1]", "a positive block side"),
     ])
     func malformedSuiteNamesFilePlaceAndValue(caseText: String, place: String, value: String) {
         let file = "Suites/bad.json"

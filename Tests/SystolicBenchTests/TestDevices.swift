@@ -18,9 +18,26 @@ struct ReorderingDevice: DeviceAdapter {
     var descriptor: DeviceDescriptor { SystolicEmulator().descriptor }
 
     func run(_ benchmarkCase: BenchmarkCase, inputs: CaseInputs) throws(DeviceError) -> DeviceOutput {
-        guard case let .gemm(g) = benchmarkCase.workload, case let .gemm(t) = inputs else { throw .notSupported("gemm only") }
-        if g.types.a.isInteger { return try SystolicEmulator().run(benchmarkCase, inputs: inputs) }
-        let a = t.a.decodedFloats(), b = t.b.decodedFloats()
+        guard case let .gemm(stored) = benchmarkCase.workload, case let .gemm(storedInputs) = inputs else { throw .notSupported("gemm only") }
+        if stored.types.a.isInteger { return try SystolicEmulator().run(benchmarkCase, inputs: inputs) }
+        // Strided rows read into packed matrices; the output placed back into the caller's rows.
+        let g = stored.packed, t = storedInputs.packed(stored)
+        var a = t.a.decodedFloats(), b = t.b.decodedFloats()
+        if let scales = t.blockScales {
+            // Block scales applied the other legal way: each operand dequantised to fp32 first
+            // (one rounding each), then one dot product over all of K.
+            for batch in 0..<g.batch {
+                for i in 0..<g.m {
+                    for kk in 0..<g.k { a[(batch * g.m + i) * g.k + kk] *= Float(scales.scaleA(batch: batch, row: i, kGroup: kk / scales.group)) }
+                }
+                for kk in 0..<g.k {
+                    for j in 0..<g.n {
+                        let index = g.layoutB == .kn ? (batch * g.k + kk) * g.n + j : (batch * g.n + j) * g.k + kk
+                        b[index] *= Float(scales.scaleB(batch: batch, kGroup: kk / scales.group, column: j))
+                    }
+                }
+            }
+        }
         var c = Tensor(type: g.types.output, shape: [g.batch, g.m, g.n])
         for batch in 0..<g.batch {
             for i in 0..<g.m {
@@ -53,12 +70,14 @@ struct ReorderingDevice: DeviceAdapter {
                 }
             }
         }
+        if let background = storedInputs.c { c = c.placedInRows(of: background) }
         return DeviceOutput(tensors: ["c": c], metrics: [])
     }
 
     /// The epilogue written plainly, with the host's libm: another correct implementation.
     static func epilogue(_ sum: Float, _ g: GemmCase, _ bias: Tensor?, column: Int) -> Float {
-        let scaled = g.scales.isUnit ? sum : sum * Float(g.scales.a * g.scales.b / g.scales.output)
+        let factor = g.scales.isBlocked ? 1 / g.scales.output : g.scales.a * g.scales.b / g.scales.output
+        let scaled = factor == 1 ? sum : sum * Float(factor)
         let y = scaled + Float(bias?.value(at: column) ?? 0)
         switch g.activation {
         case .none: return y

@@ -1,0 +1,53 @@
+import SystolicNumerics
+import SystolicSuite
+
+/// The fp32 block scales of a GEMM (design.md, "Quantisation"): A's [batch, ⌈M/rows⌉, ⌈K/group⌉]
+/// from stream "a/scale", B's [batch, ⌈K/group⌉, ⌈N/cols⌉] from stream "b/scale" (in B's logical
+/// [K, N] orientation whatever its stored layout), each uniform in the case's [low, high] and
+/// rounded to fp32 (equal ends: that scale). An operand without blocks has its per-tensor scale.
+public struct BlockScaleInputs: Sendable {
+    public var a: Tensor?
+    public var b: Tensor?
+    /// The K extent of one quantisation group.
+    public let group: Int
+    let perTensorA: Double
+    let perTensorB: Double
+    let blockA: GemmCase.ScaleBlocks?
+    let blockB: GemmCase.ScaleBlocks?
+    let gridA: (rows: Int, cols: Int)
+    let gridB: (rows: Int, cols: Int)
+
+    init?(_ g: GemmCase, caseId: String, generator: DataGenerator) {
+        guard let group = g.scales.group else { return nil }
+        self.group = group
+        perTensorA = g.scales.a; perTensorB = g.scales.b
+        blockA = g.scales.blockA; blockB = g.scales.blockB
+        gridA = blockA?.grid(g.m, g.k) ?? (1, 1)
+        gridB = blockB?.grid(g.k, g.n) ?? (1, 1)
+        func draw(_ operand: String, _ blocks: GemmCase.ScaleBlocks, _ shape: [Int]) -> Tensor {
+            if blocks.low == blocks.high {
+                return Tensor(type: .fp32, shape: shape, values: [Double](repeating: blocks.low, count: shape.reduce(1, *)), overflow: .saturate)
+            }
+            return generator.tensor(caseId: caseId, operand: operand, pattern: .uniform(low: blocks.low, high: blocks.high.nextUp), type: .fp32, shape: shape)
+        }
+        a = blockA.map { draw("a/scale", $0, [g.batch, gridA.rows, gridA.cols]) }
+        b = blockB.map { draw("b/scale", $0, [g.batch, gridB.rows, gridB.cols]) }
+    }
+
+    /// The scale of A's row `row` in quantisation group `kGroup` of matrix `batch`.
+    public func scaleA(batch: Int, row: Int, kGroup: Int) -> Double {
+        guard let a, let blockA else { return perTensorA }
+        return a.value(at: (batch * gridA.rows + row / blockA.rows) * gridA.cols + kGroup)
+    }
+
+    /// The scale of B's column `column` in quantisation group `kGroup` of matrix `batch`.
+    public func scaleB(batch: Int, kGroup: Int, column: Int) -> Double {
+        guard let b, let blockB else { return perTensorB }
+        return b.value(at: (batch * gridB.rows + kGroup) * gridB.cols + column / blockB.cols)
+    }
+
+    /// The K groups in order: [k0, k1) of each.
+    public func groups(k: Int) -> [Range<Int>] {
+        stride(from: 0, to: k, by: group).map { $0..<min($0 + group, k) }
+    }
+}
