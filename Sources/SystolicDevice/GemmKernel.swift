@@ -115,6 +115,17 @@ enum GemmKernel {
                 let total = bias.map { Double(Int32(v) &+ $0.biasValue(column: i % g.n)) } ?? v
                 c.setBits(convert(total, g, behaviour.output), at: i)
             }
+        } else if g.types.output == .fp32, behaviour.output == .declared, behaviour.isPlain, !behaviour.transposedTile,
+                  !g.bias, g.activation == .none, g.scales.isUnit {
+            // The accumulator's bits are the output, written in place; saturation only changes
+            // infinities (to ±max finite), which are rare.
+            c = fastFloatTensor(g, inputs, behaviour: behaviour)
+            if g.overflow == .saturate {
+                let infinite = c.storage.withUnsafeBytes { raw in
+                    (0..<(raw.count / 4)).filter { raw.load(fromByteOffset: 4 * $0, as: UInt32.self) & 0x7FFF_FFFF == 0x7F80_0000 }
+                }
+                for i in infinite { c.setBits(NumberType.fp32.encode(Double(Float(bitPattern: c.bits(at: i))), overflow: .saturate), at: i) }
+            }
         } else {
             var sums = float(g, inputs, behaviour: behaviour)
             if g.bias || g.activation != .none || !g.scales.isUnit { applyEpilogue(&sums, g, inputs.epilogue?.bias, behaviour) }
@@ -275,36 +286,115 @@ enum GemmKernel {
     }
 
     /// The declared datapath through the vectorised C kernel: rows in chunks over the threads, B
-    /// as [K, N] (converted while unpacking), the same order and bits as the loop above.
+    /// as [K, N] (converted while unpacking), the same order and bits as the loop above. fp32
+    /// operands are read in place and nothing is zero-filled that the kernel overwrites: at
+    /// 2048³ each 16 MiB copy costs a few percent of the multiply.
     private static func fastFloat(_ g: GemmCase, _ inputs: GemmInputs, behaviour: Behaviour) -> [Float] {
-        let a = inputs.a.decodedFloats()
-        let b = BPanels.kn(g, inputs.b.decodedFloats())
-        var c = [Float](repeating: 0, count: g.batch * g.m * g.n)
+        // Every element is stored by its first K-tile, so the output needs no zero fill.
+        [Float](unsafeUninitializedCapacity: g.batch * g.m * g.n) { out, initialized in
+            fastFloat(g, inputs, behaviour: behaviour, into: out.baseAddress!)
+            initialized = g.batch * g.m * g.n
+        }
+    }
+
+    /// `fastFloat` straight into an fp32 tensor's storage (an fp32 output of a plain GEMM is the
+    /// accumulator's bits), saving a 4-byte-per-element copy.
+    private static func fastFloatTensor(_ g: GemmCase, _ inputs: GemmInputs, behaviour: Behaviour) -> Tensor {
+        let count = g.batch * g.m * g.n
+        let storage = [UInt8](unsafeUninitializedCapacity: 4 * count) { out, initialized in
+            fastFloat(g, inputs, behaviour: behaviour, into: UnsafeMutableRawPointer(out.baseAddress!).bindMemory(to: Float.self, capacity: count))
+            initialized = 4 * count
+        }
+        return Tensor(type: .fp32, shape: [g.batch, g.m, g.n], storage: storage)
+    }
+
+    private static func fastFloat(_ g: GemmCase, _ inputs: GemmInputs, behaviour: Behaviour, into output: UnsafeMutablePointer<Float>) {
         let (m, n, k) = (g.m, g.n, g.k)
-        let packed = BPanels.pack(b, batch: g.batch, k: k, n: n, width: 16)
-        let chunk = max(6, (m + 4 * behaviour.threads - 1) / (4 * behaviour.threads) / 6 * 6)
-        let chunks = (m + chunk - 1) / chunk
-        a.withUnsafeBufferPointer { ap in
-            b.withUnsafeBufferPointer { bp in
-              packed.withUnsafeBufferPointer { pp in
-                c.withUnsafeMutableBufferPointer { cp in
-                    let args = KernelArguments(a: ap.baseAddress!, b: bp.baseAddress!, packed: pp.baseAddress!, c: cp.baseAddress!)
-                    let panelFloats = sb_packed_floats(Int32(k), Int32(n), 16)
-                    let work: @Sendable (Int) -> Void = { item in
-                        let batch = item / chunks, r0 = (item % chunks) * chunk
-                        sb_gemm_ws_f32(Int32(m), Int32(n), Int32(k), Int32(behaviour.kTile), args.a + batch * m * k, args.b + batch * k * n,
-                                       args.packed + batch * panelFloats, args.c + batch * m * n, Int32(r0), Int32(min(r0 + chunk, m)))
-                    }
-                    if behaviour.threads <= 1 {
-                        for item in 0..<(g.batch * chunks) { work(item) }
-                    } else {
-                        DispatchQueue.concurrentPerform(iterations: g.batch * chunks, execute: work)
-                    }
+        // Rows in nearly equal chunks of whole 12-row blocks (the kernel's), four per thread, so
+        // the threads finish together.
+        let blocks = (m + 11) / 12
+        let chunks = max(1, min(blocks, 4 * behaviour.threads))
+        let bounds = (0...chunks).map { min(m, $0 * blocks / chunks * 12) }
+        withFloats(inputs.a, threads: behaviour.threads) { a in
+            withKNFloats(g, inputs.b, threads: behaviour.threads) { b in
+                let panelFloats = sb_packed_floats(Int32(k), Int32(n), 16)
+                let packed = packB(b, batch: g.batch, k: k, n: n, threads: behaviour.threads)
+                defer { sb_free_floats(packed) }
+                let args = KernelArguments(a: a, b: b, packed: packed, c: output)
+                let work: @Sendable (Int) -> Void = { item in
+                    let batch = item / chunks, part = item % chunks
+                    sb_gemm_ws_f32(Int32(m), Int32(n), Int32(k), Int32(behaviour.kTile), args.a + batch * m * k, args.b + batch * k * n,
+                                   args.packed + batch * panelFloats, args.c + batch * m * n, Int32(bounds[part]), Int32(bounds[part + 1]))
                 }
-              }
+                if behaviour.threads <= 1 {
+                    for item in 0..<(g.batch * chunks) { work(item) }
+                } else {
+                    DispatchQueue.concurrentPerform(iterations: g.batch * chunks, execute: work)
+                }
             }
         }
-        return c
+    }
+
+    private struct PackArguments: @unchecked Sendable {
+        let b: UnsafePointer<Float>
+        let packed: UnsafeMutablePointer<Float>
+    }
+
+    /// B's 16-column panels (`sb_pack_b`'s layout), slices of panels packed by the threads, in a
+    /// buffer from `sb_alloc_floats` the caller frees.
+    private static func packB(_ b: UnsafePointer<Float>, batch: Int, k: Int, n: Int, threads: Int) -> UnsafeMutablePointer<Float> {
+        let panelFloats = sb_packed_floats(Int32(k), Int32(n), 16), panels = n / 16
+        let count = max(batch * panelFloats, 1)
+        // Like any Swift array allocation, running out of memory here ends the process.
+        guard let out = sb_alloc_floats(count) else { preconditionFailure("out of memory for \(count) floats of packed weights") }
+        let pointers = PackArguments(b: b, packed: out)
+        // Each item copies whole panels: row kk of panel p is B's row kk, columns 16p ..< 16p + 16.
+        let slices = max(1, min(panels, 4 * threads))
+        let work: @Sendable (Int) -> Void = { item in
+            let matrix = item / slices, s = item % slices
+            let p0 = s * panels / slices, p1 = (s + 1) * panels / slices
+            for p in p0..<p1 {
+                let from = pointers.b + matrix * k * n + p * 16, to = pointers.packed + matrix * panelFloats + p * k * 16
+                for kk in 0..<k { (to + kk * 16).update(from: from + kk * n, count: 16) }
+            }
+        }
+        if threads <= 1 || batch * k * n < 1 << 16 {
+            for item in 0..<(batch * slices) { work(item) }
+        } else {
+            DispatchQueue.concurrentPerform(iterations: batch * slices, execute: work)
+        }
+        return out
+    }
+
+    /// Calls `body` with a tensor's values as Floats: fp32 storage in place (little-endian fp32
+    /// bits are the Floats; the pointer only reaches C), any other type decoded.
+    private static func withFloats<R>(_ t: Tensor, threads: Int, _ body: (UnsafePointer<Float>) -> R) -> R {
+        if t.type == .fp32 {
+            return t.storage.withUnsafeBytes { body($0.baseAddress!.assumingMemoryBound(to: Float.self)) }
+        }
+        let decoded = decodedFloats(t, threads: threads)
+        defer { sb_free_floats(decoded) }
+        return body(decoded)
+    }
+
+    /// `withFloats` for B as [batch, K, N] whatever its stored layout.
+    private static func withKNFloats<R>(_ g: GemmCase, _ b: Tensor, threads: Int, _ body: (UnsafePointer<Float>) -> R) -> R {
+        if g.layoutB == .kn { return withFloats(b, threads: threads, body) }
+        return BPanels.kn(g, b.decodedFloats()).withUnsafeBufferPointer { body($0.baseAddress!) }
+    }
+
+    /// `Tensor.decodedFloats` into a buffer from `sb_alloc_floats` (huge pages: a fresh 16 MiB
+    /// array costs 4096 page faults), slices decoded by the threads.
+    private static func decodedFloats(_ t: Tensor, threads: Int) -> UnsafeMutablePointer<Float> {
+        let count = t.count
+        guard let out = sb_alloc_floats(max(count, 1)) else { preconditionFailure("out of memory for \(count) decoded floats") }
+        let slices = threads > 1 && count >= 1 << 18 ? 4 * threads : 1
+        let base = PackArguments(b: UnsafePointer(out), packed: out)
+        DispatchQueue.concurrentPerform(iterations: slices) { s in
+            let range = (s * count / slices)..<((s + 1) * count / slices)
+            t.decode(range, into: base.packed + range.lowerBound)
+        }
+        return out
     }
 
     /// One MAC of a datapath that departs from plain fused fp32.
