@@ -239,7 +239,8 @@ SB_TARGET512 static void gemm_ws_avx512(int m, int n, int k, int tile, const flo
     int pairs = n / 32;
     if (pairs == 0) { gemm_ws_avx2(m, n, k, tile, a, b, packed, c, r0, r1, 0); return; }
     int blocks = (r1 - r0 + SB_MR - 1) / SB_MR;
-    float *ap = (float *)malloc(sizeof(float) * (size_t)blocks * SB_MR * k);
+    size_t apFloats = (size_t)blocks * SB_MR * k;
+    float *ap = sb_alloc_floats(apFloats);
     if (ap == NULL) {
         // Out of memory for the packed panels: the unpacked path gives the same bits.
         for (int q = 0; q < pairs; q++) {
@@ -284,7 +285,7 @@ SB_TARGET512 static void gemm_ws_avx512(int m, int n, int k, int tile, const flo
             }
         }
     }
-    free(ap);
+    sb_free_floats(ap, apFloats);
     // The columns past the last pair of panels go through the AVX2 path, which handles tails.
     if (pairs * 32 < n) gemm_ws_avx2(m, n, k, tile, a, b, packed, c, r0, r1, pairs * 32);
 }
@@ -406,19 +407,32 @@ SB_CLONES void sb_scores_f64(int rows, int n, int d, const float *q, const float
 #include <sys/mman.h>
 #endif
 
+/* Buffers from this size on get a mapping of their own (see sb_alloc_floats). */
+#define SB_MAPPED_BYTES ((size_t)4 << 20)
+
 float *sb_alloc_floats(size_t count) {
-    size_t bytes = count * sizeof(float);
-    void *p = NULL;
-    // Large buffers on 2 MiB boundaries, marked for transparent huge pages where the kernel
-    // offers them: a 16 MiB buffer then costs 8 page faults instead of 4096.
-    if (bytes >= ((size_t)4 << 20)) {
-        if (posix_memalign(&p, (size_t)2 << 20, bytes) != 0) return NULL;
+    size_t bytes = (count > 0 ? count : 1) * sizeof(float);
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
+    // Large buffers mapped on their own, marked for transparent huge pages where the kernel
+    // offers them (a fresh 16 MiB buffer then costs 8 page faults instead of 4096), and unmapped
+    // when freed, so a long run's peak memory is its largest case's, not a fragmented heap's.
+    if (bytes >= SB_MAPPED_BYTES) {
+        void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED) return NULL;
         madvise(p, bytes, MADV_HUGEPAGE);
-#endif
         return (float *)p;
     }
-    return (float *)malloc(bytes > 0 ? bytes : 1);
+#endif
+    return (float *)malloc(bytes);
 }
 
-void sb_free_floats(float *p) { free(p); }
+void sb_free_floats(float *p, size_t count) {
+    if (p == NULL) return;
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    size_t bytes = (count > 0 ? count : 1) * sizeof(float);
+    if (bytes >= SB_MAPPED_BYTES) { munmap(p, bytes); return; }
+#else
+    (void)count;
+#endif
+    free(p);
+}

@@ -319,7 +319,7 @@ enum GemmKernel {
             withKNFloats(g, inputs.b, threads: behaviour.threads) { b in
                 let panelFloats = sb_packed_floats(Int32(k), Int32(n), 16)
                 let packed = packB(b, batch: g.batch, k: k, n: n, threads: behaviour.threads)
-                defer { sb_free_floats(packed) }
+                defer { sb_free_floats(packed, max(g.batch * panelFloats, 1)) }
                 let args = KernelArguments(a: a, b: b, packed: packed, c: output)
                 let work: @Sendable (Int) -> Void = { item in
                     let batch = item / chunks, part = item % chunks
@@ -373,7 +373,7 @@ enum GemmKernel {
             return t.storage.withUnsafeBytes { body($0.baseAddress!.assumingMemoryBound(to: Float.self)) }
         }
         let decoded = decodedFloats(t, threads: threads)
-        defer { sb_free_floats(decoded) }
+        defer { sb_free_floats(decoded, t.count) }
         return body(decoded)
     }
 

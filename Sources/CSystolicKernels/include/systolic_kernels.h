@@ -36,10 +36,11 @@ size_t sb_packed_floats(int k, int n, int width);
 /// row-major.
 void sb_pack_b(int k, int n, int width, const float *b, float *packed);
 
-/// A buffer of `count` floats for scratch data (packed operands); large ones are placed on huge
-/// pages where the system offers them. NULL when out of memory. Free with `sb_free_floats`.
+/// A buffer of `count` floats for scratch data (packed operands); large ones are mapped on their
+/// own, on huge pages where the system offers them. NULL when out of memory. Free with
+/// `sb_free_floats` and the same count.
 float *sb_alloc_floats(size_t count);
-void sb_free_floats(float *p);
+void sb_free_floats(float *p, size_t count);
 
 /// 2 when the AVX-512 emulator path is in use, 1 for AVX2 and FMA, 0 for portable C.
 int sb_kernels_vectorised(void);
