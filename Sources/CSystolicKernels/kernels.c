@@ -161,42 +161,15 @@ SB_TARGET static void reference_avx2(int m, int n, int k, const float *a, const 
         }
     }
 }
-// AVX-512F: a 6×32 block (two adjacent 16-column panels), 12 zmm accumulators; same order and
-// roundings per element as every other path.
 #define SB_TARGET512 __attribute__((target("avx512f,fma")))
-
-SB_TARGET512 static void tile_6x32(int k0, int k1, int k, const float *a, const float *panel0, const float *panel1, float *c, int n,
-                                   int i0, int j0, int first) {
-    __m512 p[6][2];
-    for (int r = 0; r < 6; r++) { p[r][0] = _mm512_setzero_ps(); p[r][1] = _mm512_setzero_ps(); }
-    const float *ar = a + (size_t)i0 * k;
-    for (int kk = k0; kk < k1; kk++) {
-        __m512 b0 = _mm512_loadu_ps(panel0 + (size_t)kk * 16), b1 = _mm512_loadu_ps(panel1 + (size_t)kk * 16);
-        for (int r = 0; r < 6; r++) {
-            __m512 av = _mm512_set1_ps(ar[(size_t)r * k + kk]);
-            p[r][0] = _mm512_fmadd_ps(av, b0, p[r][0]);
-            p[r][1] = _mm512_fmadd_ps(av, b1, p[r][1]);
-        }
-    }
-    for (int r = 0; r < 6; r++) {
-        float *cr = c + (size_t)(i0 + r) * n + j0;
-        if (first) {
-            _mm512_storeu_ps(cr, p[r][0]);
-            _mm512_storeu_ps(cr + 16, p[r][1]);
-        } else {
-            _mm512_storeu_ps(cr, _mm512_add_ps(_mm512_loadu_ps(cr), p[r][0]));
-            _mm512_storeu_ps(cr + 16, _mm512_add_ps(_mm512_loadu_ps(cr + 16), p[r][1]));
-        }
-    }
-}
 
 // Rows of A a 12×32 block takes: 24 zmm accumulators, two of B, broadcasts from memory.
 #define SB_MR 12
 
 // A 12×32 block of partial sums over one K-tile from a packed micro-panel of A (kc steps of 12
 // values, one per row; rows past the matrix are zeros) and two 16-column panels of B: every lane
-// still takes its products in k order with one rounding each, so the bits are tile_6x32's. Only
-// the first `rows` rows are stored.
+// takes its products in k order with one rounding each, so the bits are every other path's.
+// Only the first `rows` rows are stored.
 SB_TARGET512 static void tile_12x32_packed(int kc, const float *ap, const float *b0p, const float *b1p, float *c, int n, int rows, int first) {
     // The block of C is read back at the end: start fetching it now.
     for (int r = 0; r < rows; r++) { _mm_prefetch((const char *)(c + (size_t)r * n), _MM_HINT_T0); _mm_prefetch((const char *)(c + (size_t)r * n + 16), _MM_HINT_T0); }
@@ -242,44 +215,37 @@ SB_TARGET512 static void gemm_ws_avx512(int m, int n, int k, int tile, const flo
     size_t apFloats = (size_t)blocks * SB_MR * k;
     float *ap = sb_alloc_floats(apFloats);
     if (ap == NULL) {
-        // Out of memory for the packed panels: the unpacked path gives the same bits.
-        for (int q = 0; q < pairs; q++) {
-            const float *whole0 = packed + (size_t)(2 * q) * k * 16, *whole1 = whole0 + (size_t)k * 16;
-            for (int k0 = 0; k0 < k; k0 += tile) {
-                int k1 = k0 + tile < k ? k0 + tile : k, i = r0;
-                for (; i + 6 <= r1; i += 6) tile_6x32(k0, k1, k, a, whole0, whole1, c, n, i, q * 32, k0 == 0);
-                for (; i < r1; i++) for (int j = q * 32; j < q * 32 + 32; j++) tile_scalar(k0, k1, n, k, a, b, c, i, j, k0 == 0);
+        // Out of memory for the packed panels: the AVX2 path gives the same bits.
+        gemm_ws_avx2(m, n, k, tile, a, b, packed, c, r0, r1, 0);
+        return;
+    }
+    // The chunk's rows of A packed once: K-tile by K-tile, each tile's 12-row micro-panels
+    // (kc steps of 12 values; rows past r1 are zeros) one after another.
+    for (int k0 = 0; k0 < k; k0 += tile) {
+        int kc = (k0 + tile < k ? k0 + tile : k) - k0;
+        for (int blk = 0; blk < blocks; blk++) {
+            float *dst = ap + (size_t)k0 * blocks * SB_MR + (size_t)blk * SB_MR * kc;
+            int rows = r1 - (r0 + blk * SB_MR) < SB_MR ? r1 - (r0 + blk * SB_MR) : SB_MR;
+            for (int r = 0; r < SB_MR; r++) {
+                const float *src = a + (size_t)(r0 + blk * SB_MR + r) * k + k0;
+                for (int kk = 0; kk < kc; kk++) dst[(size_t)kk * SB_MR + r] = r < rows ? src[kk] : 0.0f;
             }
         }
-    } else {
-        // The chunk's rows of A packed once: K-tile by K-tile, each tile's 12-row micro-panels
-        // (kc steps of 12 values; rows past r1 are zeros) one after another.
-        for (int k0 = 0; k0 < k; k0 += tile) {
-            int kc = (k0 + tile < k ? k0 + tile : k) - k0;
-            for (int blk = 0; blk < blocks; blk++) {
-                float *dst = ap + (size_t)k0 * blocks * SB_MR + (size_t)blk * SB_MR * kc;
-                int rows = r1 - (r0 + blk * SB_MR) < SB_MR ? r1 - (r0 + blk * SB_MR) : SB_MR;
-                for (int r = 0; r < SB_MR; r++) {
-                    const float *src = a + (size_t)(r0 + blk * SB_MR + r) * k + k0;
-                    for (int kk = 0; kk < kc; kk++) dst[(size_t)kk * SB_MR + r] = r < rows ? src[kk] : 0.0f;
-                }
-            }
-        }
-        for (int q0 = 0; q0 < pairs; q0 += SB_NC / 32) {
-            int q1 = q0 + SB_NC / 32 < pairs ? q0 + SB_NC / 32 : pairs;
-            // K-tiles SB_KT at a time: a block of C takes those tiles back to back, so it stays in
-            // L1 between them.
-            for (int g0 = 0; g0 < k; g0 += SB_KT * tile) {
-                int g1 = g0 + SB_KT * tile < k ? g0 + SB_KT * tile : k;
-                for (int q = q0; q < q1; q++) {
-                    for (int blk = 0; blk < blocks; blk++) {
-                        int rows = r1 - (r0 + blk * SB_MR) < SB_MR ? r1 - (r0 + blk * SB_MR) : SB_MR;
-                        float *cb = c + (size_t)(r0 + blk * SB_MR) * n + q * 32;
-                        for (int k0 = g0; k0 < g1; k0 += tile) {
-                            int kc = (k0 + tile < k ? k0 + tile : k) - k0;
-                            const float *panel0 = packed + (size_t)(2 * q) * k * 16 + (size_t)k0 * 16, *panel1 = panel0 + (size_t)k * 16;
-                            tile_12x32_packed(kc, ap + (size_t)k0 * blocks * SB_MR + (size_t)blk * SB_MR * kc, panel0, panel1, cb, n, rows, k0 == 0);
-                        }
+    }
+    for (int q0 = 0; q0 < pairs; q0 += SB_NC / 32) {
+        int q1 = q0 + SB_NC / 32 < pairs ? q0 + SB_NC / 32 : pairs;
+        // K-tiles SB_KT at a time: a block of C takes those tiles back to back, so it stays in
+        // L1 between them.
+        for (int g0 = 0; g0 < k; g0 += SB_KT * tile) {
+            int g1 = g0 + SB_KT * tile < k ? g0 + SB_KT * tile : k;
+            for (int q = q0; q < q1; q++) {
+                for (int blk = 0; blk < blocks; blk++) {
+                    int rows = r1 - (r0 + blk * SB_MR) < SB_MR ? r1 - (r0 + blk * SB_MR) : SB_MR;
+                    float *cb = c + (size_t)(r0 + blk * SB_MR) * n + q * 32;
+                    for (int k0 = g0; k0 < g1; k0 += tile) {
+                        int kc = (k0 + tile < k ? k0 + tile : k) - k0;
+                        const float *panel0 = packed + (size_t)(2 * q) * k * 16 + (size_t)k0 * 16, *panel1 = panel0 + (size_t)k * 16;
+                        tile_12x32_packed(kc, ap + (size_t)k0 * blocks * SB_MR + (size_t)blk * SB_MR * kc, panel0, panel1, cb, n, rows, k0 == 0);
                     }
                 }
             }
