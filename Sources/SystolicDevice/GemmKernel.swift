@@ -302,7 +302,8 @@ enum GemmKernel {
     private static func fastFloatTensor(_ g: GemmCase, _ inputs: GemmInputs, behaviour: Behaviour) -> Tensor {
         let count = g.batch * g.m * g.n
         let storage = [UInt8](unsafeUninitializedCapacity: 4 * count) { out, initialized in
-            fastFloat(g, inputs, behaviour: behaviour, into: UnsafeMutableRawPointer(out.baseAddress!).bindMemory(to: Float.self, capacity: count))
+            // Only the C kernel writes through this pointer; Swift reads the bytes.
+            fastFloat(g, inputs, behaviour: behaviour, into: UnsafeMutablePointer<Float>(OpaquePointer(out.baseAddress!)))
             initialized = 4 * count
         }
         return Tensor(type: .fp32, shape: [g.batch, g.m, g.n], storage: storage)
