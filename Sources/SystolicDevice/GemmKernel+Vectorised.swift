@@ -1,0 +1,130 @@
+import CSystolicKernels
+import Dispatch
+import SystolicData
+import SystolicNumerics
+import SystolicSuite
+
+/// The declared datapath through the vectorised C kernel (`sb_gemm_ws_f32`): operands decoded
+/// (or read in place), B packed into 16-column panels, rows in chunks over the threads.
+extension GemmKernel {
+    /// Raw pointers for the C kernel's worker threads; each writes disjoint rows.
+    private struct KernelArguments: @unchecked Sendable {
+        let a: UnsafePointer<Float>
+        let b: UnsafePointer<Float>
+        let packed: UnsafePointer<Float>
+        let c: UnsafeMutablePointer<Float>
+    }
+
+    /// The declared datapath through the vectorised C kernel: rows in chunks over the threads, B
+    /// as [K, N] (converted while unpacking), the same order and bits as the loop above. fp32
+    /// operands are read in place and nothing is zero-filled that the kernel overwrites: at
+    /// 2048³ each 16 MiB copy costs a few percent of the multiply.
+    static func fastFloat(_ g: GemmCase, _ inputs: GemmInputs, behaviour: Behaviour) -> [Float] {
+        // Every element is stored by its first K-tile, so the output needs no zero fill.
+        [Float](unsafeUninitializedCapacity: g.batch * g.m * g.n) { out, initialized in
+            fastFloat(g, inputs, behaviour: behaviour, into: out.baseAddress!)
+            initialized = g.batch * g.m * g.n
+        }
+    }
+
+    /// `fastFloat` straight into an fp32 tensor's storage (an fp32 output of a plain GEMM is the
+    /// accumulator's bits), saving a 4-byte-per-element copy.
+    static func fastFloatTensor(_ g: GemmCase, _ inputs: GemmInputs, behaviour: Behaviour) -> Tensor {
+        let count = g.batch * g.m * g.n
+        let storage = [UInt8](unsafeUninitializedCapacity: 4 * count) { out, initialized in
+            // Only the C kernel writes through this pointer; Swift reads the bytes.
+            fastFloat(g, inputs, behaviour: behaviour, into: UnsafeMutablePointer<Float>(OpaquePointer(out.baseAddress!)))
+            initialized = 4 * count
+        }
+        return Tensor(type: .fp32, shape: [g.batch, g.m, g.n], storage: storage)
+    }
+
+    static func fastFloat(_ g: GemmCase, _ inputs: GemmInputs, behaviour: Behaviour, into output: UnsafeMutablePointer<Float>) {
+        let (m, n, k) = (g.m, g.n, g.k)
+        // Rows in nearly equal chunks of whole 12-row blocks (the kernel's), four per thread, so
+        // the threads finish together.
+        let blocks = (m + 11) / 12
+        let chunks = max(1, min(blocks, 4 * behaviour.threads))
+        let bounds = (0...chunks).map { min(m, $0 * blocks / chunks * 12) }
+        withFloats(inputs.a, threads: behaviour.threads) { a in
+            withKNFloats(g, inputs.b, threads: behaviour.threads) { b in
+                let panelFloats = sb_packed_floats(Int32(k), Int32(n), 16)
+                let packed = packB(b, batch: g.batch, k: k, n: n, threads: behaviour.threads)
+                defer { sb_free_floats(packed, max(g.batch * panelFloats, 1)) }
+                let args = KernelArguments(a: a, b: b, packed: packed, c: output)
+                let work: @Sendable (Int) -> Void = { item in
+                    let batch = item / chunks, part = item % chunks
+                    sb_gemm_ws_f32(Int32(m), Int32(n), Int32(k), Int32(behaviour.kTile), args.a + batch * m * k, args.b + batch * k * n,
+                                   args.packed + batch * panelFloats, args.c + batch * m * n, Int32(bounds[part]), Int32(bounds[part + 1]))
+                }
+                if behaviour.threads <= 1 {
+                    for item in 0..<(g.batch * chunks) { work(item) }
+                } else {
+                    DispatchQueue.concurrentPerform(iterations: g.batch * chunks, execute: work)
+                }
+            }
+        }
+    }
+
+    private struct PackArguments: @unchecked Sendable {
+        let b: UnsafePointer<Float>
+        let packed: UnsafeMutablePointer<Float>
+    }
+
+    /// B's 16-column panels (`sb_pack_b`'s layout), slices of panels packed by the threads, in a
+    /// buffer from `sb_alloc_floats` the caller frees.
+    private static func packB(_ b: UnsafePointer<Float>, batch: Int, k: Int, n: Int, threads: Int) -> UnsafeMutablePointer<Float> {
+        let panelFloats = sb_packed_floats(Int32(k), Int32(n), 16), panels = n / 16
+        let count = max(batch * panelFloats, 1)
+        // Like any Swift array allocation, running out of memory here ends the process.
+        guard let out = sb_alloc_floats(count) else { preconditionFailure("out of memory for \(count) floats of packed weights") }
+        let pointers = PackArguments(b: b, packed: out)
+        // Each item copies whole panels: row kk of panel p is B's row kk, columns 16p ..< 16p + 16.
+        let slices = max(1, min(panels, 4 * threads))
+        let work: @Sendable (Int) -> Void = { item in
+            let matrix = item / slices, s = item % slices
+            let p0 = s * panels / slices, p1 = (s + 1) * panels / slices
+            for p in p0..<p1 {
+                let from = pointers.b + matrix * k * n + p * 16, to = pointers.packed + matrix * panelFloats + p * k * 16
+                for kk in 0..<k { (to + kk * 16).update(from: from + kk * n, count: 16) }
+            }
+        }
+        if threads <= 1 || batch * k * n < 1 << 16 {
+            for item in 0..<(batch * slices) { work(item) }
+        } else {
+            DispatchQueue.concurrentPerform(iterations: batch * slices, execute: work)
+        }
+        return out
+    }
+
+    /// Calls `body` with a tensor's values as Floats: fp32 storage in place (little-endian fp32
+    /// bits are the Floats; the pointer only reaches C), any other type decoded.
+    private static func withFloats<R>(_ t: Tensor, threads: Int, _ body: (UnsafePointer<Float>) -> R) -> R {
+        if t.type == .fp32 {
+            return t.storage.withUnsafeBytes { body($0.baseAddress!.assumingMemoryBound(to: Float.self)) }
+        }
+        let decoded = decodedFloats(t, threads: threads)
+        defer { sb_free_floats(decoded, t.count) }
+        return body(decoded)
+    }
+
+    /// `withFloats` for B as [batch, K, N] whatever its stored layout.
+    private static func withKNFloats<R>(_ g: GemmCase, _ b: Tensor, threads: Int, _ body: (UnsafePointer<Float>) -> R) -> R {
+        if g.layoutB == .kn { return withFloats(b, threads: threads, body) }
+        return BPanels.kn(g, b.decodedFloats()).withUnsafeBufferPointer { body($0.baseAddress!) }
+    }
+
+    /// `Tensor.decodedFloats` into a buffer from `sb_alloc_floats` (huge pages: a fresh 16 MiB
+    /// array costs 4096 page faults), slices decoded by the threads.
+    private static func decodedFloats(_ t: Tensor, threads: Int) -> UnsafeMutablePointer<Float> {
+        let count = t.count
+        guard let out = sb_alloc_floats(max(count, 1)) else { preconditionFailure("out of memory for \(count) decoded floats") }
+        let slices = threads > 1 && count >= 1 << 18 ? 4 * threads : 1
+        let base = PackArguments(b: UnsafePointer(out), packed: out)
+        DispatchQueue.concurrentPerform(iterations: slices) { s in
+            let range = (s * count / slices)..<((s + 1) * count / slices)
+            t.decode(range, into: base.packed + range.lowerBound)
+        }
+        return out
+    }
+}
