@@ -2,9 +2,10 @@ import SystolicNumerics
 import SystolicSuite
 
 /// The fp32 block scales of a GEMM (design.md, "Quantisation"): A's [batch, ⌈M/rows⌉, ⌈K/group⌉]
-/// from stream "a/scale", B's [batch, ⌈K/group⌉, ⌈N/cols⌉] from stream "b/scale" (in B's logical
-/// [K, N] orientation whatever its stored layout), each uniform in the case's [low, high] and
-/// rounded to fp32 (equal ends: that scale). An operand without blocks has its per-tensor scale.
+/// from stream "a/scale", B's [matrices, ⌈K/group⌉, ⌈N/cols⌉] from stream "b/scale" (in B's
+/// logical [K, N] orientation whatever its stored layout; one matrix per expert of a grouped GEMM),
+/// each uniform in the case's [low, high] and rounded to fp32 (equal ends: that scale). An operand
+/// without blocks has its per-tensor scale.
 public struct BlockScaleInputs: Sendable {
     public var a: Tensor?
     public var b: Tensor?
@@ -31,7 +32,27 @@ public struct BlockScaleInputs: Sendable {
             return generator.tensor(caseId: caseId, operand: operand, pattern: .uniform(low: blocks.low, high: blocks.high.nextUp), type: .fp32, shape: shape)
         }
         a = blockA.map { draw("a/scale", $0, [g.batch, gridA.rows, gridA.cols]) }
-        b = blockB.map { draw("b/scale", $0, [g.batch, gridB.rows, gridB.cols]) }
+        b = blockB.map { draw("b/scale", $0, [g.groups?.count ?? g.batch, gridB.rows, gridB.cols]) }
+    }
+
+    private init(a: Tensor?, b: Tensor?, group: Int, perTensorA: Double, perTensorB: Double, blockA: GemmCase.ScaleBlocks?,
+                 blockB: GemmCase.ScaleBlocks?, gridA: (rows: Int, cols: Int), gridB: (rows: Int, cols: Int)) {
+        self.a = a; self.b = b; self.group = group; self.perTensorA = perTensorA; self.perTensorB = perTensorB
+        self.blockA = blockA; self.blockB = blockB; self.gridA = gridA; self.gridB = gridB
+    }
+
+    /// One expert of a grouped GEMM: its rows' A scales (blocks of one row, which the loader
+    /// requires there) and its own matrix of B scales.
+    public func expert(_ e: Int, firstRow: Int, rows: Int) -> BlockScaleInputs {
+        let rowsA = blockA == nil ? gridA : (rows: rows, cols: gridA.cols)
+        return BlockScaleInputs(a: a?.rows(firstRow, firstRow + rows), b: b.map { matrix($0, e) }, group: group, perTensorA: perTensorA,
+                                perTensorB: perTensorB, blockA: blockA, blockB: blockB, gridA: rowsA, gridB: gridB)
+    }
+
+    /// Matrix `e` of a [matrices, rows, cols] tensor, as a [1, rows, cols] one.
+    private func matrix(_ t: Tensor, _ e: Int) -> Tensor {
+        let size = t.shape[1] * t.shape[2] * t.type.byteWidth
+        return Tensor(type: t.type, shape: [1, t.shape[1], t.shape[2]], storage: Array(t.storage[(e * size)..<((e + 1) * size)]))
     }
 
     /// The scale of A's row `row` in quantisation group `kGroup` of matrix `batch`.

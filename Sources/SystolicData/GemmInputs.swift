@@ -68,13 +68,15 @@ public struct GemmInputs: Sendable {
         return GemmInputs(a: a.columns(k0, k1), b: sliceB)
     }
 
-    /// One expert of a grouped GEMM as a plain GEMM's inputs: its rows of A and its own B.
+    /// One expert of a grouped GEMM as a plain GEMM's inputs: its rows of A and its own B (and
+    /// their block scales).
     public func expert(_ e: Int, firstRow: Int, rows: Int, _ g: GemmCase) -> GemmInputs {
         let aw = a.type.byteWidth, bw = b.type.byteWidth
         let aBytes = Array(a.storage[(firstRow * g.k * aw)..<((firstRow + rows) * g.k * aw)])
         let bBytes = Array(b.storage[(e * g.k * g.n * bw)..<((e + 1) * g.k * g.n * bw)])
         let bShape = g.layoutB == .kn ? [1, g.k, g.n] : [1, g.n, g.k]
-        return GemmInputs(a: Tensor(type: a.type, shape: [1, rows, g.k], storage: aBytes), b: Tensor(type: b.type, shape: bShape, storage: bBytes))
+        return GemmInputs(a: Tensor(type: a.type, shape: [1, rows, g.k], storage: aBytes), b: Tensor(type: b.type, shape: bShape, storage: bBytes),
+                          blockScales: blockScales?.expert(e, firstRow: firstRow, rows: rows))
     }
 
     private static func cancelling(_ g: GemmCase, stdA: Double, stdB: Double, caseId: String, generator: DataGenerator) -> GemmInputs {

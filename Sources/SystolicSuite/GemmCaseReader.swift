@@ -99,10 +99,15 @@ enum GemmCaseReader {
                 if let layout { try checkLeadingDimensions(gemm, layout: layout) }
                 if scales.isBlocked {
                     guard !types.a.isInteger else { throw try node.member("scales").failure("block scales take floating-point inputs; int8 GEMMs use requantize") }
-                    if groups != nil { throw try node.member("scales").failure("block scales are defined for plain and batched GEMMs, not grouped ones") }
+                    if groups != nil, let a = scales.blockA, a.rows != 1 {
+                        throw try node.member("scales").member("a").member("block").failure(
+                            "a grouped GEMM's activations take blocks of one row (1 x \(a.cols)): an expert's rows need not start on a block")
+                    }
                 }
-                if groups != nil, bias || requantization != nil || activation != .none || !scales.isUnit || verification == .atScale {
-                    throw node.failure("a grouped GEMM takes no epilogue, scales or at-scale verification in this version")
+                // A grouped GEMM takes block scales (fp8 experts as DeepSeek-V3 serves them), no other epilogue.
+                let perTensorScales = scales.a != 1 || scales.b != 1 || scales.output != 1
+                if groups != nil, bias || requantization != nil || activation != .none || perTensorScales || verification == .atScale {
+                    throw node.failure("a grouped GEMM takes no epilogue, per-tensor scales or at-scale verification in this version")
                 }
                 if groups != nil, case .cancelling = dataA {
                     throw node.failure("the cancelling pattern is defined for plain and batched GEMMs, not grouped ones")

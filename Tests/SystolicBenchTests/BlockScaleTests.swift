@@ -92,7 +92,7 @@ struct BlockScaleTests {
     /// A device that scales every group by the first group's scales, or ignores the scales,
     /// fails the shipped block-scaled cases; one element moved twice its bound fails alone.
     @Test func faultsFailTheShippedCases() throws {
-        for name in ["deepseek-v3-decode-q-down-fp8-blocks", "fp8-blocks-partial-tiles"] {
+        for name in ["deepseek-v3-decode-q-down-fp8-blocks", "fp8-blocks-partial-tiles", "deepseek-v3-moe-decode-fp8-blocks"] {
             let (c, _) = try Self.suiteCase(name)
             #expect(Harness(device: SystolicEmulator()).runCase(c, generator: DataGenerator(seed: 2)).verdict == .pass)
             for fault in [EmulatorFault.blockScalesFirstGroup, .ignoresScales] {
@@ -113,6 +113,35 @@ struct BlockScaleTests {
         #expect(report.mismatches == 1 && report.worst?.index == [0, 0, 17])
     }
 
+    /// fp8 experts with block scales (DeepSeek-V3's MoE): each expert is a block-scaled GEMM of its
+    /// own rows, its own weights and its own weight scales; the output is those GEMMs stacked, and
+    /// an expert's rows scaled with another expert's weight scales fail at those rows.
+    @Test func groupedExpertsTakeTheirOwnBlockScales() throws {
+        let (c, g) = try Self.suiteCase("deepseek-v3-moe-decode-fp8-blocks")
+        let inputs = GemmInputs(g, caseId: c.id, generator: DataGenerator(seed: 6))
+        #expect(inputs.blockScales?.b?.shape == [8, 56, 2] && inputs.blockScales?.a?.shape == [1, 16, 56])
+        let out = try SystolicEmulator().run(c, inputs: .gemm(inputs)).tensors["c"]!
+        var stacked: [UInt8] = []
+        for (e, first, sub) in g.groupCases {
+            let one = BenchmarkCase(id: "t/e/\(e)", suite: "t", name: "e", profiles: [], workload: .gemm(sub))
+            stacked += try SystolicEmulator().run(one, inputs: .gemm(inputs.expert(e, firstRow: first, rows: sub.m, g))).tensors["c"]!.storage
+        }
+        #expect(out.storage == stacked)
+        let arithmetic = SystolicEmulator().descriptor.arithmetic
+        #expect(GemmCheck.verify(output: out, inputs: inputs, gemm: g, arithmetic: arithmetic).passed)
+
+        // Expert 3's rows (4 of them, from row 4) computed with expert 4's weight scales.
+        let (_, first, sub) = g.groupCases.first { $0.expert == 3 }!
+        var swapped = inputs.expert(3, firstRow: first, rows: sub.m, g)
+        swapped.blockScales = try #require(inputs.expert(4, firstRow: first, rows: sub.m, g).blockScales)
+        let one = BenchmarkCase(id: "t/w", suite: "t", name: "w", profiles: [], workload: .gemm(sub))
+        let bad = try SystolicEmulator().run(one, inputs: .gemm(swapped)).tensors["c"]!
+        var wrong = out
+        for i in 0..<bad.count { wrong.setBits(bad.bits(at: i), at: first * g.n + i) }
+        let report = GemmCheck.verify(output: wrong, inputs: inputs, gemm: g, arithmetic: arithmetic)
+        #expect(!report.passed && report.worst.map { $0.index[1] >= first && $0.index[1] < first + sub.m } == true)
+    }
+
     /// Each group is its own pass through a weight-stationary array (K-tile 128, not the 256 an fp8
     /// tile otherwise holds) and costs the vector unit three ops per output; the scales are read
     /// from HBM once.
@@ -131,7 +160,7 @@ struct BlockScaleTests {
     @Test(arguments: ["tpu-v1", "edge"])
     func presetsWithoutFP8DoNotSupportThem(preset: String) throws {
         let device = SystolicEmulator(config: try DeviceConfig.preset(preset))
-        for name in ["deepseek-v3-decode-q-down-fp8-blocks", "fp8-blocks-partial-tiles"] {
+        for name in ["deepseek-v3-decode-q-down-fp8-blocks", "fp8-blocks-partial-tiles", "deepseek-v3-moe-decode-fp8-blocks"] {
             let (c, _) = try Self.suiteCase(name)
             let r = Harness(device: device).runCase(c, generator: DataGenerator(seed: 1))
             #expect(r.verdict == .notSupported && r.reason?.contains("is not supported by \(preset)") == true, "\(r.reason ?? "")")

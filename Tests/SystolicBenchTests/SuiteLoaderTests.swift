@@ -90,6 +90,8 @@ struct SuiteLoaderTests {
          "cases[0].scales.a.range", "[2.0, 1.0] is reversed"),
         (gemmCaseJSON(name: "neg", m: 4, n: 8, k: 256, types: "\"fp8_e4m3\"", extra: ", \"scales\": {\"b\": {\"block\": [128, 0], \"range\": 1}}"),
          "cases[0].scales.b.block[1]", "a positive block side"),
+        ("{\"name\": \"gb\", \"op\": \"gemm\", \"profiles\": [\"quick\"], \"shape\": {\"groups\": [2, 3], \"n\": 8, \"k\": 256}, \"types\": \"fp8_e4m3\", \"scales\": {\"a\": {\"block\": [2, 128], \"range\": 1}}}",
+         "cases[0].scales.a.block", "blocks of one row"),
     ])
     func malformedSuiteNamesFilePlaceAndValue(caseText: String, place: String, value: String) {
         let file = "Suites/bad.json"
