@@ -168,7 +168,7 @@ public struct SystolicEmulator: DeviceAdapter {
     /// its padding untouched.
     private func stridedProduct(_ g: GemmCase, _ inputs: GemmInputs) -> Tensor {
         let ignoresStrides = faults.contains(.ignoresLeadingDimension)
-        var packed = inputs.packed(g)
+        var packed = ignoresStrides ? inputs : inputs.packed(g)
         if ignoresStrides {
             // Rows read back to back from the start of the buffer, as if they were packed.
             let rowsB = g.layoutB == .kn ? g.k : g.n, lengthB = g.layoutB == .kn ? g.n : g.k
@@ -329,8 +329,7 @@ public struct SystolicEmulator: DeviceAdapter {
             case .ignoresScales: b.ignoresScales = true
             case .activationBeforeBias: b.activationBeforeBias = true
             case .blockScalesFirstGroup: b.blockScalesFirstGroup = true
-            case .ignoresLeadingDimension: break
-            case .cachedResult, .wrongOutputShape, .causalOffByOne, .causalTopLeft, .softmaxWithoutMax, .gqaHeadModulo,
+            case .cachedResult, .wrongOutputShape, .ignoresLeadingDimension, .causalOffByOne, .causalTopLeft, .softmaxWithoutMax, .gqaHeadModulo,
                  .collectiveDropsRank, .collectiveRanksDisagree, .collectiveWrongPeer, .collectiveChunkOffByOne: break
             }
         }
