@@ -69,6 +69,13 @@ public enum GemmCostModel {
         return ops
     }
 
+    /// Bytes of block scales read from HBM, once: fp32, one per block of A and of B.
+    static func scaleBytes(_ g: GemmCase) -> Int {
+        let a = g.scales.blockA.map { $0.grid(g.m, g.k) }.map { $0.rows * $0.cols } ?? 0
+        let b = g.scales.blockB.map { $0.grid(g.k, g.n) }.map { $0.rows * $0.cols } ?? 0
+        return 4 * g.batch * (a + b)
+    }
+
     /// GEMMs run one after another: every figure adds up.
     private static func sum(_ gemms: [GemmCase], on config: DeviceConfig) -> GemmCost? {
         var total: GemmCost?
@@ -96,7 +103,21 @@ public enum GemmCostModel {
                 part.k = min(group, g.k - k0)
                 return part
             }
-            return sum(parts, on: config)
+            guard var total = sum(parts, on: config) else { return nil }
+            // The parts converted their outputs once each; the whole does that once, plus the
+            // scaling (vectorOpsPerOutput), and reads the scales.
+            let outputs = g.batch * g.m * g.n
+            let extraOps = outputs * vectorOpsPerOutput(g) - total.vectorOps
+            let extraBytes = scaleBytes(g)
+            let lanes = config.vectorUnit.lanes * config.vectorUnit.opsPerCycle
+            let cycles = max(total.cycles, (total.vectorOps + extraOps + lanes - 1) / lanes)
+            let seconds = Double(cycles) / config.clockHz
+            total.joules += Double(extraOps) * config.energy.vectorOpJoules + Double(extraBytes) * config.energy.sramByteJoules
+                + Double(extraBytes) * config.energy.hbmByteJoules + config.energy.staticWatts * (seconds - total.seconds)
+            total.vectorTailCycles += cycles - total.cycles
+            total.vectorOps += extraOps; total.hbmReadBytes += extraBytes; total.sramBytes += extraBytes
+            total.cycles = cycles; total.seconds = seconds
+            return total
         }
         guard let rate = config.arithmetic.rate(g.types.a), config.arithmetic.rate(g.types.b) != nil else { return nil }
         let r = config.array.rows, c = config.array.cols, count = config.array.count
@@ -159,12 +180,7 @@ public enum GemmCostModel {
                 }
             }
         }
-        // Block scales are read once: fp32, one per block of A and of B.
-        if g.scales.isBlocked {
-            let a = g.scales.blockA.map { $0.grid(g.m, g.k) }.map { $0.rows * $0.cols } ?? 0
-            let b = g.scales.blockB.map { $0.grid(g.k, g.n) }.map { $0.rows * $0.cols } ?? 0
-            hbmRead += 4 * g.batch * (a + b)
-        }
+        hbmRead += scaleBytes(g)
         sram += hbmRead + hbmWrite
 
         let bytesPerCycle = config.memory.hbmBytesPerSecond / config.clockHz

@@ -149,6 +149,18 @@ struct BlockScaleTests {
         #expect(blocked.folds == 2 * unscaled.folds)
         #expect(blocked.vectorOps == g.m * g.n * (1 + 3 * 56))
         #expect(blocked.hbmReadBytes - unscaled.hbmReadBytes == 4 * (4 * 56 + 56 * 12))
+
+        // An output-stationary array runs each group as a GEMM of its own and counts the same
+        // scaling work and scale reads; its energy is still the sum of its parts.
+        let os = DeviceConfig.test(rows: 128, cols: 128, dataflow: .outputStationary)
+        let osCost = try #require(GemmCostModel.cost(g, on: os)), osPlain = try #require(GemmCostModel.cost(plain, on: os))
+        #expect(osCost.vectorOps == g.m * g.n * (1 + 3 * 56) && osCost.macs == g.macs)
+        #expect(osCost.hbmReadBytes - osPlain.hbmReadBytes >= 4 * (4 * 56 + 56 * 12))
+        let e = os.energy
+        let expected = Double(g.macs) * e.macJoules[g.types.a.rawValue]! + Double(osCost.sramBytes) * e.sramByteJoules
+            + Double(osCost.hbmReadBytes + osCost.hbmWriteBytes) * e.hbmByteJoules + Double(osCost.vectorOps) * e.vectorOpJoules
+            + e.staticWatts * Double(osCost.cycles) / os.clockHz
+        #expect(abs(osCost.joules - expected) <= 1e-9 * expected, "\(osCost.joules) vs \(expected)")
     }
 
     /// The presets without fp8 report the block-scaled cases not supported, with the reason.
