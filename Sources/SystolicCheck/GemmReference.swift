@@ -47,7 +47,7 @@ public struct GemmReference: Sendable {
         sub.scales = GemmCase.Scales()
         var value = [Double](repeating: 0, count: g.batch * g.m * g.n)
         var absSum = value
-        for (t, range) in scales.groups(k: g.k).enumerated() {
+        for (t, range) in scales.kGroups(k: g.k).enumerated() {
             sub.k = range.count
             let part = compute(sub, packed.kSlice(range.lowerBound, range.upperBound, g))
             for batch in 0..<g.batch {

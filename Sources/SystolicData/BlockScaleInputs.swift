@@ -67,8 +67,8 @@ public struct BlockScaleInputs: Sendable {
         return b.value(at: (batch * gridB.rows + kGroup) * gridB.cols + column / blockB.cols)
     }
 
-    /// The K groups in order: [k0, k1) of each.
-    public func groups(k: Int) -> [Range<Int>] {
+    /// The quantisation groups along K in order, [k0, k1) each (not the experts of a grouped GEMM).
+    public func kGroups(k: Int) -> [Range<Int>] {
         stride(from: 0, to: k, by: group).map { $0..<min($0 + group, k) }
     }
 }

@@ -258,7 +258,7 @@ enum GemmKernel {
         var inner = behaviour
         inner.kTile = min(behaviour.kTile, scales.group)
         var acc = [Float](repeating: 0, count: g.batch * g.m * g.n)
-        for (t, range) in scales.groups(k: g.k).enumerated() {
+        for (t, range) in scales.kGroups(k: g.k).enumerated() {
             sub.k = range.count
             let p = float(sub, inputs.kSlice(range.lowerBound, range.upperBound, g), behaviour: inner)
             let scaleGroup = behaviour.blockScalesFirstGroup ? 0 : t
