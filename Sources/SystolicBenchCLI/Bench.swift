@@ -30,6 +30,9 @@ extension SystolicBench {
         @Option(help: "Threads (default: all cores).")
         var threads: Int?
 
+        @Flag(help: "Time the emulator only (for profiling it alone).")
+        var emulatorOnly = false
+
         func validate() throws {
             guard repeats >= 1 else { throw ValidationError("--repeats must be at least 1, found \(repeats)") }
             if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, found \(threads)") }
@@ -51,7 +54,9 @@ extension SystolicBench {
                     let emulator = SystolicEmulator(config: try DeviceConfig.preset(DeviceConfig.defaultPresetName), threads: threads)
                     let flops = 2 * Double(g.macs)
                     let emulate = try median { _ = try emulator.run(c, inputs: .gemm(inputs)) }
-                    let reference = try median { _ = GemmReference.compute(g, inputs, threads: threads ?? ProcessInfo.processInfo.activeProcessorCount) }
+                    let reference = emulatorOnly ? .nan : try median {
+                        _ = GemmReference.compute(g, inputs, threads: threads ?? ProcessInfo.processInfo.activeProcessorCount)
+                    }
                     print(String(format: "%-16@ %-5@ %10.4f %8.1f %12.4f %8.1f", String(shape) as NSString, t.rawValue as NSString,
                                  emulate, flops / emulate / 1e9, reference, flops / reference / 1e9))
                 }
