@@ -281,6 +281,55 @@ SB_TARGET512 static void gemm_ws_avx512(int m, int n, int k, int tile, const flo
     // The columns past the last 32 go through the AVX2 path, which handles tails.
     if (covered < n) gemm_ws_avx2(m, n, k, tile, a, b, packed, c, r0, r1, covered);
 }
+
+// The reference on AVX-512: blocks of 4 rows by 32 columns, Ĉ in fp64 (16 zmm: each lane one
+// element, k in order, fma(a, b, x) = x + a·b rounded once since a·b is exact in fp64, so the bits
+// are the AVX2 path's) and Σ|a·b| in fp32 (8 zmm: half the work of an fp64 sum), turned into an
+// upper bound by `abs_sum_bound`. 24 accumulators, 4 + 2 loads of B and 8 broadcasts per k step.
+#define SB_RR 4
+#define SB_RROWS(X) X(0) X(1) X(2) X(3)
+#define SB_RZERO(r) __m512d v##r##a = _mm512_setzero_pd(), v##r##b = v##r##a, v##r##c = v##r##a, v##r##d = v##r##a; \
+                    __m512 s##r##a = _mm512_setzero_ps(), s##r##b = s##r##a;
+#define SB_RFMA(r) { __m512d x = _mm512_set1_pd(ak[r]); \
+                     v##r##a = _mm512_fmadd_pd(x, b0, v##r##a); v##r##b = _mm512_fmadd_pd(x, b1, v##r##b); \
+                     v##r##c = _mm512_fmadd_pd(x, b2, v##r##c); v##r##d = _mm512_fmadd_pd(x, b3, v##r##d); \
+                     __m512 y = _mm512_set1_ps(sk[r]); s##r##a = _mm512_fmadd_ps(y, c0, s##r##a); s##r##b = _mm512_fmadd_ps(y, c1, s##r##b); }
+#define SB_RSTORE(r) if (r < rows) { \
+        double *vr = value + (size_t)r * n, *sr = abs_sum + (size_t)r * n; \
+        _mm512_mask_storeu_pd(vr, m0, v##r##a); _mm512_mask_storeu_pd(vr + 8, m1, v##r##b); \
+        _mm512_mask_storeu_pd(vr + 16, m2, v##r##c); _mm512_mask_storeu_pd(vr + 24, m3, v##r##d); \
+        store_bound_16(sr, s##r##a, m0, m1, tiny, scale); store_bound_16(sr + 16, s##r##b, m2, m3, tiny, scale); }
+
+// 16 fp32 sums of |a·b| stored as fp64 upper bounds (see abs_sum_bound), lanes under the masks.
+SB_TARGET512 static inline void store_bound_16(double *out, __m512 s, __mmask8 lo, __mmask8 hi, double tiny, double scale) {
+    __m512d t = _mm512_set1_pd(tiny), c = _mm512_set1_pd(scale);
+    __m512d x0 = _mm512_cvtps_pd(_mm512_castps512_ps256(s));
+    __m512d x1 = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(s), 1)));
+    _mm512_mask_storeu_pd(out, lo, _mm512_mul_pd(_mm512_add_pd(x0, t), c));
+    _mm512_mask_storeu_pd(out + 8, hi, _mm512_mul_pd(_mm512_add_pd(x1, t), c));
+}
+
+// One 4×32 block over all of K: A's micro-panel is k steps of 4 doubles (a64) and of 4 floats
+// (|a|, aabs), B's panel k rows of 32 doubles and of 32 floats (|b|). Rows past `rows` and
+// columns past `cols` are computed (from zeros) but not stored.
+SB_TARGET512 static void ref_tile_4x32(int k, const double *a64, const float *aabs, const double *b64, const float *babs,
+                                       double *value, double *abs_sum, int n, int rows, int cols, double tiny, double scale) {
+    SB_RROWS(SB_RZERO)
+    for (int kk = 0; kk < k; kk++) {
+        const double *bk = b64 + (size_t)kk * 32;
+        const float *ck = babs + (size_t)kk * 32;
+        __m512d b0 = _mm512_loadu_pd(bk), b1 = _mm512_loadu_pd(bk + 8), b2 = _mm512_loadu_pd(bk + 16), b3 = _mm512_loadu_pd(bk + 24);
+        __m512 c0 = _mm512_loadu_ps(ck), c1 = _mm512_loadu_ps(ck + 16);
+        const double *ak = a64 + (size_t)kk * SB_RR;
+        const float *sk = aabs + (size_t)kk * SB_RR;
+        SB_RROWS(SB_RFMA)
+    }
+    __mmask8 m0 = (__mmask8)(cols >= 8 ? 0xFF : (1u << cols) - 1);
+    __mmask8 m1 = (__mmask8)(cols >= 16 ? 0xFF : cols <= 8 ? 0 : (1u << (cols - 8)) - 1);
+    __mmask8 m2 = (__mmask8)(cols >= 24 ? 0xFF : cols <= 16 ? 0 : (1u << (cols - 16)) - 1);
+    __mmask8 m3 = (__mmask8)(cols >= 32 ? 0xFF : cols <= 24 ? 0 : (1u << (cols - 24)) - 1);
+    SB_RROWS(SB_RSTORE)
+}
 #endif
 
 static int wide(void) {
@@ -335,6 +384,103 @@ void sb_reference_f64(int m, int n, int k, const float *a, const float *b, const
 #endif
     (void)packed8;
     reference_portable(m, n, k, a, b, v, s, r0, r1);
+}
+
+// The fp32 sum S₃₂ of K non-negative terms, each added with one rounding (fma, exact product),
+// is at least S·(1 − u)^K − K·2⁻¹⁵⁰ (u = 2⁻²⁴; 2⁻¹⁵⁰ covers a rounding among subnormals), so
+// S ≤ (S₃₂ + K·2⁻¹⁴⁹)/(1 − K·u). The fp64 evaluation's own roundings (a few units of 2⁻⁵³) are
+// covered by the factor (1 + 2⁻⁵⁰). An infinite or NaN S₃₂ proves nothing: such elements are
+// summed again in fp64.
+static void abs_sum_bound(int k, double *tiny, double *scale) {
+    *tiny = (double)k * 0x1p-149;
+    *scale = (1 + 0x1p-50) / (1 - (double)k * 0x1p-24);
+}
+
+size_t sb_reference_packed_floats(int k, int n) { return (size_t)((n + 31) / 32) * (size_t)k * 96; }
+
+int sb_reference_is_wide(void) { return wide(); }
+
+void sb_reference_pack_b(int k, int n, const float *b, float *packed, int p0, int p1) {
+    for (int p = p0; p < p1; p++) {
+        double *b64 = (double *)(packed + (size_t)p * k * 96);
+        float *babs = (float *)(b64 + (size_t)k * 32);
+        for (int kk = 0; kk < k; kk++) {
+            const float *row = b + (size_t)kk * n;
+            for (int j = 0; j < 32; j++) {
+                int col = p * 32 + j;
+                float x = col < n ? row[col] : 0.0f;
+                b64[(size_t)kk * 32 + j] = x;
+                babs[(size_t)kk * 32 + j] = fabsf(x);
+            }
+        }
+    }
+}
+
+// Σ a·b and Σ|a·b| for one element in fp64, k in order: the AVX2 and portable paths' sums.
+static void reference_element(int n, int k, const float *ar, const float *b, int j, double *v, double *s) {
+    double x = 0, y = 0;
+    for (int kk = 0; kk < k; kk++) {
+        double p = (double)ar[kk] * (double)b[(size_t)kk * n + j];
+        x += p;
+        y += fabs(p);
+    }
+    *v = x;
+    *s = y;
+}
+
+void sb_reference_wide(int m, int n, int k, const float *a, const float *b, const float *packed, const int *rows, int count,
+                       double *value, double *abs_sum) {
+    (void)m;
+    int blocks = (count + SB_RR - 1) / SB_RR, panels = (n + 31) / 32;
+    size_t apFloats = (size_t)blocks * k * SB_RR * 3;
+    float *ap = k < (1 << 22) ? sb_alloc_floats(apFloats) : NULL;
+    if (ap == NULL || !wide()) {
+        // Out of memory for the packed rows (or K too large for the fp32 bound): element by element.
+        for (int t = 0; t < count; t++) {
+            for (int j = 0; j < n; j++) reference_element(n, k, a + (size_t)rows[t] * k, b, j, &value[(size_t)t * n + j], &abs_sum[(size_t)t * n + j]);
+        }
+        sb_free_floats(ap, apFloats);
+        return;
+    }
+    // Each block's rows: k steps of 4 doubles, then k steps of 4 floats |a|; rows past count zero.
+    for (int blk = 0; blk < blocks; blk++) {
+        double *a64 = (double *)(ap + (size_t)blk * k * SB_RR * 3);
+        float *aabs = (float *)(a64 + (size_t)k * SB_RR);
+        for (int r = 0; r < SB_RR; r++) {
+            int t = blk * SB_RR + r;
+            const float *ar = t < count ? a + (size_t)rows[t] * k : NULL;
+            for (int kk = 0; kk < k; kk++) {
+                float x = ar != NULL ? ar[kk] : 0.0f;
+                a64[(size_t)kk * SB_RR + r] = x;
+                aabs[(size_t)kk * SB_RR + r] = fabsf(x);
+            }
+        }
+    }
+    double tiny, scale;
+    abs_sum_bound(k, &tiny, &scale);
+#if SB_X86
+    for (int p = 0; p < panels; p++) {
+        const double *b64 = (const double *)(packed + (size_t)p * k * 96);
+        const float *babs = (const float *)(b64 + (size_t)k * 32);
+        int cols = n - p * 32 < 32 ? n - p * 32 : 32;
+        for (int blk = 0; blk < blocks; blk++) {
+            const double *a64 = (const double *)(ap + (size_t)blk * k * SB_RR * 3);
+            const float *aabs = (const float *)(a64 + (size_t)k * SB_RR);
+            int rows = count - blk * SB_RR < SB_RR ? count - blk * SB_RR : SB_RR;
+            size_t at = (size_t)blk * SB_RR * n + (size_t)p * 32;
+            ref_tile_4x32(k, a64, aabs, b64, babs, value + at, abs_sum + at, n, rows, cols, tiny, scale);
+        }
+    }
+#endif
+    sb_free_floats(ap, apFloats);
+    // Where the fp32 sum overflowed (or met an infinity or NaN) the bound says nothing: fp64.
+    for (int t = 0; t < count; t++) {
+        for (int j = 0; j < n; j++) {
+            if (!isfinite(abs_sum[(size_t)t * n + j])) {
+                reference_element(n, k, a + (size_t)rows[t] * k, b, j, &value[(size_t)t * n + j], &abs_sum[(size_t)t * n + j]);
+            }
+        }
+    }
 }
 
 /* Keys per block of the attention reference: a block of scores (rows × 256 doubles, twice) and of

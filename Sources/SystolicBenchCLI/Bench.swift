@@ -14,7 +14,7 @@ extension SystolicBench {
             abstract: "Measure the emulator's functional GEMM and the host reference in GFLOP/s.",
             discussion: """
                 Times SystolicEmulator.run (decode, multiply in the documented order, output conversion) and the \
-                fp64 reference (value and |A|·|B| together) on generated inputs, median of the repeats. Data \
+                host reference (Ĉ in fp64 and a bound on |A|·|B|, together) on generated inputs, median of the repeats. Data \
                 generation and checking are not timed. Use a release build: swift run -c release systolic-bench bench.
                 """)
 
@@ -30,16 +30,17 @@ extension SystolicBench {
         @Option(help: "Threads (default: all cores).")
         var threads: Int?
 
-        @Flag(help: "Time the emulator only (for profiling it alone).")
-        var emulatorOnly = false
+        @Option(help: "Time only `emulator` or only `reference` (to profile one alone).")
+        var only: String?
 
         func validate() throws {
             guard repeats >= 1 else { throw ValidationError("--repeats must be at least 1, found \(repeats)") }
+            if let only, only != "emulator", only != "reference" { throw ValidationError("--only takes emulator or reference, found \(only)") }
             if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, found \(threads)") }
         }
 
         func run() throws {
-            let kernels = ["portable C", "AVX2+FMA", "AVX-512 emulator, AVX2+FMA reference"][Int(sb_kernels_vectorised())]
+            let kernels = ["portable C", "AVX2+FMA", "AVX-512"][Int(sb_kernels_vectorised())]
             print("vectorised kernels: \(kernels)")
             print("shape            type  emulator s  GFLOP/s  reference s  GFLOP/s")
             for shape in shapes.split(separator: ",") {
@@ -53,8 +54,8 @@ extension SystolicBench {
                     let inputs = GemmInputs(g, caseId: c.id, generator: DataGenerator(seed: 1))
                     let emulator = SystolicEmulator(config: try DeviceConfig.preset(DeviceConfig.defaultPresetName), threads: threads)
                     let flops = 2 * Double(g.macs)
-                    let emulate = try median { _ = try emulator.run(c, inputs: .gemm(inputs)) }
-                    let reference = emulatorOnly ? .nan : try median {
+                    let emulate = only == "reference" ? .nan : try median { _ = try emulator.run(c, inputs: .gemm(inputs)) }
+                    let reference = only == "emulator" ? .nan : try median {
                         _ = GemmReference.compute(g, inputs, threads: threads ?? ProcessInfo.processInfo.activeProcessorCount)
                     }
                     print(String(format: "%-16@ %-5@ %10.4f %8.1f %12.4f %8.1f", String(shape) as NSString, t.rawValue as NSString,

@@ -6,10 +6,13 @@ import SystolicDevice
 import SystolicNumerics
 import SystolicSuite
 
-/// The host's own reference for a GEMM: Ĉ = Σ aₖbₖ and S = Σ|aₖbₖ| in fp64, computed together,
-/// k in order for every element. Every input type decodes exactly to fp32, and the product of two
-/// fp32 values is exact in fp64, so the only error is that of the fp64 sums, which
-/// `GemmBound` accounts for. The work runs in the vectorised C kernel, rows spread over threads.
+/// The host's own reference for a GEMM: Ĉ = Σ aₖbₖ in fp64, k in order for every element, and
+/// S ≥ Σ|aₖbₖ|, computed together. Every input type decodes exactly to fp32, and the product of
+/// two fp32 values is exact in fp64, so Ĉ's only error is that of the fp64 sum, which `GemmBound`
+/// accounts for. On AVX-512 S comes from an fp32 sum of the exact products made an upper bound
+/// (`sb_reference_wide`: within K·2⁻²³ of Σ|aₖbₖ| relative, half the work of an fp64 sum); elsewhere
+/// it is the fp64 sum. The bound only ever uses S as an upper bound of Σ|aₖbₖ|, so either is sound.
+/// The work runs in the vectorised C kernels, rows spread over threads.
 public struct GemmReference: Sendable {
     public var value: [Double]
     public var absSum: [Double]
@@ -18,20 +21,13 @@ public struct GemmReference: Sendable {
         let a: UnsafePointer<Float>
         let b: UnsafePointer<Float>
         let packed: UnsafePointer<Float>
+        let rows: UnsafePointer<Int32>
         let value: UnsafeMutablePointer<Double>
         let absSum: UnsafeMutablePointer<Double>
     }
 
     public static func compute(_ g: GemmCase, _ inputs: GemmInputs, threads: Int = ProcessInfo.processInfo.activeProcessorCount) -> GemmReference {
-        let chunk = max(1, (g.m + 4 * threads - 1) / (4 * threads))
-        var ranges: [RowRange] = []
-        for batch in 0..<g.batch {
-            for r0 in stride(from: 0, to: g.m, by: chunk) {
-                let first = batch * g.m + r0
-                ranges.append(RowRange(first: first, count: min(chunk, g.m - r0), slot: first))
-            }
-        }
-        let (value, absSum) = fill(g, inputs, ranges: ranges, outputRows: g.batch * g.m)
+        let (value, absSum) = fill(g, inputs, rows: Array(0..<(g.batch * g.m)), threads: threads)
         return GemmReference(value: value, absSum: absSum)
     }
 
@@ -68,8 +64,7 @@ public struct GemmReference: Sendable {
     /// The reference for some rows only (flat row indices over [batch, M]): value and S of each.
     public static func rows(_ g: GemmCase, _ inputs: GemmInputs, rows: [Int]) -> [Int: (value: [Double], absSum: [Double])] {
         guard !rows.isEmpty else { return [:] }
-        let ranges = rows.enumerated().map { RowRange(first: $1, count: 1, slot: $0) }
-        let (value, absSum) = fill(g, inputs, ranges: ranges, outputRows: rows.count)
+        let (value, absSum) = fill(g, inputs, rows: rows, threads: ProcessInfo.processInfo.activeProcessorCount)
         let n = g.n
         var out: [Int: (value: [Double], absSum: [Double])] = [:]
         for (slot, row) in rows.enumerated() {
@@ -78,43 +73,107 @@ public struct GemmReference: Sendable {
         return out
     }
 
-    /// Consecutive rows of one batch (flat index `first` over [batch, M]), written from output row `slot` on.
-    private struct RowRange: Sendable {
+    /// Output rows `first ..< first + count` for A's rows `rowsInBatch[first ..< first + count]` of one batch.
+    private struct Piece: Sendable {
+        let batch: Int
         let first: Int
         let count: Int
-        let slot: Int
+
+        static func split(_ rows: [Int], m: Int, chunk: Int) -> [Piece] {
+            var pieces: [Piece] = []
+            var t = 0
+            while t < rows.count {
+                let batch = rows[t] / m
+                var end = t + 1
+                while end < rows.count, end - t < chunk, rows[end] / m == batch { end += 1 }
+                pieces.append(Piece(batch: batch, first: t, count: end - t))
+                t = end
+            }
+            return pieces
+        }
     }
 
-    /// Runs the C kernel over the ranges, spread over threads, into `outputRows` rows of N.
-    private static func fill(_ g: GemmCase, _ inputs: GemmInputs, ranges: [RowRange], outputRows: Int) -> ([Double], [Double]) {
-        let a = inputs.a.decodedFloats()
-        let b = BPanels.kn(g, inputs.b.decodedFloats())
+    /// Runs the C kernels for the flat rows `rows` (over [batch, M]), output row t for rows[t],
+    /// pieces of rows spread over threads. fp32 operands are read in place, and nothing is
+    /// zero-filled that the kernels overwrite (every output element is written once).
+    private static func fill(_ g: GemmCase, _ inputs: GemmInputs, rows: [Int], threads: Int) -> ([Double], [Double]) {
         let (m, n, k) = (g.m, g.n, g.k)
-        let packed = BPanels.pack(b, batch: g.batch, k: k, n: n, width: 8)
-        let panelFloats = sb_packed_floats(Int32(k), Int32(n), 8)
-        var value = [Double](repeating: 0, count: outputRows * n)
-        var absSum = value
-        a.withUnsafeBufferPointer { ap in
-            b.withUnsafeBufferPointer { bp in
-              packed.withUnsafeBufferPointer { pp in
-                value.withUnsafeMutableBufferPointer { vp in
-                    absSum.withUnsafeMutableBufferPointer { sp in
-                        let args = Arguments(a: ap.baseAddress!, b: bp.baseAddress!, packed: pp.baseAddress!, value: vp.baseAddress!,
-                                             absSum: sp.baseAddress!)
-                        DispatchQueue.concurrentPerform(iterations: ranges.count) { item in
-                            let r = ranges[item], batch = r.first / m, i = r.first % m
-                            // The kernel writes rows i… of a batch's M×N output: shift the pointers so
-                            // row i lands at output row `slot`.
-                            let shift = (r.slot - i) * n
-                            sb_reference_f64(Int32(m), Int32(n), Int32(k), args.a + batch * m * k, args.b + batch * k * n,
-                                             args.packed + batch * panelFloats, args.value + shift, args.absSum + shift,
-                                             Int32(i), Int32(i + r.count))
+        let wide = sb_reference_is_wide() != 0
+        // Pieces of at most `chunk` rows within one batch, about four per thread.
+        let chunk = max(1, (rows.count + 4 * threads - 1) / (4 * threads))
+        let pieces = Piece.split(rows, m: m, chunk: chunk)
+        let rowsInBatch = rows.map { Int32($0 % m) }
+        let count = rows.count * n
+        var absSum = [Double]()
+        let value = [Double](unsafeUninitializedCapacity: count) { vp, vInitialized in
+            absSum = [Double](unsafeUninitializedCapacity: count) { sp, sInitialized in
+                GemmKernel.withFloats(inputs.a, threads: threads) { a in
+                    GemmKernel.withKNFloats(g, inputs.b, threads: threads) { b in
+                        let (packed, panelFloats) = wide ? packWide(b, batch: g.batch, k: k, n: n, threads: threads) : packNarrow(b, batch: g.batch, k: k, n: n)
+                        defer { sb_free_floats(packed, max(g.batch * panelFloats, 1)) }
+                        rowsInBatch.withUnsafeBufferPointer { rp in
+                            let args = Arguments(a: a, b: b, packed: packed, rows: rp.baseAddress!, value: vp.baseAddress!, absSum: sp.baseAddress!)
+                            DispatchQueue.concurrentPerform(iterations: pieces.count) { item in
+                                run(pieces[item], args, m: m, n: n, k: k, panelFloats: panelFloats, wide: wide)
+                            }
                         }
                     }
                 }
-              }
+                sInitialized = count
             }
+            vInitialized = count
         }
         return (value, absSum)
+    }
+
+    /// One piece of rows through the AVX-512 kernel, or through the AVX2/portable one in runs of
+    /// consecutive rows.
+    private static func run(_ piece: Piece, _ args: Arguments, m: Int, n: Int, k: Int, panelFloats: Int, wide: Bool) {
+        let (a, b) = (args.a + piece.batch * m * k, args.b + piece.batch * k * n)
+        let packed = args.packed + piece.batch * panelFloats
+        let (v, s) = (args.value + piece.first * n, args.absSum + piece.first * n)
+        if wide {
+            sb_reference_wide(Int32(m), Int32(n), Int32(k), a, b, packed, args.rows + piece.first, Int32(piece.count), v, s)
+            return
+        }
+        // The kernel writes rows i… of a batch's M×N output: shift the pointers so that row i
+        // lands at the run's first output row.
+        var r = 0
+        while r < piece.count {
+            let i = Int(args.rows[piece.first + r])
+            var run = 1
+            while r + run < piece.count, Int(args.rows[piece.first + r + run]) == i + run { run += 1 }
+            let shift = (r - i) * n
+            sb_reference_f64(Int32(m), Int32(n), Int32(k), a, b, packed, v + shift, s + shift, Int32(i), Int32(i + run))
+            r += run
+        }
+    }
+
+    /// B's 32-column panels for `sb_reference_wide` (values as doubles, magnitudes as floats), each
+    /// batch's panels packed by the threads, in a buffer from `sb_alloc_floats`.
+    private static func packWide(_ b: UnsafePointer<Float>, batch: Int, k: Int, n: Int, threads: Int) -> (UnsafeMutablePointer<Float>, Int) {
+        let per = sb_reference_packed_floats(Int32(k), Int32(n)), panels = (n + 31) / 32
+        guard let out = sb_alloc_floats(max(batch * per, 1)) else { preconditionFailure("out of memory for \(batch * per) floats of packed weights") }
+        let slices = max(1, min(panels, 4 * threads))
+        let args = PackArguments(b: b, packed: out)
+        DispatchQueue.concurrentPerform(iterations: batch * slices) { item in
+            let (matrix, s) = (item / slices, item % slices)
+            sb_reference_pack_b(Int32(k), Int32(n), args.b + matrix * k * n, args.packed + matrix * per,
+                                Int32(s * panels / slices), Int32((s + 1) * panels / slices))
+        }
+        return (out, per)
+    }
+
+    /// B's 8-column panels for `sb_reference_f64`, in a buffer from `sb_alloc_floats`.
+    private static func packNarrow(_ b: UnsafePointer<Float>, batch: Int, k: Int, n: Int) -> (UnsafeMutablePointer<Float>, Int) {
+        let per = sb_packed_floats(Int32(k), Int32(n), 8)
+        guard let out = sb_alloc_floats(max(batch * per, 1)) else { preconditionFailure("out of memory for \(batch * per) floats of packed weights") }
+        for i in 0..<batch { sb_pack_b(Int32(k), Int32(n), 8, b + i * k * n, out + i * per) }
+        return (out, per)
+    }
+
+    private struct PackArguments: @unchecked Sendable {
+        let b: UnsafePointer<Float>
+        let packed: UnsafeMutablePointer<Float>
     }
 }

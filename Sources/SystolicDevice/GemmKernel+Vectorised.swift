@@ -99,7 +99,7 @@ extension GemmKernel {
 
     /// Calls `body` with a tensor's values as Floats: fp32 storage in place (little-endian fp32
     /// bits are the Floats; the pointer only reaches C), any other type decoded.
-    private static func withFloats<R>(_ t: Tensor, threads: Int, _ body: (UnsafePointer<Float>) -> R) -> R {
+    package static func withFloats<R>(_ t: Tensor, threads: Int, _ body: (UnsafePointer<Float>) -> R) -> R {
         if t.type == .fp32 {
             return t.storage.withUnsafeBytes { body($0.baseAddress!.assumingMemoryBound(to: Float.self)) }
         }
@@ -109,7 +109,7 @@ extension GemmKernel {
     }
 
     /// `withFloats` for B as [batch, K, N] whatever its stored layout.
-    private static func withKNFloats<R>(_ g: GemmCase, _ b: Tensor, threads: Int, _ body: (UnsafePointer<Float>) -> R) -> R {
+    package static func withKNFloats<R>(_ g: GemmCase, _ b: Tensor, threads: Int, _ body: (UnsafePointer<Float>) -> R) -> R {
         if g.layoutB == .kn { return withFloats(b, threads: threads, body) }
         return BPanels.kn(g, b.decodedFloats()).withUnsafeBufferPointer { body($0.baseAddress!) }
     }

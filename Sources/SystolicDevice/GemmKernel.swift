@@ -8,7 +8,7 @@ import SystolicSuite
 /// The emulator's functional GEMM, in the order `SystolicEmulator` documents. Rows of C are
 /// spread over threads; each element is computed by one thread in a fixed order, so outputs are
 /// the same bits whatever the thread count.
-enum GemmKernel {
+package enum GemmKernel {
     /// How the datapath behaves: as declared, or with faults injected on purpose.
     struct Behaviour: Sendable {
         /// Sum in K-tiles of this depth (weight stationary); K itself for output stationary.

@@ -53,7 +53,7 @@ struct BlockScaleTests {
     }
 
     /// The judged reference is Σ (sa·a)(sb·b) computed plainly in binary64 from the scales, whose
-    /// B scales follow B's logical [K, N] blocks although B is stored [N, K].
+    /// B scales follow B's logical [K, N] blocks although B is stored [N, K]; its S bounds Σ|sa·a·sb·b|.
     @Test func referenceIsTheSumOfScaledProducts() throws {
         let (c, g) = Self.fp32OutCase()
         let inputs = GemmInputs(g, caseId: c.id, generator: DataGenerator(seed: 3))
@@ -70,7 +70,9 @@ struct BlockScaleTests {
                     absSum += abs(x * y)
                 }
                 let idx = i * g.n + j
-                #expect(abs(reference.value[idx] - value) <= 1e-12 * absSum && abs(reference.absSum[idx] - absSum) <= 1e-12 * absSum)
+                // S is an upper bound, within K·2⁻²³ (the fp32 sum made one, on AVX-512) or the fp64 sum.
+                #expect(abs(reference.value[idx] - value) <= 1e-12 * absSum)
+                #expect(reference.absSum[idx] >= absSum * (1 - 1e-12) && reference.absSum[idx] <= absSum * (1 + Double(g.k) * 0x1p-23))
             }
         }
     }

@@ -19,6 +19,24 @@ void sb_gemm_ws_f32(int m, int n, int k, int tile, const float *a, const float *
 /// `packed8` is B's full 8-column panels laid out by `sb_pack_b` (width 8).
 void sb_reference_f64(int m, int n, int k, const float *a, const float *b, const float *packed8, double *value, double *abs_sum, int row_begin, int row_end);
 
+/// 1 when `sb_reference_wide` runs its AVX-512 kernel (otherwise it sums element by element).
+int sb_reference_is_wide(void);
+
+/// Floats `sb_reference_pack_b` writes for a K×N matrix: ⌈N/32⌉ panels of K rows of 32 doubles
+/// (B's values) then K rows of 32 floats (|B|), zeros past column N.
+size_t sb_reference_packed_floats(int k, int n);
+
+/// Fills panels [panel_begin, panel_end) of `packed` from B (K×N, row-major).
+void sb_reference_pack_b(int k, int n, const float *b, float *packed, int panel_begin, int panel_end);
+
+/// The host reference for `count` rows of A (indices `rows`, each < m), output row t for A's row
+/// rows[t]: value[t][j] = Σ a·b in fp64 with k in order, bit for bit `sb_reference_f64`'s, and
+/// abs_sum[t][j] an upper bound on Σ|a·b|: from an fp32 sum S₃₂ of the exact products,
+/// (S₃₂ + K·2⁻¹⁴⁹)·(1 + 2⁻⁵⁰)/(1 − K·2⁻²⁴), within K·2⁻²³ of Σ|a·b| relative (plus the
+/// subnormal term). Where S₃₂ is not finite, both are the fp64 sums. A is M×K, B K×N, both fp32.
+void sb_reference_wide(int m, int n, int k, const float *a, const float *b, const float *packed, const int *rows, int count,
+                       double *value, double *abs_sum);
+
 /// The attention reference's scores for `rows` query rows against the first n keys: value[r][j] =
 /// Σ_c q[r][c]·kt[c][j] and abs_sum[r][j] = Σ_c |q[r][c]·kt[c][j]|, in fp64 with c in order
 /// (products of fp32 values are exact in fp64). Q is rows×d row-major; Kᵀ is d rows of stride ldk.
