@@ -28,21 +28,64 @@ static void gemm_ws_portable(int m, int n, int k, int tile, const float *a, cons
     }
 }
 
+// The reference's S, the same on every path: S₃₂, the fp32 sum of |a|·|b| with k in order and
+// one rounding per step (fma, exact product), is at least S·(1 − u)^K − K·2⁻¹⁵⁰ for S = Σ|a·b|
+// (u = 2⁻²⁴; 2⁻¹⁵⁰ covers a rounding among subnormals), so S ≤ (S₃₂ + K·2⁻¹⁴⁹)/(1 − K·u). The
+// fp64 evaluation's own roundings (a few units of 2⁻⁵³) are covered by the factor (1 + 2⁻⁵⁰). An
+// infinite or NaN S₃₂ proves nothing, and K ≥ 2²² would make the factor meaningless: there S is
+// the fp64 sum, as is Ĉ everywhere.
+#define SB_FP32_BOUND_MAX_K (1 << 22)
+
+static void abs_sum_bound(int k, double *tiny, double *scale) {
+    *tiny = (double)k * 0x1p-149;
+    *scale = (1 + 0x1p-50) / (1 - (double)k * 0x1p-24);
+}
+
+// Σ a·b and Σ|a·b| for one element in fp64, k in order.
+static void reference_element(int n, int k, const float *ar, const float *b, int j, double *v, double *s) {
+    double x = 0, y = 0;
+    for (int kk = 0; kk < k; kk++) {
+        double p = (double)ar[kk] * (double)b[(size_t)kk * n + j];
+        x += p;
+        y += fabs(p);
+    }
+    *v = x;
+    *s = y;
+}
+
+// Rows [r0, r1) of S₃₂ made bounds (s32 holds the fp32 sums as doubles), or summed again in fp64.
+static void finish_abs_sums(int n, int k, const float *a, const float *b, double *v, double *s, int r0, int r1) {
+    double tiny, scale;
+    abs_sum_bound(k, &tiny, &scale);
+    for (int i = r0; i < r1; i++) {
+        for (int j = 0; j < n; j++) {
+            double *si = s + (size_t)i * n + j;
+            *si = (*si + tiny) * scale;
+            if (!isfinite(*si) || k >= SB_FP32_BOUND_MAX_K) reference_element(n, k, a + (size_t)i * k, b, j, v + (size_t)i * n + j, si);
+        }
+    }
+}
+
+// Portable: Ĉ in fp64 and S₃₂ with fmaf (correctly rounded, so the bits of every other path),
+// row by row; the caller makes S₃₂ a bound.
 static void reference_portable(int m, int n, int k, const float *a, const float *b, double *v, double *s, int r0, int r1) {
+    (void)m;
+    float *s32 = malloc(sizeof(float) * (n > 0 ? n : 1));
     for (int i = r0; i < r1; i++) {
         double *vr = v + (size_t)i * n, *sr = s + (size_t)i * n;
         memset(vr, 0, sizeof(double) * n);
-        memset(sr, 0, sizeof(double) * n);
+        for (int j = 0; j < n; j++) s32[j] = 0.0f;
         for (int kk = 0; kk < k; kk++) {
-            double av = a[(size_t)i * k + kk];
+            float av = a[(size_t)i * k + kk], aa = fabsf(av);
             const float *br = b + (size_t)kk * n;
             for (int j = 0; j < n; j++) {
-                double p = av * (double)br[j];
-                vr[j] += p;
-                sr[j] += fabs(p);
+                vr[j] += (double)av * (double)br[j];
+                s32[j] = fmaf(aa, fabsf(br[j]), s32[j]);
             }
         }
+        for (int j = 0; j < n; j++) sr[j] = s32[j];
     }
+    free(s32);
 }
 
 #if SB_X86
@@ -110,12 +153,13 @@ SB_TARGET static void gemm_ws_avx2(int m, int n, int k, int tile, const float *a
     }
 }
 
-// The reference, 4 doubles per vector, two rows by eight columns at a time: value and |p|
-// together, k in order for every element. A product of two fp32 values is exact in fp64, so
-// fma(a, b, x) rounds exactly as x + a·b does, and fma(|a|, |b|, y) as y + |a·b|.
+// The reference, two rows by eight columns at a time: Ĉ in fp64, 4 doubles per vector, k in
+// order (a product of two fp32 values is exact in fp64, so fma(a, b, x) rounds exactly as
+// x + a·b does), and S₃₂ in fp32, 8 floats per vector (fma(|a|, |b|, y), the portable path's
+// fmaf). The caller makes S₃₂ a bound.
 SB_TARGET static void reference_avx2(int m, int n, int k, const float *a, const float *b, const float *packed, double *v, double *s, int r0, int r1) {
     (void)m;
-    const __m256d sign = _mm256_set1_pd(-0.0);
+    const __m256 sign = _mm256_set1_ps(-0.0f);
     for (int j0 = 0; j0 < n; j0 += 8) {
         int jend = j0 + 8 < n ? j0 + 8 : n;
         int i = r0;
@@ -124,35 +168,36 @@ SB_TARGET static void reference_avx2(int m, int n, int k, const float *a, const 
                 int two = i + 1 < r1;
                 const float *a0 = a + (size_t)i * k, *a1 = a + (size_t)(two ? i + 1 : i) * k;
                 __m256d x00 = _mm256_setzero_pd(), x01 = _mm256_setzero_pd(), x10 = _mm256_setzero_pd(), x11 = _mm256_setzero_pd();
-                __m256d y00 = _mm256_setzero_pd(), y01 = _mm256_setzero_pd(), y10 = _mm256_setzero_pd(), y11 = _mm256_setzero_pd();
+                __m256 y0 = _mm256_setzero_ps(), y1 = _mm256_setzero_ps();
                 for (int kk = 0; kk < k; kk++) {
                     const float *br = packed + (size_t)(j0 / 8) * k * 8 + (size_t)kk * 8;
-                    __m256d b0 = _mm256_cvtps_pd(_mm_loadu_ps(br)), b1 = _mm256_cvtps_pd(_mm_loadu_ps(br + 4));
-                    __m256d c0 = _mm256_andnot_pd(sign, b0), c1 = _mm256_andnot_pd(sign, b1);
+                    __m256 bf = _mm256_loadu_ps(br), c = _mm256_andnot_ps(sign, bf);
+                    __m256d b0 = _mm256_cvtps_pd(_mm256_castps256_ps128(bf)), b1 = _mm256_cvtps_pd(_mm256_extractf128_ps(bf, 1));
                     __m256d p = _mm256_set1_pd((double)a0[kk]), q = _mm256_set1_pd((double)a1[kk]);
-                    __m256d pa = _mm256_andnot_pd(sign, p), qa = _mm256_andnot_pd(sign, q);
+                    __m256 pa = _mm256_set1_ps(fabsf(a0[kk])), qa = _mm256_set1_ps(fabsf(a1[kk]));
                     x00 = _mm256_fmadd_pd(p, b0, x00); x01 = _mm256_fmadd_pd(p, b1, x01);
-                    y00 = _mm256_fmadd_pd(pa, c0, y00); y01 = _mm256_fmadd_pd(pa, c1, y01);
                     x10 = _mm256_fmadd_pd(q, b0, x10); x11 = _mm256_fmadd_pd(q, b1, x11);
-                    y10 = _mm256_fmadd_pd(qa, c0, y10); y11 = _mm256_fmadd_pd(qa, c1, y11);
+                    y0 = _mm256_fmadd_ps(pa, c, y0); y1 = _mm256_fmadd_ps(qa, c, y1);
                 }
                 double *v0 = v + (size_t)i * n + j0, *s0 = s + (size_t)i * n + j0;
                 _mm256_storeu_pd(v0, x00); _mm256_storeu_pd(v0 + 4, x01);
-                _mm256_storeu_pd(s0, y00); _mm256_storeu_pd(s0 + 4, y01);
+                _mm256_storeu_pd(s0, _mm256_cvtps_pd(_mm256_castps256_ps128(y0))); _mm256_storeu_pd(s0 + 4, _mm256_cvtps_pd(_mm256_extractf128_ps(y0, 1)));
                 if (two) {
                     _mm256_storeu_pd(v0 + n, x10); _mm256_storeu_pd(v0 + n + 4, x11);
-                    _mm256_storeu_pd(s0 + n, y10); _mm256_storeu_pd(s0 + n + 4, y11);
+                    _mm256_storeu_pd(s0 + n, _mm256_cvtps_pd(_mm256_castps256_ps128(y1)));
+                    _mm256_storeu_pd(s0 + n + 4, _mm256_cvtps_pd(_mm256_extractf128_ps(y1, 1)));
                 }
             }
         } else {
             for (; i < r1; i++) {
                 const float *ar = a + (size_t)i * k;
                 for (int j = j0; j < jend; j++) {
-                    double x = 0, y = 0;
+                    double x = 0;
+                    float y = 0;
                     for (int kk = 0; kk < k; kk++) {
-                        double p = (double)ar[kk] * (double)b[(size_t)kk * n + j];
-                        x += p;
-                        y += fabs(p);
+                        float bv = b[(size_t)kk * n + j];
+                        x += (double)ar[kk] * (double)bv;
+                        y = fmaf(fabsf(ar[kk]), fabsf(bv), y);
                     }
                     v[(size_t)i * n + j] = x;
                     s[(size_t)i * n + j] = y;
@@ -283,9 +328,9 @@ SB_TARGET512 static void gemm_ws_avx512(int m, int n, int k, int tile, const flo
 }
 
 // The reference on AVX-512: blocks of 4 rows by 32 columns, Ĉ in fp64 (16 zmm: each lane one
-// element, k in order, fma(a, b, x) = x + a·b rounded once since a·b is exact in fp64, so the bits
-// are the AVX2 path's) and Σ|a·b| in fp32 (8 zmm: half the work of an fp64 sum), turned into an
-// upper bound by `abs_sum_bound`. 24 accumulators, 4 + 2 loads of B and 8 broadcasts per k step.
+// element, k in order, fma(a, b, x) = x + a·b rounded once since a·b is exact in fp64) and S₃₂ in
+// fp32 (8 zmm: half the work of an fp64 sum), made a bound as `abs_sum_bound` says: the bits of
+// the AVX2 and portable paths. 24 accumulators, 4 + 2 loads of B and 8 broadcasts per k step.
 #define SB_RR 4
 #define SB_RROWS(X) X(0) X(1) X(2) X(3)
 #define SB_RZERO(r) __m512d v##r##a = _mm512_setzero_pd(), v##r##b = v##r##a, v##r##c = v##r##a, v##r##d = v##r##a; \
@@ -332,6 +377,11 @@ SB_TARGET512 static void ref_tile_4x32(int k, const double *a64, const float *aa
 }
 #endif
 
+// The highest path the kernels may take (tests lower it to compare every path's bits).
+static volatile int limit = 2;
+
+void sb_kernels_limit(int level) { limit = level; }
+
 static int wide(void) {
 #if SB_X86
     static int cached = -1;
@@ -339,7 +389,7 @@ static int wide(void) {
         __builtin_cpu_init();
         cached = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
     }
-    return cached;
+    return cached && limit >= 2;
 #else
     return 0;
 #endif
@@ -352,7 +402,7 @@ static int vectorised(void) {
         __builtin_cpu_init();
         cached = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
     }
-    return cached;
+    return cached && limit >= 1;
 #else
     return 0;
 #endif
@@ -380,20 +430,15 @@ void sb_gemm_ws_f32(int m, int n, int k, int tile, const float *a, const float *
 
 void sb_reference_f64(int m, int n, int k, const float *a, const float *b, const float *packed8, double *v, double *s, int r0, int r1) {
 #if SB_X86
-    if (vectorised()) { reference_avx2(m, n, k, a, b, packed8, v, s, r0, r1); return; }
+    if (vectorised()) {
+        reference_avx2(m, n, k, a, b, packed8, v, s, r0, r1);
+        finish_abs_sums(n, k, a, b, v, s, r0, r1);
+        return;
+    }
 #endif
     (void)packed8;
     reference_portable(m, n, k, a, b, v, s, r0, r1);
-}
-
-// The fp32 sum S₃₂ of K non-negative terms, each added with one rounding (fma, exact product),
-// is at least S·(1 − u)^K − K·2⁻¹⁵⁰ (u = 2⁻²⁴; 2⁻¹⁵⁰ covers a rounding among subnormals), so
-// S ≤ (S₃₂ + K·2⁻¹⁴⁹)/(1 − K·u). The fp64 evaluation's own roundings (a few units of 2⁻⁵³) are
-// covered by the factor (1 + 2⁻⁵⁰). An infinite or NaN S₃₂ proves nothing: such elements are
-// summed again in fp64.
-static void abs_sum_bound(int k, double *tiny, double *scale) {
-    *tiny = (double)k * 0x1p-149;
-    *scale = (1 + 0x1p-50) / (1 - (double)k * 0x1p-24);
+    finish_abs_sums(n, k, a, b, v, s, r0, r1);
 }
 
 size_t sb_reference_packed_floats(int k, int n) { return (size_t)((n + 31) / 32) * (size_t)k * 96; }
@@ -416,30 +461,20 @@ void sb_reference_pack_b(int k, int n, const float *b, float *packed, int p0, in
     }
 }
 
-// Σ a·b and Σ|a·b| for one element in fp64, k in order: the AVX2 and portable paths' sums.
-static void reference_element(int n, int k, const float *ar, const float *b, int j, double *v, double *s) {
-    double x = 0, y = 0;
-    for (int kk = 0; kk < k; kk++) {
-        double p = (double)ar[kk] * (double)b[(size_t)kk * n + j];
-        x += p;
-        y += fabs(p);
-    }
-    *v = x;
-    *s = y;
-}
-
 void sb_reference_wide(int m, int n, int k, const float *a, const float *b, const float *packed, const int *rows, int count,
                        double *value, double *abs_sum) {
     (void)m;
     int blocks = (count + SB_RR - 1) / SB_RR, panels = (n + 31) / 32;
     size_t apFloats = (size_t)blocks * k * SB_RR * 3;
-    float *ap = k < (1 << 22) ? sb_alloc_floats(apFloats) : NULL;
-    if (ap == NULL || !wide()) {
-        // Out of memory for the packed rows (or K too large for the fp32 bound): element by element.
+    float *ap = k < SB_FP32_BOUND_MAX_K && wide() ? sb_alloc_floats(apFloats) : NULL;
+    if (ap == NULL) {
+        // Out of memory for the packed rows (or K too large for the fp32 bound): row by row on
+        // the portable path, the same numbers. Output row t is A's row rows[t].
         for (int t = 0; t < count; t++) {
-            for (int j = 0; j < n; j++) reference_element(n, k, a + (size_t)rows[t] * k, b, j, &value[(size_t)t * n + j], &abs_sum[(size_t)t * n + j]);
+            ptrdiff_t shift = ((ptrdiff_t)t - rows[t]) * n;
+            reference_portable(m, n, k, a, b, value + shift, abs_sum + shift, rows[t], rows[t] + 1);
+            finish_abs_sums(n, k, a, b, value + shift, abs_sum + shift, rows[t], rows[t] + 1);
         }
-        sb_free_floats(ap, apFloats);
         return;
     }
     // Each block's rows: k steps of 4 doubles, then k steps of 4 floats |a|; rows past count zero.
@@ -473,7 +508,7 @@ void sb_reference_wide(int m, int n, int k, const float *a, const float *b, cons
     }
 #endif
     sb_free_floats(ap, apFloats);
-    // Where the fp32 sum overflowed (or met an infinity or NaN) the bound says nothing: fp64.
+    // Where S₃₂ overflowed (or met an infinity or NaN) the bound says nothing: fp64.
     for (int t = 0; t < count; t++) {
         for (int j = 0; j < n; j++) {
             if (!isfinite(abs_sum[(size_t)t * n + j])) {

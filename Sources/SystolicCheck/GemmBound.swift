@@ -2,15 +2,16 @@ import Foundation
 import SystolicDevice
 import SystolicNumerics
 
-/// The error bounds for one GEMM element of K terms with S = Σ|aₖbₖ|, for a device with a given
-/// declared arithmetic (design.md, "Numerics").
+/// The error bounds for one GEMM element of K terms with S ≥ Σ|aₖbₖ| (the reference's upper
+/// bound, within K·2⁻²³ of it: each bound grows with S, so it stays sound), for a device with a
+/// given declared arithmetic (design.md, "Numerics").
 ///
 /// - Hard bound: E = K·u·S·(1 + 2K·u₆₄) + U + 2K·u₆₄·S. Any summation order of K terms in an
 ///   accumulator with unit roundoff u lies within K·u·S of the exact sum (Jeannerod & Rump 2013,
 ///   SIAM J. Matrix Anal. Appl. 34; the classic form is Higham's γ_K). U covers underflow: K·η with
 ///   η the accumulator's smallest subnormal for a `preserve` device, or 2K·ν for a `flush` device
 ///   (ν its smallest normal: K products and K partial sums can each be flushed). The u₆₄ terms cover
-///   our own fp64 reference: its sum and S are each within (K−1)·u₆₄·S of exact.
+///   our own fp64 reference: its sum is within (K−1)·u₆₄·S of exact (and S, where it is the fp64 sum, too).
 /// - Probabilistic bound: λ·√K·u·S + U + 2K·u₆₄·S. If rounding errors behave as independent
 ///   mean-zero variables, each element exceeds λ·√K·u·S with probability at most 2·exp(−λ²/2)
 ///   (Higham & Mary 2019, SIAM J. Sci. Comput. 41); with λ = √(2·ln(2·elements/δ)) the chance that

@@ -9,10 +9,10 @@ import SystolicSuite
 /// The host's own reference for a GEMM: Ĉ = Σ aₖbₖ in fp64, k in order for every element, and
 /// S ≥ Σ|aₖbₖ|, computed together. Every input type decodes exactly to fp32, and the product of
 /// two fp32 values is exact in fp64, so Ĉ's only error is that of the fp64 sum, which `GemmBound`
-/// accounts for. On AVX-512 S comes from an fp32 sum of the exact products made an upper bound
-/// (`sb_reference_wide`: within K·2⁻²³ of Σ|aₖbₖ| relative, half the work of an fp64 sum); elsewhere
-/// it is the fp64 sum. The bound only ever uses S as an upper bound of Σ|aₖbₖ|, so either is sound.
-/// The work runs in the vectorised C kernels, rows spread over threads.
+/// accounts for. S comes from an fp32 sum of the exact products made an upper bound, within
+/// K·2⁻²³ of Σ|aₖbₖ| relative (`sb_reference_f64` says how): half the work of an fp64 sum, and
+/// sound, since the bound only ever uses S as an upper bound. Both are the same bits on every
+/// kernel path. The work runs in the vectorised C kernels, rows spread over threads.
 public struct GemmReference: Sendable {
     public var value: [Double]
     public var absSum: [Double]
@@ -33,9 +33,9 @@ public struct GemmReference: Sendable {
 
     /// The reference a check judges a case by: over the packed matrices (strided rows read at
     /// their leading dimensions), and for a block-scaled case Ĉ = Σ_groups (sa·sb)·Σ_{k∈group} aₖbₖ
-    /// and S = Σ_groups (sa·sb)·Σ_{k∈group} |aₖbₖ|, in fp64 (sa·sb, two fp32 scales, is exact
-    /// there; each group's sums are `compute`'s): the sums of the scaled products, within
-    /// (K + 2)·u₆₄·S of exact.
+    /// and S = Σ_groups (sa·sb)·S_group, in fp64 (sa·sb, two fp32 scales, is exact there; each
+    /// group's Ĉ and S are `compute`'s): Ĉ the sum of the scaled products within (K + 2)·u₆₄·S of
+    /// exact, S a bound on Σ|sa·a·sb·b| to the same u₆₄ terms, which `GemmBound` covers.
     public static func judged(_ g: GemmCase, _ inputs: GemmInputs) -> GemmReference {
         let packed = inputs.packed(g)
         guard let scales = packed.blockScales, g.scales.isBlocked else { return compute(g.packed, packed) }

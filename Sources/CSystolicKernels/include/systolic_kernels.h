@@ -13,13 +13,16 @@
 /// keep a tile of B in cache whatever N is; the last N mod 16 columns are read from `b`.
 void sb_gemm_ws_f32(int m, int n, int k, int tile, const float *a, const float *b, const float *packed16, float *c, int row_begin, int row_end);
 
-/// The host reference for rows [row_begin, row_end): value[i][j] = Σ a[i][k]·b[k][j] and
-/// abs_sum[i][j] = Σ |a[i][k]·b[k][j]|, both in fp64 with k in order (products of fp32 values are
-/// exact in fp64). A is M×K, B is K×N (kn layout), both fp32 holding exactly the decoded inputs.
-/// `packed8` is B's full 8-column panels laid out by `sb_pack_b` (width 8).
+/// The host reference for rows [row_begin, row_end): value[i][j] = Σ a[i][k]·b[k][j] in fp64 with
+/// k in order (products of fp32 values are exact in fp64), and abs_sum[i][j] an upper bound on
+/// Σ |a[i][k]·b[k][j]|: from S₃₂, the fp32 sum of |a|·|b| with k in order and one rounding per
+/// step, (S₃₂ + K·2⁻¹⁴⁹)·(1 + 2⁻⁵⁰)/(1 − K·2⁻²⁴), within K·2⁻²³ of Σ|a·b| relative (plus the
+/// subnormal term); where that is not finite, or K ≥ 2²², the fp64 sum. Every path (AVX-512,
+/// AVX2, portable) gives these same bits. A is M×K, B is K×N (kn layout), both fp32 holding exactly
+/// the decoded inputs. `packed8` is B's full 8-column panels laid out by `sb_pack_b` (width 8).
 void sb_reference_f64(int m, int n, int k, const float *a, const float *b, const float *packed8, double *value, double *abs_sum, int row_begin, int row_end);
 
-/// 1 when `sb_reference_wide` runs its AVX-512 kernel (otherwise it sums element by element).
+/// 1 when `sb_reference_wide` runs its AVX-512 kernel (otherwise it runs the portable path).
 int sb_reference_is_wide(void);
 
 /// Floats `sb_reference_pack_b` writes for a K×N matrix: ⌈N/32⌉ panels of K rows of 32 doubles
@@ -29,11 +32,9 @@ size_t sb_reference_packed_floats(int k, int n);
 /// Fills panels [panel_begin, panel_end) of `packed` from B (K×N, row-major).
 void sb_reference_pack_b(int k, int n, const float *b, float *packed, int panel_begin, int panel_end);
 
-/// The host reference for `count` rows of A (indices `rows`, each < m), output row t for A's row
-/// rows[t]: value[t][j] = Σ a·b in fp64 with k in order, bit for bit `sb_reference_f64`'s, and
-/// abs_sum[t][j] an upper bound on Σ|a·b|: from an fp32 sum S₃₂ of the exact products,
-/// (S₃₂ + K·2⁻¹⁴⁹)·(1 + 2⁻⁵⁰)/(1 − K·2⁻²⁴), within K·2⁻²³ of Σ|a·b| relative (plus the
-/// subnormal term). Where S₃₂ is not finite, both are the fp64 sums. A is M×K, B K×N, both fp32.
+/// The host reference (as `sb_reference_f64` defines it) for `count` rows of A (indices `rows`,
+/// each < m), output row t for A's row rows[t], through the AVX-512 kernel where it runs.
+/// `packed` is B laid out by `sb_reference_pack_b`.
 void sb_reference_wide(int m, int n, int k, const float *a, const float *b, const float *packed, const int *rows, int count,
                        double *value, double *abs_sum);
 
@@ -60,7 +61,11 @@ void sb_pack_b(int k, int n, int width, const float *b, float *packed);
 float *sb_alloc_floats(size_t count);
 void sb_free_floats(float *p, size_t count);
 
-/// 2 when the AVX-512 emulator path is in use, 1 for AVX2 and FMA, 0 for portable C.
+/// 2 when the AVX-512 paths are in use, 1 for AVX2 and FMA, 0 for portable C.
 int sb_kernels_vectorised(void);
+
+/// Caps the path the kernels take (2, 1 or 0 as above) whatever the CPU offers. Every path gives
+/// the same bits, so this changes only speed: tests use it to show that.
+void sb_kernels_limit(int level);
 
 #endif
