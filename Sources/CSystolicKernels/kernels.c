@@ -412,10 +412,18 @@ int sb_kernels_vectorised(void) { return wide() ? 2 : vectorised(); }
 
 size_t sb_packed_floats(int k, int n, int width) { return (size_t)(n / width) * k * width; }
 
-void sb_pack_b(int k, int n, int width, const float *b, float *packed) {
-    for (int p = 0; p < n / width; p++) {
+void sb_pack_b(int k, int n, int width, const float *b, float *packed) { sb_pack_b_range(k, n, width, b, packed, 0, n / width); }
+
+void sb_pack_b_range(int k, int n, int width, const float *b, float *packed, int p0, int p1) {
+    for (int p = p0; p < p1; p++) {
         float *out = packed + (size_t)p * k * width;
-        for (int kk = 0; kk < k; kk++) memcpy(out + (size_t)kk * width, b + (size_t)kk * n + (size_t)p * width, sizeof(float) * width);
+        const float *in = b + (size_t)p * width;
+        // A constant size lets the compiler copy each row in registers instead of calling memcpy.
+        if (width == 16) {
+            for (int kk = 0; kk < k; kk++) memcpy(out + (size_t)kk * 16, in + (size_t)kk * n, sizeof(float) * 16);
+        } else {
+            for (int kk = 0; kk < k; kk++) memcpy(out + (size_t)kk * width, in + (size_t)kk * n, sizeof(float) * width);
+        }
     }
 }
 

@@ -28,24 +28,36 @@ extension GemmKernel {
     }
 
     /// `fastFloat` straight into an fp32 tensor's storage (an fp32 output of a plain GEMM is the
-    /// accumulator's bits), saving a 4-byte-per-element copy.
-    static func fastFloatTensor(_ g: GemmCase, _ inputs: GemmInputs, behaviour: Behaviour) -> Tensor {
+    /// accumulator's bits), saving a 4-byte-per-element copy; and whether any element is infinite.
+    static func fastFloatTensor(_ g: GemmCase, _ inputs: GemmInputs, behaviour: Behaviour) -> (Tensor, infinite: Bool) {
         let count = g.batch * g.m * g.n
+        var infinite = false
         let storage = [UInt8](unsafeUninitializedCapacity: 4 * count) { out, initialized in
             // Only the C kernel writes through this pointer; Swift reads the bytes.
-            fastFloat(g, inputs, behaviour: behaviour, into: UnsafeMutablePointer<Float>(OpaquePointer(out.baseAddress!)))
+            infinite = fastFloat(g, inputs, behaviour: behaviour, into: UnsafeMutablePointer<Float>(OpaquePointer(out.baseAddress!)))
             initialized = 4 * count
         }
-        return Tensor(type: .fp32, shape: [g.batch, g.m, g.n], storage: storage)
+        return (Tensor(type: .fp32, shape: [g.batch, g.m, g.n], storage: storage), infinite)
     }
 
-    static func fastFloat(_ g: GemmCase, _ inputs: GemmInputs, behaviour: Behaviour, into output: UnsafeMutablePointer<Float>) {
+    /// Flags, one per work item, that an item's rows hold an infinity.
+    private struct Flags: @unchecked Sendable {
+        let flags: UnsafeMutablePointer<Bool>
+    }
+
+    /// Returns whether any output element is infinite: each thread looks over the rows it has just
+    /// written, while they are in its cache (a pass over the whole output afterwards cost 1.5 %).
+    @discardableResult
+    static func fastFloat(_ g: GemmCase, _ inputs: GemmInputs, behaviour: Behaviour, into output: UnsafeMutablePointer<Float>) -> Bool {
         let (m, n, k) = (g.m, g.n, g.k)
-        // Rows in nearly equal chunks of whole 12-row blocks (the kernel's), four per thread, so
-        // the threads finish together.
+        // Rows in nearly equal chunks of whole 12-row groups (two of the AVX-512 kernel's blocks,
+        // one of the AVX2 kernel's pairs), four per thread, so the threads finish together.
         let blocks = (m + 11) / 12
         let chunks = max(1, min(blocks, 4 * behaviour.threads))
         let bounds = (0...chunks).map { min(m, $0 * blocks / chunks * 12) }
+        let found = Flags(flags: .allocate(capacity: g.batch * chunks))
+        found.flags.initialize(repeating: false, count: g.batch * chunks)
+        defer { found.flags.deallocate() }
         withFloats(inputs.a, threads: behaviour.threads) { a in
             withKNFloats(g, inputs.b, threads: behaviour.threads) { b in
                 let panelFloats = sb_packed_floats(Int32(k), Int32(n), 16)
@@ -54,8 +66,15 @@ extension GemmKernel {
                 let args = KernelArguments(a: a, b: b, packed: packed, c: output)
                 let work: @Sendable (Int) -> Void = { item in
                     let batch = item / chunks, part = item % chunks
+                    let c = args.c + batch * m * n
                     sb_gemm_ws_f32(Int32(m), Int32(n), Int32(k), Int32(behaviour.kTile), args.a + batch * m * k, args.b + batch * k * n,
-                                   args.packed + batch * panelFloats, args.c + batch * m * n, Int32(bounds[part]), Int32(bounds[part + 1]))
+                                   args.packed + batch * panelFloats, c, Int32(bounds[part]), Int32(bounds[part + 1]))
+                    // One branch-free pass (vectorised) over the item's rows.
+                    var any: UInt32 = 0
+                    UnsafeRawPointer(c + bounds[part] * n).withMemoryRebound(to: UInt32.self, capacity: (bounds[part + 1] - bounds[part]) * n) { w in
+                        for i in 0..<((bounds[part + 1] - bounds[part]) * n) { any |= w[i] & 0x7FFF_FFFF == 0x7F80_0000 ? 1 : 0 }
+                    }
+                    found.flags[item] = any != 0
                 }
                 if behaviour.threads <= 1 {
                     for item in 0..<(g.batch * chunks) { work(item) }
@@ -64,6 +83,7 @@ extension GemmKernel {
                 }
             }
         }
+        return UnsafeBufferPointer(start: found.flags, count: g.batch * chunks).contains(true)
     }
 
     private struct PackArguments: @unchecked Sendable {
@@ -83,11 +103,8 @@ extension GemmKernel {
         let slices = max(1, min(panels, 4 * threads))
         let work: @Sendable (Int) -> Void = { item in
             let matrix = item / slices, s = item % slices
-            let p0 = s * panels / slices, p1 = (s + 1) * panels / slices
-            for p in p0..<p1 {
-                let from = pointers.b + matrix * k * n + p * 16, to = pointers.packed + matrix * panelFloats + p * k * 16
-                for kk in 0..<k { (to + kk * 16).update(from: from + kk * n, count: 16) }
-            }
+            sb_pack_b_range(Int32(k), Int32(n), 16, pointers.b + matrix * k * n, pointers.packed + matrix * panelFloats,
+                            Int32(s * panels / slices), Int32((s + 1) * panels / slices))
         }
         if threads <= 1 || batch * k * n < 1 << 16 {
             for item in 0..<(batch * slices) { work(item) }

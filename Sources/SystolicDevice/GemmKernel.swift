@@ -119,8 +119,9 @@ package enum GemmKernel {
                   !g.bias, g.activation == .none, g.scales.isUnit {
             // The accumulator's bits are the output, written in place; saturation only changes
             // infinities (to ±max finite), which are rare.
-            c = fastFloatTensor(g, inputs, behaviour: behaviour)
-            if g.overflow == .saturate {
+            let anyInfinite: Bool
+            (c, anyInfinite) = fastFloatTensor(g, inputs, behaviour: behaviour)
+            if g.overflow == .saturate, anyInfinite {
                 let infinite = c.storage.withUnsafeBytes { raw in
                     (0..<(raw.count / 4)).filter { raw.load(fromByteOffset: 4 * $0, as: UInt32.self) & 0x7FFF_FFFF == 0x7F80_0000 }
                 }

@@ -83,17 +83,37 @@ public struct Tensor: Sendable, Equatable {
     /// decoding the rest of the tensor.
     public func decode(_ range: Range<Int>, into out: UnsafeMutablePointer<Float>) {
         let (w, t) = (type.byteWidth, type)
+        // Plain loops over typed pointers (storage is little-endian on every supported host), which
+        // the compiler vectorises: a bf16 decode through `load` took 7 % of a 1024³ multiply.
         storage.withUnsafeBytes { raw in
+            let base = raw.baseAddress!
             switch t {
             case .fp32:
-                for (i, e) in range.enumerated() { out[i] = Float(bitPattern: Self.load(raw, e, width: 4)) }
+                (base + 4 * range.lowerBound).withMemoryRebound(to: Float.self, capacity: range.count) { out.update(from: $0, count: range.count) }
             case .bf16:
-                for (i, e) in range.enumerated() { out[i] = Float(bitPattern: Self.load(raw, e, width: 2) << 16) }
+                let bits = (base + 2 * range.lowerBound).assumingMemoryBound(to: UInt16.self)
+                for i in 0..<range.count { out[i] = Float(bitPattern: UInt32(bits[i]) << 16) }
+            case _ where w <= 2:
+                // One- and two-byte types through a table of every bit pattern's value.
+                Self.decodingTables[t]!.withUnsafeBufferPointer { tp in
+                    if w == 1 {
+                        let bits = (base + range.lowerBound).assumingMemoryBound(to: UInt8.self)
+                        for i in 0..<range.count { out[i] = tp[Int(bits[i])] }
+                    } else {
+                        let bits = (base + 2 * range.lowerBound).assumingMemoryBound(to: UInt16.self)
+                        for i in 0..<range.count { out[i] = tp[Int(bits[i])] }
+                    }
+                }
             default:
                 for (i, e) in range.enumerated() { out[i] = Float(t.decode(Self.load(raw, e, width: w))) }
             }
         }
     }
+
+    /// Every bit pattern's value, for each type of one or two bytes (built once, on first use).
+    static let decodingTables: [NumberType: [Float]] = Dictionary(uniqueKeysWithValues: NumberType.allCases.filter { $0.byteWidth <= 2 }.map { t in
+        (t, (0..<(1 << (8 * t.byteWidth))).map { Float(t.decode(UInt32($0))) })
+    })
 
     /// Reads an element's bit pattern from a storage buffer.
     public static func bits(at index: Int, width: Int, in raw: UnsafeRawBufferPointer) -> UInt32 {

@@ -56,6 +56,24 @@ struct NumberFormatTests {
         }
     }
 
+    /// The bulk decoder the kernels use (tables, shifts, copies) gives every bit pattern of every
+    /// narrow type, and a sample of fp32's, the value the element decoder gives, from any offset.
+    @Test(arguments: [NumberType.fp16, .bf16, .fp8_e4m3, .fp8_e5m2, .int8, .fp32])
+    func bulkDecodeAgreesWithTheElementDecoder(type: NumberType) {
+        let count = type.byteWidth == 4 ? 1 << 16 : 1 << (8 * type.byteWidth)
+        var t = Tensor(type: type, shape: [count])
+        for i in 0..<count { t.setBits(type.byteWidth == 4 ? UInt32(truncatingIfNeeded: i &* 0x9E37_79B9) : UInt32(i), at: i) }
+        for range in [0..<count, 3..<(count - 1)] {
+            let out = UnsafeMutablePointer<Float>.allocate(capacity: range.count)
+            defer { out.deallocate() }
+            t.decode(range, into: out)
+            for (i, e) in range.enumerated() {
+                let expected = Float(type.decode(t.bits(at: e)))
+                #expect(out[i].bitPattern == expected.bitPattern || (out[i].isNaN && expected.isNaN), "\(type) pattern \(t.bits(at: e))")
+            }
+        }
+    }
+
     @Test func fp32EncodeFromDoubleRoundsOnceAndHandlesSubnormals() {
         // 1 + 2^-24 is a tie between 1 and 1 + 2^-23: to even gives 1.
         #expect(NumberType.fp32.round(1 + 0x1p-24, overflow: .ieee) == 1)

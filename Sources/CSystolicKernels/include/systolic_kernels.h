@@ -55,6 +55,9 @@ size_t sb_packed_floats(int k, int n, int width);
 /// row-major.
 void sb_pack_b(int k, int n, int width, const float *b, float *packed);
 
+/// `sb_pack_b` for panels [panel_begin, panel_end) only (threads pack slices of panels).
+void sb_pack_b_range(int k, int n, int width, const float *b, float *packed, int panel_begin, int panel_end);
+
 /// A buffer of `count` floats for scratch data (packed operands); large ones are mapped on their
 /// own, on huge pages where the system offers them. NULL when out of memory. Free with
 /// `sb_free_floats` and the same count.
