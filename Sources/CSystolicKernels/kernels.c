@@ -330,7 +330,7 @@ SB_TARGET512 static void gemm_ws_avx512(int m, int n, int k, int tile, const flo
 // The reference on AVX-512: blocks of 4 rows by 32 columns, Ĉ in fp64 (16 zmm: each lane one
 // element, k in order, fma(a, b, x) = x + a·b rounded once since a·b is exact in fp64) and S₃₂ in
 // fp32 (8 zmm: half the work of an fp64 sum), made a bound as `abs_sum_bound` says: the bits of
-// the AVX2 and portable paths. 24 accumulators, 4 + 2 loads of B and 8 broadcasts per k step.
+// the AVX2 and portable paths. 24 accumulators, 2 loads of B and 8 broadcasts per k step.
 #define SB_RR 4
 #define SB_RROWS(X) X(0) X(1) X(2) X(3)
 #define SB_RZERO(r) __m512d v##r##a = _mm512_setzero_pd(), v##r##b = v##r##a, v##r##c = v##r##a, v##r##d = v##r##a; \
@@ -355,16 +355,22 @@ SB_TARGET512 static inline void store_bound_16(double *out, __m512 s, __mmask8 l
 }
 
 // One 4×32 block over all of K: A's micro-panel is k steps of 4 doubles (a64) and of 4 floats
-// (|a|, aabs), B's panel k rows of 32 doubles and of 32 floats (|b|). Rows past `rows` and
-// columns past `cols` are computed (from zeros) but not stored.
-SB_TARGET512 static void ref_tile_4x32(int k, const double *a64, const float *aabs, const double *b64, const float *babs,
+// (|a|, aabs), B's panel k rows of 32 floats, widened to doubles and stripped of their signs here
+// (off the FMA pipes; a panel of doubles and magnitudes was 2-4 % faster but three times the
+// memory). Rows past `rows` and columns past `cols` are computed (from zeros) but not stored.
+SB_TARGET512 static void ref_tile_4x32(int k, const double *a64, const float *aabs, const float *bp,
                                        double *value, double *abs_sum, int n, int rows, int cols, double tiny, double scale) {
+    const __m512i magnitude = _mm512_set1_epi32(0x7FFFFFFF);
     SB_RROWS(SB_RZERO)
     for (int kk = 0; kk < k; kk++) {
-        const double *bk = b64 + (size_t)kk * 32;
-        const float *ck = babs + (size_t)kk * 32;
-        __m512d b0 = _mm512_loadu_pd(bk), b1 = _mm512_loadu_pd(bk + 8), b2 = _mm512_loadu_pd(bk + 16), b3 = _mm512_loadu_pd(bk + 24);
-        __m512 c0 = _mm512_loadu_ps(ck), c1 = _mm512_loadu_ps(ck + 16);
+        const float *bk = bp + (size_t)kk * 32;
+        __m512 f0 = _mm512_loadu_ps(bk), f1 = _mm512_loadu_ps(bk + 16);
+        __m512d b0 = _mm512_cvtps_pd(_mm512_castps512_ps256(f0));
+        __m512d b1 = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(f0), 1)));
+        __m512d b2 = _mm512_cvtps_pd(_mm512_castps512_ps256(f1));
+        __m512d b3 = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(f1), 1)));
+        __m512 c0 = _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(f0), magnitude));
+        __m512 c1 = _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(f1), magnitude));
         const double *ak = a64 + (size_t)kk * SB_RR;
         const float *sk = aabs + (size_t)kk * SB_RR;
         SB_RROWS(SB_RFMA)
@@ -449,39 +455,51 @@ void sb_reference_f64(int m, int n, int k, const float *a, const float *b, const
     finish_abs_sums(n, k, a, b, v, s, r0, r1);
 }
 
-size_t sb_reference_packed_floats(int k, int n) { return (size_t)((n + 31) / 32) * (size_t)k * 96; }
+size_t sb_reference_packed_floats(int k, int n) { return (size_t)((n + 31) / 32) * (size_t)k * 32; }
 
 int sb_reference_is_wide(void) { return wide(); }
 
 void sb_reference_pack_b(int k, int n, const float *b, float *packed, int p0, int p1) {
     for (int p = p0; p < p1; p++) {
-        double *b64 = (double *)(packed + (size_t)p * k * 96);
-        float *babs = (float *)(b64 + (size_t)k * 32);
+        float *panel = packed + (size_t)p * k * 32;
+        int cols = n - p * 32 < 32 ? n - p * 32 : 32;
         for (int kk = 0; kk < k; kk++) {
-            const float *row = b + (size_t)kk * n;
-            for (int j = 0; j < 32; j++) {
-                int col = p * 32 + j;
-                float x = col < n ? row[col] : 0.0f;
-                b64[(size_t)kk * 32 + j] = x;
-                babs[(size_t)kk * 32 + j] = fabsf(x);
-            }
+            const float *row = b + (size_t)kk * n + (size_t)p * 32;
+            for (int j = 0; j < 32; j++) panel[(size_t)kk * 32 + j] = j < cols ? row[j] : 0.0f;
         }
     }
 }
 
-void sb_reference_wide(int m, int n, int k, const float *a, const float *b, const float *packed, const int *rows, int count,
-                       double *value, double *abs_sum) {
+// One element from B's panel (column j), as every path computes it: Ĉ in fp64, S₃₂ with fmaf made
+// a bound, or the fp64 sum of |a·b| where that is not finite (or K is too large for it).
+static void reference_element_packed(int k, const float *ar, const float *packed, int j, double *v, double *s) {
+    const float *col = packed + (size_t)(j / 32) * k * 32 + j % 32;
+    double x = 0, z = 0;
+    float y = 0;
+    for (int kk = 0; kk < k; kk++) {
+        float bv = col[(size_t)kk * 32];
+        double p = (double)ar[kk] * (double)bv;
+        x += p;
+        z += fabs(p);
+        y = fmaf(fabsf(ar[kk]), fabsf(bv), y);
+    }
+    double tiny, scale;
+    abs_sum_bound(k, &tiny, &scale);
+    double bound = ((double)y + tiny) * scale;
+    *v = x;
+    *s = isfinite(bound) && k < SB_FP32_BOUND_MAX_K ? bound : z;
+}
+
+void sb_reference_wide(int m, int n, int k, const float *a, const float *packed, const int *rows, int count, double *value, double *abs_sum) {
     (void)m;
     int blocks = (count + SB_RR - 1) / SB_RR, panels = (n + 31) / 32;
     size_t apFloats = (size_t)blocks * k * SB_RR * 3;
     float *ap = k < SB_FP32_BOUND_MAX_K && wide() ? sb_alloc_floats(apFloats) : NULL;
     if (ap == NULL) {
-        // Out of memory for the packed rows (or K too large for the fp32 bound): row by row on
-        // the portable path, the same numbers. Output row t is A's row rows[t].
+        // Out of memory for the packed rows (or K too large for the fp32 bound): element by
+        // element, the same numbers.
         for (int t = 0; t < count; t++) {
-            ptrdiff_t shift = ((ptrdiff_t)t - rows[t]) * n;
-            reference_portable(m, n, k, a, b, value + shift, abs_sum + shift, rows[t], rows[t] + 1);
-            finish_abs_sums(n, k, a, b, value + shift, abs_sum + shift, rows[t], rows[t] + 1);
+            for (int j = 0; j < n; j++) reference_element_packed(k, a + (size_t)rows[t] * k, packed, j, &value[(size_t)t * n + j], &abs_sum[(size_t)t * n + j]);
         }
         return;
     }
@@ -503,15 +521,14 @@ void sb_reference_wide(int m, int n, int k, const float *a, const float *b, cons
     abs_sum_bound(k, &tiny, &scale);
 #if SB_X86
     for (int p = 0; p < panels; p++) {
-        const double *b64 = (const double *)(packed + (size_t)p * k * 96);
-        const float *babs = (const float *)(b64 + (size_t)k * 32);
+        const float *panel = packed + (size_t)p * k * 32;
         int cols = n - p * 32 < 32 ? n - p * 32 : 32;
         for (int blk = 0; blk < blocks; blk++) {
             const double *a64 = (const double *)(ap + (size_t)blk * k * SB_RR * 3);
             const float *aabs = (const float *)(a64 + (size_t)k * SB_RR);
             int rows = count - blk * SB_RR < SB_RR ? count - blk * SB_RR : SB_RR;
             size_t at = (size_t)blk * SB_RR * n + (size_t)p * 32;
-            ref_tile_4x32(k, a64, aabs, b64, babs, value + at, abs_sum + at, n, rows, cols, tiny, scale);
+            ref_tile_4x32(k, a64, aabs, panel, value + at, abs_sum + at, n, rows, cols, tiny, scale);
         }
     }
 #endif
@@ -520,7 +537,7 @@ void sb_reference_wide(int m, int n, int k, const float *a, const float *b, cons
     for (int t = 0; t < count; t++) {
         for (int j = 0; j < n; j++) {
             if (!isfinite(abs_sum[(size_t)t * n + j])) {
-                reference_element(n, k, a + (size_t)rows[t] * k, b, j, &value[(size_t)t * n + j], &abs_sum[(size_t)t * n + j]);
+                reference_element_packed(k, a + (size_t)rows[t] * k, packed, j, &value[(size_t)t * n + j], &abs_sum[(size_t)t * n + j]);
             }
         }
     }

@@ -19,7 +19,8 @@ public struct GemmReference: Sendable {
 
     private struct Arguments: @unchecked Sendable {
         let a: UnsafePointer<Float>
-        let b: UnsafePointer<Float>
+        /// B as [K, N] per batch; nil on the AVX-512 path, which reads the packed panels alone.
+        let b: UnsafePointer<Float>?
         let packed: UnsafePointer<Float>
         let rows: UnsafePointer<Int32>
         let value: UnsafeMutablePointer<Double>
@@ -94,46 +95,63 @@ public struct GemmReference: Sendable {
     }
 
     /// Runs the C kernels for the flat rows `rows` (over [batch, M]), output row t for rows[t],
-    /// pieces of rows spread over threads. fp32 operands are read in place, and nothing is
-    /// zero-filled that the kernels overwrite (every output element is written once).
+    /// pieces of rows spread over threads. fp32 operands are read in place, nothing is
+    /// zero-filled that the kernels overwrite (every output element is written once), and on
+    /// AVX-512 B's decoded copy goes as soon as it is packed: with the two fp64 outputs, the
+    /// reference then holds about 2.5 times the case's tensors at most.
     private static func fill(_ g: GemmCase, _ inputs: GemmInputs, rows: [Int], threads: Int) -> ([Double], [Double]) {
         let (m, n, k) = (g.m, g.n, g.k)
-        let wide = sb_reference_is_wide() != 0
         // Pieces of at most `chunk` rows within one batch, about four per thread.
         let chunk = max(1, (rows.count + 4 * threads - 1) / (4 * threads))
         let pieces = Piece.split(rows, m: m, chunk: chunk)
         let rowsInBatch = rows.map { Int32($0 % m) }
-        let count = rows.count * n
-        var absSum = [Double]()
-        let value = [Double](unsafeUninitializedCapacity: count) { vp, vInitialized in
-            absSum = [Double](unsafeUninitializedCapacity: count) { sp, sInitialized in
-                GemmKernel.withFloats(inputs.a, threads: threads) { a in
-                    GemmKernel.withKNFloats(g, inputs.b, threads: threads) { b in
-                        let (packed, panelFloats) = wide ? packWide(b, batch: g.batch, k: k, n: n, threads: threads) : packNarrow(b, batch: g.batch, k: k, n: n)
-                        defer { sb_free_floats(packed, max(g.batch * panelFloats, 1)) }
-                        rowsInBatch.withUnsafeBufferPointer { rp in
-                            let args = Arguments(a: a, b: b, packed: packed, rows: rp.baseAddress!, value: vp.baseAddress!, absSum: sp.baseAddress!)
-                            DispatchQueue.concurrentPerform(iterations: pieces.count) { item in
-                                run(pieces[item], args, m: m, n: n, k: k, panelFloats: panelFloats, wide: wide)
-                            }
-                        }
+        /// Both outputs, filled by `body` through their base pointers.
+        func outputs(_ body: (UnsafeMutablePointer<Double>, UnsafeMutablePointer<Double>) -> Void) -> ([Double], [Double]) {
+            let count = rows.count * n
+            var absSum = [Double]()
+            let value = [Double](unsafeUninitializedCapacity: count) { vp, vInitialized in
+                absSum = [Double](unsafeUninitializedCapacity: count) { sp, sInitialized in
+                    body(vp.baseAddress!, sp.baseAddress!)
+                    sInitialized = count
+                }
+                vInitialized = count
+            }
+            return (value, absSum)
+        }
+        func compute(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>?, _ packed: UnsafePointer<Float>, panelFloats: Int, wide: Bool) -> ([Double], [Double]) {
+            outputs { vp, sp in
+                rowsInBatch.withUnsafeBufferPointer { rp in
+                    let args = Arguments(a: a, b: b, packed: packed, rows: rp.baseAddress!, value: vp, absSum: sp)
+                    DispatchQueue.concurrentPerform(iterations: pieces.count) { item in
+                        run(pieces[item], args, m: m, n: n, k: k, panelFloats: panelFloats, wide: wide)
                     }
                 }
-                sInitialized = count
             }
-            vInitialized = count
         }
-        return (value, absSum)
+        if sb_reference_is_wide() != 0 {
+            let panelFloats = sb_reference_packed_floats(Int32(k), Int32(n))
+            let packed = GemmKernel.withKNFloats(g, inputs.b, threads: threads) { packWide($0, batch: g.batch, k: k, n: n, threads: threads) }
+            defer { sb_free_floats(packed, max(g.batch * panelFloats, 1)) }
+            return GemmKernel.withFloats(inputs.a, threads: threads) { compute($0, nil, packed, panelFloats: panelFloats, wide: true) }
+        }
+        return GemmKernel.withFloats(inputs.a, threads: threads) { a in
+            GemmKernel.withKNFloats(g, inputs.b, threads: threads) { b in
+                let panelFloats = sb_packed_floats(Int32(k), Int32(n), 8)
+                let packed = packNarrow(b, batch: g.batch, k: k, n: n)
+                defer { sb_free_floats(packed, max(g.batch * panelFloats, 1)) }
+                return compute(a, b, packed, panelFloats: panelFloats, wide: false)
+            }
+        }
     }
 
     /// One piece of rows through the AVX-512 kernel, or through the AVX2/portable one in runs of
     /// consecutive rows.
     private static func run(_ piece: Piece, _ args: Arguments, m: Int, n: Int, k: Int, panelFloats: Int, wide: Bool) {
-        let (a, b) = (args.a + piece.batch * m * k, args.b + piece.batch * k * n)
+        let a = args.a + piece.batch * m * k
         let packed = args.packed + piece.batch * panelFloats
         let (v, s) = (args.value + piece.first * n, args.absSum + piece.first * n)
-        if wide {
-            sb_reference_wide(Int32(m), Int32(n), Int32(k), a, b, packed, args.rows + piece.first, Int32(piece.count), v, s)
+        guard !wide, let b = args.b.map({ $0 + piece.batch * k * n }) else {
+            sb_reference_wide(Int32(m), Int32(n), Int32(k), a, packed, args.rows + piece.first, Int32(piece.count), v, s)
             return
         }
         // The kernel writes rows i… of a batch's M×N output: shift the pointers so that row i
@@ -149,9 +167,9 @@ public struct GemmReference: Sendable {
         }
     }
 
-    /// B's 32-column panels for `sb_reference_wide` (values as doubles, magnitudes as floats), each
-    /// batch's panels packed by the threads, in a buffer from `sb_alloc_floats`.
-    private static func packWide(_ b: UnsafePointer<Float>, batch: Int, k: Int, n: Int, threads: Int) -> (UnsafeMutablePointer<Float>, Int) {
+    /// B's 32-column panels for `sb_reference_wide`, each batch's panels packed by the threads, in a
+    /// buffer from `sb_alloc_floats`.
+    private static func packWide(_ b: UnsafePointer<Float>, batch: Int, k: Int, n: Int, threads: Int) -> UnsafeMutablePointer<Float> {
         let per = sb_reference_packed_floats(Int32(k), Int32(n)), panels = (n + 31) / 32
         guard let out = sb_alloc_floats(max(batch * per, 1)) else { preconditionFailure("out of memory for \(batch * per) floats of packed weights") }
         let slices = max(1, min(panels, 4 * threads))
@@ -161,15 +179,15 @@ public struct GemmReference: Sendable {
             sb_reference_pack_b(Int32(k), Int32(n), args.b + matrix * k * n, args.packed + matrix * per,
                                 Int32(s * panels / slices), Int32((s + 1) * panels / slices))
         }
-        return (out, per)
+        return out
     }
 
     /// B's 8-column panels for `sb_reference_f64`, in a buffer from `sb_alloc_floats`.
-    private static func packNarrow(_ b: UnsafePointer<Float>, batch: Int, k: Int, n: Int) -> (UnsafeMutablePointer<Float>, Int) {
+    private static func packNarrow(_ b: UnsafePointer<Float>, batch: Int, k: Int, n: Int) -> UnsafeMutablePointer<Float> {
         let per = sb_packed_floats(Int32(k), Int32(n), 8)
         guard let out = sb_alloc_floats(max(batch * per, 1)) else { preconditionFailure("out of memory for \(batch * per) floats of packed weights") }
         for i in 0..<batch { sb_pack_b(Int32(k), Int32(n), 8, b + i * k * n, out + i * per) }
-        return (out, per)
+        return out
     }
 
     private struct PackArguments: @unchecked Sendable {

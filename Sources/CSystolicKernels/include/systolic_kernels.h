@@ -25,17 +25,17 @@ void sb_reference_f64(int m, int n, int k, const float *a, const float *b, const
 /// 1 when `sb_reference_wide` runs its AVX-512 kernel (otherwise it runs the portable path).
 int sb_reference_is_wide(void);
 
-/// Floats `sb_reference_pack_b` writes for a K×N matrix: ⌈N/32⌉ panels of K rows of 32 doubles
-/// (B's values) then K rows of 32 floats (|B|), zeros past column N.
+/// Floats `sb_reference_pack_b` writes for a K×N matrix: ⌈N/32⌉ panels of K rows of 32 floats,
+/// zeros past column N.
 size_t sb_reference_packed_floats(int k, int n);
 
 /// Fills panels [panel_begin, panel_end) of `packed` from B (K×N, row-major).
 void sb_reference_pack_b(int k, int n, const float *b, float *packed, int panel_begin, int panel_end);
 
 /// The host reference (as `sb_reference_f64` defines it) for `count` rows of A (indices `rows`,
-/// each < m), output row t for A's row rows[t], through the AVX-512 kernel where it runs.
-/// `packed` is B laid out by `sb_reference_pack_b`.
-void sb_reference_wide(int m, int n, int k, const float *a, const float *b, const float *packed, const int *rows, int count,
+/// each < m), output row t for A's row rows[t], through the AVX-512 kernel where it runs. B is
+/// read from `packed` alone (laid out by `sb_reference_pack_b`), so its unpacked copy can go.
+void sb_reference_wide(int m, int n, int k, const float *a, const float *packed, const int *rows, int count,
                        double *value, double *abs_sum);
 
 /// The attention reference's scores for `rows` query rows against the first n keys: value[r][j] =
