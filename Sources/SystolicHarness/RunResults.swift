@@ -55,7 +55,7 @@ public struct Shard: Sendable, Codable, Equatable {
 public struct HarnessInfo: Sendable, Codable, Equatable {
     public var name: String
     public var version: String
-    public static let current = HarnessInfo(name: "systolic-bench", version: "0.3.0")
+    public static let current = HarnessInfo(name: "systolic-bench", version: "0.3.1")
 }
 
 public struct HostInfo: Sendable, Codable, Equatable {
