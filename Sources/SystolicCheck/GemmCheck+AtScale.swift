@@ -43,11 +43,13 @@ extension GemmCheck {
                                         skippedRows: 0, worstRow: nil, worstRatio: 0)
         var skipped = Set<Int>()
         var macs = 0
+        // Each row's outputs, once for all vectors: their rounding cells cost more than a projection.
+        let outputs = modular ? [] : outputRows(g, cv)
         for _ in 0..<freivaldsVectors {
             if modular {
                 macs += modularProjection(g, a, b, cv, &draws, &freivalds)
             } else {
-                macs += boundedProjection(g, a, b, cv, exact: exact, bound: bound, arithmetic: arithmetic, &draws, &freivalds, &skipped)
+                macs += boundedProjection(g, a, b, cv, outputs, exact: exact, bound: bound, arithmetic: arithmetic, &draws, &freivalds, &skipped)
             }
         }
         freivalds.skippedRows = skipped.count
@@ -93,8 +95,30 @@ extension GemmCheck {
         g.layoutB == .kn ? b[(batch * g.k + k) * g.n + j] : b[(batch * g.n + j) * g.k + k]
     }
 
+    /// What a projection needs of one row of outputs whatever the vector: Σ|c|, the sum of each
+    /// output's rounding-cell half-width, and whether any output (or its cell) is not finite.
+    struct OutputRow {
+        var absSum = 0.0
+        var cells = 0.0
+        var special = false
+    }
+
+    static func outputRows(_ g: GemmCase, _ c: [Double]) -> [OutputRow] {
+        (0..<(g.batch * g.m)).map { row in
+            var r = OutputRow()
+            for j in 0..<g.n {
+                let v = c[row * g.n + j]
+                let cell = roundingCell(v, g.types.output, g.overflow)
+                if !v.isFinite || !cell.lowerBound.isFinite || !cell.upperBound.isFinite { r.special = true; break }
+                r.absSum += abs(v)
+                r.cells += max(v - cell.lowerBound, cell.upperBound - v)
+            }
+            return r
+        }
+    }
+
     /// One ±1 vector: rows outside their summed bound fail; rows holding specials are skipped.
-    private static func boundedProjection(_ g: GemmCase, _ a: [Double], _ b: [Double], _ c: [Double], exact: Bool, bound: GemmBound,
+    private static func boundedProjection(_ g: GemmCase, _ a: [Double], _ b: [Double], _ c: [Double], _ rows: [OutputRow], exact: Bool, bound: GemmBound,
                                           arithmetic: DeclaredArithmetic, _ draws: inout Draws, _ report: inout FreivaldsReport,
                                           _ skipped: inout Set<Int>) -> Int {
         let x = (0..<g.n).map { _ in draws.raw() & 1 == 0 ? 1.0 : -1.0 }
@@ -120,17 +144,13 @@ extension GemmCheck {
                     z += av * bx[k]
                     t += abs(av) * babs[k]
                 }
-                var y = 0.0, cabs = 0.0, cells = 0.0
-                var special = !z.isFinite || !t.isFinite || (!exact && t * (1 + kd * bound.unitRoundoff) >= accMax)
-                for j in 0..<g.n where !special {
-                    let v = c[row * g.n + j]
-                    let cell = roundingCell(v, g.types.output, g.overflow)
-                    if !v.isFinite || !cell.lowerBound.isFinite || !cell.upperBound.isFinite { special = true; break }
-                    y += v * x[j]
-                    cabs += abs(v)
-                    cells += max(v - cell.lowerBound, cell.upperBound - v)
+                let (cabs, cells) = (rows[row].absSum, rows[row].cells)
+                if rows[row].special || !z.isFinite || !t.isFinite || (!exact && t * (1 + kd * bound.unitRoundoff) >= accMax) {
+                    skipped.insert(row)
+                    continue
                 }
-                if special { skipped.insert(row); continue }
+                var y = 0.0
+                for j in 0..<g.n { y += c[row * g.n + j] * x[j] }
                 // Σⱼ Eᵢⱼ with Σⱼ Sᵢⱼ = t (|xⱼ| = 1), the outputs' rounding, and our own fp64 sums.
                 let elementBounds = exact ? 0 : kd * bound.unitRoundoff * t * (1 + 2 * kd * u64) + nd * bound.underflow
                 let allowed = elementBounds + cells + 2 * (kd + nd) * u64 * t + 2 * nd * u64 * cabs + 4 * (kd + nd) * u64 * t * u64
