@@ -41,16 +41,24 @@ static void abs_sum_bound(int k, double *tiny, double *scale) {
     *scale = (1 + 0x1p-50) / (1 - (double)k * 0x1p-24);
 }
 
-// Σ a·b and Σ|a·b| for one element in fp64, k in order.
-static void reference_element(int n, int k, const float *ar, const float *b, int j, double *v, double *s) {
-    double x = 0, y = 0;
+// One element as every path computes it: Ĉ in fp64, and S₃₂ with fmaf made a bound, or the fp64
+// sum of |a·b| where that is not finite (or K is too large for it). B's column is at `col`,
+// `stride` floats between rows. The paths call it for tails and for the elements whose S₃₂ failed.
+static void reference_element(int k, const float *ar, const float *col, size_t stride, double *v, double *s) {
+    double x = 0, z = 0;
+    float y = 0;
     for (int kk = 0; kk < k; kk++) {
-        double p = (double)ar[kk] * (double)b[(size_t)kk * n + j];
+        float bv = col[(size_t)kk * stride];
+        double p = (double)ar[kk] * (double)bv;
         x += p;
-        y += fabs(p);
+        z += fabs(p);
+        y = fmaf(fabsf(ar[kk]), fabsf(bv), y);
     }
+    double tiny, scale;
+    abs_sum_bound(k, &tiny, &scale);
+    double bound = ((double)y + tiny) * scale;
     *v = x;
-    *s = y;
+    *s = isfinite(bound) && k < SB_FP32_BOUND_MAX_K ? bound : z;
 }
 
 // Rows [r0, r1) of S₃₂ made bounds (s32 holds the fp32 sums as doubles), or summed again in fp64.
@@ -61,7 +69,7 @@ static void finish_abs_sums(int n, int k, const float *a, const float *b, double
         for (int j = 0; j < n; j++) {
             double *si = s + (size_t)i * n + j;
             *si = (*si + tiny) * scale;
-            if (!isfinite(*si) || k >= SB_FP32_BOUND_MAX_K) reference_element(n, k, a + (size_t)i * k, b, j, v + (size_t)i * n + j, si);
+            if (!isfinite(*si) || k >= SB_FP32_BOUND_MAX_K) reference_element(k, a + (size_t)i * k, b + j, (size_t)n, v + (size_t)i * n + j, si);
         }
     }
 }
@@ -470,25 +478,8 @@ void sb_reference_pack_b(int k, int n, const float *b, float *packed, int p0, in
     }
 }
 
-// One element from B's panel (column j), as every path computes it: Ĉ in fp64, S₃₂ with fmaf made
-// a bound, or the fp64 sum of |a·b| where that is not finite (or K is too large for it).
-static void reference_element_packed(int k, const float *ar, const float *packed, int j, double *v, double *s) {
-    const float *col = packed + (size_t)(j / 32) * k * 32 + j % 32;
-    double x = 0, z = 0;
-    float y = 0;
-    for (int kk = 0; kk < k; kk++) {
-        float bv = col[(size_t)kk * 32];
-        double p = (double)ar[kk] * (double)bv;
-        x += p;
-        z += fabs(p);
-        y = fmaf(fabsf(ar[kk]), fabsf(bv), y);
-    }
-    double tiny, scale;
-    abs_sum_bound(k, &tiny, &scale);
-    double bound = ((double)y + tiny) * scale;
-    *v = x;
-    *s = isfinite(bound) && k < SB_FP32_BOUND_MAX_K ? bound : z;
-}
+// B's column j in `sb_reference_pack_b`'s panels (32 floats between rows).
+static const float *panel_column(const float *packed, int k, int j) { return packed + (size_t)(j / 32) * k * 32 + j % 32; }
 
 void sb_reference_wide(int m, int n, int k, const float *a, const float *packed, const int *rows, int count, double *value, double *abs_sum) {
     (void)m;
@@ -499,7 +490,7 @@ void sb_reference_wide(int m, int n, int k, const float *a, const float *packed,
         // Out of memory for the packed rows (or K too large for the fp32 bound): element by
         // element, the same numbers.
         for (int t = 0; t < count; t++) {
-            for (int j = 0; j < n; j++) reference_element_packed(k, a + (size_t)rows[t] * k, packed, j, &value[(size_t)t * n + j], &abs_sum[(size_t)t * n + j]);
+            for (int j = 0; j < n; j++) reference_element(k, a + (size_t)rows[t] * k, panel_column(packed, k, j), 32, &value[(size_t)t * n + j], &abs_sum[(size_t)t * n + j]);
         }
         return;
     }
@@ -537,7 +528,7 @@ void sb_reference_wide(int m, int n, int k, const float *a, const float *packed,
     for (int t = 0; t < count; t++) {
         for (int j = 0; j < n; j++) {
             if (!isfinite(abs_sum[(size_t)t * n + j])) {
-                reference_element_packed(k, a + (size_t)rows[t] * k, packed, j, &value[(size_t)t * n + j], &abs_sum[(size_t)t * n + j]);
+                reference_element(k, a + (size_t)rows[t] * k, panel_column(packed, k, j), 32, &value[(size_t)t * n + j], &abs_sum[(size_t)t * n + j]);
             }
         }
     }

@@ -105,6 +105,7 @@ public struct GemmReference: Sendable {
         let chunk = max(1, (rows.count + 4 * threads - 1) / (4 * threads))
         let pieces = Piece.split(rows, m: m, chunk: chunk)
         let rowsInBatch = rows.map { Int32($0 % m) }
+        guard rows.count * n > 0 else { return ([], []) }
         /// Both outputs, filled by `body` through their base pointers.
         func outputs(_ body: (UnsafeMutablePointer<Double>, UnsafeMutablePointer<Double>) -> Void) -> ([Double], [Double]) {
             let count = rows.count * n

@@ -68,7 +68,7 @@ final class AdapterProcess {
         pid = child
         requestFD = parentWrites
         replyFD = parentReads
-        Self.live.withLock { $0.insert(child) }
+        _ = Self.live.withLock { $0.insert(child) }
     }
 
     /// Process groups started and not yet terminated, so an interrupted harness can end them.
@@ -150,7 +150,7 @@ final class AdapterProcess {
     /// Kills the whole process group (the adapter and anything it started) and reaps the adapter.
     func terminate() {
         kill(-pid, SIGKILL)
-        Self.live.withLock { $0.remove(pid) }
+        _ = Self.live.withLock { $0.remove(pid) }
         if !exited {
             var status: Int32 = 0
             if waitpid(pid, &status, 0) == pid {
