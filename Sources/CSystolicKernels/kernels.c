@@ -13,14 +13,16 @@
 // ---------------------------------------------------------------------------------------------
 // Portable paths: plain C, fmaf from libm (correctly rounded). Slow, but the same bits.
 
-static void gemm_ws_portable(int m, int n, int k, int tile, const float *a, const float *b, float *c, int r0, int r1) {
+static void gemm_ws_portable(int m, int n, int k, int tile, const float *a, const float *packed, float *c, int r0, int r1) {
+    (void)m;
     for (int i = r0; i < r1; i++) {
         for (int j = 0; j < n; j++) {
+            const float *col = packed + (size_t)(j / 16) * k * 16 + j % 16;
             float total = 0.0f;
             for (int k0 = 0; k0 < k; k0 += tile) {
                 int k1 = k0 + tile < k ? k0 + tile : k;
                 float p = 0.0f;
-                for (int kk = k0; kk < k1; kk++) p = fmaf(a[(size_t)i * k + kk], b[(size_t)kk * n + j], p);
+                for (int kk = k0; kk < k1; kk++) p = fmaf(a[(size_t)i * k + kk], col[(size_t)kk * 16], p);
                 total = k0 == 0 ? p : total + p;
             }
             c[(size_t)i * n + j] = total;
@@ -130,16 +132,17 @@ SB_TARGET static void tile_6x16(int k0, int k1, int n, int k, const float *a, co
     }
 }
 
-// Any leftover element, one at a time, in the same order (fmaf compiles to vfmadd here).
-SB_TARGET static void tile_scalar(int k0, int k1, int n, int k, const float *a, const float *b, float *c, int i, int j, int first) {
+// Any leftover element, one at a time, in the same order (fmaf compiles to vfmadd here), B's
+// column read from its (zero-padded) panel.
+SB_TARGET static void tile_scalar(int k0, int k1, int n, int k, const float *a, const float *packed, float *c, int i, int j, int first) {
+    const float *col = packed + (size_t)(j / 16) * k * 16 + j % 16;
     float p = 0.0f;
-    for (int kk = k0; kk < k1; kk++) p = fmaf(a[(size_t)i * k + kk], b[(size_t)kk * n + j], p);
+    for (int kk = k0; kk < k1; kk++) p = fmaf(a[(size_t)i * k + kk], col[(size_t)kk * 16], p);
     float *cij = c + (size_t)i * n + j;
     *cij = first ? p : *cij + p;
 }
 
-SB_TARGET static void gemm_ws_avx2(int m, int n, int k, int tile, const float *a, const float *b, const float *packed, float *c, int r0, int r1,
-                                    int j_begin) {
+SB_TARGET static void gemm_ws_avx2(int m, int n, int k, int tile, const float *a, const float *packed, float *c, int r0, int r1, int j_begin) {
     (void)m;
     // Column panels of 16 from j_begin (a multiple of 16), so a tile's slice of B (tile × 16
     // floats) stays in L1 while every row of the chunk streams past it.
@@ -155,7 +158,7 @@ SB_TARGET static void gemm_ws_avx2(int m, int n, int k, int tile, const float *a
             }
             for (; i < r1; i++) {
                 int jend = j0 + 16 < n ? j0 + 16 : n;
-                for (int j = j0; j < jend; j++) tile_scalar(k0, k1, n, k, a, b, c, i, j, first);
+                for (int j = j0; j < jend; j++) tile_scalar(k0, k1, n, k, a, packed, c, i, j, first);
             }
         }
     }
@@ -283,15 +286,15 @@ SB_TARGET512 static void tile_6x32(int kc, const float *ap, const float *bp, siz
 // and each group of 8 K-tiles, every 6×64 block of C takes the group's tiles back to back, in
 // order (as every element needs), so it stays in L1 between them while B's slices come from L2.
 // A last 32 columns take 6×32 blocks, and any columns past a multiple of 32 the AVX2 path.
-SB_TARGET512 static void gemm_ws_avx512(int m, int n, int k, int tile, const float *a, const float *b, const float *packed, float *c, int r0, int r1) {
+SB_TARGET512 static void gemm_ws_avx512(int m, int n, int k, int tile, const float *a, const float *packed, float *c, int r0, int r1) {
     int wide = n / 64 * 64, covered = n / 32 * 32;
-    if (covered == 0) { gemm_ws_avx2(m, n, k, tile, a, b, packed, c, r0, r1, 0); return; }
+    if (covered == 0) { gemm_ws_avx2(m, n, k, tile, a, packed, c, r0, r1, 0); return; }
     int blocks = (r1 - r0 + SB_MR - 1) / SB_MR;
     size_t apFloats = (size_t)blocks * SB_MR * k;
     float *ap = sb_alloc_floats(apFloats);
     if (ap == NULL) {
         // Out of memory for the packed panels: the AVX2 path gives the same bits.
-        gemm_ws_avx2(m, n, k, tile, a, b, packed, c, r0, r1, 0);
+        gemm_ws_avx2(m, n, k, tile, a, packed, c, r0, r1, 0);
         return;
     }
     // The chunk's rows of A packed once: K-tile by K-tile, each tile's 6-row micro-panels
@@ -332,7 +335,7 @@ SB_TARGET512 static void gemm_ws_avx512(int m, int n, int k, int tile, const flo
     }
     sb_free_floats(ap, apFloats);
     // The columns past the last 32 go through the AVX2 path, which handles tails.
-    if (covered < n) gemm_ws_avx2(m, n, k, tile, a, b, packed, c, r0, r1, covered);
+    if (covered < n) gemm_ws_avx2(m, n, k, tile, a, packed, c, r0, r1, covered);
 }
 
 // The reference on AVX-512: blocks of 4 rows by 32 columns, Ĉ in fp64 (16 zmm: each lane one
@@ -424,30 +427,54 @@ static int vectorised(void) {
 
 int sb_kernels_vectorised(void) { return wide() ? 2 : vectorised(); }
 
-size_t sb_packed_floats(int k, int n, int width) { return (size_t)(n / width) * k * width; }
+size_t sb_packed_floats(int k, int n, int width) { return (size_t)((n + width - 1) / width) * k * width; }
 
-void sb_pack_b(int k, int n, int width, const float *b, float *packed) { sb_pack_b_range(k, n, width, b, packed, 0, n / width); }
+void sb_pack_b(int k, int n, int width, const float *b, float *packed) { sb_pack_b_range(k, n, width, b, packed, 0, (n + width - 1) / width); }
 
 void sb_pack_b_range(int k, int n, int width, const float *b, float *packed, int p0, int p1) {
     for (int p = p0; p < p1; p++) {
         float *out = packed + (size_t)p * k * width;
         const float *in = b + (size_t)p * width;
-        // A constant size lets the compiler copy each row in registers instead of calling memcpy.
-        if (width == 16) {
+        int cols = n - p * width < width ? n - p * width : width;
+        if (cols == 16 && width == 16) {
+            // A constant size lets the compiler copy each row in registers instead of calling memcpy.
             for (int kk = 0; kk < k; kk++) memcpy(out + (size_t)kk * 16, in + (size_t)kk * n, sizeof(float) * 16);
         } else {
-            for (int kk = 0; kk < k; kk++) memcpy(out + (size_t)kk * width, in + (size_t)kk * n, sizeof(float) * width);
+            for (int kk = 0; kk < k; kk++) {
+                memcpy(out + (size_t)kk * width, in + (size_t)kk * n, sizeof(float) * cols);
+                for (int j = cols; j < width; j++) out[(size_t)kk * width + j] = 0.0f;
+            }
         }
     }
 }
 
-void sb_gemm_ws_f32(int m, int n, int k, int tile, const float *a, const float *b, const float *packed16, float *c, int r0, int r1) {
+void sb_pack_b_rows(int k, int n, int width, const float *rows, int kk0, int kk1, float *packed) {
+    int panels = (n + width - 1) / width;
+    for (int kk = kk0; kk < kk1; kk++) {
+        const float *row = rows + (size_t)(kk - kk0) * n;
+        for (int p = 0; p < panels; p++) {
+            float *out = packed + (size_t)p * k * width + (size_t)kk * width;
+            int cols = n - p * width < width ? n - p * width : width;
+            memcpy(out, row + (size_t)p * width, sizeof(float) * cols);
+            for (int j = cols; j < width; j++) out[j] = 0.0f;
+        }
+    }
+}
+
+void sb_pack_bt_panel(int k, int n, int width, const float *columns, int p, float *packed) {
+    float *out = packed + (size_t)p * k * width;
+    int cols = n - p * width < width ? n - p * width : width;
+    for (int kk = 0; kk < k; kk++) {
+        for (int j = 0; j < width; j++) out[(size_t)kk * width + j] = j < cols ? columns[(size_t)j * k + kk] : 0.0f;
+    }
+}
+
+void sb_gemm_ws_f32(int m, int n, int k, int tile, const float *a, const float *packed16, float *c, int r0, int r1) {
 #if SB_X86
-    if (wide()) { gemm_ws_avx512(m, n, k, tile, a, b, packed16, c, r0, r1); return; }
-    if (vectorised()) { gemm_ws_avx2(m, n, k, tile, a, b, packed16, c, r0, r1, 0); return; }
+    if (wide()) { gemm_ws_avx512(m, n, k, tile, a, packed16, c, r0, r1); return; }
+    if (vectorised()) { gemm_ws_avx2(m, n, k, tile, a, packed16, c, r0, r1, 0); return; }
 #endif
-    (void)packed16;
-    gemm_ws_portable(m, n, k, tile, a, b, c, r0, r1);
+    gemm_ws_portable(m, n, k, tile, a, packed16, c, r0, r1);
 }
 
 void sb_reference_f64(int m, int n, int k, const float *a, const float *b, const float *packed8, double *v, double *s, int r0, int r1) {
@@ -463,22 +490,9 @@ void sb_reference_f64(int m, int n, int k, const float *a, const float *b, const
     finish_abs_sums(n, k, a, b, v, s, r0, r1);
 }
 
-size_t sb_reference_packed_floats(int k, int n) { return (size_t)((n + 31) / 32) * (size_t)k * 32; }
-
 int sb_reference_is_wide(void) { return wide(); }
 
-void sb_reference_pack_b(int k, int n, const float *b, float *packed, int p0, int p1) {
-    for (int p = p0; p < p1; p++) {
-        float *panel = packed + (size_t)p * k * 32;
-        int cols = n - p * 32 < 32 ? n - p * 32 : 32;
-        for (int kk = 0; kk < k; kk++) {
-            const float *row = b + (size_t)kk * n + (size_t)p * 32;
-            for (int j = 0; j < 32; j++) panel[(size_t)kk * 32 + j] = j < cols ? row[j] : 0.0f;
-        }
-    }
-}
-
-// B's column j in `sb_reference_pack_b`'s panels (32 floats between rows).
+// B's column j in its 32-column panels (32 floats between rows).
 static const float *panel_column(const float *packed, int k, int j) { return packed + (size_t)(j / 32) * k * 32 + j % 32; }
 
 void sb_reference_wide(int m, int n, int k, const float *a, const float *packed, const int *rows, int count, double *value, double *abs_sum) {

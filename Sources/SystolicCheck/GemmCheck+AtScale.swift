@@ -35,7 +35,9 @@ extension GemmCheck {
     static func verifyAtScale(_ c: Tensor, _ inputs: GemmInputs, _ g: GemmCase, _ arithmetic: DeclaredArithmetic,
                               _ options: Options) -> CheckReport {
         var draws = Draws(seed: options.sampleSeed)
-        let a = inputs.a.decoded(), b = inputs.b.decoded(), cv = c.decoded()
+        // Inputs as Floats (every input type decodes exactly to fp32, at half the memory of
+        // doubles); outputs as doubles (an int32 output need not fit a Float).
+        let a = inputs.a.decodedFloats(), b = inputs.b.decodedFloats(), cv = c.decoded()
         let exact = isExactByConstruction(g, arithmetic)
         let bound = GemmBound(k: g.k, arithmetic: arithmetic)
         let modular = exact && outputsAreExactIntegers(g, arithmetic)
@@ -91,8 +93,8 @@ extension GemmCheck {
         return largest <= Double(sign: .plus, exponent: f.mantissaBits + 1, significand: 1) && largest <= f.maxFinite
     }
 
-    private static func bAt(_ g: GemmCase, _ b: [Double], _ batch: Int, _ k: Int, _ j: Int) -> Double {
-        g.layoutB == .kn ? b[(batch * g.k + k) * g.n + j] : b[(batch * g.n + j) * g.k + k]
+    private static func bAt(_ g: GemmCase, _ b: [Float], _ batch: Int, _ k: Int, _ j: Int) -> Double {
+        Double(g.layoutB == .kn ? b[(batch * g.k + k) * g.n + j] : b[(batch * g.n + j) * g.k + k])
     }
 
     /// What a projection needs of one row of outputs whatever the vector: Σ|c|, the sum of each
@@ -118,7 +120,7 @@ extension GemmCheck {
     }
 
     /// One ±1 vector: rows outside their summed bound fail; rows holding specials are skipped.
-    private static func boundedProjection(_ g: GemmCase, _ a: [Double], _ b: [Double], _ c: [Double], _ rows: [OutputRow], exact: Bool, bound: GemmBound,
+    private static func boundedProjection(_ g: GemmCase, _ a: [Float], _ b: [Float], _ c: [Double], _ rows: [OutputRow], exact: Bool, bound: GemmBound,
                                           arithmetic: DeclaredArithmetic, _ draws: inout Draws, _ report: inout FreivaldsReport,
                                           _ skipped: inout Set<Int>) -> Int {
         let x = (0..<g.n).map { _ in draws.raw() & 1 == 0 ? 1.0 : -1.0 }
@@ -140,7 +142,7 @@ extension GemmCheck {
                 let row = batch * g.m + i
                 var z = 0.0, t = 0.0
                 for k in 0..<g.k {
-                    let av = a[row * g.k + k]
+                    let av = Double(a[row * g.k + k])
                     z += av * bx[k]
                     t += abs(av) * babs[k]
                 }
@@ -164,7 +166,7 @@ extension GemmCheck {
 
     /// One vector uniform in [0, p): rows whose C·x ≠ A·(B·x) mod p fail, as do rows holding a
     /// value that is not an integer.
-    private static func modularProjection(_ g: GemmCase, _ a: [Double], _ b: [Double], _ c: [Double], _ draws: inout Draws,
+    private static func modularProjection(_ g: GemmCase, _ a: [Float], _ b: [Float], _ c: [Double], _ draws: inout Draws,
                                           _ report: inout FreivaldsReport) -> Int {
         let x = (0..<g.n).map { _ in draws.raw() % prime }
         for batch in 0..<g.batch {
@@ -177,7 +179,7 @@ extension GemmCheck {
             for i in 0..<g.m {
                 let row = batch * g.m + i
                 var z: UInt64 = 0
-                for k in 0..<g.k { z = addmod(z, mulmod(residue(a[row * g.k + k]), bx[k])) }
+                for k in 0..<g.k { z = addmod(z, mulmod(residue(Double(a[row * g.k + k])), bx[k])) }
                 var y: UInt64 = 0
                 var integral = true
                 for j in 0..<g.n {

@@ -97,8 +97,8 @@ public struct GemmReference: Sendable {
     /// Runs the C kernels for the flat rows `rows` (over [batch, M]), output row t for rows[t],
     /// pieces of rows spread over threads. fp32 operands are read in place, nothing is
     /// zero-filled that the kernels overwrite (every output element is written once), and on
-    /// AVX-512 B's decoded copy goes as soon as it is packed: with the two fp64 outputs, the
-    /// reference then holds about 2.5 times the case's tensors at most.
+    /// AVX-512 B is decoded while it is packed, never copied whole: with the two fp64 outputs,
+    /// the reference holds about 2.5 times the case's tensors at most.
     private static func fill(_ g: GemmCase, _ inputs: GemmInputs, rows: [Int], threads: Int) -> ([Double], [Double]) {
         let (m, n, k) = (g.m, g.n, g.k)
         // Pieces of at most `chunk` rows within one batch, about four per thread.
@@ -130,8 +130,8 @@ public struct GemmReference: Sendable {
             }
         }
         if sb_reference_is_wide() != 0 {
-            let panelFloats = sb_reference_packed_floats(Int32(k), Int32(n))
-            let packed = GemmKernel.withKNFloats(g, inputs.b, threads: threads) { packWide($0, batch: g.batch, k: k, n: n, threads: threads) }
+            let panelFloats = sb_packed_floats(Int32(k), Int32(n), 32)
+            let packed = BPanels.packed(g, inputs.b, width: 32, threads: threads)
             defer { sb_free_floats(packed, max(g.batch * panelFloats, 1)) }
             return GemmKernel.withFloats(inputs.a, threads: threads) { compute($0, nil, packed, panelFloats: panelFloats, wide: true) }
         }
@@ -168,31 +168,11 @@ public struct GemmReference: Sendable {
         }
     }
 
-    /// B's 32-column panels for `sb_reference_wide`, each batch's panels packed by the threads, in a
-    /// buffer from `sb_alloc_floats`.
-    private static func packWide(_ b: UnsafePointer<Float>, batch: Int, k: Int, n: Int, threads: Int) -> UnsafeMutablePointer<Float> {
-        let per = sb_reference_packed_floats(Int32(k), Int32(n)), panels = (n + 31) / 32
-        guard let out = sb_alloc_floats(max(batch * per, 1)) else { preconditionFailure("out of memory for \(batch * per) floats of packed weights") }
-        let slices = max(1, min(panels, 4 * threads))
-        let args = PackArguments(b: b, packed: out)
-        DispatchQueue.concurrentPerform(iterations: batch * slices) { item in
-            let (matrix, s) = (item / slices, item % slices)
-            sb_reference_pack_b(Int32(k), Int32(n), args.b + matrix * k * n, args.packed + matrix * per,
-                                Int32(s * panels / slices), Int32((s + 1) * panels / slices))
-        }
-        return out
-    }
-
     /// B's 8-column panels for `sb_reference_f64`, in a buffer from `sb_alloc_floats`.
     private static func packNarrow(_ b: UnsafePointer<Float>, batch: Int, k: Int, n: Int) -> UnsafeMutablePointer<Float> {
         let per = sb_packed_floats(Int32(k), Int32(n), 8)
         guard let out = sb_alloc_floats(max(batch * per, 1)) else { preconditionFailure("out of memory for \(batch * per) floats of packed weights") }
         for i in 0..<batch { sb_pack_b(Int32(k), Int32(n), 8, b + i * k * n, out + i * per) }
         return out
-    }
-
-    private struct PackArguments: @unchecked Sendable {
-        let b: UnsafePointer<Float>
-        let packed: UnsafeMutablePointer<Float>
     }
 }

@@ -184,7 +184,7 @@ enum AttentionKernel {
         var c = [Float](repeating: 0, count: m * n)
         var packed = [Float](repeating: 0, count: max(1, sb_packed_floats(Int32(k), Int32(n), 16)))
         sb_pack_b(Int32(k), Int32(n), 16, b, &packed)
-        sb_gemm_ws_f32(Int32(m), Int32(n), Int32(k), Int32(tile), a, b, packed, &c, 0, Int32(m))
+        sb_gemm_ws_f32(Int32(m), Int32(n), Int32(k), Int32(tile), a, packed, &c, 0, Int32(m))
         return c
     }
 }

@@ -4,13 +4,12 @@ import SystolicData
 import SystolicNumerics
 import SystolicSuite
 
-/// The declared datapath through the vectorised C kernel (`sb_gemm_ws_f32`): operands decoded
-/// (or read in place), B packed into 16-column panels, rows in chunks over the threads.
+/// The declared datapath through the vectorised C kernel (`sb_gemm_ws_f32`): A decoded (or read
+/// in place), B decoded while it is packed into 16-column panels, rows in chunks over the threads.
 extension GemmKernel {
     /// Raw pointers for the C kernel's worker threads; each writes disjoint rows.
     private struct KernelArguments: @unchecked Sendable {
         let a: UnsafePointer<Float>
-        let b: UnsafePointer<Float>
         let packed: UnsafePointer<Float>
         let c: UnsafeMutablePointer<Float>
     }
@@ -58,60 +57,30 @@ extension GemmKernel {
         let found = Flags(flags: .allocate(capacity: g.batch * chunks))
         found.flags.initialize(repeating: false, count: g.batch * chunks)
         defer { found.flags.deallocate() }
+        let panelFloats = sb_packed_floats(Int32(k), Int32(n), 16)
+        let packed = BPanels.packed(g, inputs.b, width: 16, threads: behaviour.threads)
+        defer { sb_free_floats(packed, max(g.batch * panelFloats, 1)) }
         withFloats(inputs.a, threads: behaviour.threads) { a in
-            withKNFloats(g, inputs.b, threads: behaviour.threads) { b in
-                let panelFloats = sb_packed_floats(Int32(k), Int32(n), 16)
-                let packed = packB(b, batch: g.batch, k: k, n: n, threads: behaviour.threads)
-                defer { sb_free_floats(packed, max(g.batch * panelFloats, 1)) }
-                let args = KernelArguments(a: a, b: b, packed: packed, c: output)
-                let work: @Sendable (Int) -> Void = { item in
-                    let batch = item / chunks, part = item % chunks
-                    let c = args.c + batch * m * n
-                    sb_gemm_ws_f32(Int32(m), Int32(n), Int32(k), Int32(behaviour.kTile), args.a + batch * m * k, args.b + batch * k * n,
-                                   args.packed + batch * panelFloats, c, Int32(bounds[part]), Int32(bounds[part + 1]))
-                    // One branch-free pass (vectorised) over the item's rows.
-                    var any: UInt32 = 0
-                    UnsafeRawPointer(c + bounds[part] * n).withMemoryRebound(to: UInt32.self, capacity: (bounds[part + 1] - bounds[part]) * n) { w in
-                        for i in 0..<((bounds[part + 1] - bounds[part]) * n) { any |= w[i] & 0x7FFF_FFFF == 0x7F80_0000 ? 1 : 0 }
-                    }
-                    found.flags[item] = any != 0
+            let args = KernelArguments(a: a, packed: packed, c: output)
+            let work: @Sendable (Int) -> Void = { item in
+                let batch = item / chunks, part = item % chunks
+                let c = args.c + batch * m * n
+                sb_gemm_ws_f32(Int32(m), Int32(n), Int32(k), Int32(behaviour.kTile), args.a + batch * m * k,
+                               args.packed + batch * panelFloats, c, Int32(bounds[part]), Int32(bounds[part + 1]))
+                // One branch-free pass (vectorised) over the item's rows.
+                var any: UInt32 = 0
+                UnsafeRawPointer(c + bounds[part] * n).withMemoryRebound(to: UInt32.self, capacity: (bounds[part + 1] - bounds[part]) * n) { w in
+                    for i in 0..<((bounds[part + 1] - bounds[part]) * n) { any |= w[i] & 0x7FFF_FFFF == 0x7F80_0000 ? 1 : 0 }
                 }
-                if behaviour.threads <= 1 {
-                    for item in 0..<(g.batch * chunks) { work(item) }
-                } else {
-                    DispatchQueue.concurrentPerform(iterations: g.batch * chunks, execute: work)
-                }
+                found.flags[item] = any != 0
+            }
+            if behaviour.threads <= 1 {
+                for item in 0..<(g.batch * chunks) { work(item) }
+            } else {
+                DispatchQueue.concurrentPerform(iterations: g.batch * chunks, execute: work)
             }
         }
         return UnsafeBufferPointer(start: found.flags, count: g.batch * chunks).contains(true)
-    }
-
-    private struct PackArguments: @unchecked Sendable {
-        let b: UnsafePointer<Float>
-        let packed: UnsafeMutablePointer<Float>
-    }
-
-    /// B's 16-column panels (`sb_pack_b`'s layout), slices of panels packed by the threads, in a
-    /// buffer from `sb_alloc_floats` the caller frees.
-    private static func packB(_ b: UnsafePointer<Float>, batch: Int, k: Int, n: Int, threads: Int) -> UnsafeMutablePointer<Float> {
-        let panelFloats = sb_packed_floats(Int32(k), Int32(n), 16), panels = n / 16
-        let count = max(batch * panelFloats, 1)
-        // Like any Swift array allocation, running out of memory here ends the process.
-        guard let out = sb_alloc_floats(count) else { preconditionFailure("out of memory for \(count) floats of packed weights") }
-        let pointers = PackArguments(b: b, packed: out)
-        // Each item copies whole panels: row kk of panel p is B's row kk, columns 16p ..< 16p + 16.
-        let slices = max(1, min(panels, 4 * threads))
-        let work: @Sendable (Int) -> Void = { item in
-            let matrix = item / slices, s = item % slices
-            sb_pack_b_range(Int32(k), Int32(n), 16, pointers.b + matrix * k * n, pointers.packed + matrix * panelFloats,
-                            Int32(s * panels / slices), Int32((s + 1) * panels / slices))
-        }
-        if threads <= 1 || batch * k * n < 1 << 16 {
-            for item in 0..<(batch * slices) { work(item) }
-        } else {
-            DispatchQueue.concurrentPerform(iterations: batch * slices, execute: work)
-        }
-        return out
     }
 
     /// Calls `body` with a tensor's values as Floats: fp32 storage in place (little-endian fp32
@@ -131,16 +100,21 @@ extension GemmKernel {
         return BPanels.kn(g, b.decodedFloats()).withUnsafeBufferPointer { body($0.baseAddress!) }
     }
 
+    /// Where the decoding threads write.
+    private struct Decoded: @unchecked Sendable {
+        let floats: UnsafeMutablePointer<Float>
+    }
+
     /// `Tensor.decodedFloats` into a buffer from `sb_alloc_floats` (huge pages: a fresh 16 MiB
     /// array costs 4096 page faults), slices decoded by the threads.
     private static func decodedFloats(_ t: Tensor, threads: Int) -> UnsafeMutablePointer<Float> {
         let count = t.count
         guard let out = sb_alloc_floats(max(count, 1)) else { preconditionFailure("out of memory for \(count) decoded floats") }
         let slices = threads > 1 && count >= 1 << 18 ? 4 * threads : 1
-        let base = PackArguments(b: UnsafePointer(out), packed: out)
+        let base = Decoded(floats: out)
         DispatchQueue.concurrentPerform(iterations: slices) { s in
             let range = (s * count / slices)..<((s + 1) * count / slices)
-            t.decode(range, into: base.packed + range.lowerBound)
+            t.decode(range, into: base.floats + range.lowerBound)
         }
         return out
     }

@@ -110,6 +110,20 @@ public struct Tensor: Sendable, Equatable {
         }
     }
 
+    /// Calls `body` with the elements in `range` as Floats: fp32 storage in place, any other type
+    /// decoded into a buffer that lives for the call.
+    public func withFloats<R>(_ range: Range<Int>, _ body: (UnsafePointer<Float>) -> R) -> R {
+        if type == .fp32 {
+            return storage.withUnsafeBytes { raw in
+                (raw.baseAddress! + 4 * range.lowerBound).withMemoryRebound(to: Float.self, capacity: range.count) { body($0) }
+            }
+        }
+        let buffer = UnsafeMutablePointer<Float>.allocate(capacity: max(range.count, 1))
+        defer { buffer.deallocate() }
+        decode(range, into: buffer)
+        return body(buffer)
+    }
+
     /// Every bit pattern's value, for each type of one or two bytes (built once, on first use).
     static let decodingTables: [NumberType: [Float]] = Dictionary(uniqueKeysWithValues: NumberType.allCases.filter { $0.byteWidth <= 2 }.map { t in
         (t, (0..<(1 << (8 * t.byteWidth))).map { Float(t.decode(UInt32($0))) })

@@ -29,9 +29,10 @@ struct DeterminismAndDumpTests {
 
     /// The AVX-512, AVX2 and portable paths give the same bits (those this CPU has), for the
     /// emulator and for the reference, on shapes that leave partial blocks everywhere.
-    @Test(arguments: [(13, 103, 300, NumberType.fp32), (9, 70, 129, .bf16)])
-    func everyKernelPathGivesTheSameBits(m: Int, n: Int, k: Int, type: NumberType) throws {
-        let g = GemmCase(m: m, n: n, k: k, types: .init(shorthand: type), dataA: .normal(mean: 0, std: 1), dataB: .normal(mean: 0, std: 1))
+    @Test(arguments: [(13, 103, 300, NumberType.fp32, GemmCase.WeightLayout.kn), (9, 70, 129, .bf16, .kn), (7, 45, 200, .fp16, .nk)])
+    func everyKernelPathGivesTheSameBits(m: Int, n: Int, k: Int, type: NumberType, layout: GemmCase.WeightLayout) throws {
+        let g = GemmCase(m: m, n: n, k: k, types: .init(shorthand: type), layoutB: layout,
+                         dataA: .normal(mean: 0, std: 1), dataB: .normal(mean: 0, std: 1))
         let c = BenchmarkCase(id: "t/paths", suite: "t", name: "paths", profiles: [], workload: .gemm(g))
         let inputs = GemmInputs(g, caseId: c.id, generator: DataGenerator(seed: 13))
         let emulator = SystolicEmulator(config: try DeviceConfig.preset("hbm-inference"), threads: 2)
