@@ -72,6 +72,7 @@ public struct Certifier {
             Harness.Plan(suites: used, profile: nil, seed: seed, resultsPath: (directory as NSString).appendingPathComponent("results.json"),
                          caseIDs: ids),
             progress: progress)
+        try store.checkWritten()
 
         // The sample, chosen from the committed output digests.
         var samples: [CertificationPackage.Sample] = []
@@ -123,12 +124,24 @@ final class OutputStore: @unchecked Sendable {
 
     init(directory: String) { self.directory = directory }
 
+    /// The first write that failed (a full disk, say): the run goes on, and `checkWritten` says so.
+    private var failure: Error?
+
     func keep(_ id: String, _ tensor: Tensor) {
         lock.withLock {
             let path = (directory as NSString).appendingPathComponent("\(files.count).bin")
-            FileManager.default.createFile(atPath: path, contents: Data(tensor.storage))
-            files[id] = Kept(path: path, type: tensor.type, shape: tensor.shape)
+            do {
+                try Data(tensor.storage).write(to: URL(fileURLWithPath: path))
+                files[id] = Kept(path: path, type: tensor.type, shape: tensor.shape)
+            } catch {
+                if failure == nil { failure = error }
+            }
         }
+    }
+
+    /// Throws the first failed write, naming its file.
+    func checkWritten() throws {
+        if let failure = lock.withLock({ failure }) { throw failure }
     }
 
     func file(for id: String) -> Kept? { lock.withLock { files[id] } }

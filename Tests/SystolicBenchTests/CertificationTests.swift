@@ -1,7 +1,8 @@
 import Foundation
 import Testing
-import SystolicCertify
+@testable import SystolicCertify
 import SystolicData
+import SystolicNumerics
 import SystolicDevice
 import SystolicJSON
 import SystolicProcess
@@ -12,6 +13,21 @@ import SystolicSuite
 /// Certification packages prove themselves: a checker accepts an honest one and rejects every
 /// tampered one, even when the tamperer recomputes every digest.
 struct CertificationTests {
+    /// An output that cannot be kept (here its directory is a file) fails the certification with
+    /// the write's own error, after the run, instead of a missing file when the sample is moved.
+    @Test func anOutputThatCannotBeKeptIsReported() throws {
+        let notADirectory = temporaryDirectory().appendingPathComponent("file")
+        try Data([1]).write(to: notADirectory)
+        let store = OutputStore(directory: notADirectory.path)
+        store.keep("gemm/x/1", Tensor(type: .fp32, shape: [2]))
+        #expect(store.file(for: "gemm/x/1") == nil)
+        #expect(throws: (any Error).self) { try store.checkWritten() }
+        let fine = OutputStore(directory: temporaryDirectory().path)
+        fine.keep("gemm/x/1", Tensor(type: .fp32, shape: [2]))
+        #expect(fine.file(for: "gemm/x/1") != nil)
+        try fine.checkWritten()
+    }
+
     static let release = Result { try ConformanceRelease.load(Repository.path(ConformanceRelease.repositoryPath)) }
 
     /// A small profile (cheap cases of all three families) written to a temporary file.
