@@ -47,12 +47,10 @@ extension GemmCheck {
         var macs = 0
         // Each row's outputs, once for all vectors: their rounding cells cost more than a projection.
         let outputs = modular ? [] : outputRows(g, cv)
-        for _ in 0..<freivaldsVectors {
-            if modular {
-                macs += modularProjection(g, a, b, cv, &draws, &freivalds)
-            } else {
-                macs += boundedProjection(g, a, b, cv, outputs, exact: exact, bound: bound, arithmetic: arithmetic, &draws, &freivalds, &skipped)
-            }
+        if modular {
+            for _ in 0..<freivaldsVectors { macs += modularProjection(g, a, b, cv, &draws, &freivalds) }
+        } else {
+            macs += boundedProjections(g, a, b, cv, outputs, exact: exact, bound: bound, arithmetic: arithmetic, &draws, &freivalds, &skipped)
         }
         freivalds.skippedRows = skipped.count
 
@@ -110,27 +108,53 @@ extension GemmCheck {
             var r = OutputRow()
             for j in 0..<g.n {
                 let v = c[row * g.n + j]
-                let cell = roundingCell(v, g.types.output, g.overflow)
-                if !v.isFinite || !cell.lowerBound.isFinite || !cell.upperBound.isFinite { r.special = true; break }
+                guard let half = cellHalfWidth(v, g.types.output, g.overflow) else { r.special = true; break }
                 r.absSum += abs(v)
-                r.cells += max(v - cell.lowerBound, cell.upperBound - v)
+                r.cells += half
             }
             return r
         }
     }
 
-    /// One ±1 vector: rows outside their summed bound fail; rows holding specials are skipped.
-    private static func boundedProjection(_ g: GemmCase, _ a: [Float], _ b: [Float], _ c: [Double], _ rows: [OutputRow], exact: Bool, bound: GemmBound,
-                                          arithmetic: DeclaredArithmetic, _ draws: inout Draws, _ report: inout FreivaldsReport,
-                                          _ skipped: inout Set<Int>) -> Int {
-        let x = (0..<g.n).map { _ in draws.raw() & 1 == 0 ? 1.0 : -1.0 }
+    /// max(v − low, high − v) for v's rounding cell [low, high] in `type`, or nil where v or its
+    /// cell is not finite. For fp32 and bf16 outputs below the largest finite value it is half the
+    /// spacing above |v| (the spacing below is never larger), from the bits; otherwise, and for
+    /// other types, from `roundingCell`.
+    static func cellHalfWidth(_ v: Double, _ type: NumberType, _ overflow: OverflowMode) -> Double? {
+        let a = Float(v.magnitude)
+        if Double(a) == v.magnitude, a < .greatestFiniteMagnitude {
+            switch type {
+            case .fp32: return Double(a.nextUp - a) / 2
+            case .bf16 where a.bitPattern & 0xFFFF == 0 && a.bitPattern < 0x7F7F_0000:
+                return Double(Float(bitPattern: a.bitPattern + 0x1_0000) - a) / 2
+            default: break
+            }
+        }
+        guard v.isFinite else { return nil }
+        let cell = roundingCell(v, type, overflow)
+        guard cell.lowerBound.isFinite, cell.upperBound.isFinite else { return nil }
+        return max(v - cell.lowerBound, cell.upperBound - v)
+    }
+
+    /// The four ±1 vectors at once (one pass over B and over C for all of them, each lane of a
+    /// SIMD4 one vector's sums, in the same order as a vector on its own): rows outside their
+    /// summed bound fail; rows holding specials are skipped. The report folds the vectors in turn.
+    private static func boundedProjections(_ g: GemmCase, _ a: [Float], _ b: [Float], _ c: [Double], _ rows: [OutputRow], exact: Bool,
+                                           bound: GemmBound, arithmetic: DeclaredArithmetic, _ draws: inout Draws,
+                                           _ report: inout FreivaldsReport, _ skipped: inout Set<Int>) -> Int {
+        precondition(freivaldsVectors == 4, "the projections run as SIMD4 lanes")
+        let xs = (0..<4).map { _ in (0..<g.n).map { _ in draws.raw() & 1 == 0 ? 1.0 : -1.0 } }
+        let x = (0..<g.n).map { SIMD4(xs[0][$0], xs[1][$0], xs[2][$0], xs[3][$0]) }
         let u64 = 0x1p-53
         let kd = Double(g.k), nd = Double(g.n)
         let accMax = arithmetic.accumulator.maxFinite
+        let totalRows = g.batch * g.m
+        // Each vector's ratio for each row; nil where the row is skipped for that vector.
+        var ratios = [[Double?]](repeating: [Double?](repeating: nil, count: totalRows), count: 4)
         for batch in 0..<g.batch {
-            var bx = [Double](repeating: 0, count: g.k), babs = bx
+            var bx = [SIMD4<Double>](repeating: .zero, count: g.k), babs = [Double](repeating: 0, count: g.k)
             for k in 0..<g.k {
-                var s = 0.0, t = 0.0
+                var s = SIMD4<Double>.zero, t = 0.0
                 for j in 0..<g.n {
                     let v = bAt(g, b, batch, k, j)
                     s += v * x[j]
@@ -140,28 +164,35 @@ extension GemmCheck {
             }
             for i in 0..<g.m {
                 let row = batch * g.m + i
-                var z = 0.0, t = 0.0
+                var z = SIMD4<Double>.zero, t = 0.0
                 for k in 0..<g.k {
                     let av = Double(a[row * g.k + k])
                     z += av * bx[k]
                     t += abs(av) * babs[k]
                 }
                 let (cabs, cells) = (rows[row].absSum, rows[row].cells)
-                if rows[row].special || !z.isFinite || !t.isFinite || (!exact && t * (1 + kd * bound.unitRoundoff) >= accMax) {
-                    skipped.insert(row)
-                    continue
-                }
-                var y = 0.0
-                for j in 0..<g.n { y += c[row * g.n + j] * x[j] }
+                var y = SIMD4<Double>.zero
+                if !rows[row].special { for j in 0..<g.n { y += c[row * g.n + j] * x[j] } }
                 // Σⱼ Eᵢⱼ with Σⱼ Sᵢⱼ = t (|xⱼ| = 1), the outputs' rounding, and our own fp64 sums.
                 let elementBounds = exact ? 0 : kd * bound.unitRoundoff * t * (1 + 2 * kd * u64) + nd * bound.underflow
                 let allowed = elementBounds + cells + 2 * (kd + nd) * u64 * t + 2 * nd * u64 * cabs + 4 * (kd + nd) * u64 * t * u64
-                let ratio = abs(y - z) / max(allowed, .leastNonzeroMagnitude)
-                if ratio > report.worstRatio { report.worstRatio = ratio; report.worstRow = [batch, i] }
+                for v in 0..<4 {
+                    if rows[row].special || !z[v].isFinite || !t.isFinite || (!exact && t * (1 + kd * bound.unitRoundoff) >= accMax) {
+                        skipped.insert(row)
+                        continue
+                    }
+                    ratios[v][row] = abs(y[v] - z[v]) / max(allowed, .leastNonzeroMagnitude)
+                }
+            }
+        }
+        for v in 0..<4 {
+            for row in 0..<totalRows {
+                guard let ratio = ratios[v][row] else { continue }
+                if ratio > report.worstRatio { report.worstRatio = ratio; report.worstRow = [row / g.m, row % g.m] }
                 if ratio > 1 { report.failedRows += 1 }
             }
         }
-        return g.batch * (g.k * g.n + g.m * g.k + g.m * g.n)
+        return 4 * g.batch * (g.k * g.n + g.m * g.k + g.m * g.n)
     }
 
     /// One vector uniform in [0, p): rows whose C·x ≠ A·(B·x) mod p fail, as do rows holding a

@@ -8,6 +8,29 @@ import SystolicSuite
 
 /// Verification at scale reaches the full check's verdict on correct and faulty devices.
 struct AtScaleTests {
+    /// The projections' rounding-cell half-widths from the bits (fp32, bf16) equal those from
+    /// `roundingCell` on every bf16 pattern and on 65536 fp32 patterns, edges included, in both
+    /// overflow modes.
+    @Test(arguments: [OverflowMode.saturate, .ieee])
+    func cellHalfWidthsFromTheBitsEqualTheRoundingCells(overflow: OverflowMode) {
+        func general(_ v: Double, _ t: NumberType) -> Double? {
+            guard v.isFinite else { return nil }
+            let cell = GemmCheck.roundingCell(v, t, overflow)
+            guard cell.lowerBound.isFinite, cell.upperBound.isFinite else { return nil }
+            return max(v - cell.lowerBound, cell.upperBound - v)
+        }
+        var fp32: [UInt32] = [0, 1, 0x007F_FFFF, 0x0080_0000, 0x3F80_0000, 0x7F7F_FFFE, 0x7F7F_FFFF, 0x7F80_0000, 0x7FC0_0000]
+        fp32 += (0..<65536).map { UInt32(truncatingIfNeeded: $0 &* 0x9E37_79B9 ^ ($0 << 7)) }
+        for bits in fp32 + fp32.map({ $0 | 0x8000_0000 }) {
+            let v = Double(Float(bitPattern: bits))
+            #expect(GemmCheck.cellHalfWidth(v, .fp32, overflow) == general(v, .fp32), "fp32 \(bits)")
+        }
+        for bits in 0..<UInt32(65536) {
+            let v = Double(Float(bitPattern: bits << 16))
+            #expect(GemmCheck.cellHalfWidth(v, .bf16, overflow) == general(v, .bf16), "bf16 \(bits)")
+        }
+    }
+
     static func gemm(_ data: DataPattern, _ types: GemmCase.Types, _ verification: Verification,
                      m: Int = 96, n: Int = 384, k: Int = 512) -> BenchmarkCase {
         let g = GemmCase(m: m, n: n, k: k, types: types, dataA: data, dataB: data, verification: verification)
@@ -41,6 +64,20 @@ struct AtScaleTests {
             #expect((scaled.check?.referenceMacs ?? 0) > 0)
             #expect(scaled.check?.freivalds?.kind == (data.isIntegerValued ? "modular" : "bounded"))
         }
+    }
+
+    /// A NaN among the outputs sends its row to the elementwise sample, where it fails: the check
+    /// reports it (a NaN reached `roundingCell` first, whose range of NaNs traps).
+    @Test func aNaNOutputFailsAtScale() throws {
+        let c = Self.gemm(.normal(mean: 0, std: 1), Self.fp32, .atScale)
+        guard case let .gemm(g) = c.workload else { Issue.record("not a GEMM"); return }
+        let inputs = GemmInputs(g, caseId: c.id, generator: DataGenerator(seed: 3))
+        var out = try SystolicEmulator().run(c, inputs: .gemm(inputs)).tensors["c"]!
+        out.setBits(0x7FC0_0000, at: 5 * g.n + 17)
+        let report = GemmCheck.verify(output: out, inputs: inputs, gemm: g, arithmetic: SystolicEmulator().descriptor.arithmetic)
+        #expect(report.mode == "at_scale")
+        #expect(report.mismatches == 1)
+        #expect(report.freivalds?.skippedRows == 1)
     }
 
     /// Gross faults are caught by the projections themselves, not only by the sample.
