@@ -82,6 +82,7 @@ public struct Tensor: Sendable, Equatable {
     /// Elements `range` as `Float` into `out` (exact for all types but int32 beyond 2^24), without
     /// decoding the rest of the tensor.
     public func decode(_ range: Range<Int>, into out: UnsafeMutablePointer<Float>) {
+        guard !range.isEmpty else { return }
         let (w, t) = (type.byteWidth, type)
         // Plain loops over typed pointers (storage is little-endian on every supported host), which
         // the compiler vectorises: a bf16 decode through `load` took 7 % of a 1024³ multiply.
@@ -113,7 +114,7 @@ public struct Tensor: Sendable, Equatable {
     /// Calls `body` with the elements in `range` as Floats: fp32 storage in place, any other type
     /// decoded into a buffer that lives for the call.
     public func withFloats<R>(_ range: Range<Int>, _ body: (UnsafePointer<Float>) -> R) -> R {
-        if type == .fp32 {
+        if type == .fp32, !range.isEmpty {
             return storage.withUnsafeBytes { raw in
                 (raw.baseAddress! + 4 * range.lowerBound).withMemoryRebound(to: Float.self, capacity: range.count) { body($0) }
             }
