@@ -33,7 +33,8 @@ extension GemmKernel {
         var infinite = false
         let storage = [UInt8](unsafeUninitializedCapacity: 4 * count) { out, initialized in
             // Only the C kernel writes through this pointer; Swift reads the bytes.
-            infinite = fastFloat(g, inputs, behaviour: behaviour, into: UnsafeMutablePointer<Float>(OpaquePointer(out.baseAddress!)))
+            infinite = fastFloat(g, inputs, behaviour: behaviour, into: UnsafeMutablePointer<Float>(OpaquePointer(out.baseAddress!)),
+                                 findInfinities: g.overflow == .saturate)
             initialized = 4 * count
         }
         return (Tensor(type: .fp32, shape: [g.batch, g.m, g.n], storage: storage), infinite)
@@ -44,10 +45,12 @@ extension GemmKernel {
         let flags: UnsafeMutablePointer<Bool>
     }
 
-    /// Returns whether any output element is infinite: each thread looks over the rows it has just
-    /// written, while they are in its cache (a pass over the whole output afterwards cost 1.5 %).
+    /// With `findInfinities`, returns whether any output element is infinite (a saturating output
+    /// must change those): each thread looks over the rows it has just written, while they are in
+    /// its cache (a pass over the whole output afterwards cost 1.5 %). Otherwise returns false.
     @discardableResult
-    static func fastFloat(_ g: GemmCase, _ inputs: GemmInputs, behaviour: Behaviour, into output: UnsafeMutablePointer<Float>) -> Bool {
+    static func fastFloat(_ g: GemmCase, _ inputs: GemmInputs, behaviour: Behaviour, into output: UnsafeMutablePointer<Float>,
+                          findInfinities: Bool = false) -> Bool {
         let (m, n, k) = (g.m, g.n, g.k)
         // Rows in nearly equal chunks of whole 12-row groups (two of the AVX-512 kernel's blocks,
         // one of the AVX2 kernel's pairs), four per thread, so the threads finish together.
@@ -67,6 +70,7 @@ extension GemmKernel {
                 let c = args.c + batch * m * n
                 sb_gemm_ws_f32(Int32(m), Int32(n), Int32(k), Int32(behaviour.kTile), args.a + batch * m * k,
                                args.packed + batch * panelFloats, c, Int32(bounds[part]), Int32(bounds[part + 1]))
+                guard findInfinities else { return }
                 // One branch-free pass (vectorised) over the item's rows.
                 var any: UInt32 = 0
                 UnsafeRawPointer(c + bounds[part] * n).withMemoryRebound(to: UInt32.self, capacity: (bounds[part + 1] - bounds[part]) * n) { w in
