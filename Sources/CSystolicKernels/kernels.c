@@ -493,8 +493,6 @@ void sb_reference_f64(int m, int n, int k, const float *a, const float *b, const
     finish_abs_sums(n, k, a, b, v, s, r0, r1);
 }
 
-int sb_reference_is_wide(void) { return wide(); }
-
 // B's column j in its 32-column panels (32 floats between rows).
 static const float *panel_column(const float *packed, int k, int j) { return packed + (size_t)(j / 32) * k * 32 + j % 32; }
 

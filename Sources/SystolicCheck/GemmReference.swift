@@ -129,7 +129,7 @@ public struct GemmReference: Sendable {
                 }
             }
         }
-        if sb_reference_is_wide() != 0 {
+        if sb_kernels_vectorised() == 2 {
             let panelFloats = sb_packed_floats(Int32(k), Int32(n), 32)
             let packed = BPanels.packed(g, inputs.b, width: 32, threads: threads)
             defer { sb_free_floats(packed, max(g.batch * panelFloats, 1)) }

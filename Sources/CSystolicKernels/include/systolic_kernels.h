@@ -22,13 +22,10 @@ void sb_gemm_ws_f32(int m, int n, int k, int tile, const float *a, const float *
 /// the decoded inputs. `packed8` is B's 8-column panels laid out by `sb_pack_b` (width 8).
 void sb_reference_f64(int m, int n, int k, const float *a, const float *b, const float *packed8, double *value, double *abs_sum, int row_begin, int row_end);
 
-/// 1 when `sb_reference_wide` runs its AVX-512 kernel.
-int sb_reference_is_wide(void);
-
 /// The host reference (as `sb_reference_f64` defines it) for `count` rows of A (indices `rows`,
-/// each < m), output row t for A's row rows[t], through the AVX-512 kernel where it runs (else
-/// element by element, the same numbers). B is read from `packed` alone (32-column panels,
-/// `sb_pack_b`'s layout), so its unpacked copy need not exist.
+/// each < m), output row t for A's row rows[t], through the AVX-512 kernel where it runs
+/// (`sb_kernels_vectorised()` is 2; else element by element, the same numbers). B is read from
+/// `packed` alone (32-column panels, `sb_pack_b`'s layout), so its unpacked copy need not exist.
 void sb_reference_wide(int m, int n, int k, const float *a, const float *packed, const int *rows, int count,
                        double *value, double *abs_sum);
 
