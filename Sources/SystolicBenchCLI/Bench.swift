@@ -30,12 +30,16 @@ extension SystolicBench {
         @Option(help: "Threads (default: all cores).")
         var threads: Int?
 
-        @Option(help: "Time only `emulator` or only `reference` (to profile one alone).")
-        var only: String?
+        /// What `--only` can time alone.
+        enum Part: String, ExpressibleByArgument, CaseIterable {
+            case emulator, reference
+        }
+
+        @Option(help: "Time only the emulator or only the reference (to profile one alone).")
+        var only: Part?
 
         func validate() throws {
             guard repeats >= 1 else { throw ValidationError("--repeats must be at least 1, found \(repeats)") }
-            if let only, only != "emulator", only != "reference" { throw ValidationError("--only takes emulator or reference, found \(only)") }
             if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, found \(threads)") }
         }
 
@@ -54,8 +58,8 @@ extension SystolicBench {
                     let inputs = GemmInputs(g, caseId: c.id, generator: DataGenerator(seed: 1))
                     let emulator = SystolicEmulator(config: try DeviceConfig.preset(DeviceConfig.defaultPresetName), threads: threads)
                     let flops = 2 * Double(g.macs)
-                    let emulate = only == "reference" ? .nan : try median { _ = try emulator.run(c, inputs: .gemm(inputs)) }
-                    let reference = only == "emulator" ? .nan : try median {
+                    let emulate = only == .reference ? .nan : try median { _ = try emulator.run(c, inputs: .gemm(inputs)) }
+                    let reference = only == .emulator ? .nan : try median {
                         _ = GemmReference.compute(g, inputs, threads: threads ?? ProcessInfo.processInfo.activeProcessorCount)
                     }
                     print(String(format: "%-16@ %-5@ %10.4f %8.1f %12.4f %8.1f", String(shape) as NSString, t.rawValue as NSString,
