@@ -119,7 +119,7 @@ extension SystolicBench {
             do {
                 let out = try harness.device.run(c, inputs: .gemm(inputs))
                 let wall = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-                let device = out.metrics.first { $0.name == "time" }?.value ?? 0
+                let device = out.metrics[.time]?.value ?? 0
                 report(true, String(format: "tensor throughput through the scratch files: %.2f GB/s (%.0f MiB in %.1f ms beyond %.1f ms of device time)",
                                     bytes / max(wall - device, 1e-9) / 1e9, bytes / 1048576, (wall - device) * 1e3, device * 1e3))
             } catch {

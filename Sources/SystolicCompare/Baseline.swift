@@ -42,6 +42,8 @@ public struct Baseline: Sendable, Codable, Equatable {
         guard b.format == formatTag else {
             throw InputFileError(file: path, place: "format", message: "expected \"\(formatTag)\", found \"\(b.format)\"")
         }
+        // A figure the catalogue does not know would have no direction and no unit to compare by.
+        for (i, c) in b.cases.enumerated() { try Metric.validate(c.metrics, file: path, place: "cases[\(i)].metrics") }
         return b
     }
 }

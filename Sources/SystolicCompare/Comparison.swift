@@ -1,3 +1,4 @@
+import SystolicDevice
 import SystolicHarness
 
 /// The outcome of comparing a results file with one baseline under tolerance rules.

@@ -1,21 +1,24 @@
 import Foundation
+import SystolicDevice
 import SystolicJSON
 
 /// How much each metric may move before a comparison calls it a regression or an improvement
 /// (format `systolic-bench.tolerances/1`, schema `schemas/tolerances.schema.json`).
 ///
-/// Resolution for a metric of a case: the first override whose case pattern matches the case id
-/// and whose metric matches; else the rule named for the metric in `metrics`; else `deterministic`
-/// for deterministic figures (an exact match) or `measured` for the rest. A rule's `better` gives
-/// the polarity; a change is within tolerance when |now − baseline| ≤ max(absolute,
+/// The defaults come from the metric catalogue (`Metric`): which way is better, and the noise
+/// floor of a measured figure. A tolerance file only overrides them. Resolution for a metric of a
+/// case: the first override whose case pattern matches the case id and whose metric matches; over
+/// the file's rule for the metric in `metrics`; over the catalogue's; over `deterministic` for
+/// deterministic figures (exact unless the file's rule for the metric says otherwise) or
+/// `measured` for the rest. A change is within tolerance when |now − baseline| ≤ max(absolute,
 /// relative·|baseline|); beyond it, a change in the `better` direction is an improvement and the
-/// other a regression. Without a polarity every change beyond tolerance is a regression.
+/// other a regression. Without a direction (counts of work such as `macs`) every change beyond
+/// tolerance is a regression.
 public struct ToleranceRules: Sendable, Codable, Equatable {
     public static let formatTag = "systolic-bench.tolerances/1"
 
-    public enum Polarity: String, Sendable, Codable, CaseIterable {
-        case lower, higher
-    }
+    /// The file's name for a metric's direction (`better`): the catalogue's.
+    public typealias Polarity = Metric.Better
 
     public struct Rule: Sendable, Codable, Equatable {
         public var better: Polarity?
@@ -60,10 +63,12 @@ public struct ToleranceRules: Sendable, Codable, Equatable {
 
     /// The rule for `metric` of case `caseId`.
     public func rule(for metric: String, caseId: String, deterministic isDeterministic: Bool) -> Rule {
-        let base = metrics[metric] ?? Rule()
-        let fallback = isDeterministic ? deterministic : measured
-        var rule = base.over(fallback)
-        if isDeterministic, metrics[metric]?.relative == nil, metrics[metric]?.absolute == nil {
+        let catalogued = Metric.named(metric)
+        var fromCatalogue = Rule(better: catalogued?.better)
+        if !isDeterministic, let floor = catalogued?.measuredFloor, floor > 0 { fromCatalogue.absolute = floor }
+        let own = metrics[metric] ?? Rule()
+        var rule = own.over(fromCatalogue).over(isDeterministic ? deterministic : measured)
+        if isDeterministic, own.relative == nil, own.absolute == nil {
             // Modelled figures repeat to the last bit: any change is a change.
             rule.relative = deterministic.relative
             rule.absolute = deterministic.absolute
@@ -88,21 +93,13 @@ public struct ToleranceRules: Sendable, Codable, Equatable {
         return true
     }
 
-    /// The rules the tool uses when none are given: exact for modelled figures, 5 % (and an
-    /// absolute floor) on the median for measured ones, with each known metric's polarity.
+    /// The rules the tool uses when none are given: exact for modelled figures, 5 % on the median
+    /// for measured ones, and the catalogue's direction and noise floor for each metric.
     public static let defaults = ToleranceRules(
-        format: formatTag, version: "1.0.0",
+        format: formatTag, version: "2.0.0",
         deterministic: Rule(statistic: "value", relative: 0, absolute: 0),
         measured: Rule(statistic: "median", relative: 0.05, absolute: 0),
-        metrics: [
-            "cycles": Rule(better: .lower), "compute_cycles": Rule(better: .lower), "stall_cycles": Rule(better: .lower),
-            "time": Rule(better: .lower, absolute: 1e-6), "roofline_time": Rule(better: .lower),
-            "throughput": Rule(better: .higher), "utilisation": Rule(better: .higher),
-            "mapping_efficiency": Rule(better: .higher), "roofline_fraction": Rule(better: .higher),
-            "energy": Rule(better: .lower), "efficiency": Rule(better: .higher),
-            "hbm_read_bytes": Rule(better: .lower), "hbm_write_bytes": Rule(better: .lower), "sram_bytes": Rule(better: .lower),
-            "arithmetic_intensity": Rule(better: .higher), "macs": Rule(),
-        ],
+        metrics: [:],
         overrides: [])
 
     /// Reads and validates a tolerance file; errors name the file, the place and the value.
@@ -117,11 +114,25 @@ public struct ToleranceRules: Sendable, Codable, Equatable {
                     throw InputFileError(file: path, place: "\(place).\(name)", message: "expected a non-negative number, found \(v)")
                 }
             }
+            if let statistic = rule.statistic, statistic != "value", Statistic(rawValue: statistic) == nil {
+                throw InputFileError(file: path, place: "\(place).statistic",
+                                     message: "expected value or one of \(Statistic.allCases.map(\.rawValue).joined(separator: ", ")), found \"\(statistic)\"")
+            }
+        }
+        func known(_ metric: String, _ place: String) throws(InputFileError) {
+            guard Metric.named(metric) == nil else { return }
+            throw InputFileError(file: path, place: place, message: "unknown metric \"\(metric)\" (not in the metric catalogue)")
         }
         try check(rules.deterministic, "deterministic")
         try check(rules.measured, "measured")
-        for (name, rule) in rules.metrics.sorted(by: { $0.key < $1.key }) { try check(rule, "metrics.\(name)") }
-        for (i, o) in rules.overrides.enumerated() { try check(o.rule, "overrides[\(i)].rule") }
+        for (name, rule) in rules.metrics.sorted(by: { $0.key < $1.key }) {
+            try known(name, "metrics.\(name)")
+            try check(rule, "metrics.\(name)")
+        }
+        for (i, o) in rules.overrides.enumerated() {
+            if let metric = o.metric { try known(metric, "overrides[\(i)].metric") }
+            try check(o.rule, "overrides[\(i)].rule")
+        }
         return rules
     }
 }

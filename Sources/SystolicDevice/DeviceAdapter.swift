@@ -48,26 +48,11 @@ public enum DeviceError: Error, Sendable, Equatable {
 public struct DeviceOutput: Sendable {
     /// Output tensors by role; GEMM returns "c".
     public var tensors: [String: Tensor]
-    public var metrics: [Metric]
+    /// The device's figures, each under its catalogued metric.
+    public var metrics: [Metric: MetricValue]
 
-    public init(tensors: [String: Tensor], metrics: [Metric]) {
+    public init(tensors: [String: Tensor], metrics: [Metric: MetricValue]) {
         self.tensors = tensors
         self.metrics = metrics
-    }
-}
-
-/// One figure with its unit.
-public struct Metric: Sendable, Equatable, Codable {
-    public var name: String
-    public var value: Double
-    public var unit: String
-    /// True for figures that must repeat exactly (modelled cycles); false for measured ones.
-    public var deterministic: Bool
-    /// Where the figure comes from, for figures whose source matters (energy: `modelled`,
-    /// `on_chip_counter`, `board_sensor`, `wall_meter`).
-    public var source: String?
-
-    public init(name: String, value: Double, unit: String, deterministic: Bool, source: String? = nil) {
-        self.name = name; self.value = value; self.unit = unit; self.deterministic = deterministic; self.source = source
     }
 }

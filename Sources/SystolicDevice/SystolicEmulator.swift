@@ -246,56 +246,50 @@ public struct SystolicEmulator: DeviceAdapter {
         let (seconds, linkBytes) = plan.cost(on: interconnect, width: c.type.byteWidth)
         let joules = linkBytes * config.energy.linkByteJoules + config.energy.staticWatts * seconds * Double(c.ranks)
         let algbw = Double(c.bytes) / seconds
-        func m(_ name: String, _ value: Double, _ unit: String, source: String? = nil) -> Metric {
-            Metric(name: name, value: value, unit: unit, deterministic: true, source: source)
-        }
-        let metrics = [
-            m("time", seconds, "s"),
-            m("algbw", algbw, "B/s"),
-            m("busbw", algbw * c.operation.busFactor(ranks: c.ranks), "B/s"),
-            m("steps", Double(plan.steps.count), "count"),
-            m("link_bytes", linkBytes, "B"),
-            m("energy", joules, "J", source: "modelled"),
+        let metrics: [Metric: MetricValue] = [
+            .time: .modelled(seconds, "s"),
+            .algbw: .modelled(algbw, "B/s"),
+            .busbw: .modelled(algbw * c.operation.busFactor(ranks: c.ranks), "B/s"),
+            .steps: .modelled(Double(plan.steps.count), "count"),
+            .linkBytes: .modelled(linkBytes, "B"),
+            .energy: .modelled(joules, "J", source: "modelled"),
         ]
         guard let inputs else { return DeviceOutput(tensors: [:], metrics: metrics) }
         let out = CollectiveEngine.run(c, inputs, faults: f)
         return DeviceOutput(tensors: ["out": out], metrics: metrics)
     }
 
-    private func attentionMetrics(_ a: AttentionCase, _ cost: AttentionCost) -> [Metric] {
+    private func attentionMetrics(_ a: AttentionCase, _ cost: AttentionCost) -> [Metric: MetricValue] {
         let flops = Double(4 * a.visiblePairs * a.headDim)
         let hbmBytes = Double(cost.hbmReadBytes + cost.hbmWriteBytes)
         let rate = min(config.arithmetic.rate(a.inputType)!, config.arithmetic.rate(a.kvType)!)
         let peak = 2 * Double(config.array.rows * config.array.cols * config.array.count * rate) * config.clockHz
         let bandwidth = config.memory.hbmBytesPerSecond
         let rooflineSeconds = max(flops / peak, bandwidth > 0 ? hbmBytes / bandwidth : 0)
-        func m(_ name: String, _ value: Double, _ unit: String, source: String? = nil) -> Metric {
-            Metric(name: name, value: value, unit: unit, deterministic: true, source: source)
-        }
-        var metrics = [
-            m("cycles", Double(cost.cycles), "cycles"),
-            m("array_cycles", Double(cost.arrayCycles), "cycles"),
-            m("vector_cycles", Double(cost.vectorCycles), "cycles"),
-            m("stall_cycles", Double(cost.stallCycles), "cycles"),
-            m("time", cost.seconds, "s"),
+        var metrics: [Metric: MetricValue] = [
+            .cycles: .modelled(Double(cost.cycles), "cycles"),
+            .arrayCycles: .modelled(Double(cost.arrayCycles), "cycles"),
+            .vectorCycles: .modelled(Double(cost.vectorCycles), "cycles"),
+            .stallCycles: .modelled(Double(cost.stallCycles), "cycles"),
+            .time: .modelled(cost.seconds, "s"),
             // FLOPs count 2·head_dim per visible (query, key) pair for each product; masked pairs are not counted.
-            m("flops", flops, "FLOP"),
-            m("throughput", flops / cost.seconds, "FLOP/s"),
-            m("utilisation", flops / (peak * cost.seconds), "ratio"),
-            m("hbm_read_bytes", Double(cost.hbmReadBytes), "B"),
-            m("hbm_write_bytes", Double(cost.hbmWriteBytes), "B"),
-            m("sram_bytes", Double(cost.sramBytes), "B"),
-            m("achieved_bandwidth", hbmBytes / cost.seconds, "B/s"),
-            m("hbm_utilisation", bandwidth > 0 ? hbmBytes / cost.seconds / bandwidth : 0, "ratio"),
-            m("arithmetic_intensity", flops / hbmBytes, "FLOP/B"),
-            m("roofline_time", rooflineSeconds, "s"),
-            m("roofline_fraction", rooflineSeconds / cost.seconds, "ratio"),
-            m("energy", cost.joules, "J", source: "modelled"),
-            m("efficiency", flops / cost.joules, "FLOP/J", source: "modelled"),
+            .flops: .modelled(flops, "FLOP"),
+            .throughput: .modelled(flops / cost.seconds, "FLOP/s"),
+            .utilisation: .modelled(flops / (peak * cost.seconds), "ratio"),
+            .hbmReadBytes: .modelled(Double(cost.hbmReadBytes), "B"),
+            .hbmWriteBytes: .modelled(Double(cost.hbmWriteBytes), "B"),
+            .sramBytes: .modelled(Double(cost.sramBytes), "B"),
+            .achievedBandwidth: .modelled(hbmBytes / cost.seconds, "B/s"),
+            .hbmUtilisation: .modelled(bandwidth > 0 ? hbmBytes / cost.seconds / bandwidth : 0, "ratio"),
+            .arithmeticIntensity: .modelled(flops / hbmBytes, "FLOP/B"),
+            .rooflineTime: .modelled(rooflineSeconds, "s"),
+            .rooflineFraction: .modelled(rooflineSeconds / cost.seconds, "ratio"),
+            .energy: .modelled(cost.joules, "J", source: "modelled"),
+            .efficiency: .modelled(flops / cost.joules, "FLOP/J", source: "modelled"),
         ]
         // Decode (a few query tokens per sequence) is measured in tokens.
         if a.queryLength <= 16 {
-            metrics.append(m("tokens_per_second", Double(a.batch * a.queryLength) / cost.seconds, "token/s"))
+            metrics[.tokensPerSecond] = .modelled(Double(a.batch * a.queryLength) / cost.seconds, "token/s")
         }
         return metrics
     }
@@ -336,7 +330,7 @@ public struct SystolicEmulator: DeviceAdapter {
         return b
     }
 
-    private func metrics(_ g: GemmCase, _ cost: GemmCost) -> [Metric] {
+    private func metrics(_ g: GemmCase, _ cost: GemmCost) -> [Metric: MetricValue] {
         let macs = Double(cost.macs)
         let ops = 2 * macs
         let hbmBytes = Double(cost.hbmReadBytes + cost.hbmWriteBytes)
@@ -344,26 +338,23 @@ public struct SystolicEmulator: DeviceAdapter {
         let bandwidth = config.memory.hbmBytesPerSecond
         let rooflineSeconds = max(ops / peak, bandwidth > 0 ? hbmBytes / bandwidth : 0)
         let lanesTotal = Double(config.array.rows * config.array.cols * config.array.count * config.arithmetic.rate(g.types.a)!)
-        func m(_ name: String, _ value: Double, _ unit: String, source: String? = nil) -> Metric {
-            Metric(name: name, value: value, unit: unit, deterministic: true, source: source)
-        }
         return [
-            m("cycles", Double(cost.cycles), "cycles"),
-            m("compute_cycles", Double(cost.computeCycles), "cycles"),
-            m("stall_cycles", Double(cost.stallCycles), "cycles"),
-            m("time", cost.seconds, "s"),
-            m("macs", macs, "MAC"),
-            m("throughput", ops / cost.seconds, "op/s"),
-            m("utilisation", macs / (Double(cost.cycles) * lanesTotal), "ratio"),
-            m("mapping_efficiency", mappingEfficiency(g), "ratio"),
-            m("hbm_read_bytes", Double(cost.hbmReadBytes), "B"),
-            m("hbm_write_bytes", Double(cost.hbmWriteBytes), "B"),
-            m("sram_bytes", Double(cost.sramBytes), "B"),
-            m("arithmetic_intensity", ops / hbmBytes, "op/B"),
-            m("roofline_time", rooflineSeconds, "s"),
-            m("roofline_fraction", rooflineSeconds / cost.seconds, "ratio"),
-            m("energy", cost.joules, "J", source: "modelled"),
-            m("efficiency", ops / cost.joules, "op/J", source: "modelled"),
+            .cycles: .modelled(Double(cost.cycles), "cycles"),
+            .computeCycles: .modelled(Double(cost.computeCycles), "cycles"),
+            .stallCycles: .modelled(Double(cost.stallCycles), "cycles"),
+            .time: .modelled(cost.seconds, "s"),
+            .macs: .modelled(macs, "MAC"),
+            .throughput: .modelled(ops / cost.seconds, "op/s"),
+            .utilisation: .modelled(macs / (Double(cost.cycles) * lanesTotal), "ratio"),
+            .mappingEfficiency: .modelled(mappingEfficiency(g), "ratio"),
+            .hbmReadBytes: .modelled(Double(cost.hbmReadBytes), "B"),
+            .hbmWriteBytes: .modelled(Double(cost.hbmWriteBytes), "B"),
+            .sramBytes: .modelled(Double(cost.sramBytes), "B"),
+            .arithmeticIntensity: .modelled(ops / hbmBytes, "op/B"),
+            .rooflineTime: .modelled(rooflineSeconds, "s"),
+            .rooflineFraction: .modelled(rooflineSeconds / cost.seconds, "ratio"),
+            .energy: .modelled(cost.joules, "J", source: "modelled"),
+            .efficiency: .modelled(ops / cost.joules, "op/J", source: "modelled"),
         ]
     }
 

@@ -110,10 +110,9 @@ public struct Harness: Sendable {
     /// Runs and judges one case. Never throws: every outcome is a verdict.
     public func runCase(_ benchmarkCase: BenchmarkCase, generator: DataGenerator) -> CaseResult {
         let start = DispatchTime.now().uptimeNanoseconds
-        func finish(_ verdict: Verdict, _ reason: String?, _ metrics: [Metric] = [], _ check: CheckReport? = nil) -> CaseResult {
+        func finish(_ verdict: Verdict, _ reason: String?, _ metrics: [Metric: MetricValue] = [:], _ check: CheckReport? = nil) -> CaseResult {
             let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-            var byName: [String: MetricValue] = [:]
-            for m in metrics { byName[m.name] = MetricValue(value: m.value, unit: m.unit, deterministic: m.deterministic, source: m.source) }
+            let byName = Dictionary(uniqueKeysWithValues: metrics.map { ($0.key.name, $0.value) })
             return CaseResult(id: benchmarkCase.id, position: 0, suite: benchmarkCase.suite, op: benchmarkCase.workload.op, verdict: verdict,
                               reason: reason, metrics: byName, check: check, hostSeconds: seconds)
         }
@@ -174,13 +173,13 @@ public struct Harness: Sendable {
 
     /// Runs and judges one attention case (see `AttentionCheck`).
     private func runAttention(_ benchmarkCase: BenchmarkCase, _ a: AttentionCase, generator: DataGenerator,
-                              finish: (Verdict, String?, [Metric], CheckReport?) -> CaseResult) -> CaseResult {
+                              finish: (Verdict, String?, [Metric: MetricValue], CheckReport?) -> CaseResult) -> CaseResult {
         let arithmetic = device.descriptor.arithmetic
         guard let expUlps = arithmetic.expUlps else {
-            return finish(.notSupported, "the device declares op attention but not the accuracy of its exp (exp_ulps)", [], nil)
+            return finish(.notSupported, "the device declares op attention but not the accuracy of its exp (exp_ulps)", [:], nil)
         }
         if !arithmetic.overflowModes.contains(a.overflow) {
-            return finish(.notSupported, "the device does not declare overflow mode \(a.overflow.rawValue)", [], nil)
+            return finish(.notSupported, "the device does not declare overflow mode \(a.overflow.rawValue)", [:], nil)
         }
         let inputs = AttentionInputs(a, caseId: benchmarkCase.id, generator: generator)
         let output: DeviceOutput
@@ -188,8 +187,8 @@ public struct Harness: Sendable {
             output = try device.run(benchmarkCase, inputs: .attention(inputs))
         } catch {
             switch error {
-            case let .notSupported(reason): return finish(.notSupported, reason, [], nil)
-            case let .broken(reason): return finish(.error, reason, [], nil)
+            case let .notSupported(reason): return finish(.notSupported, reason, [:], nil)
+            case let .broken(reason): return finish(.error, reason, [:], nil)
             }
         }
         let expectedShape = [a.batch, a.heads, a.queryLength, a.headDim]
@@ -225,32 +224,32 @@ public struct Harness: Sendable {
     /// Runs and judges one collective (see `CollectiveCheck`); a timing-only case is run without
     /// data and passes on its figures alone.
     private func runCollective(_ benchmarkCase: BenchmarkCase, _ c: CollectiveCase, generator: DataGenerator,
-                               finish: (Verdict, String?, [Metric], CheckReport?) -> CaseResult) -> CaseResult {
+                               finish: (Verdict, String?, [Metric: MetricValue], CheckReport?) -> CaseResult) -> CaseResult {
         func run(_ inputs: CaseInputs) -> Result<DeviceOutput, DeviceError> {
             do { return .success(try device.run(benchmarkCase, inputs: inputs)) } catch { return .failure(error) }
         }
-        func withBandwidths(_ metrics: [Metric]) -> [Metric] {
+        func withBandwidths(_ metrics: [Metric: MetricValue]) -> [Metric: MetricValue] {
             // nccl-tests' algbw and busbw from the device's time, when it does not report them.
-            guard !metrics.contains(where: { $0.name == "algbw" }), let time = metrics.first(where: { $0.name == "time" }), time.value > 0 else {
-                return metrics
-            }
+            guard metrics[.algbw] == nil, let time = metrics[.time], time.value > 0 else { return metrics }
             let algbw = Double(c.bytes) / time.value
-            return metrics + [Metric(name: "algbw", value: algbw, unit: "B/s", deterministic: time.deterministic),
-                              Metric(name: "busbw", value: algbw * c.operation.busFactor(ranks: c.ranks), unit: "B/s", deterministic: time.deterministic)]
+            var out = metrics
+            out[.algbw] = MetricValue(value: algbw, unit: "B/s", deterministic: time.deterministic)
+            out[.busbw] = MetricValue(value: algbw * c.operation.busFactor(ranks: c.ranks), unit: "B/s", deterministic: time.deterministic)
+            return out
         }
         if c.timingOnly {
             switch run(.none) {
             case let .success(output): return finish(.pass, "timing only (declared in the suite): no data moved or checked", withBandwidths(output.metrics), nil)
-            case let .failure(.notSupported(reason)): return finish(.notSupported, reason, [], nil)
-            case let .failure(.broken(reason)): return finish(.error, reason, [], nil)
+            case let .failure(.notSupported(reason)): return finish(.notSupported, reason, [:], nil)
+            case let .failure(.broken(reason)): return finish(.error, reason, [:], nil)
             }
         }
         let inputs = CollectiveInputs(c, caseId: benchmarkCase.id, generator: generator)
         let output: DeviceOutput
         switch run(.collective(inputs)) {
         case let .success(o): output = o
-        case let .failure(.notSupported(reason)): return finish(.notSupported, reason, [], nil)
-        case let .failure(.broken(reason)): return finish(.error, reason, [], nil)
+        case let .failure(.notSupported(reason)): return finish(.notSupported, reason, [:], nil)
+        case let .failure(.broken(reason)): return finish(.error, reason, [:], nil)
         }
         let metrics = withBandwidths(output.metrics)
         let expectedShape = [c.ranks, c.outputCount]

@@ -1,3 +1,4 @@
+import SystolicDevice
 import SystolicJSON
 
 extension RunResults {
@@ -7,6 +8,7 @@ extension RunResults {
         guard r.format == formatTag else {
             throw InputFileError(file: path, place: "format", message: "expected \"\(formatTag)\", found \"\(r.format)\"")
         }
+        for (i, c) in r.cases.enumerated() { try Metric.validate(c.metrics, file: path, place: "cases[\(i)].metrics") }
         return r
     }
 }

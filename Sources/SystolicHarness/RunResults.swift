@@ -113,18 +113,3 @@ public struct AuditRecord: Sendable, Codable, Equatable {
         case outputDigest = "output_digest"
     }
 }
-
-public struct MetricValue: Sendable, Codable, Equatable {
-    public var value: Double
-    public var unit: String
-    /// True when the figure must repeat exactly (modelled); compared exactly against baselines.
-    public var deterministic: Bool
-    /// Where the figure comes from, when that matters (energy: `modelled`, `board_sensor`, …).
-    public var source: String?
-    /// Statistics of repeated measurements (`median`, `p90`, `p99`, `min`, `max`, `cv`), when measured.
-    public var statistics: [String: Double]?
-
-    public init(value: Double, unit: String, deterministic: Bool, source: String? = nil, statistics: [String: Double]? = nil) {
-        self.value = value; self.unit = unit; self.deterministic = deterministic; self.source = source; self.statistics = statistics
-    }
-}

@@ -269,23 +269,20 @@ public final class ProcessAdapter: DeviceAdapter, @unchecked Sendable {
     }
 
     /// The measured figures; `flops` is the op's operation count (two per MAC).
-    private func metrics(_ reply: RunReply, flops: Double, roundTrip: Double) -> [Metric] {
-        var out = [Metric(name: "host_round_trip", value: roundTrip, unit: "s", deterministic: false)]
+    private func metrics(_ reply: RunReply, flops: Double, roundTrip: Double) -> [Metric: MetricValue] {
+        var out: [Metric: MetricValue] = [.hostRoundTrip: .measured(roundTrip, "s")]
         if let samples = reply.samplesSeconds, !samples.isEmpty, samples.allSatisfy({ $0.isFinite && $0 >= 0 }) {
+            // One record: the median as the value, the spread of the repeats as its statistics.
             let stats = SampleStatistics(samples)
-            out.append(Metric(name: "time", value: stats.median, unit: "s", deterministic: false, source: descriptor.adapter?.timer))
-            out.append(Metric(name: "time_p90", value: stats.p90, unit: "s", deterministic: false))
-            out.append(Metric(name: "time_p99", value: stats.p99, unit: "s", deterministic: false))
-            out.append(Metric(name: "time_min", value: stats.min, unit: "s", deterministic: false))
-            out.append(Metric(name: "time_max", value: stats.max, unit: "s", deterministic: false))
-            out.append(Metric(name: "time_cv", value: stats.cv, unit: "ratio", deterministic: false))
-            out.append(Metric(name: "repeats", value: Double(samples.count), unit: "count", deterministic: false))
+            out[.time] = MetricValue(value: stats.median, unit: "s", deterministic: false, source: descriptor.adapter?.timer,
+                                     statistics: stats.record)
+            out[.repeats] = .measured(Double(samples.count), "count")
             if stats.median > 0 && flops > 0 {
-                out.append(Metric(name: "throughput", value: flops / stats.median, unit: "op/s", deterministic: false))
+                out[.throughput] = .measured(flops / stats.median, "op/s")
             }
         }
         if let joules = reply.energyJoules, joules.isFinite, joules >= 0, let source = descriptor.adapter?.energySource, source != "none" {
-            out.append(Metric(name: "energy", value: joules, unit: "J", deterministic: false, source: source))
+            out[.energy] = .measured(joules, "J", source: source)
         }
         return out
     }
@@ -343,5 +340,22 @@ public struct SampleStatistics: Sendable, Equatable {
         let variance = s.reduce(0) { $0 + ($1 - average) * ($1 - average) } / Double(Swift.max(s.count - 1, 1))
         mean = average
         cv = average > 0 ? variance.squareRoot() / average : 0
+    }
+
+    /// The statistics as `MetricValue.statistics` records them, by `Statistic` name.
+    public var record: [String: Double] {
+        var out: [String: Double] = [:]
+        for s in Statistic.allCases {
+            switch s {
+            case .median: out[s.rawValue] = median
+            case .mean: out[s.rawValue] = mean
+            case .p90: out[s.rawValue] = p90
+            case .p99: out[s.rawValue] = p99
+            case .min: out[s.rawValue] = min
+            case .max: out[s.rawValue] = max
+            case .cv: out[s.rawValue] = cv
+            }
+        }
+        return out
     }
 }

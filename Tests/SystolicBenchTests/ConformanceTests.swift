@@ -151,6 +151,6 @@ struct BiasedDevice: DeviceAdapter {
         let bound = GemmBound(k: g.k, arithmetic: descriptor.arithmetic)
         let values = zip(reference.value, reference.absSum).map { $0 + fraction * bound.hard($1) }
         return DeviceOutput(tensors: ["c": Tensor(type: g.types.output, shape: [g.batch, g.m, g.n], values: values, overflow: g.overflow)],
-                            metrics: [])
+                            metrics: [:])
     }
 }

@@ -78,7 +78,7 @@ struct EmulatorModelTests {
             let fast = try SystolicEmulator(config: config).run(c, inputs: .gemm(inputs))
             let stepped = SteppedArraySimulator(rows: rows, cols: cols, dataflow: dataflow).run(g, inputs)
             #expect(fast.tensors["c"]!.storage == stepped.output.storage, "\(dataflow) \(type) \(m)×\(n)×\(k)")
-            let computeCycles = fast.metrics.first { $0.name == "compute_cycles" }?.value
+            let computeCycles = fast.metrics[.computeCycles]?.value
             #expect(computeCycles == Double(stepped.cycles), "\(dataflow) \(m)×\(n)×\(k)")
         }
     }

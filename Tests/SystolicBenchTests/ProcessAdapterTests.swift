@@ -92,6 +92,15 @@ struct ProcessAdapterTests {
         }
         #expect(results.device.adapter?.digest.hasPrefix("sha256:") == true)
         #expect(results.cases.first?.metrics["time"]?.deterministic == false)
+        // A measured time is one record: the median as its value, the repeats' spread as statistics.
+        for c in results.cases where c.verdict == .pass {
+            let time = try #require(c.metrics["time"], "\(c.id)")
+            let stats = try #require(time.statistics, "\(c.id)")
+            #expect(Set(stats.keys) == Set(Statistic.allCases.map(\.rawValue)), "\(c.id)")
+            #expect(stats["median"] == time.value && stats["min"]! <= time.value && time.value <= stats["p90"]!, "\(c.id)")
+            #expect(!c.metrics.keys.contains { $0.hasPrefix("time_") }, "\(c.id)")
+            try Metric.validate(c.metrics, file: "adapter", place: c.id)
+        }
         #expect(adapter.processGroups.allSatisfy { !AdapterProcess.groupAlive($0) })
     }
 

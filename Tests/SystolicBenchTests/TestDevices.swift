@@ -71,7 +71,7 @@ struct ReorderingDevice: DeviceAdapter {
             }
         }
         if let background = storedInputs.c { c = c.placedInRows(of: background) }
-        return DeviceOutput(tensors: ["c": c], metrics: [])
+        return DeviceOutput(tensors: ["c": c], metrics: [:])
     }
 
     /// The epilogue written plainly, with the host's libm: another correct implementation.
@@ -129,8 +129,8 @@ struct BrokenDevice: DeviceAdapter {
     func run(_ benchmarkCase: BenchmarkCase, inputs: CaseInputs) throws(DeviceError) -> DeviceOutput {
         switch breakage {
         case .throwsBroken: throw .broken("adapter crashed (signal 11)")
-        case .noOutput: return DeviceOutput(tensors: [:], metrics: [])
-        case .wrongShape: return DeviceOutput(tensors: ["c": Tensor(type: .fp32, shape: [1, 1, 1])], metrics: [])
+        case .noOutput: return DeviceOutput(tensors: [:], metrics: [:])
+        case .wrongShape: return DeviceOutput(tensors: ["c": Tensor(type: .fp32, shape: [1, 1, 1])], metrics: [:])
         }
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import SystolicHarness
+import SystolicDevice
 import SystolicJSON
 @testable import SystolicCompare
 
@@ -77,9 +78,136 @@ struct ToleranceTests {
         #expect(unsupported.changes.map(\.kind) == [.regression])
     }
 
+    /// Every catalogued metric, measured and modelled: a 10 % move in its `better` direction is an
+    /// improvement, the other way a regression; a count of work (no direction) regresses both ways.
+    @Test(arguments: Metric.catalogue)
+    func everyCataloguedMetricHasItsDirection(metric: Metric) {
+        let unit = metric.units[0]
+        for deterministic in [false, true] {
+            func figure(_ v: Double) -> MetricValue {
+                MetricValue(value: v, unit: unit, deterministic: deterministic, statistics: deterministic ? nil : ["median": v])
+            }
+            let up = Self.compare([metric.name: figure(100)], [metric.name: figure(110)])
+            let down = Self.compare([metric.name: figure(100)], [metric.name: figure(90)])
+            let same = Self.compare([metric.name: figure(100)], [metric.name: figure(100)])
+            #expect(same.changes.isEmpty)
+            switch metric.better {
+            case .higher?:
+                #expect(up.changes.map(\.kind) == [.improvement], "\(metric) up, deterministic \(deterministic)")
+                #expect(down.changes.map(\.kind) == [.regression], "\(metric) down, deterministic \(deterministic)")
+            case .lower?:
+                #expect(up.changes.map(\.kind) == [.regression], "\(metric) up, deterministic \(deterministic)")
+                #expect(down.changes.map(\.kind) == [.improvement], "\(metric) down, deterministic \(deterministic)")
+            case nil:
+                #expect(up.changes.map(\.kind) == [.regression], "\(metric) up, deterministic \(deterministic)")
+                #expect(down.changes.map(\.kind) == [.regression], "\(metric) down, deterministic \(deterministic)")
+            }
+            #expect(down.status() == .regression || metric.better == .lower)
+        }
+    }
+
+    /// The case the catalogue was made for: on a measured device, more bus bandwidth is better.
+    @Test func aMeasuredBusBandwidthGainIsAnImprovement() {
+        func busbw(_ v: Double) -> MetricValue { MetricValue(value: v, unit: "B/s", deterministic: false, statistics: ["median": v]) }
+        let gain = Self.compare(["busbw": busbw(100e9)], ["busbw": busbw(110e9)])
+        #expect(gain.changes.map(\.kind) == [.improvement])
+        #expect(gain.status() == .success)
+        let drop = Self.compare(["busbw": busbw(100e9)], ["busbw": busbw(90e9)])
+        #expect(drop.changes.map(\.kind) == [.regression])
+        #expect(drop.status() == .regression)
+    }
+
+    @Test func theCatalogueHasOneEntryPerNameAndAUnitEach() {
+        #expect(Set(Metric.catalogue.map(\.name)).count == Metric.catalogue.count)
+        for m in Metric.catalogue {
+            #expect(!m.units.isEmpty)
+            #expect(Metric.named(m.name) == m)
+        }
+        #expect(Metric.named("time_p90") == nil)
+    }
+
+    /// Every figure the emulator reports on the quick profile is catalogued, in one of its units,
+    /// and a modelled-only metric is never reported as measured (nor the reverse).
+    @Test func theEmulatorReportsCataloguedFiguresOnly() throws {
+        let quick = try HarnessTests.sharedQuick.get()
+        var seen = Set<String>()
+        for (i, c) in quick.cases.enumerated() {
+            try Metric.validate(c.metrics, file: "quick", place: "cases[\(i)].metrics")
+            for (name, value) in c.metrics {
+                seen.insert(name)
+                let metric = try #require(Metric.named(name))
+                #expect(metric.origin != .measured || !value.deterministic, "\(name)")
+                #expect(metric.origin != .modelled || value.deterministic, "\(name)")
+            }
+        }
+        // GEMM, attention and collective figures all appear.
+        #expect(seen.isSuperset(of: ["cycles", "macs", "flops", "tokens_per_second", "busbw", "algbw", "link_bytes"]))
+    }
+
+    /// The schemas list the same names as the catalogue, so `validate` and the loaders agree.
+    @Test func theSchemasNameEveryCataloguedMetric() throws {
+        let text = try String(contentsOfFile: Repository.path("schemas/results.schema.json"), encoding: .utf8)
+        let data = try JSONSerialization.jsonObject(with: Data(text.utf8)) as! [String: Any]
+        let defs = data["$defs"] as! [String: Any]
+        let names = (defs["metricName"] as! [String: Any])["enum"] as! [String]
+        #expect(names.sorted() == Metric.catalogue.map(\.name).sorted())
+    }
+
+    /// docs/metrics.md has one row per catalogued metric, with its direction.
+    @Test func theDocsListEveryCataloguedMetric() throws {
+        let text = try String(contentsOfFile: Repository.path("docs/metrics.md"), encoding: .utf8)
+        let rows = text.split(separator: "\n").filter { $0.hasPrefix("| `") }
+        #expect(rows.count == Metric.catalogue.count)
+        for m in Metric.catalogue {
+            let row = rows.first { $0.hasPrefix("| `\(m.name)` |") }
+            let cells = row?.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
+            #expect(cells?[2].hasPrefix(m.better?.rawValue ?? "—") == true, "\(m)")
+            #expect(cells?[3] == m.origin.rawValue, "\(m)")
+        }
+    }
+
+    @Test func anUnknownMetricInABaselineIsRefusedByName() throws {
+        let dir = temporaryDirectory()
+        var baseline = Baseline(results: Self.results(["cycles": Self.modelled(1)]), suite: Self.results([:]).suites[0])
+        let good = dir.appendingPathComponent("good.json")
+        try JSONFile.encoder().encode(baseline).write(to: good)
+        _ = try Baseline.load(good.path)
+        baseline.cases[0].metrics["cylces"] = Self.modelled(1)
+        let bad = dir.appendingPathComponent("bad.json")
+        try JSONFile.encoder().encode(baseline).write(to: bad)
+        #expect {
+            try Baseline.load(bad.path)
+        } throws: { error in
+            let e = error as? InputFileError
+            return e?.place == "cases[0].metrics.cylces" && e?.message.contains("unknown metric \"cylces\"") == true
+        }
+        baseline.cases[0].metrics["cylces"] = nil
+        baseline.cases[0].metrics["cycles"] = Self.modelled(1, "s")
+        try JSONFile.encoder().encode(baseline).write(to: bad)
+        #expect(throws: InputFileError.self) { try Baseline.load(bad.path) }
+    }
+
     @Test func shippedToleranceFileLoadsAndBadOnesAreRefused() throws {
         let shipped = try ToleranceRules.load(Repository.path("Baselines/tolerances.json"))
-        #expect(shipped.metrics["cycles"]?.better == .lower)
+        // Directions come from the catalogue; the shipped file overrides nothing.
+        #expect(shipped == .defaults)
+        #expect(shipped.rule(for: "cycles", caseId: "x", deterministic: true).better == .lower)
+        #expect(shipped.rule(for: "busbw", caseId: "x", deterministic: false).better == .higher)
+        let dir = temporaryDirectory()
+        for (edit, place) in [("\"metrics\": {}", "metrics.cylces"), ("\"overrides\": []", "overrides[0].metric"),
+                              ("\"statistic\": \"median\"", "measured.statistic")] {
+            let replacement = switch place {
+            case "metrics.cylces": "\"metrics\": {\"cylces\": {\"relative\": 0.1}}"
+            case "overrides[0].metric": "\"overrides\": [{\"cases\": \"*\", \"metric\": \"time_p90\", \"rule\": {}}]"
+            default: "\"statistic\": \"p42\""
+            }
+            let text = try String(contentsOfFile: Repository.path("Baselines/tolerances.json"), encoding: .utf8)
+                .replacingOccurrences(of: edit, with: replacement)
+            let path = write(text, to: "tol.json", in: dir)
+            #expect(throws: InputFileError.self, "\(place)") { try ToleranceRules.load(path) }
+            #expect((try? ToleranceRules.load(path)) == nil)
+            do { _ = try ToleranceRules.load(path) } catch { #expect(error.place == place) }
+        }
         let text = try String(contentsOfFile: Repository.path("Baselines/tolerances.json"), encoding: .utf8)
             .replacingOccurrences(of: "\"relative\": 0.05", with: "\"relative\": -1")
         let bad = write(text, to: "tol.json", in: temporaryDirectory())
