@@ -4,10 +4,9 @@ import PackageDescription
 // Modules follow the data flow: suite → cases → data → device → check → harness → comparison,
 // with the command-line tool at the edge. Dependencies point one way only.
 
-// The numeric core (formats, data generation, the emulator, the check) is compiled with
-// optimisation even in debug builds: `swift test` pushes hundreds of millions of MACs and element
-// checks through it, which -Onone makes about ten times slower. The rest stays debuggable.
-let optimisedInDebug: [SwiftSetting] = [.unsafeFlags(["-O"], .when(configuration: .debug))]
+// No unsafe build flags: SwiftPM refuses them in a package used as a versioned dependency
+// (scripts/check-as-dependency.sh builds one). The C kernels turn contraction off with a pragma and
+// pick their instruction sets per function.
 
 let package = Package(
     name: "SystolicBench",
@@ -26,25 +25,18 @@ let package = Package(
     targets: [
         .target(name: "SystolicJSON"),
         // The hot loops in C: AVX2/FMA paths chosen at run time by CPUID, so no build flag ties
-        // the package to one CPU; contraction off so the compiler never fuses what the
-        // documented order rounds separately.
-        .target(
-            name: "CSystolicKernels",
-            cSettings: [
-                .unsafeFlags(["-ffp-contract=off"]),
-                .unsafeFlags(["-O3"], .when(configuration: .debug)),
-            ]
-        ),
-        .target(name: "SystolicNumerics", swiftSettings: optimisedInDebug),
+        // the package to one CPU; contraction off (a pragma in kernels.c) so the compiler never
+        // fuses what the documented order rounds separately.
+        .target(name: "CSystolicKernels"),
+        .target(name: "SystolicNumerics"),
         .target(name: "SystolicSuite", dependencies: ["SystolicJSON", "SystolicNumerics"]),
-        .target(name: "SystolicData", dependencies: ["SystolicNumerics", "SystolicSuite"], swiftSettings: optimisedInDebug),
+        .target(name: "SystolicData", dependencies: ["SystolicNumerics", "SystolicSuite"]),
         .target(
             name: "SystolicDevice",
             dependencies: ["SystolicJSON", "SystolicNumerics", "SystolicSuite", "SystolicData", "CSystolicKernels"],
-            resources: [.copy("Presets")],
-            swiftSettings: optimisedInDebug
+            resources: [.copy("Presets")]
         ),
-        .target(name: "SystolicCheck", dependencies: ["SystolicNumerics", "SystolicSuite", "SystolicDevice", "CSystolicKernels"], swiftSettings: optimisedInDebug),
+        .target(name: "SystolicCheck", dependencies: ["SystolicNumerics", "SystolicSuite", "SystolicDevice", "CSystolicKernels"]),
         .target(
             name: "SystolicHarness",
             dependencies: [

@@ -9,7 +9,7 @@ mkdir -p "$out"
 cc -g -O1 -Wall -Wextra -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer \
     -ISources/SystolicAdapterSDK/include Sources/SystolicExampleCAdapter/main.c Sources/SystolicAdapterSDK/sbsdk.c \
     $(pkg-config --cflags --libs json-c) -lm -o "$out/example-adapter"
-bin=${SYSTOLIC_BENCH:-.build/debug/systolic-bench}
+bin=${SYSTOLIC_BENCH:-.build/release/systolic-bench}
 export ASAN_OPTIONS=abort_on_error=1:detect_leaks=1
 "$bin" check-adapter --device "process:$PWD/$out/example-adapter" --round-trips 20
 "$bin" run --device "process:$PWD/$out/example-adapter" --repeats 1 --warmup 0 --out "$out/results.json"

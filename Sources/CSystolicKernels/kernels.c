@@ -1,3 +1,8 @@
+// No contraction anywhere in this file: the documented summation orders round every product and
+// sum separately except where an explicit fma says otherwise, so the compiler must never fuse a
+// multiply and an add on its own (clang's default for C is to contract within an expression).
+#pragma STDC FP_CONTRACT OFF
+
 #include "systolic_kernels.h"
 #include <math.h>
 #include <stdlib.h>
@@ -554,7 +559,7 @@ void sb_reference_wide(int m, int n, int k, const float *a, const float *packed,
 #define SB_KEY_BLOCK 256
 
 /* Compiled for AVX-512, AVX2 and the baseline, chosen at load time (ifunc). The products and
- * sums are separate operations (-ffp-contract=off), so every version gives the same bits. */
+ * sums are separate operations (FP_CONTRACT OFF, above), so every version gives the same bits. */
 #if SB_X86 && defined(__ELF__)
 #define SB_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #else

@@ -42,7 +42,7 @@ func gemmCaseJSON(name: String, m: Int, n: Int, k: Int, types: String, extra: St
 /// A product SwiftPM built next to the test bundle (the CLI, the adapters).
 func builtProduct(_ name: String) throws -> String {
     let candidates = [URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent(),
-                      Repository.root.appendingPathComponent(".build/debug")]
+                      Repository.root.appendingPathComponent(".build/release"), Repository.root.appendingPathComponent(".build/debug")]
     for dir in candidates {
         let path = dir.appendingPathComponent(name).path
         if FileManager.default.isExecutableFile(atPath: path) { return path }
