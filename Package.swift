@@ -1,8 +1,11 @@
 // swift-tools-version: 6.0
 import PackageDescription
 
-// Modules follow the data flow: suite → cases → data → device → check → harness → comparison,
-// with the command-line tool at the edge. Dependencies point one way only.
+// Modules follow the data flow, dependencies pointing one way: numbers and formats → suite → data
+// → the device interface and its figures (SystolicDevice) → {the check, the emulator, the
+// protocol} → {the harness, the process adapter} → {comparison, certification} → the command-line
+// tool. The check never depends on the emulator (.ci/check-seams.py enforces it): the reference
+// that judges a device must not share its code.
 
 // No unsafe build flags: SwiftPM refuses them in a package used as a versioned dependency
 // (scripts/check-as-dependency.sh builds one). The C kernels turn contraction off with a pragma and
@@ -17,6 +20,7 @@ let package = Package(
         .executable(name: "systolic-bench-example-c-adapter", targets: ["SystolicExampleCAdapter"]),
         .library(name: "SystolicAdapterSDK", targets: ["SystolicAdapterSDK"]),
         .library(name: "SystolicHarness", targets: ["SystolicHarness"]),
+        .library(name: "SystolicEmulation", targets: ["SystolicEmulation"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -25,18 +29,26 @@ let package = Package(
     targets: [
         .target(name: "SystolicJSON"),
         // The hot loops in C: AVX2/FMA paths chosen at run time by CPUID, so no build flag ties
-        // the package to one CPU; contraction off (a pragma in kernels.c) so the compiler never
-        // fuses what the documented order rounds separately.
-        .target(name: "CSystolicKernels"),
+        // the package to one CPU; contraction off (a pragma in each file) so the compiler never
+        // fuses what the documented order rounds separately. The emulator's kernels and the
+        // check's reference kernels share only the platform (instruction set, scratch memory).
+        .target(name: "CSystolicPlatform"),
+        .target(name: "CSystolicKernels", dependencies: ["CSystolicPlatform"]),
+        // The check's reference kernels, written apart from the emulator's on purpose.
+        .target(name: "CSystolicReference", dependencies: ["CSystolicPlatform"]),
         .target(name: "SystolicNumerics"),
         .target(name: "SystolicSuite", dependencies: ["SystolicJSON", "SystolicNumerics"]),
         .target(name: "SystolicData", dependencies: ["SystolicNumerics", "SystolicSuite"]),
+        // The device interface and the figures it reports: what every device, the check and the
+        // harness share. No emulator here.
+        .target(name: "SystolicDevice", dependencies: ["SystolicJSON", "SystolicNumerics", "SystolicSuite", "SystolicData"]),
+        // The reference systolic emulator: one device behind that interface.
         .target(
-            name: "SystolicDevice",
-            dependencies: ["SystolicJSON", "SystolicNumerics", "SystolicSuite", "SystolicData", "CSystolicKernels"],
+            name: "SystolicEmulation",
+            dependencies: ["SystolicJSON", "SystolicNumerics", "SystolicSuite", "SystolicData", "SystolicDevice", "CSystolicKernels"],
             resources: [.copy("Presets")]
         ),
-        .target(name: "SystolicCheck", dependencies: ["SystolicNumerics", "SystolicSuite", "SystolicDevice", "CSystolicKernels"]),
+        .target(name: "SystolicCheck", dependencies: ["SystolicNumerics", "SystolicSuite", "SystolicDevice", "CSystolicReference"]),
         .target(
             name: "SystolicHarness",
             dependencies: [
@@ -48,7 +60,7 @@ let package = Package(
         .target(name: "SystolicCompare", dependencies: ["SystolicJSON", "SystolicHarness"]),
         .target(
             name: "SystolicCertify",
-            dependencies: ["SystolicJSON", "SystolicNumerics", "SystolicSuite", "SystolicData", "SystolicDevice", "SystolicCheck", "SystolicHarness"]
+            dependencies: ["SystolicJSON", "SystolicNumerics", "SystolicSuite", "SystolicData", "SystolicDevice", "SystolicEmulation", "SystolicCheck", "SystolicHarness"]
         ),
         .target(name: "SystolicProtocol", dependencies: ["SystolicNumerics", "SystolicSuite", "SystolicDevice"]),
         .target(
@@ -64,18 +76,18 @@ let package = Package(
         .executableTarget(name: "SystolicExampleCAdapter", dependencies: ["SystolicAdapterSDK"], linkerSettings: [.linkedLibrary("m")]),
         .executableTarget(
             name: "SystolicReferenceAdapter",
-            dependencies: ["SystolicJSON", "SystolicNumerics", "SystolicSuite", "SystolicData", "SystolicDevice", "SystolicProtocol"]
+            dependencies: ["SystolicJSON", "SystolicNumerics", "SystolicSuite", "SystolicData", "SystolicDevice", "SystolicEmulation", "SystolicProtocol"]
         ),
         .executableTarget(
             name: "SystolicBenchCLI",
             dependencies: [
-                "SystolicHarness", "SystolicCompare", "SystolicCertify", "SystolicProcess", "CSystolicKernels",
+                "SystolicHarness", "SystolicCompare", "SystolicCertify", "SystolicProcess", "SystolicEmulation", "CSystolicPlatform",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .testTarget(
             name: "SystolicBenchTests",
-            dependencies: ["SystolicHarness", "SystolicCompare", "SystolicCertify", "SystolicProcess", "SystolicProtocol"],
+            dependencies: ["SystolicHarness", "SystolicCompare", "SystolicCertify", "SystolicProcess", "SystolicProtocol", "SystolicEmulation", "CSystolicPlatform"],
             resources: [.copy("Fixtures")]
         ),
     ]

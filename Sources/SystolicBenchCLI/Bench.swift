@@ -1,10 +1,11 @@
 import ArgumentParser
-import CSystolicKernels
+import CSystolicPlatform
 import Dispatch
 import Foundation
 import SystolicCheck
 import SystolicData
 import SystolicDevice
+import SystolicEmulation
 import SystolicNumerics
 import SystolicSuite
 

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import SystolicCertify
 import SystolicDevice
+import SystolicEmulation
 import SystolicHarness
 import SystolicJSON
 import SystolicSuite

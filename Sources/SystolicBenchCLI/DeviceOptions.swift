@@ -1,5 +1,6 @@
 import ArgumentParser
 import SystolicDevice
+import SystolicEmulation
 import SystolicJSON
 import SystolicNumerics
 import SystolicProcess

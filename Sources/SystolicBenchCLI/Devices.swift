@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SystolicDevice
+import SystolicEmulation
 import SystolicJSON
 import SystolicNumerics
 

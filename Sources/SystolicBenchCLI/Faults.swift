@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import SystolicData
 import SystolicDevice
+import SystolicEmulation
 import SystolicHarness
 import SystolicSuite
 

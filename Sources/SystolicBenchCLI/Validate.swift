@@ -1,6 +1,7 @@
 import ArgumentParser
 import SystolicCompare
 import SystolicDevice
+import SystolicEmulation
 import SystolicHarness
 import SystolicJSON
 import SystolicSuite

@@ -1,5 +1,6 @@
 import Foundation
 import SystolicDevice
+import SystolicEmulation
 import SystolicHarness
 import SystolicJSON
 import SystolicNumerics

@@ -2,6 +2,7 @@ import Foundation
 import SystolicCheck
 import SystolicData
 import SystolicDevice
+import SystolicEmulation
 import SystolicHarness
 import SystolicJSON
 import SystolicNumerics

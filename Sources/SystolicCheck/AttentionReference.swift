@@ -1,4 +1,4 @@
-import CSystolicKernels
+import CSystolicReference
 import Dispatch
 import Foundation
 import SystolicData

@@ -1,4 +1,4 @@
-import CSystolicKernels
+import CSystolicReference
 import Dispatch
 import Foundation
 import SystolicData
@@ -130,17 +130,16 @@ public struct GemmReference: Sendable {
             }
         }
         if sb_kernels_vectorised() == 2 {
-            let panelFloats = sb_packed_floats(Int32(k), Int32(n), 32)
-            let packed = BPanels.packed(g, inputs.b, width: 32, threads: threads)
-            defer { sb_free_floats(packed, max(g.batch * panelFloats, 1)) }
-            return GemmKernel.withFloats(inputs.a, threads: threads) { compute($0, nil, packed, panelFloats: panelFloats, wide: true) }
+            let (packed, count) = ReferenceOperands.panels(g, inputs.b, width: 32, threads: threads)
+            defer { ReferenceOperands.free(packed, count: count) }
+            let panelFloats = ReferenceOperands.panelFloats(k: k, n: n, width: 32)
+            return ReferenceOperands.withFloats(inputs.a, threads: threads) { compute($0, nil, packed, panelFloats: panelFloats, wide: true) }
         }
-        return GemmKernel.withFloats(inputs.a, threads: threads) { a in
-            GemmKernel.withKNFloats(g, inputs.b, threads: threads) { b in
-                let panelFloats = sb_packed_floats(Int32(k), Int32(n), 8)
-                let packed = packNarrow(b, batch: g.batch, k: k, n: n)
-                defer { sb_free_floats(packed, max(g.batch * panelFloats, 1)) }
-                return compute(a, b, packed, panelFloats: panelFloats, wide: false)
+        return ReferenceOperands.withFloats(inputs.a, threads: threads) { a in
+            ReferenceOperands.withKNFloats(g, inputs.b, threads: threads) { b in
+                let (packed, count) = ReferenceOperands.panels(g, inputs.b, width: 8, threads: threads)
+                defer { ReferenceOperands.free(packed, count: count) }
+                return compute(a, b, packed, panelFloats: ReferenceOperands.panelFloats(k: k, n: n, width: 8), wide: false)
             }
         }
     }
@@ -166,13 +165,5 @@ public struct GemmReference: Sendable {
             sb_reference_f64(Int32(m), Int32(n), Int32(k), a, b, packed, v + shift, s + shift, Int32(i), Int32(i + run))
             r += run
         }
-    }
-
-    /// B's 8-column panels for `sb_reference_f64`, in a buffer from `sb_alloc_floats`.
-    private static func packNarrow(_ b: UnsafePointer<Float>, batch: Int, k: Int, n: Int) -> UnsafeMutablePointer<Float> {
-        let per = sb_packed_floats(Int32(k), Int32(n), 8)
-        guard let out = sb_alloc_floats(max(batch * per, 1)) else { preconditionFailure("out of memory for \(batch * per) floats of packed weights") }
-        for i in 0..<batch { sb_pack_b(Int32(k), Int32(n), 8, b + i * k * n, out + i * per) }
-        return out
     }
 }

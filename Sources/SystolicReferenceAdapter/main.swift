@@ -6,6 +6,7 @@ import Darwin
 import Foundation
 import SystolicData
 import SystolicDevice
+import SystolicEmulation
 import SystolicJSON
 import SystolicNumerics
 import SystolicProtocol

@@ -1,6 +1,7 @@
 import Testing
 import SystolicData
 import SystolicDevice
+@testable import SystolicEmulation
 import SystolicNumerics
 import SystolicSuite
 @testable import SystolicCheck

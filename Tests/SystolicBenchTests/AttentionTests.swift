@@ -5,6 +5,7 @@ import SystolicData
 import SystolicNumerics
 import SystolicSuite
 @testable import SystolicDevice
+@testable import SystolicEmulation
 @testable import SystolicHarness
 
 /// Attention on the emulator and its check: correct alternatives pass, the model's roofline

@@ -4,6 +4,7 @@ import SystolicData
 import SystolicNumerics
 import SystolicSuite
 @testable import SystolicDevice
+@testable import SystolicEmulation
 @testable import SystolicHarness
 
 /// fp8 GEMMs with block scales (1×128 of A, 128×128 of B): the emulator's documented order, the

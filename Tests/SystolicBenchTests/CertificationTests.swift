@@ -4,6 +4,7 @@ import Testing
 import SystolicData
 import SystolicNumerics
 import SystolicDevice
+@testable import SystolicEmulation
 import SystolicJSON
 import SystolicProcess
 import SystolicProtocol

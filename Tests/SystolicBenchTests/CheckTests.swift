@@ -2,6 +2,7 @@ import Testing
 @testable import SystolicCheck
 import SystolicData
 import SystolicDevice
+@testable import SystolicEmulation
 import SystolicNumerics
 import SystolicSuite
 @testable import SystolicHarness

@@ -5,6 +5,7 @@ import SystolicData
 import SystolicNumerics
 import SystolicSuite
 @testable import SystolicDevice
+@testable import SystolicEmulation
 @testable import SystolicHarness
 
 /// The multi-chip emulator's collectives: each algorithm's modelled time equals its own formula,

@@ -3,6 +3,7 @@ import Testing
 import SystolicCheck
 import SystolicData
 import SystolicDevice
+@testable import SystolicEmulation
 import SystolicNumerics
 import SystolicSuite
 @testable import SystolicHarness

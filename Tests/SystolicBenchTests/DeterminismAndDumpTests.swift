@@ -1,9 +1,10 @@
 import Foundation
 import Testing
-import CSystolicKernels
+import CSystolicPlatform
 import SystolicCheck
 import SystolicData
 import SystolicDevice
+@testable import SystolicEmulation
 import SystolicJSON
 import SystolicNumerics
 import SystolicSuite

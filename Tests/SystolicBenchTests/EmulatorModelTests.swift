@@ -5,6 +5,7 @@ import SystolicJSON
 import SystolicNumerics
 import SystolicSuite
 @testable import SystolicDevice
+@testable import SystolicEmulation
 
 extension DeviceConfig {
     /// A one-array chip for model tests; bandwidth 0 is unlimited (SCALE-Sim's assumption).
@@ -185,7 +186,7 @@ struct EmulatorModelTests {
     }
 
     @Test func badDeviceConfigNamesFilePlaceAndValue() throws {
-        var text = try String(contentsOfFile: Repository.path("Sources/SystolicDevice/Presets/hbm-inference.json"), encoding: .utf8)
+        var text = try String(contentsOfFile: Repository.path("Sources/SystolicEmulation/Presets/hbm-inference.json"), encoding: .utf8)
         text = text.replacingOccurrences(of: "\"rows\": 128", with: "\"rows\": 0")
         let path = write(text, to: "bad-device.json", in: temporaryDirectory())
         #expect {

@@ -3,6 +3,7 @@ import SystolicData
 import SystolicNumerics
 import SystolicSuite
 @testable import SystolicDevice
+@testable import SystolicEmulation
 
 struct EmulatorTests {
 

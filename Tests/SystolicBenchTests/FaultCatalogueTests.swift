@@ -1,6 +1,7 @@
 import Testing
 import SystolicData
 import SystolicDevice
+@testable import SystolicEmulation
 import SystolicSuite
 @testable import SystolicHarness
 

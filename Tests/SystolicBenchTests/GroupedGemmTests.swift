@@ -4,6 +4,7 @@ import SystolicData
 import SystolicNumerics
 import SystolicSuite
 @testable import SystolicDevice
+@testable import SystolicEmulation
 @testable import SystolicHarness
 
 /// Grouped GEMM (mixture of experts): each expert multiplies its own rows by its own weights.

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import SystolicData
 import SystolicDevice
+@testable import SystolicEmulation
 import SystolicJSON
 import SystolicSuite
 @testable import SystolicHarness

@@ -4,6 +4,7 @@ import SystolicData
 import SystolicNumerics
 import SystolicSuite
 @testable import SystolicDevice
+@testable import SystolicEmulation
 @testable import SystolicHarness
 
 /// GEMMs on strided matrices (BLAS's lda, ldb, ldc): padding is never read, C's padding is never

@@ -1,5 +1,5 @@
 import Testing
-import CSystolicKernels
+import CSystolicPlatform
 import SystolicCheck
 import SystolicData
 import SystolicNumerics

@@ -4,6 +4,7 @@ import SystolicData
 import SystolicNumerics
 import SystolicSuite
 @testable import SystolicDevice
+@testable import SystolicEmulation
 @testable import SystolicHarness
 
 /// int8 requantisation, bit for bit, against an independent straightforward implementation of

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import SystolicDevice
+@testable import SystolicEmulation
 import SystolicJSON
 import SystolicSuite
 @testable import SystolicHarness

@@ -1,6 +1,7 @@
 import Foundation
 import SystolicData
 import SystolicDevice
+@testable import SystolicEmulation
 import SystolicNumerics
 import SystolicSuite
 

@@ -2,7 +2,7 @@
 // package that depends on SystolicBench by version would, and exits non-zero unless every case
 // passes. Usage: Dependent SUITE.json RESULTS.json
 import Foundation
-import SystolicDevice
+import SystolicEmulation
 import SystolicHarness
 import SystolicSuite
 

@@ -1,4 +1,5 @@
 import SystolicData
+import SystolicDevice
 import SystolicNumerics
 import SystolicSuite
 

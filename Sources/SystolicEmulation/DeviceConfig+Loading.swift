@@ -1,6 +1,7 @@
 import Foundation
 import SystolicJSON
 import SystolicNumerics
+import SystolicDevice
 
 extension DeviceConfig {
     /// Names of the shipped presets (files `Presets/<name>.json` in this module's resources).

@@ -2,6 +2,7 @@ import CSystolicKernels
 import Dispatch
 import Foundation
 import SystolicData
+import SystolicDevice
 import SystolicNumerics
 import SystolicSuite
 

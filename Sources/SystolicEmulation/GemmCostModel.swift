@@ -1,4 +1,5 @@
 import SystolicNumerics
+import SystolicDevice
 import SystolicSuite
 
 /// What one GEMM costs on an emulated chip: cycles, traffic per memory level and energy.

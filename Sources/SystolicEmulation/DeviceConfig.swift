@@ -1,4 +1,5 @@
 import SystolicNumerics
+import SystolicDevice
 
 /// The reference emulator's configuration (format `systolic-bench.device/1`, schema
 /// `schemas/device.schema.json`): the array, its clock and declared arithmetic, memories, vector

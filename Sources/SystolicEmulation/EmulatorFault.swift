@@ -1,4 +1,5 @@
 import SystolicNumerics
+import SystolicDevice
 
 /// A way the emulator can be told to misbehave while still declaring correct behaviour, so tests
 /// and `systolic-bench faults` can prove the conformance cases catch real classes of hardware and

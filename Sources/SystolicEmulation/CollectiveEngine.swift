@@ -1,5 +1,6 @@
 import Dispatch
 import SystolicData
+import SystolicDevice
 import SystolicNumerics
 import SystolicSuite
 

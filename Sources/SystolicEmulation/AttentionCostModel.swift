@@ -1,4 +1,5 @@
 import SystolicNumerics
+import SystolicDevice
 import SystolicSuite
 
 /// What one attention case costs on an emulated chip.

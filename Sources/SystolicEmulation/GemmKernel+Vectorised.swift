@@ -1,6 +1,7 @@
 import CSystolicKernels
 import Dispatch
 import SystolicData
+import SystolicDevice
 import SystolicNumerics
 import SystolicSuite
 

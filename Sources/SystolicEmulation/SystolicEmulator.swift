@@ -1,5 +1,6 @@
 import Foundation
 import SystolicData
+import SystolicDevice
 import SystolicNumerics
 import SystolicSuite
 

@@ -1,6 +1,7 @@
 import CSystolicKernels
 import Dispatch
 import SystolicNumerics
+import SystolicDevice
 import SystolicSuite
 
 /// B laid out for the kernels: in contiguous column panels (`sb_pack_b`'s layout), so a tile of B
