@@ -58,7 +58,7 @@ extension SystolicBench {
                     let c = BenchmarkCase(id: "bench/\(shape)/\(t.rawValue)", suite: "bench", name: "bench", profiles: [], workload: .gemm(g))
                     let inputs = GemmInputs(g, caseId: c.id, generator: DataGenerator(seed: 1))
                     let emulator = SystolicEmulator(config: try DeviceConfig.preset(DeviceConfig.defaultPresetName), threads: threads)
-                    let flops = 2 * Double(g.macs)
+                    let flops = g.work.count
                     let emulate = only == .reference ? .nan : try median { _ = try emulator.run(c, inputs: .gemm(inputs)) }
                     let reference = only == .emulator ? .nan : try median {
                         _ = GemmReference.compute(g, inputs, threads: threads ?? ProcessInfo.processInfo.activeProcessorCount)

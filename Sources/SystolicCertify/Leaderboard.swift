@@ -171,24 +171,18 @@ public struct Leaderboard: Codable, Sendable, Equatable {
         c.op == "collective" ? c.metrics["busbw"]?.value : c.metrics["throughput"]?.value
     }
 
-    /// Operations of a case (two per MAC), for energy efficiency; nil for collectives (bytes, not ops).
-    static func operations(_ w: Workload) -> Double? {
-        switch w {
-        case let .gemm(g): return 2 * Double(g.macs)
-        case let .attention(a): return 4 * Double(a.visiblePairs * a.headDim)
-        case .collective: return nil
-        }
-    }
+    /// Operations of a case (its work count), for energy efficiency; nil for collectives (bytes, not ops).
+    static func operations(_ w: Workload) -> Double? { w.work?.count }
 
     /// The reference chip's modelled figure for a case (its cost models; no data is moved).
     static func referenceFigure(_ w: Workload, _ config: DeviceConfig) -> Double? {
         switch w {
-        case let .gemm(g): return GemmCostModel.cost(g, on: config).map { 2 * Double(g.macs) / $0.seconds }
-        case let .attention(a): return AttentionCostModel.cost(a, on: config).map { 4 * Double(a.visiblePairs * a.headDim) / $0.seconds }
+        case let .gemm(g): return GemmCostModel.cost(g, on: config).map { g.work.count / $0.seconds }
+        case let .attention(a): return AttentionCostModel.cost(a, on: config).map { a.work.count / $0.seconds }
         case let .collective(c):
             guard c.ranks <= config.chips.count else { return nil }
             let seconds = CollectivePlan(c).cost(on: Interconnect(ranks: c.ranks, chips: config.chips), width: c.type.byteWidth).seconds
-            return Double(c.bytes) / seconds * c.operation.busFactor(ranks: c.ranks)
+            return c.bandwidths(seconds: seconds).busbw
         }
     }
 }

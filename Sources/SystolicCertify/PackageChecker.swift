@@ -129,21 +129,21 @@ public struct PackageChecker {
             func near(_ a: Double, _ b: Double) -> Bool { abs(a - b) <= 1e-9 * max(abs(a), abs(b)) }
             switch workload {
             case let .gemm(g):
-                let ops = 2 * Double(g.macs)
+                let ops = g.work.count
                 if let t = c.metrics["throughput"]?.value, !near(t, ops / time) { problem("\(c.id): throughput \(t) does not follow from its time \(time) s and shape (\(ops / time))") }
                 if let peak = device.peakOpsPerSecond[g.types.a.rawValue], ops / time > peak * (1 + 1e-9) {
                     problem("\(c.id): time \(time) s is below what the declared peak allows (\(ops / peak) s)")
                 }
             case let .attention(a):
-                let flops = 4 * Double(a.visiblePairs * a.headDim)
+                let flops = a.work.count
                 if let t = c.metrics["throughput"]?.value, !near(t, flops / time) { problem("\(c.id): throughput \(t) does not follow from its time and shape") }
                 if let peak = device.peakOpsPerSecond[a.inputType.rawValue], flops / time > peak * (1 + 1e-9) {
                     problem("\(c.id): time \(time) s is below what the declared peak allows")
                 }
             case let .collective(col):
-                let algbw = Double(col.bytes) / time
+                let (algbw, busbw) = col.bandwidths(seconds: time)
                 if let a = c.metrics["algbw"]?.value, !near(a, algbw) { problem("\(c.id): algbw \(a) does not follow from its time and size") }
-                if let b = c.metrics["busbw"]?.value, !near(b, algbw * col.operation.busFactor(ranks: col.ranks)) {
+                if let b = c.metrics["busbw"]?.value, !near(b, busbw) {
                     problem("\(c.id): busbw \(b) does not follow from algbw")
                 }
             }
@@ -194,16 +194,16 @@ public struct PackageChecker {
         let generator = DataGenerator(seed: seed)
         switch bc.workload {
         case let .gemm(g):
-            guard output.shape == g.storedShapeC, output.type == g.types.output else { return false }
+            guard output.shape == g.output.shape, output.type == g.output.type else { return false }
             let inputs = GemmInputs(g, caseId: bc.id, generator: generator)
             return GemmCheck.verify(output: output, inputs: inputs, gemm: g, arithmetic: device.arithmetic,
                                     options: .init(sampleSeed: Digest.seed(from: digest))).passed
         case let .attention(a):
-            guard output.shape == [a.batch, a.heads, a.queryLength, a.headDim], output.type == a.outputType, let e = device.arithmetic.expUlps else { return false }
+            guard output.shape == a.output.shape, output.type == a.output.type, let e = device.arithmetic.expUlps else { return false }
             let inputs = AttentionInputs(a, caseId: bc.id, generator: generator)
             return AttentionCheck.verify(output: output, inputs: inputs, attention: a, arithmetic: device.arithmetic, expUlps: e).passed
         case let .collective(c):
-            guard output.shape == [c.ranks, c.outputCount], output.type == c.type else { return false }
+            guard let spec = c.output, output.shape == spec.shape, output.type == spec.type else { return false }
             return CollectiveCheck.verify(output: output, inputs: CollectiveInputs(c, caseId: bc.id, generator: generator), collective: c).passed
         }
     }

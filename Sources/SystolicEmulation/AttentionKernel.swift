@@ -69,7 +69,7 @@ enum AttentionKernel {
                 DispatchQueue.concurrentPerform(iterations: items.count, execute: work)
             }
         }
-        let shape = [a.batch, a.heads, a.queryLength, a.headDim]
+        let shape = a.output.shape
         if a.outputType == .fp32 {
             return Tensor(type: .fp32, shape: shape, storage: out.withUnsafeBytes { Array($0) })
         }

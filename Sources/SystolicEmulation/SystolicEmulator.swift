@@ -143,7 +143,7 @@ public struct SystolicEmulator: DeviceAdapter {
         }
         guard let cost = GemmCostModel.cost(g, on: config) else { throw .notSupported("input types not supported") }
         if faults.contains(.cachedResult), let cached = cache?.lookup(g) {
-            return DeviceOutput(tensors: ["c": cached], metrics: metrics(g, cost))
+            return DeviceOutput(tensors: [g.output.role: cached], metrics: metrics(g, cost))
         }
         var c: Tensor
         if !g.leading.isPacked {
@@ -161,7 +161,7 @@ public struct SystolicEmulator: DeviceAdapter {
         }
         if faults.contains(.wrongOutputShape) { c = Tensor(type: c.type, shape: [c.shape[0], c.count / max(c.shape[0], 1)], storage: c.storage) }
         cache?.store(g, c)
-        return DeviceOutput(tensors: ["c": c], metrics: metrics(g, cost))
+        return DeviceOutput(tensors: [g.output.role: c], metrics: metrics(g, cost))
     }
 
     /// A GEMM over strided rows: the DMA reads each row of A and B at its leading dimension, the
@@ -223,7 +223,7 @@ public struct SystolicEmulator: DeviceAdapter {
             }
         }
         let o = AttentionKernel.run(a, inputs, behaviour: b)
-        return DeviceOutput(tensors: ["o": o], metrics: attentionMetrics(a, cost))
+        return DeviceOutput(tensors: [a.output.role: o], metrics: attentionMetrics(a, cost))
     }
 
     /// A collective over the first `ranks` chips: the plan's messages really move between the
@@ -246,22 +246,22 @@ public struct SystolicEmulator: DeviceAdapter {
         let plan = CollectivePlan(c, offByOne: f.chunkOffByOne)
         let (seconds, linkBytes) = plan.cost(on: interconnect, width: c.type.byteWidth)
         let joules = linkBytes * config.energy.linkByteJoules + config.energy.staticWatts * seconds * Double(c.ranks)
-        let algbw = Double(c.bytes) / seconds
+        let (algbw, busbw) = c.bandwidths(seconds: seconds)
         let metrics: [Metric: MetricValue] = [
             .time: .modelled(seconds, "s"),
             .algbw: .modelled(algbw, "B/s"),
-            .busbw: .modelled(algbw * c.operation.busFactor(ranks: c.ranks), "B/s"),
+            .busbw: .modelled(busbw, "B/s"),
             .steps: .modelled(Double(plan.steps.count), "count"),
             .linkBytes: .modelled(linkBytes, "B"),
             .energy: .modelled(joules, "J", source: "modelled"),
         ]
         guard let inputs else { return DeviceOutput(tensors: [:], metrics: metrics) }
         let out = CollectiveEngine.run(c, inputs, faults: f)
-        return DeviceOutput(tensors: ["out": out], metrics: metrics)
+        return DeviceOutput(tensors: [c.output!.role: out], metrics: metrics)
     }
 
     private func attentionMetrics(_ a: AttentionCase, _ cost: AttentionCost) -> [Metric: MetricValue] {
-        let flops = Double(4 * a.visiblePairs * a.headDim)
+        let flops = a.work.count
         let hbmBytes = Double(cost.hbmReadBytes + cost.hbmWriteBytes)
         let rate = min(config.arithmetic.rate(a.inputType)!, config.arithmetic.rate(a.kvType)!)
         let peak = 2 * Double(config.array.rows * config.array.cols * config.array.count * rate) * config.clockHz
@@ -333,7 +333,7 @@ public struct SystolicEmulator: DeviceAdapter {
 
     private func metrics(_ g: GemmCase, _ cost: GemmCost) -> [Metric: MetricValue] {
         let macs = Double(cost.macs)
-        let ops = 2 * macs
+        let ops = g.work.count
         let hbmBytes = Double(cost.hbmReadBytes + cost.hbmWriteBytes)
         let peak = config.peakOpsPerSecond(g.types.a)!
         let bandwidth = config.memory.hbmBytesPerSecond

@@ -138,17 +138,11 @@ public struct Harness: Sendable {
         do {
             output = try device.run(benchmarkCase, inputs: .gemm(inputs))
         } catch {
-            switch error {
-            case let .notSupported(reason): return finish(.notSupported, reason)
-            case let .broken(reason): return finish(.error, reason)
-            }
+            let (verdict, reason) = Self.outcome(error)
+            return finish(verdict, reason)
         }
-        guard let c = output.tensors["c"] else { return finish(.error, "the device returned no output \"c\"", output.metrics) }
-        let expectedShape = gemm.storedShapeC
-        guard c.shape == expectedShape, c.type == gemm.types.output else {
-            return finish(.error, "the device returned c as \(c.type.rawValue) \(c.shape), expected \(gemm.types.output.rawValue) \(expectedShape)",
-                          output.metrics)
-        }
+        if let problem = gemm.output.problem(in: output.tensors) { return finish(.error, problem, output.metrics) }
+        let c = output.tensors[gemm.output.role]!
         // The digest is fixed before any sample is drawn: the at-scale check chooses its elements
         // from it, so a device cannot know in advance which ones will be checked.
         let digest = Digest.sha256(c.storage)
@@ -186,17 +180,11 @@ public struct Harness: Sendable {
         do {
             output = try device.run(benchmarkCase, inputs: .attention(inputs))
         } catch {
-            switch error {
-            case let .notSupported(reason): return finish(.notSupported, reason, [:], nil)
-            case let .broken(reason): return finish(.error, reason, [:], nil)
-            }
+            let (verdict, reason) = Self.outcome(error)
+            return finish(verdict, reason, [:], nil)
         }
-        let expectedShape = [a.batch, a.heads, a.queryLength, a.headDim]
-        guard let o = output.tensors["o"] else { return finish(.error, "the device returned no output \"o\"", output.metrics, nil) }
-        guard o.shape == expectedShape, o.type == a.outputType else {
-            return finish(.error, "the device returned o as \(o.type.rawValue) \(o.shape), expected \(a.outputType.rawValue) \(expectedShape)",
-                          output.metrics, nil)
-        }
+        if let problem = a.output.problem(in: output.tensors) { return finish(.error, problem, output.metrics, nil) }
+        let o = output.tensors[a.output.role]!
         outputSink?(benchmarkCase.id, o)
         var check = AttentionCheck.verify(output: o, inputs: inputs, attention: a, arithmetic: arithmetic, expUlps: expUlps)
         check.outputDigest = Digest.sha256(o.storage)
@@ -207,8 +195,8 @@ public struct Harness: Sendable {
             let seed = Self.auditSeed(generator.seed)
             let fresh = AttentionInputs(a, caseId: benchmarkCase.id, generator: DataGenerator(seed: seed))
             var record = AuditRecord(seed: seed, passed: false, outputDigest: nil)
-            if let again = try? device.run(benchmarkCase, inputs: .attention(fresh)), let o2 = again.tensors["o"],
-               o2.shape == expectedShape, o2.type == a.outputType {
+            if let again = try? device.run(benchmarkCase, inputs: .attention(fresh)), a.output.problem(in: again.tensors) == nil,
+               let o2 = again.tensors[a.output.role] {
                 record.outputDigest = Digest.sha256(o2.storage)
                 record.passed = AttentionCheck.verify(output: o2, inputs: fresh, attention: a, arithmetic: arithmetic, expUlps: expUlps).passed
             }
@@ -231,32 +219,32 @@ public struct Harness: Sendable {
         func withBandwidths(_ metrics: [Metric: MetricValue]) -> [Metric: MetricValue] {
             // nccl-tests' algbw and busbw from the device's time, when it does not report them.
             guard metrics[.algbw] == nil, let time = metrics[.time], time.value > 0 else { return metrics }
-            let algbw = Double(c.bytes) / time.value
+            let (algbw, busbw) = c.bandwidths(seconds: time.value)
             var out = metrics
             out[.algbw] = MetricValue(value: algbw, unit: "B/s", deterministic: time.deterministic)
-            out[.busbw] = MetricValue(value: algbw * c.operation.busFactor(ranks: c.ranks), unit: "B/s", deterministic: time.deterministic)
+            out[.busbw] = MetricValue(value: busbw, unit: "B/s", deterministic: time.deterministic)
             return out
         }
         if c.timingOnly {
             switch run(.none) {
             case let .success(output): return finish(.pass, "timing only (declared in the suite): no data moved or checked", withBandwidths(output.metrics), nil)
-            case let .failure(.notSupported(reason)): return finish(.notSupported, reason, [:], nil)
-            case let .failure(.broken(reason)): return finish(.error, reason, [:], nil)
+            case let .failure(error):
+                let (verdict, reason) = Self.outcome(error)
+                return finish(verdict, reason, [:], nil)
             }
         }
         let inputs = CollectiveInputs(c, caseId: benchmarkCase.id, generator: generator)
         let output: DeviceOutput
         switch run(.collective(inputs)) {
         case let .success(o): output = o
-        case let .failure(.notSupported(reason)): return finish(.notSupported, reason, [:], nil)
-        case let .failure(.broken(reason)): return finish(.error, reason, [:], nil)
+        case let .failure(error):
+            let (verdict, reason) = Self.outcome(error)
+            return finish(verdict, reason, [:], nil)
         }
         let metrics = withBandwidths(output.metrics)
-        let expectedShape = [c.ranks, c.outputCount]
-        guard let out = output.tensors["out"] else { return finish(.error, "the device returned no output \"out\"", metrics, nil) }
-        guard out.shape == expectedShape, out.type == c.type else {
-            return finish(.error, "the device returned out as \(out.type.rawValue) \(out.shape), expected \(c.type.rawValue) \(expectedShape)", metrics, nil)
-        }
+        let spec = c.output!
+        if let problem = spec.problem(in: output.tensors) { return finish(.error, problem, metrics, nil) }
+        let out = output.tensors[spec.role]!
         outputSink?(benchmarkCase.id, out)
         var check = CollectiveCheck.verify(output: out, inputs: inputs, collective: c)
         check.outputDigest = Digest.sha256(out.storage)
@@ -277,7 +265,7 @@ public struct Harness: Sendable {
         let why: String
         do {
             let output = try device.run(benchmarkCase, inputs: .gemm(inputs))
-            if let c = output.tensors["c"], c.shape == gemm.storedShapeC, c.type == gemm.types.output {
+            if gemm.output.problem(in: output.tensors) == nil, let c = output.tensors[gemm.output.role] {
                 let digest = Digest.sha256(c.storage)
                 record.outputDigest = digest
                 let check = GemmCheck.verify(output: c, inputs: inputs, gemm: gemm, arithmetic: device.descriptor.arithmetic,
@@ -294,6 +282,15 @@ public struct Harness: Sendable {
         if !record.passed {
             result.verdict = .fail
             result.reason = "audit: the case passed but failed on fresh data (seed \(seed); a device returning remembered results?): \(why)"
+        }
+    }
+
+    /// What a device's refusal or breakage makes of a case: `not_supported` (never a failure) or
+    /// `error`, with the device's reason.
+    static func outcome(_ error: DeviceError) -> (Verdict, String) {
+        switch error {
+        case let .notSupported(reason): return (.notSupported, reason)
+        case let .broken(reason): return (.error, reason)
         }
     }
 

@@ -116,33 +116,35 @@ public final class ProcessAdapter: DeviceAdapter, @unchecked Sendable {
         var gemmSpec: GemmSpec?, attentionSpec: AttentionSpec?, collectiveSpec: CollectiveSpec?
         var tensorsByRole: [(role: String, tensor: Tensor)]
         var outputRole: String?
-        let outputType: NumberType, outputShape: [Int], inputTypes: [NumberType], flops: Double
+        let outputType: NumberType, outputShape: [Int], inputTypes: [NumberType], work: WorkCount?
         switch (benchmarkCase.workload, inputs) {
         case let (.gemm(g), .gemm(tensors)):
             if let missing = Self.uncarried(g) { throw .notSupported("the adapter protocol does not carry \(missing) in this version") }
             gemmSpec = GemmSpec(g)
             tensorsByRole = [("a", tensors.a), ("b", tensors.b)]
-            (outputRole, outputType, outputShape) = ("c", g.types.output, [g.batch, g.m, g.n])
+            // Version 1 carries no leading dimensions (`uncarried`), so C as stored is [batch, M, N].
+            (outputRole, outputType, outputShape) = (g.output.role, g.output.type, g.output.shape)
             inputTypes = [g.types.a, g.types.b]
-            flops = 2 * Double(g.macs)
+            work = g.work
         case let (.attention(a), .attention(tensors)):
             attentionSpec = AttentionSpec(a)
             tensorsByRole = tensors.byRole
-            (outputRole, outputType, outputShape) = ("o", a.outputType, [a.batch, a.heads, a.queryLength, a.headDim])
+            (outputRole, outputType, outputShape) = (a.output.role, a.output.type, a.output.shape)
             inputTypes = [a.inputType, a.kvType]
-            flops = 4 * Double(a.visiblePairs * a.headDim)
+            work = a.work
         case let (.collective(c), .collective(tensors)):
             collectiveSpec = CollectiveSpec(c)
             tensorsByRole = [("in", tensors.buffers)]
-            (outputRole, outputType, outputShape) = ("out", c.type, [c.ranks, c.outputCount])
+            let spec = c.output!
+            (outputRole, outputType, outputShape) = (spec.role, spec.type, spec.shape)
             inputTypes = [c.type]
-            flops = 0
+            work = nil
         case let (.collective(c), .none) where c.timingOnly:
             collectiveSpec = CollectiveSpec(c)
             tensorsByRole = []
             (outputRole, outputType, outputShape) = (nil, c.type, [])
             inputTypes = [c.type]
-            flops = 0
+            work = nil
         default:
             throw .notSupported("the adapter protocol does not carry op \(op) in this version")
         }
@@ -166,9 +168,9 @@ public final class ProcessAdapter: DeviceAdapter, @unchecked Sendable {
             let roundTrip = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
             switch reply.type {
             case "result":
-                guard let outputRole else { return DeviceOutput(tensors: [:], metrics: metrics(reply, flops: flops, roundTrip: roundTrip)) }
+                guard let outputRole else { return DeviceOutput(tensors: [:], metrics: metrics(reply, work: work, roundTrip: roundTrip)) }
                 let tensor = try readOutput(reply, role: outputRole, expected: output)
-                return DeviceOutput(tensors: [outputRole: tensor], metrics: metrics(reply, flops: flops, roundTrip: roundTrip))
+                return DeviceOutput(tensors: [outputRole: tensor], metrics: metrics(reply, work: work, roundTrip: roundTrip))
             case "not_supported":
                 let types = inputTypes.map(\.rawValue).joined(separator: " × ")
                 throw AdapterFailure("the device declared \(op) with \(types) in its handshake, then refused the case: \(reply.reason ?? "no reason")")
@@ -268,8 +270,8 @@ public final class ProcessAdapter: DeviceAdapter, @unchecked Sendable {
         return Tensor(type: expected.type, shape: expected.shape, storage: try TensorFileIO.load(path, count: expected.byteCount))
     }
 
-    /// The measured figures; `flops` is the op's operation count (two per MAC).
-    private func metrics(_ reply: RunReply, flops: Double, roundTrip: Double) -> [Metric: MetricValue] {
+    /// The measured figures; `work` is the case's work count (nil for collectives).
+    private func metrics(_ reply: RunReply, work: WorkCount?, roundTrip: Double) -> [Metric: MetricValue] {
         var out: [Metric: MetricValue] = [.hostRoundTrip: .measured(roundTrip, "s")]
         if let samples = reply.samplesSeconds, !samples.isEmpty, samples.allSatisfy({ $0.isFinite && $0 >= 0 }) {
             // One record: the median as the value, the spread of the repeats as its statistics.
@@ -277,8 +279,8 @@ public final class ProcessAdapter: DeviceAdapter, @unchecked Sendable {
             out[.time] = MetricValue(value: stats.median, unit: "s", deterministic: false, source: descriptor.adapter?.timer,
                                      statistics: stats.record)
             out[.repeats] = .measured(Double(samples.count), "count")
-            if stats.median > 0 && flops > 0 {
-                out[.throughput] = .measured(flops / stats.median, "op/s")
+            if stats.median > 0, let work, work.count > 0 {
+                out[.throughput] = .measured(work.count / stats.median, "\(work.unit)/s")
             }
         }
         if let joules = reply.energyJoules, joules.isFinite, joules >= 0, let source = descriptor.adapter?.energySource, source != "none" {
