@@ -9,7 +9,7 @@ import SystolicHarness
 
 /// How a command picks its device.
 struct DeviceOptions: ParsableArguments {
-    @Option(name: .long, help: "The device: process:PATH [ARGS] (an adapter speaking the protocol of PROTOCOL.md), or emulator or emulator:PRESET (presets: \(DeviceConfig.presetNames.joined(separator: ", ")); default \(DeviceConfig.defaultPresetName)).")
+    @Option(name: .long, help: "The device: process:PATH [ARGS] (an adapter speaking the protocol of docs/protocol.md), or emulator or emulator:PRESET (presets: \(DeviceConfig.presetNames.joined(separator: ", ")); default \(DeviceConfig.defaultPresetName)).")
     var device: String = "emulator"
 
     @Option(name: .long, help: "An emulator configuration file (format systolic-bench.device/1) instead of a preset.")

@@ -5,7 +5,7 @@ import SystolicSuite
 
 /// A capability profile (`Certification/profiles/*.json`, format `systolic-bench.profile/1`):
 /// the cases a device must pass and the arithmetic it must declare to hold the profile
-/// (design.md, "Certification"). The mandatory cases are also the fixed set a leaderboard ranks on.
+/// (docs/certification.md). The mandatory cases are also the fixed set a leaderboard ranks on.
 public struct CapabilityProfile: Codable, Sendable, Equatable {
     public static let formatTag = "systolic-bench.profile/1"
 

@@ -3,7 +3,7 @@ import SystolicDevice
 import SystolicNumerics
 import SystolicSuite
 
-/// The error bound for one attention output element (README, "How attention is judged").
+/// The error bound for one attention output element (docs/attention.md, "How attention is judged").
 ///
 /// For a query row with n visible keys, exact weights wⱼ = softmax(f·sⱼ) (f = scale·k_scale,
 /// sⱼ = Σ q·k), A = max over visible j of f·Σ|q·kⱼ|, and an output element

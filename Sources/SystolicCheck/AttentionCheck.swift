@@ -4,7 +4,7 @@ import SystolicDevice
 import SystolicNumerics
 import SystolicSuite
 
-/// Judges an attention output element by element with the interval rule of design.md: each
+/// Judges an attention output element by element with the interval rule of docs/numerics.md: each
 /// element must lie in [conv(o − E), conv(o + E)], o the fp64 reference and E the bound of
 /// `AttentionBound`, conv the case's output conversion. A fully masked row must be exactly zero.
 public enum AttentionCheck {

@@ -1,6 +1,6 @@
 /// How a device's outputs for one case were judged.
 public struct CheckReport: Sendable, Codable, Equatable {
-    /// `interval` (the hard rule of design.md) or `exact` (integers, or data whose every partial
+    /// `interval` (the hard rule of docs/numerics.md) or `exact` (integers, or data whose every partial
     /// sum is exact in any order: the output must be the correctly rounded exact value).
     public var rule: String
     /// `full` (every element) or `at_scale` (projections plus sampled rows and tiles).
@@ -10,7 +10,7 @@ public struct CheckReport: Sendable, Codable, Equatable {
     /// Elements outside their allowed interval (or different, for `exact`).
     public var mismatches: Int
     /// Elements whose partial sums could overflow the accumulator under some summation order:
-    /// any value is accepted there (design.md, "Overflow under reordering").
+    /// any value is accepted there (docs/numerics.md, "Overflow under reordering").
     public var unverifiable: Int
     /// The largest ratio of an element's distance from the exact value to its allowed distance
     /// on that side (≤ 1 inside the interval); nil for `exact`.

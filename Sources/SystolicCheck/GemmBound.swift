@@ -4,7 +4,7 @@ import SystolicNumerics
 
 /// The error bounds for one GEMM element of K terms with S ≥ Σ|aₖbₖ| (the reference's upper
 /// bound, within K·2⁻²³ of it: each bound grows with S, so it stays sound), for a device with a
-/// given declared arithmetic (design.md, "Numerics").
+/// given declared arithmetic (docs/numerics.md).
 ///
 /// - Hard bound: E = K·u·S·(1 + 2K·u₆₄) + U + 2K·u₆₄·S. Any summation order of K terms in an
 ///   accumulator with unit roundoff u lies within K·u·S of the exact sum (Jeannerod & Rump 2013,

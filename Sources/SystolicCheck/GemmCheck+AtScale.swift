@@ -3,7 +3,7 @@ import SystolicDevice
 import SystolicNumerics
 import SystolicSuite
 
-/// Verification of large outputs at a fraction of the cost of the device (design.md,
+/// Verification of large outputs at a fraction of the cost of the device (docs/numerics.md,
 /// "Verification at scale"), with every random choice drawn from the output digest:
 ///
 /// 1. **Freivalds' projections**, `vectors` random ±1 vectors x: each row's C·x is compared with

@@ -5,7 +5,7 @@ import SystolicDevice
 import SystolicNumerics
 import SystolicSuite
 
-/// Judges a GEMM output against the host's own reference (design.md, "Numerics" and
+/// Judges a GEMM output against the host's own reference (docs/numerics.md and
 /// "Verification at scale"); see `GemmBound` for the bounds and `ElementJudge` for the rule.
 ///
 /// The device's output passes iff each element lies in [conv(Ĉ − E), conv(Ĉ + E)], conv being the
@@ -118,7 +118,7 @@ public enum GemmCheck {
         return total!
     }
 
-    /// A floating-point GEMM with scales, a bias and/or an activation (README, "Epilogues"): the sum
+    /// A floating-point GEMM with scales, a bias and/or an activation (docs/numerics.md, "Epilogues"): the sum
     /// lies within E of Ĉ (the hard bound); scaling by σ = scale_a·scale_b/scale_out (an fp32 factor
     /// and an fp32 multiply) moves it by σ·E(1 + u) + 2u·σ·(|Ĉ| + E); adding the fp32 bias rounds once more (u·(|Ĉ| + E + |b|));
     /// the activation's exact values over that whole interval of pre-activations (relu and

@@ -1,7 +1,7 @@
 import SystolicNumerics
 import SystolicSuite
 
-/// The fp32 block scales of a GEMM (design.md, "Quantisation"): A's [batch, ⌈M/rows⌉, ⌈K/group⌉]
+/// The fp32 block scales of a GEMM (docs/numerics.md, "int8 requantisation"): A's [batch, ⌈M/rows⌉, ⌈K/group⌉]
 /// from stream "a/scale", B's [matrices, ⌈K/group⌉, ⌈N/cols⌉] from stream "b/scale" (in B's
 /// logical [K, N] orientation whatever its stored layout; one matrix per expert of a grouped GEMM),
 /// each uniform in the case's [low, high] and rounded to fp32 (equal ends: that scale). An operand

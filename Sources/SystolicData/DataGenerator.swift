@@ -6,7 +6,7 @@ import SystolicSuite
 /// (seed, case id, operand name, i), so any element can be regenerated in any language without
 /// generating the ones before it, and no platform library decides a bit.
 ///
-/// The algorithm (also in the README, with golden values):
+/// The algorithm (also in docs/suites.md, with golden values):
 /// 1. `stream = fnv1a64(caseId + "/" + operand)` over the UTF-8 bytes;
 ///    `key = mix64(seed ^ stream)`.
 /// 2. Raw value `j`: `r(j) = mix64(key &+ (j + 1) &* 0x9E3779B97F4A7C15)` (SplitMix64 output `j`

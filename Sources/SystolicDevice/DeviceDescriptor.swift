@@ -1,7 +1,7 @@
 import SystolicNumerics
 
 /// What a device is and what it promises: recorded in results and baselines, and the basis on
-/// which its outputs are judged (design.md: "the device declares its arithmetic").
+/// which its outputs are judged (docs/numerics.md: the device declares its arithmetic).
 public struct DeviceDescriptor: Sendable, Codable, Equatable {
     /// A short name used in paths (`Baselines/<name>/`), e.g. `emulator-default`.
     public var name: String

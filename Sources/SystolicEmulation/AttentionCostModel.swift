@@ -21,7 +21,7 @@ public struct AttentionCost: Sendable, Equatable {
     public var seconds: Double
 }
 
-/// The analytical model of flash-style attention on the emulated chip (README, "Attention on the
+/// The analytical model of flash-style attention on the emulated chip (docs/attention.md, "On the
 /// emulator").
 ///
 /// **Mapping.** Work is split per sequence and kv head (a unit); a unit's rows are the query

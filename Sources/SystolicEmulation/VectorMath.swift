@@ -1,5 +1,5 @@
 /// The emulator vector unit's transcendental functions, defined bit for bit without the host's
-/// libm (design.md: nothing that decides a bit may depend on a platform's libm).
+/// libm (docs/emulator.md: nothing that decides a bit may depend on a platform's libm).
 enum VectorMath {
     /// exp for fp32: x = k·ln2 + r with k = round(x·log₂e) and |r| ≤ ln2/2 (Cody–Waite, in binary64),
     /// e^r by its Taylor series to degree 13 (truncation below 2⁻⁶⁰), scaled by 2^k exactly and rounded

@@ -1,4 +1,4 @@
-/// A case's outcome (design.md, "Verdicts and exit codes").
+/// A case's outcome (docs/results.md).
 public enum Verdict: String, Sendable, Codable, CaseIterable {
     /// Ran and every check held.
     case pass
@@ -12,7 +12,7 @@ public enum Verdict: String, Sendable, Codable, CaseIterable {
     case skipped
 }
 
-/// The tool's exit codes, stable and documented in the README. When several apply the lowest
+/// The tool's exit codes, stable and documented in docs/results.md. When several apply the lowest
 /// non-zero one wins.
 public enum ExitStatus: Int32, Sendable, CaseIterable {
     case success = 0

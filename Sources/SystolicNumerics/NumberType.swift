@@ -93,7 +93,7 @@ public enum NumberType: String, CaseIterable, Sendable, Codable, Hashable {
     }
 }
 
-/// What a conversion does with a value beyond the largest finite one (design.md, Numerics).
+/// What a conversion does with a value beyond the largest finite one (docs/numerics.md).
 public enum OverflowMode: String, CaseIterable, Sendable, Codable, Hashable {
     /// Clamp to ±largest finite, infinities included; NaN stays NaN.
     case saturate

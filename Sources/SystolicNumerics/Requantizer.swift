@@ -1,4 +1,4 @@
-/// int32 → int8 requantisation, bit for bit (design.md, "Quantisation"; README, "int8
+/// int32 → int8 requantisation, bit for bit (docs/numerics.md, "int8 requantisation"; "int8
 /// requantisation"). Both schemes add the output zero point and saturate to [−128, 127].
 public enum Requantizer {
     /// The fp32 scheme: v = fp32(acc) × scale in fp32 (each step rounded to nearest even), then v

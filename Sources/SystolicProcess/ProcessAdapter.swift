@@ -12,7 +12,7 @@ import SystolicNumerics
 import SystolicProtocol
 import SystolicSuite
 
-/// A device in another process, driven through the adapter protocol (`PROTOCOL.md`).
+/// A device in another process, driven through the adapter protocol (`docs/protocol.md`).
 ///
 /// Every way an adapter can misbehave ends that case as `error` with the reason, and the run goes
 /// on: a crash or hang (the whole process group is killed and the adapter restarted for the next

@@ -2,7 +2,7 @@ import SystolicDevice
 import SystolicNumerics
 import SystolicSuite
 
-/// Version 1 of the adapter protocol (PROTOCOL.md): how the harness drives a vendor's device in
+/// Version 1 of the adapter protocol (docs/protocol.md): how the harness drives a vendor's device in
 /// another process.
 ///
 /// The harness starts the adapter in its own process group with two extra file descriptors: it
@@ -103,8 +103,7 @@ public struct GemmSpec: Codable, Sendable, Equatable {
     }
 }
 
-/// The attention a `run` asks for, in the protocol's words (semantics in the README's Attention
-/// section). `scale` is always the softmax scale in use (1/√head_dim unless the case sets one).
+/// The attention a `run` asks for, in the protocol's words (semantics in docs/attention.md). `scale` is always the softmax scale in use (1/√head_dim unless the case sets one).
 public struct AttentionSpec: Codable, Sendable, Equatable {
     public var batch: Int
     public var heads: Int

@@ -15,7 +15,7 @@ public enum SuiteLoader {
         /// Inputs, outputs and the fp64 reference of one case together.
         public static let caseBytes = 16 << 30
         public static let cases = 100_000
-        /// int8 products summed exactly in int32: 131072 · 127 · 128 < 2^31 (design.md, Quantisation).
+        /// int8 products summed exactly in int32: 131072 · 127 · 128 < 2^31 (docs/numerics.md, "int8 requantisation").
         public static let int8K = 131_072
     }
 

@@ -148,7 +148,7 @@ public struct GemmCase: Sendable, Equatable {
         public var isPacked: Bool { a == nil && b == nil && c == nil }
     }
 
-    /// int32 → int8 requantisation of an int8 GEMM (design.md, "Quantisation").
+    /// int32 → int8 requantisation of an int8 GEMM (docs/numerics.md, "int8 requantisation").
     public struct Requantization: Sendable, Equatable {
         public enum Scheme: String, CaseIterable, Sendable {
             /// fp32(acc) × fp32 scale, rounded to nearest even (`Requantizer.fp32Scale`).
@@ -240,7 +240,7 @@ public struct GemmCase: Sendable, Equatable {
     }
 }
 
-/// How a case's outputs are verified (design.md, "Verification at scale").
+/// How a case's outputs are verified (docs/numerics.md, "Verification at scale").
 public enum Verification: String, CaseIterable, Sendable, Codable {
     /// Elementwise below a size threshold, at scale above it.
     case auto
@@ -250,7 +250,7 @@ public enum Verification: String, CaseIterable, Sendable, Codable {
     case atScale = "at_scale"
 }
 
-/// softmax(Q·Kᵀ·scale + mask)·V (design.md, Workloads), for prefill and for decode against a
+/// softmax(Q·Kᵀ·scale + mask)·V (docs/attention.md), for prefill and for decode against a
 /// KV cache.
 ///
 /// Semantics: query position i of a sequence with kv length L and query length Lq may attend key

@@ -61,7 +61,7 @@ struct AtScaleTests {
             #expect(scaled.verdict == full.verdict, "\(name) \(types.label): \(scaled.reason ?? "")")
             #expect(full.check?.mode == "full" && scaled.check?.mode == "at_scale")
             // At this small M the sampled rows and tiles cover most rows; the saving shows at
-            // large shapes (4096³: 4.8 G reference MACs instead of 68.7 G, README).
+            // large shapes (4096³: 4.8 G reference MACs instead of 68.7 G, docs/numerics.md).
             #expect((scaled.check?.referenceMacs ?? 0) > 0)
             #expect(scaled.check?.freivalds?.kind == (data.isIntegerValued ? "modular" : "bounded"))
         }

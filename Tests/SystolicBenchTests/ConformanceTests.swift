@@ -8,7 +8,7 @@ import SystolicNumerics
 import SystolicSuite
 @testable import SystolicHarness
 
-/// The check engine's promises (design.md, "Numerics"): it never fails a device that does as it
+/// The check engine's promises (docs/numerics.md): it never fails a device that does as it
 /// declares, whatever its summation order, and it fails devices that do worse.
 struct ConformanceTests {
     static let generator = DataGenerator(seed: 20_261_127)

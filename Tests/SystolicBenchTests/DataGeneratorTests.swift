@@ -3,7 +3,7 @@ import SystolicNumerics
 import SystolicSuite
 @testable import SystolicData
 
-/// Golden values published in the README, computed by an independent Python implementation of the
+/// Golden values published in docs/suites.md, computed by an independent Python implementation of the
 /// documented algorithm; a vendor regenerating tensors in C or Python checks against the same.
 struct DataGeneratorTests {
     static let caseId = "gemm/gpt2-decode-attn-out/m=1,n=768,k=768"

@@ -34,7 +34,7 @@ struct EmulatorModelTests {
                  dataB: type == .int8 ? .integer(low: -128, high: 127) : .uniform(low: -1, high: 1))
     }
 
-    /// SCALE-Sim v3.0.0 totals quoted in design.md, serial weight loading, unlimited bandwidth.
+    /// SCALE-Sim v3.0.0 totals quoted in docs/emulator.md, serial weight loading, unlimited bandwidth.
     @Test(arguments: [
         (128, 128, DeviceConfig.Dataflow.weightStationary, 1024, 1024, 1024, 89_983),
         (128, 128, .outputStationary, 1024, 1024, 1024, 81_791),

@@ -1,5 +1,5 @@
 /*
- * SystolicBench adapter SDK: the process protocol (PROTOCOL.md, version 1) in C, on libjson-c.
+ * SystolicBench adapter SDK: the process protocol (docs/protocol.md, version 1) in C, on libjson-c.
  *
  * A vendor fills an sb_adapter with a description of the device, a run_gemm callback and
  * optionally run_attention and run_collective callbacks, and calls sb_serve(). The SDK reads requests on fd 3 and answers on fd 4, maps the tensor files
@@ -43,7 +43,7 @@ typedef struct {
     int overflow_saturate;
 } sb_gemm;
 
-/* How an attention request's KV cache is laid out (PROTOCOL.md). */
+/* How an attention request's KV cache is laid out (docs/protocol.md). */
 typedef enum { SB_KV_BHSD, SB_KV_BSHD, SB_KV_PAGED } sb_kv_layout;
 
 /* One attention request: O[batch, heads, q_len, head_dim] = softmax(Q·Kᵀ·scale + mask)·V, with
@@ -69,7 +69,7 @@ typedef struct {
 typedef enum { SB_ALL_REDUCE, SB_ALL_GATHER, SB_REDUCE_SCATTER, SB_ALL_TO_ALL, SB_BROADCAST, SB_SEND_RECV } sb_collective_op;
 typedef enum { SB_SUM, SB_MAX, SB_MIN } sb_reduction;
 
-/* One collective request over `ranks` ranks (nccl-tests' semantics, PROTOCOL.md): `bytes` is
+/* One collective request over `ranks` ranks (nccl-tests' semantics, docs/protocol.md): `bytes` is
  * nccl-tests' size S; `in` is [ranks, input_count] (rank r's send buffer in row r) and `out`
  * [ranks, output_count]. For a timing_only request both are NULL: the device moves buffers of its
  * own of those sizes and reports the time. */
