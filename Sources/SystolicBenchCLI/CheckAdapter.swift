@@ -22,7 +22,7 @@ extension SystolicBench {
                 """)
 
         @Option(help: "The adapter: process:PATH [ARGS].")
-        var device: String
+        var device: DeviceSpec
 
         @Option(help: "Seconds the adapter may take for one request.")
         var caseTimeout: Double = 60
@@ -36,9 +36,7 @@ extension SystolicBench {
         }
 
         func run() throws {
-            guard device.hasPrefix("process:") else { throw ValidationError("--device must be process:PATH [ARGS]") }
-            let words = device.dropFirst("process:".count).split(separator: " ").map(String.init)
-            guard let path = words.first else { throw ValidationError("--device process: needs the adapter's path") }
+            guard case let .process(path, arguments) = device else { throw ValidationError("--device must be process:PATH [ARGS]") }
             var failures = 0
             func report(_ ok: Bool, _ what: String) {
                 print("\(ok ? "ok  " : "FAIL") \(what)")
@@ -46,7 +44,7 @@ extension SystolicBench {
             }
             let adapter: ProcessAdapter
             do {
-                adapter = try ProcessAdapter(executable: path, arguments: Array(words.dropFirst()), caseTimeout: caseTimeout,
+                adapter = try ProcessAdapter(executable: path, arguments: arguments, caseTimeout: caseTimeout,
                                              timing: TimingPlan(warmup: 0, minRepeats: 1, minSeconds: 0))
             } catch {
                 report(false, "handshake: \(error)")

@@ -9,8 +9,8 @@ import SystolicHarness
 
 /// How a command picks its device.
 struct DeviceOptions: ParsableArguments {
-    @Option(name: .long, help: "The device: process:PATH [ARGS] (an adapter speaking the protocol of docs/protocol.md), or emulator or emulator:PRESET (presets: \(DeviceConfig.presetNames.joined(separator: ", ")); default \(DeviceConfig.defaultPresetName)).")
-    var device: String = "emulator"
+    @Option(name: .long, help: ArgumentHelp(DeviceSpec.help))
+    var device: DeviceSpec = .emulator(preset: DeviceConfig.defaultPresetName)
 
     @Option(name: .long, help: "An emulator configuration file (format systolic-bench.device/1) instead of a preset.")
     var deviceConfig: String?
@@ -38,26 +38,13 @@ struct DeviceOptions: ParsableArguments {
     }
 
     func makeDevice() throws -> any DeviceAdapter {
-        if device.hasPrefix("process:") {
-            // process:PATH [ARGS]: the adapter executable and its arguments, split on spaces.
-            let words = device.dropFirst("process:".count).split(separator: " ").map(String.init)
-            guard let path = words.first else { throw ValidationError("--device process: needs the adapter's path") }
+        if case let .process(path, arguments) = device {
             do {
-                return try ProcessAdapter(executable: path, arguments: Array(words.dropFirst()), caseTimeout: caseTimeout,
+                return try ProcessAdapter(executable: path, arguments: arguments, caseTimeout: caseTimeout,
                                           timing: TimingPlan(warmup: warmup, minRepeats: repeats, minSeconds: minSeconds))
             } catch {
                 printError("error: \(error)")
                 throw statusCode(.deviceError)
-            }
-        }
-        if deviceConfig == nil {
-            let parts = device.split(separator: ":", maxSplits: 1).map(String.init)
-            guard parts.first == "emulator" else {
-                throw ValidationError("unknown device \"\(device)\"; expected emulator, emulator:PRESET or process:PATH [ARGS]")
-            }
-            let name = parts.count > 1 ? parts[1] : DeviceConfig.defaultPresetName
-            guard DeviceConfig.presetNames.contains(name) else {
-                throw ValidationError("unknown emulator preset \"\(name)\"; presets: \(DeviceConfig.presetNames.joined(separator: ", "))")
             }
         }
         return SystolicEmulator(config: try emulatorConfig()!)
@@ -65,14 +52,12 @@ struct DeviceOptions: ParsableArguments {
 
     /// The emulator's configuration, with any `--fault` written into it (nil for an adapter).
     func emulatorConfig() throws -> DeviceConfig? {
-        if device.hasPrefix("process:") { return nil }
+        guard case let .emulator(preset) = device else { return nil }
         var config: DeviceConfig
         if let path = deviceConfig {
             do { config = try DeviceConfig.load(path) } catch { throw badInput(error) }
         } else {
-            let parts = device.split(separator: ":", maxSplits: 1).map(String.init)
-            let name = parts.count > 1 ? parts[1] : DeviceConfig.defaultPresetName
-            do { config = try DeviceConfig.preset(name) } catch { throw badInput(error) }
+            do { config = try DeviceConfig.preset(preset) } catch { throw badInput(error) }
         }
         for spec in fault where EmulatorFault(spec) == nil {
             throw ValidationError("unknown fault \"\(spec)\"; expected one of \(EmulatorFault.spellings)")

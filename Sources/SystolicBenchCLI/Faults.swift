@@ -23,7 +23,7 @@ extension SystolicBench {
         var suites: [String] = []
 
         @Option(help: "Profile to run.")
-        var profile: String = "quick"
+        var profile: ProfileName = ProfileName("quick")
 
         @Option(help: "Emulator preset the faults are injected into.")
         var preset: String = DeviceConfig.defaultPresetName
@@ -34,12 +34,12 @@ extension SystolicBench {
                 return
             }
             let loaded = try SuiteSelection.load(suites.isEmpty ? ["Suites/gemm.json", "Suites/attention.json", "Suites/networking.json"] : suites)
-            for s in loaded where s.profiles[profile] == nil {
+            for s in loaded where s.profiles[profile.name] == nil {
                 throw ValidationError("suite \(s.file) has no profile \"\(profile)\" (it has: \(s.profiles.keys.sorted().joined(separator: ", ")))")
             }
             let config: DeviceConfig
             do { config = try DeviceConfig.preset(preset) } catch { throw badInput(error) }
-            let cases = loaded.flatMap { suite in suite.cases(inProfile: profile).map { (suite, $0) } }
+            let cases = loaded.flatMap { suite in suite.cases(inProfile: profile.name).map { (suite, $0) } }
             var caught = 0
             var rows: [[String]] = [["fault", "caught", "cases failed", "exact", "audit", "worst ratio", "caught first by"]]
             for entry in EmulatorFault.catalogue {

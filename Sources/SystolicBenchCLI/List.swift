@@ -9,14 +9,14 @@ extension SystolicBench {
         var suites: [String] = []
 
         @Option(help: "Only the cases of this profile.")
-        var profile: String?
+        var profile: ProfileName?
 
         func run() throws {
             for suite in try SuiteSelection.load(suites) {
-                if let p = profile, suite.profiles[p] == nil {
+                if let p = profile, suite.profiles[p.name] == nil {
                     throw ValidationError("suite \(suite.file) has no profile \"\(p)\"")
                 }
-                for c in suite.cases(inProfile: profile) {
+                for c in suite.cases(inProfile: profile?.name) {
                     print("\(c.id)  [\(describe(c.workload))]")
                 }
             }

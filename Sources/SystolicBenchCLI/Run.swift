@@ -19,7 +19,7 @@ extension SystolicBench {
         @OptionGroup var deviceOptions: DeviceOptions
 
         @Option(help: "Profile to run.")
-        var profile: String = "quick"
+        var profile: ProfileName = ProfileName("quick")
 
         @Flag(help: "Run every case of every profile.")
         var allProfiles = false
@@ -40,23 +40,11 @@ extension SystolicBench {
         var dumpTensors: String?
 
         @Option(help: "Run shard i of n (every n-th case, starting at the i-th); join the shards with merge.")
-        var shard: String?
-
-        func validate() throws {
-            if let shard, parseShard(shard) == nil {
-                throw ValidationError("--shard expects i/n with 1 ≤ i ≤ n, found \"\(shard)\"")
-            }
-        }
-
-        private func parseShard(_ text: String) -> Shard? {
-            let parts = text.split(separator: "/").compactMap { Int($0) }
-            guard parts.count == 2, parts[1] >= 1, (1...parts[1]).contains(parts[0]) else { return nil }
-            return Shard(index: parts[0], count: parts[1])
-        }
+        var shard: Shard?
 
         func run() throws {
             let loaded = try SuiteSelection.load(suites)
-            let selectedProfile: String? = allProfiles ? nil : profile
+            let selectedProfile: String? = allProfiles ? nil : profile.name
             if let p = selectedProfile {
                 for s in loaded where s.profiles[p] == nil {
                     throw ValidationError("suite \(s.file) has no profile \"\(p)\" (it has: \(s.profiles.keys.sorted().joined(separator: ", ")))")
@@ -64,7 +52,7 @@ extension SystolicBench {
             }
             // The device last: an adapter process starts only once the inputs are known to be good.
             let device = try deviceOptions.makeDevice()
-            let shardPart = shard.flatMap(parseShard)
+            let shardPart = shard
             let suffix = shardPart.map { "-shard\($0.index)of\($0.count)" } ?? ""
             let path = out ?? "results/\(device.descriptor.name)-\(selectedProfile ?? "all")\(suffix).json"
             let stop = InterruptFlag()

@@ -91,6 +91,17 @@ struct CLITests {
         #expect(try Self.run(["faults", "--run", "--profile", "nightly"]).status == 64)
         #expect(try Self.run(["check-adapter", "--device", "process:/bin/true", "--round-trips", "0"]).status == 64)
         #expect(try Self.run(["bench", "--shapes", "8x8"]).status == 64)
+        // The shared argument types refuse malformed values before any command runs.
+        for shard in ["3/2", "0/4", "1/0", "x/2", "1/2/3"] {
+            let r = try Self.run(["run", "--shard", shard])
+            #expect(r.status == 64 && r.stderr.contains("--shard"), "\(shard)")
+        }
+        for profile in ["../x", "a/b", "", ".hidden", String(repeating: "p", count: 65)] {
+            #expect(try Self.run(["run", "--profile", profile]).status == 64, "\(profile)")
+            #expect(try Self.run(["list", "--profile", profile]).status == 64, "\(profile)")
+        }
+        #expect(try Self.run(["check-adapter", "--device", "emulator"]).status == 64)
+        #expect(try Self.run(["check-adapter", "--device", "process:"]).status == 64)
     }
 
     @Test func listShowsExpandedIds() throws {

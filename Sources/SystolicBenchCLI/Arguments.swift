@@ -1,0 +1,69 @@
+import ArgumentParser
+import SystolicEmulation
+import SystolicHarness
+
+// The values several commands take, parsed once: ArgumentParser refuses a malformed one with
+// the option named and exit 64, before a command runs.
+
+/// `--device`: the built-in emulator (a preset) or an adapter process.
+enum DeviceSpec: ExpressibleByArgument, Equatable, CustomStringConvertible {
+    case emulator(preset: String)
+    /// process:PATH [ARGS]: the adapter executable and its arguments, split on spaces.
+    case process(executable: String, arguments: [String])
+
+    init?(argument: String) {
+        if argument.hasPrefix("process:") {
+            let words = argument.dropFirst("process:".count).split(separator: " ").map(String.init)
+            guard let path = words.first else { return nil }
+            self = .process(executable: path, arguments: Array(words.dropFirst()))
+            return
+        }
+        let parts = argument.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+        guard parts[0] == "emulator" else { return nil }
+        let preset = parts.count > 1 ? parts[1] : DeviceConfig.defaultPresetName
+        guard DeviceConfig.presetNames.contains(preset) else { return nil }
+        self = .emulator(preset: preset)
+    }
+
+    var description: String {
+        switch self {
+        case let .emulator(preset): return "emulator:\(preset)"
+        case let .process(executable, arguments): return "process:" + ([executable] + arguments).joined(separator: " ")
+        }
+    }
+
+    var defaultValueDescription: String { description }
+
+    static let help = "The device: emulator or emulator:PRESET (presets: \(DeviceConfig.presetNames.joined(separator: ", ")); default \(DeviceConfig.defaultPresetName)), or process:PATH [ARGS] (an adapter speaking the protocol of docs/protocol.md)."
+}
+
+/// `--shard i/n`: every n-th case of the selection, starting at the i-th.
+extension Shard: ExpressibleByArgument {
+    public init?(argument: String) {
+        let parts = argument.split(separator: "/", omittingEmptySubsequences: false).map { Int($0) }
+        guard parts.count == 2, let i = parts[0], let n = parts[1], n >= 1, (1...n).contains(i) else { return nil }
+        self.init(index: i, count: n)
+    }
+}
+
+/// `--profile`: a suite's or a certification profile's name. Names become parts of file names
+/// (results, packages), so they are identifiers: letters, digits, `-`, `_` and `.` (not leading),
+/// at most 64 characters.
+struct ProfileName: ExpressibleByArgument, Hashable, CustomStringConvertible {
+    let name: String
+
+    init?(argument: String) {
+        guard Self.isIdentifier(argument) else { return nil }
+        name = argument
+    }
+
+    init(_ name: String) { self.name = name }
+
+    var description: String { name }
+    var defaultValueDescription: String { name }
+
+    static func isIdentifier(_ s: String) -> Bool {
+        guard let first = s.unicodeScalars.first, s.unicodeScalars.count <= 64, first != ".", first != "-" else { return false }
+        return s.unicodeScalars.allSatisfy { ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0) || "-_.".unicodeScalars.contains($0) }
+    }
+}
