@@ -53,7 +53,7 @@ let package = Package(
             name: "SystolicHarness",
             dependencies: [
                 "SystolicJSON", "SystolicNumerics", "SystolicSuite", "SystolicData",
-                "SystolicDevice", "SystolicCheck",
+                "SystolicDevice", "SystolicCheck", "CSystolicPlatform",
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
@@ -81,7 +81,7 @@ let package = Package(
         .executableTarget(
             name: "SystolicBenchCLI",
             dependencies: [
-                "SystolicHarness", "SystolicCompare", "SystolicCertify", "SystolicProcess", "SystolicEmulation", "CSystolicPlatform",
+                "SystolicHarness", "SystolicCompare", "SystolicCertify", "SystolicProcess", "SystolicEmulation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -1,9 +1,6 @@
 import ArgumentParser
-import CSystolicPlatform
-import Dispatch
 import Foundation
-import SystolicCheck
-import SystolicData
+import SystolicHarness
 import SystolicDevice
 import SystolicEmulation
 import SystolicNumerics
@@ -45,8 +42,7 @@ extension SystolicBench {
         }
 
         func run() throws {
-            let kernels = ["portable C", "AVX2+FMA", "AVX-512"][Int(sb_kernels_vectorised())]
-            print("vectorised kernels: \(kernels)")
+            print("vectorised kernels: \(GemmSpeed.kernelPath)")
             print("shape            type  emulator s  GFLOP/s  reference s  GFLOP/s")
             for shape in shapes.split(separator: ",") {
                 let dims = shape.split(separator: "x").compactMap { Int($0) }
@@ -55,30 +51,13 @@ extension SystolicBench {
                     guard let t = NumberType(rawValue: String(name)), !t.isInteger else { throw ValidationError("unknown float type \(name)") }
                     let types = GemmCase.Types(a: t, b: t, accumulate: .fp32, output: .fp32)
                     let g = GemmCase(m: dims[0], n: dims[1], k: dims[2], types: types, dataA: .normal(mean: 0, std: 1), dataB: .normal(mean: 0, std: 1))
-                    let c = BenchmarkCase(id: "bench/\(shape)/\(t.rawValue)", suite: "bench", name: "bench", profiles: [], workload: .gemm(g))
-                    let inputs = GemmInputs(g, caseId: c.id, generator: DataGenerator(seed: 1))
                     let emulator = SystolicEmulator(config: try DeviceConfig.preset(DeviceConfig.defaultPresetName), threads: threads)
-                    let flops = g.work.count
-                    let emulate = only == .reference ? .nan : try median { _ = try emulator.run(c, inputs: .gemm(inputs)) }
-                    let reference = only == .emulator ? .nan : try median {
-                        _ = GemmReference.compute(g, inputs, threads: threads ?? ProcessInfo.processInfo.activeProcessorCount)
-                    }
+                    let f = try GemmSpeed.measure(g, device: only == .reference ? nil : emulator, reference: only != .emulator,
+                                                  threads: threads ?? ProcessInfo.processInfo.activeProcessorCount, repeats: repeats)
                     print(String(format: "%-16@ %-5@ %10.4f %8.1f %12.4f %8.1f", String(shape) as NSString, t.rawValue as NSString,
-                                 emulate, flops / emulate / 1e9, reference, flops / reference / 1e9))
+                                 f.deviceSeconds ?? .nan, (f.deviceRate ?? .nan) / 1e9, f.referenceSeconds ?? .nan, (f.referenceRate ?? .nan) / 1e9))
                 }
             }
-        }
-
-        private func median(_ body: () throws -> Void) throws -> Double {
-            try body()  // warm-up
-            var times: [Double] = []
-            for _ in 0..<repeats {
-                let start = DispatchTime.now().uptimeNanoseconds
-                try body()
-                times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
-            }
-            times.sort()
-            return times[times.count / 2]
         }
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SystolicData
+import SystolicCertify
 import SystolicDevice
 import SystolicEmulation
 import SystolicHarness
@@ -39,31 +40,16 @@ extension SystolicBench {
             }
             let config: DeviceConfig
             do { config = try DeviceConfig.preset(preset) } catch { throw badInput(error) }
-            let cases = loaded.flatMap { suite in suite.cases(inProfile: profile.name).map { (suite, $0) } }
-            var caught = 0
+            let cases = loaded.flatMap { suite in suite.cases(inProfile: profile.name).map { (suite: suite, benchmarkCase: $0) } }
+            let score = MutationScore.run(cases, config: config)
             var rows: [[String]] = [["fault", "caught", "cases failed", "exact", "audit", "worst ratio", "caught first by"]]
-            for entry in EmulatorFault.catalogue {
-                let harness = Harness(device: SystolicEmulator(config: config, faults: [entry.fault]), audit: true)
-                var failed: [CaseResult] = []
-                for (suite, c) in cases {
-                    let r = harness.runCase(c, generator: DataGenerator(seed: suite.seed))
-                    if r.verdict == .fail || r.verdict == .error { failed.append(r) }
-                }
-                if !failed.isEmpty { caught += 1 }
-                // Exact-rule cases allow no error, so their ratio is infinite; the worst finite
-                // ratio comes from the interval-rule cases.
-                let byAudit = failed.filter { $0.audit?.passed == false }
-                let exact = failed.filter { $0.audit == nil && $0.check?.rule == "exact" }
-                let worst = failed.filter { $0.audit == nil && $0.check?.rule == "interval" }.compactMap { $0.check?.maxRatioToBound }.max()
-                var names: [String] = []
-                for r in failed {
-                    let name = r.id.split(separator: "/").dropFirst().first.map(String.init) ?? r.id
-                    if !names.contains(name) { names.append(name) }
-                }
-                rows.append([entry.spelling, failed.isEmpty ? "NO" : "yes", "\(failed.count)/\(cases.count)", "\(exact.count)",
-                             "\(byAudit.count)", worst.map(Self.ratio) ?? "-",
+            for e in score.entries {
+                let names = e.caughtBy
+                rows.append([e.fault, e.caught ? "yes" : "NO", "\(e.failed.count)/\(score.cases)", "\(e.exact)",
+                             "\(e.byAudit)", e.worstRatio.map(Self.ratio) ?? "-",
                              names.prefix(3).joined(separator: ", ") + (names.count > 3 ? ", …" : "")])
             }
+            let caught = score.caught
             let widths = (0..<rows[0].count).map { col in rows.map { $0[col].count }.max() ?? 0 }
             for row in rows {
                 print(row.enumerated().map { i, cell in i == row.count - 1 ? cell : cell.padding(widths[i]) }.joined(separator: "  "))

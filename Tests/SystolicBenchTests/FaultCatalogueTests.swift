@@ -4,6 +4,7 @@ import SystolicDevice
 @testable import SystolicEmulation
 import SystolicSuite
 @testable import SystolicHarness
+import SystolicCertify
 
 /// The suite's conformance power, measured: every named fault is caught by the shipped cases.
 struct FaultCatalogueTests {
@@ -122,5 +123,25 @@ struct FaultCatalogueTests {
             }
         }
         #expect(passed >= 20 * 3)
+    }
+
+    /// The mutation score (`faults --run`): one entry per fault, each listing exactly the cases
+    /// that fail under it, as a plain harness run with that fault finds them.
+    @Test func mutationScoreListsWhatEachFaultFails() throws {
+        let cases = try Array(Self.casesBySize().prefix(3)).map { (suite: $0.0, benchmarkCase: $0.1) }
+        let config = try DeviceConfig.preset(DeviceConfig.defaultPresetName)
+        let score = MutationScore.run(cases, config: config)
+        #expect(score.entries.map(\.fault) == EmulatorFault.catalogue.map(\.spelling))
+        #expect(score.cases == 3)
+        #expect(score.caught == score.entries.filter { !$0.failed.isEmpty }.count)
+        #expect(score.caught > 0 && score.caught < score.entries.count)
+        for entry in score.entries where ["narrow-accumulator:bf16", "collective-drops-rank"].contains(entry.fault) {
+            let harness = Harness(device: SystolicEmulator(config: config, faults: [EmulatorFault(entry.fault)!]), audit: true)
+            let expected = cases.map { harness.runCase($0.benchmarkCase, generator: DataGenerator(seed: $0.suite.seed)) }
+                .filter { $0.verdict == .fail || $0.verdict == .error }.map(\.id)
+            #expect(entry.failed.map(\.id) == expected, "\(entry.fault)")
+        }
+        // GEMM cases cannot catch a collective fault.
+        #expect(score.entries.first { $0.fault == "collective-drops-rank" }?.caught == false)
     }
 }

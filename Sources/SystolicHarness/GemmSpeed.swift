@@ -1,0 +1,54 @@
+import CSystolicPlatform
+import Dispatch
+import Foundation
+import SystolicCheck
+import SystolicData
+import SystolicDevice
+import SystolicSuite
+
+/// How fast a device's functional GEMM and the host reference run (`systolic-bench bench`):
+/// seconds per call on generated inputs, the median of the repeats after one warm-up. Data
+/// generation and checking are not timed.
+public enum GemmSpeed {
+    /// The instruction set the C kernels use on this machine.
+    public static var kernelPath: String { ["portable C", "AVX2+FMA", "AVX-512"][Int(sb_kernels_vectorised())] }
+
+    /// One shape and type: the device's and the reference's median seconds (nil when not timed)
+    /// and the case's operation count.
+    public struct Figures: Sendable {
+        public var deviceSeconds: Double?
+        public var referenceSeconds: Double?
+        public var operations: Double
+
+        public var deviceRate: Double? { deviceSeconds.map { operations / $0 } }
+        public var referenceRate: Double? { referenceSeconds.map { operations / $0 } }
+    }
+
+    /// Times `g` on `device` (when given) and the host reference (when `reference`), each
+    /// `repeats` times after a warm-up, on inputs generated from seed 1.
+    public static func measure(_ g: GemmCase, device: (any DeviceAdapter)?, reference: Bool, threads: Int, repeats: Int) throws -> Figures {
+        let c = BenchmarkCase(id: "bench/\(g.m)x\(g.n)x\(g.k)/\(g.types.label)", suite: "bench", name: "bench", profiles: [], workload: .gemm(g))
+        let inputs = GemmInputs(g, caseId: c.id, generator: DataGenerator(seed: 1))
+        var figures = Figures(deviceSeconds: nil, referenceSeconds: nil, operations: g.work.count)
+        if let device {
+            figures.deviceSeconds = try median(repeats) { _ = try device.run(c, inputs: .gemm(inputs)) }
+        }
+        if reference {
+            figures.referenceSeconds = try median(repeats) { _ = GemmReference.compute(g, inputs, threads: threads) }
+        }
+        return figures
+    }
+
+    /// The median time of `repeats` calls of `body`, after one untimed call.
+    public static func median(_ repeats: Int, _ body: () throws -> Void) throws -> Double {
+        try body()
+        var times: [Double] = []
+        for _ in 0..<max(repeats, 1) {
+            let start = DispatchTime.now().uptimeNanoseconds
+            try body()
+            times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+        }
+        times.sort()
+        return times[times.count / 2]
+    }
+}

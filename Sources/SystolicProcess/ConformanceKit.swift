@@ -1,0 +1,113 @@
+import Dispatch
+import Foundation
+import SystolicData
+import SystolicDevice
+import SystolicJSON
+import SystolicNumerics
+import SystolicSuite
+
+/// The conformance kit a vendor runs on an adapter before a long certification run
+/// (`systolic-bench check-adapter`): the handshake, a small GEMM per declared input type judged as
+/// a run judges it, the answer to an unknown request, a clean shutdown with no process left
+/// behind, and the protocol's own cost (message round trip, per-case overhead, tensor throughput
+/// through the scratch files).
+public struct ConformanceKit: Sendable {
+    /// One check: whether it held, and what was found.
+    public struct Finding: Sendable, Equatable {
+        public var passed: Bool
+        public var text: String
+    }
+
+    /// How a run judges one case on the device: its verdict (`pass`, …), the reason when it is
+    /// not `pass`, and its figures by name. The harness's `runCase` in the tool; the kit does not
+    /// judge outputs itself, so an adapter passes here exactly when it would pass a run.
+    public typealias Judge = @Sendable (BenchmarkCase, DataGenerator) -> (verdict: String, reason: String?, metrics: [String: MetricValue])
+
+    /// Round trips timed for the overhead figures.
+    public var roundTrips: Int
+
+    public init(roundTrips: Int) { self.roundTrips = roundTrips }
+
+    /// Runs every check on `adapter` (started by the caller; shut down here), reporting each as it
+    /// completes; returns the findings.
+    @discardableResult
+    public func run(_ adapter: ProcessAdapter, judge: Judge, report: (Finding) -> Void = { _ in }) -> [Finding] {
+        var findings: [Finding] = []
+        func note(_ passed: Bool, _ text: String) {
+            let f = Finding(passed: passed, text: text)
+            findings.append(f)
+            report(f)
+        }
+        let d = adapter.descriptor
+        note(!d.name.isEmpty && !d.arithmetic.inputTypes.isEmpty && !d.arithmetic.overflowModes.isEmpty,
+             "handshake: protocol \(d.adapter?.protocolVersion ?? 0), device \(d.name) (\(d.vendor) \(d.product)), ops \(d.ops), input types \(d.arithmetic.inputTypes.map(\.rawValue))")
+
+        let generator = DataGenerator(seed: 1)
+        for t in d.arithmetic.inputTypes where d.ops.contains("gemm") {
+            let g = GemmCase(m: 3, n: 17, k: 33, types: .init(shorthand: t), dataA: .uniform(low: -1, high: 1), dataB: .uniform(low: -1, high: 1),
+                             overflow: d.arithmetic.overflowModes[0])
+            let c = BenchmarkCase(id: "check-adapter/gemm-\(t.rawValue)", suite: "check-adapter", name: "gemm", profiles: [], workload: .gemm(g))
+            let r = judge(c, generator)
+            note(r.verdict == "pass", "gemm 3×17×33 \(t.rawValue): \(r.verdict)\(r.reason.map { ": \($0)" } ?? "")")
+        }
+
+        do {
+            let answer = try adapter.probe("{\"type\": \"frobnicate\", \"id\": \"probe\"}")
+            let type = (try? JSONParser.parse(Array(answer.utf8)))?["type"]?.stringValue
+            note(type == "error", "an unknown request gets an error reply and the adapter stays up (got \(type ?? answer))")
+            // The bare message round trip (no files, no device): the floor under the per-case overhead.
+            var trips: [Double] = []
+            for _ in 0..<roundTrips {
+                let start = DispatchTime.now().uptimeNanoseconds
+                _ = try adapter.probe("{\"type\": \"ping\", \"id\": \"probe\"}")
+                trips.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+            }
+            let s = SampleStatistics(trips)
+            note(true, String(format: "message round trip (an unknown request and its error reply, %d times): median %.1f µs, p90 %.1f µs",
+                              trips.count, s.median * 1e6, s.p90 * 1e6))
+        } catch {
+            note(false, "an unknown request: \(error)")
+        }
+
+        if let t = d.arithmetic.inputTypes.first, d.ops.contains("gemm") {
+            measure(adapter, t, generator, judge, note)
+        }
+
+        adapter.shutdown()
+        usleep(200_000)
+        note(adapter.survivingProcessGroups.isEmpty, "shutdown leaves no process behind (process groups started: \(adapter.processGroups))")
+        return findings
+    }
+
+    /// Per-case overhead (round trip less device time, 1×1×1 cases) and file throughput.
+    private func measure(_ adapter: ProcessAdapter, _ t: NumberType, _ generator: DataGenerator, _ judge: Judge,
+                         _ note: (Bool, String) -> Void) {
+        var overheads: [Double] = []
+        let tiny = GemmCase(m: 1, n: 1, k: 1, types: .init(shorthand: t), dataA: .constant(1), dataB: .constant(1))
+        for i in 0..<roundTrips {
+            let c = BenchmarkCase(id: "check-adapter/tiny-\(i)", suite: "check-adapter", name: "tiny", profiles: [], workload: .gemm(tiny))
+            let r = judge(c, generator)
+            if let trip = r.metrics[Metric.hostRoundTrip.name]?.value { overheads.append(trip - (r.metrics[Metric.time.name]?.value ?? 0)) }
+        }
+        if !overheads.isEmpty {
+            let s = SampleStatistics(overheads)
+            note(true, String(format: "protocol overhead per case (round trip less device time, %d 1×1×1 cases): median %.1f µs, p90 %.1f µs",
+                              overheads.count, s.median * 1e6, s.p90 * 1e6))
+        }
+        // A GEMV whose weights fill 64 MiB: what the files cost beyond the device's own time.
+        let big = GemmCase(m: 1, n: 4096, k: 4096, types: .init(shorthand: t), dataA: .constant(1), dataB: .constant(1))
+        let c = BenchmarkCase(id: "check-adapter/throughput", suite: "check-adapter", name: "throughput", profiles: [], workload: .gemm(big))
+        let inputs = GemmInputs(big, caseId: c.id, generator: generator)
+        let bytes = Double(inputs.a.storage.count + inputs.b.storage.count + 4096 * big.types.output.byteWidth)
+        let start = DispatchTime.now().uptimeNanoseconds
+        do {
+            let out = try adapter.run(c, inputs: .gemm(inputs))
+            let wall = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            let device = out.metrics[.time]?.value ?? 0
+            note(true, String(format: "tensor throughput through the scratch files: %.2f GB/s (%.0f MiB in %.1f ms beyond %.1f ms of device time)",
+                              bytes / max(wall - device, 1e-9) / 1e9, bytes / 1048576, (wall - device) * 1e3, device * 1e3))
+        } catch {
+            note(false, "throughput case: \(error)")
+        }
+    }
+}
