@@ -6,6 +6,8 @@
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 work="${1:-$(mktemp -d)}"
+mkdir -p "$work"
+work="$(cd "$work" && pwd)"   # SwiftPM needs an absolute file:// URL
 version="99.0.0"
 
 # A clone of the commit being tested, with local changes, tagged with a version.

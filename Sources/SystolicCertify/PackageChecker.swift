@@ -189,22 +189,13 @@ public struct PackageChecker {
         return report
     }
 
-    /// Judges one output against the reference on inputs regenerated from the seed.
+    /// Judges one output against the reference on inputs regenerated from the seed, as the
+    /// harness judged it (`CaseCheck`).
     static func reverify(_ bc: BenchmarkCase, output: Tensor, seed: UInt64, digest: String, device: DeviceDescriptor) -> Bool {
-        let generator = DataGenerator(seed: seed)
-        switch bc.workload {
-        case let .gemm(g):
-            guard output.shape == g.output.shape, output.type == g.output.type else { return false }
-            let inputs = GemmInputs(g, caseId: bc.id, generator: generator)
-            return GemmCheck.verify(output: output, inputs: inputs, gemm: g, arithmetic: device.arithmetic,
-                                    options: .init(sampleSeed: Digest.seed(from: digest))).passed
-        case let .attention(a):
-            guard output.shape == a.output.shape, output.type == a.output.type, let e = device.arithmetic.expUlps else { return false }
-            let inputs = AttentionInputs(a, caseId: bc.id, generator: generator)
-            return AttentionCheck.verify(output: output, inputs: inputs, attention: a, arithmetic: device.arithmetic, expUlps: e).passed
-        case let .collective(c):
-            guard let spec = c.output, output.shape == spec.shape, output.type == spec.type else { return false }
-            return CollectiveCheck.verify(output: output, inputs: CollectiveInputs(c, caseId: bc.id, generator: generator), collective: c).passed
-        }
+        guard let spec = bc.workload.output, spec.problem(in: [spec.role: output]) == nil,
+              CaseCheck.unjudgeable(bc.workload, arithmetic: device.arithmetic) == nil else { return false }
+        let inputs = CaseCheck.inputs(bc.workload, caseId: bc.id, generator: DataGenerator(seed: seed))
+        return CaseCheck.verify(bc.workload, output: output, inputs: inputs, arithmetic: device.arithmetic,
+                                sampleSeed: Digest.seed(from: digest)).passed
     }
 }

@@ -116,160 +116,74 @@ public struct Harness: Sendable {
             return CaseResult(id: benchmarkCase.id, position: 0, suite: benchmarkCase.suite, op: benchmarkCase.workload.op, verdict: verdict,
                               reason: reason, metrics: byName, check: check, hostSeconds: seconds)
         }
-        let what = benchmarkCase.workload.op
-        if !device.descriptor.ops.contains(what) {
-            return finish(.notSupported, "the device does not declare op \(what)")
-        }
-        if case let .attention(attention) = benchmarkCase.workload {
-            return runAttention(benchmarkCase, attention, generator: generator, finish: finish)
-        }
-        if case let .collective(collective) = benchmarkCase.workload {
-            return runCollective(benchmarkCase, collective, generator: generator, finish: finish)
-        }
-        guard case let .gemm(gemm) = benchmarkCase.workload else {
-            return finish(.notSupported, "this harness version has no reference for op \(what)")
+        let workload = benchmarkCase.workload
+        if !device.descriptor.ops.contains(workload.op) {
+            return finish(.notSupported, "the device does not declare op \(workload.op)")
         }
         let arithmetic = device.descriptor.arithmetic
-        if !arithmetic.overflowModes.contains(gemm.overflow) {
-            return finish(.notSupported, "the device does not declare overflow mode \(gemm.overflow.rawValue)")
-        }
-        let inputs = GemmInputs(gemm, caseId: benchmarkCase.id, generator: generator)
+        if let why = CaseCheck.unjudgeable(workload, arithmetic: arithmetic) { return finish(.notSupported, why) }
+        let inputs = CaseCheck.inputs(workload, caseId: benchmarkCase.id, generator: generator)
         let output: DeviceOutput
         do {
-            output = try device.run(benchmarkCase, inputs: .gemm(inputs))
+            output = try device.run(benchmarkCase, inputs: inputs)
         } catch {
             let (verdict, reason) = Self.outcome(error)
             return finish(verdict, reason)
         }
-        if let problem = gemm.output.problem(in: output.tensors) { return finish(.error, problem, output.metrics) }
-        let c = output.tensors[gemm.output.role]!
+        var metrics = output.metrics
+        if case let .collective(c) = workload { metrics = Self.withBandwidths(metrics, c) }
+        guard let spec = workload.output else {
+            return finish(.pass, "timing only (declared in the suite): no data moved or checked", metrics)
+        }
+        if let problem = spec.problem(in: output.tensors) { return finish(.error, problem, metrics) }
+        let tensor = output.tensors[spec.role]!
         // The digest is fixed before any sample is drawn: the at-scale check chooses its elements
         // from it, so a device cannot know in advance which ones will be checked.
-        let digest = Digest.sha256(c.storage)
-        outputSink?(benchmarkCase.id, c)
-        if let dumpDirectory {
+        let digest = Digest.sha256(tensor.storage)
+        outputSink?(benchmarkCase.id, tensor)
+        if let dumpDirectory, case let .gemm(gemm) = workload, case let .gemm(gemmInputs) = inputs {
             do {
-                try TensorDump.write(caseId: benchmarkCase.id, gemm: gemm, inputs: inputs, output: c, device: device.descriptor, to: dumpDirectory)
+                try TensorDump.write(caseId: benchmarkCase.id, gemm: gemm, inputs: gemmInputs, output: tensor, device: device.descriptor, to: dumpDirectory)
             } catch {
-                return finish(.error, "could not write the tensor dump: \(error)", output.metrics)
+                return finish(.error, "could not write the tensor dump: \(error)", metrics)
             }
         }
-        var check = GemmCheck.verify(output: c, inputs: inputs, gemm: gemm, arithmetic: arithmetic,
-                                     options: .init(sampleSeed: Digest.seed(from: digest)))
+        var check = CaseCheck.verify(workload, output: tensor, inputs: inputs, arithmetic: arithmetic, sampleSeed: Digest.seed(from: digest))
         check.outputDigest = digest
-        guard check.passed else { return finish(.fail, Self.failureReason(check), output.metrics, check) }
+        guard check.passed else { return finish(.fail, Self.failureReason(check), metrics, check) }
         let note = check.suspect
             ? "suspect: \(check.suspectElements) elements beyond the probabilistic bound (a correct but poor accumulator)" : nil
-        var result = finish(.pass, note, output.metrics, check)
-        if audit { applyAudit(&result, benchmarkCase, gemm, generator) }
+        var result = finish(.pass, note, metrics, check)
+        // Collectives move crafted exact data that no device can remember usefully: no audit.
+        if audit, workload.op != "collective" { applyAudit(&result, benchmarkCase, generator) }
         return result
     }
 
-    /// Runs and judges one attention case (see `AttentionCheck`).
-    private func runAttention(_ benchmarkCase: BenchmarkCase, _ a: AttentionCase, generator: DataGenerator,
-                              finish: (Verdict, String?, [Metric: MetricValue], CheckReport?) -> CaseResult) -> CaseResult {
-        let arithmetic = device.descriptor.arithmetic
-        guard let expUlps = arithmetic.expUlps else {
-            return finish(.notSupported, "the device declares op attention but not the accuracy of its exp (exp_ulps)", [:], nil)
-        }
-        if !arithmetic.overflowModes.contains(a.overflow) {
-            return finish(.notSupported, "the device does not declare overflow mode \(a.overflow.rawValue)", [:], nil)
-        }
-        let inputs = AttentionInputs(a, caseId: benchmarkCase.id, generator: generator)
-        let output: DeviceOutput
-        do {
-            output = try device.run(benchmarkCase, inputs: .attention(inputs))
-        } catch {
-            let (verdict, reason) = Self.outcome(error)
-            return finish(verdict, reason, [:], nil)
-        }
-        if let problem = a.output.problem(in: output.tensors) { return finish(.error, problem, output.metrics, nil) }
-        let o = output.tensors[a.output.role]!
-        outputSink?(benchmarkCase.id, o)
-        var check = AttentionCheck.verify(output: o, inputs: inputs, attention: a, arithmetic: arithmetic, expUlps: expUlps)
-        check.outputDigest = Digest.sha256(o.storage)
-        guard check.passed else { return finish(.fail, Self.failureReason(check), output.metrics, check) }
-        var result = finish(.pass, nil, output.metrics, check)
-        if audit {
-            // Fresh data must pass too: a device returning remembered results fails here.
-            let seed = Self.auditSeed(generator.seed)
-            let fresh = AttentionInputs(a, caseId: benchmarkCase.id, generator: DataGenerator(seed: seed))
-            var record = AuditRecord(seed: seed, passed: false, outputDigest: nil)
-            if let again = try? device.run(benchmarkCase, inputs: .attention(fresh)), a.output.problem(in: again.tensors) == nil,
-               let o2 = again.tensors[a.output.role] {
-                record.outputDigest = Digest.sha256(o2.storage)
-                record.passed = AttentionCheck.verify(output: o2, inputs: fresh, attention: a, arithmetic: arithmetic, expUlps: expUlps).passed
-            }
-            result.audit = record
-            if !record.passed {
-                result.verdict = .fail
-                result.reason = "audit: the case passed but failed on fresh data (seed \(seed))"
-            }
-        }
-        return result
+    /// nccl-tests' algbw and busbw from the device's time, when it does not report them.
+    static func withBandwidths(_ metrics: [Metric: MetricValue], _ c: CollectiveCase) -> [Metric: MetricValue] {
+        guard metrics[.algbw] == nil, let time = metrics[.time], time.value > 0 else { return metrics }
+        let (algbw, busbw) = c.bandwidths(seconds: time.value)
+        var out = metrics
+        out[.algbw] = MetricValue(value: algbw, unit: "B/s", deterministic: time.deterministic)
+        out[.busbw] = MetricValue(value: busbw, unit: "B/s", deterministic: time.deterministic)
+        return out
     }
 
-    /// Runs and judges one collective (see `CollectiveCheck`); a timing-only case is run without
-    /// data and passes on its figures alone.
-    private func runCollective(_ benchmarkCase: BenchmarkCase, _ c: CollectiveCase, generator: DataGenerator,
-                               finish: (Verdict, String?, [Metric: MetricValue], CheckReport?) -> CaseResult) -> CaseResult {
-        func run(_ inputs: CaseInputs) -> Result<DeviceOutput, DeviceError> {
-            do { return .success(try device.run(benchmarkCase, inputs: inputs)) } catch { return .failure(error) }
-        }
-        func withBandwidths(_ metrics: [Metric: MetricValue]) -> [Metric: MetricValue] {
-            // nccl-tests' algbw and busbw from the device's time, when it does not report them.
-            guard metrics[.algbw] == nil, let time = metrics[.time], time.value > 0 else { return metrics }
-            let (algbw, busbw) = c.bandwidths(seconds: time.value)
-            var out = metrics
-            out[.algbw] = MetricValue(value: algbw, unit: "B/s", deterministic: time.deterministic)
-            out[.busbw] = MetricValue(value: busbw, unit: "B/s", deterministic: time.deterministic)
-            return out
-        }
-        if c.timingOnly {
-            switch run(.none) {
-            case let .success(output): return finish(.pass, "timing only (declared in the suite): no data moved or checked", withBandwidths(output.metrics), nil)
-            case let .failure(error):
-                let (verdict, reason) = Self.outcome(error)
-                return finish(verdict, reason, [:], nil)
-            }
-        }
-        let inputs = CollectiveInputs(c, caseId: benchmarkCase.id, generator: generator)
-        let output: DeviceOutput
-        switch run(.collective(inputs)) {
-        case let .success(o): output = o
-        case let .failure(error):
-            let (verdict, reason) = Self.outcome(error)
-            return finish(verdict, reason, [:], nil)
-        }
-        let metrics = withBandwidths(output.metrics)
-        let spec = c.output!
-        if let problem = spec.problem(in: output.tensors) { return finish(.error, problem, metrics, nil) }
-        let out = output.tensors[spec.role]!
-        outputSink?(benchmarkCase.id, out)
-        var check = CollectiveCheck.verify(output: out, inputs: inputs, collective: c)
-        check.outputDigest = Digest.sha256(out.storage)
-        guard check.passed else {
-            var parts: [String] = []
-            if check.mismatches > 0 { parts.append(Self.failureReason(check)) }
-            if let d = check.rankDisagreements, d > 0 { parts.append("\(d) elements differ between ranks that must hold identical results") }
-            return finish(.fail, parts.joined(separator: "; "), metrics, check)
-        }
-        return finish(.pass, nil, metrics, check)
-    }
-
-    /// Runs the case again on fresh data; a failure there fails the case.
-    private func applyAudit(_ result: inout CaseResult, _ benchmarkCase: BenchmarkCase, _ gemm: GemmCase, _ generator: DataGenerator) {
+    /// Runs the case again on fresh data drawn from a seed the device could not have seen; a
+    /// failure there fails the case (a device returning remembered results).
+    private func applyAudit(_ result: inout CaseResult, _ benchmarkCase: BenchmarkCase, _ generator: DataGenerator) {
+        let workload = benchmarkCase.workload
         let seed = Self.auditSeed(generator.seed)
-        let inputs = GemmInputs(gemm, caseId: benchmarkCase.id, generator: DataGenerator(seed: seed))
+        let inputs = CaseCheck.inputs(workload, caseId: benchmarkCase.id, generator: DataGenerator(seed: seed))
         var record = AuditRecord(seed: seed, passed: false, outputDigest: nil)
         let why: String
         do {
-            let output = try device.run(benchmarkCase, inputs: .gemm(inputs))
-            if gemm.output.problem(in: output.tensors) == nil, let c = output.tensors[gemm.output.role] {
-                let digest = Digest.sha256(c.storage)
+            let output = try device.run(benchmarkCase, inputs: inputs)
+            if let spec = workload.output, spec.problem(in: output.tensors) == nil, let tensor = output.tensors[spec.role] {
+                let digest = Digest.sha256(tensor.storage)
                 record.outputDigest = digest
-                let check = GemmCheck.verify(output: c, inputs: inputs, gemm: gemm, arithmetic: device.descriptor.arithmetic,
-                                             options: .init(sampleSeed: Digest.seed(from: digest)))
+                let check = CaseCheck.verify(workload, output: tensor, inputs: inputs, arithmetic: device.descriptor.arithmetic,
+                                             sampleSeed: Digest.seed(from: digest))
                 record.passed = check.passed
                 why = Self.failureReason(check)
             } else {
@@ -309,6 +223,7 @@ public struct Harness: Sendable {
         if let writes = check.paddingWrites, writes > 0 {
             parts.append("\(writes) padding elements of C's stored rows changed (the device must write the M×N matrix only)")
         }
+        if let d = check.rankDisagreements, d > 0 { parts.append("\(d) elements differ between ranks that must hold identical results") }
         return parts.joined(separator: "; ")
     }
 

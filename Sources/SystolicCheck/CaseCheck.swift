@@ -1,0 +1,52 @@
+import SystolicData
+import SystolicDevice
+import SystolicNumerics
+import SystolicSuite
+
+/// The one entry point that judges a case, for every family: whether the device's declared
+/// arithmetic can judge it at all, the inputs it is given, and the check of its output. The
+/// harness judges runs with it and the package checker re-judges sampled outputs with it, so the
+/// two can never disagree on what a family's check is.
+public enum CaseCheck {
+    /// Why the declared arithmetic cannot judge this case (it is then `not_supported`, never a
+    /// failure); nil when it can.
+    public static func unjudgeable(_ workload: Workload, arithmetic: DeclaredArithmetic) -> String? {
+        switch workload {
+        case let .gemm(g):
+            return arithmetic.overflowModes.contains(g.overflow) ? nil : "the device does not declare overflow mode \(g.overflow.rawValue)"
+        case let .attention(a):
+            if arithmetic.expUlps == nil { return "the device declares op attention but not the accuracy of its exp (exp_ulps)" }
+            return arithmetic.overflowModes.contains(a.overflow) ? nil : "the device does not declare overflow mode \(a.overflow.rawValue)"
+        case .collective:
+            return nil
+        }
+    }
+
+    /// The case's inputs from its seeded data streams; none for a timing-only collective.
+    public static func inputs(_ workload: Workload, caseId: String, generator: DataGenerator) -> CaseInputs {
+        switch workload {
+        case let .gemm(g): return .gemm(GemmInputs(g, caseId: caseId, generator: generator))
+        case let .attention(a): return .attention(AttentionInputs(a, caseId: caseId, generator: generator))
+        case let .collective(c): return c.timingOnly ? .none : .collective(CollectiveInputs(c, caseId: caseId, generator: generator))
+        }
+    }
+
+    /// Judges `output` (already of the case's `OutputSpec`) against the reference on `inputs`,
+    /// the inputs the device was given. `sampleSeed` chooses the elements an at-scale GEMM check
+    /// samples: the harness derives it from the output's digest, so a device cannot know them in
+    /// advance. The arithmetic must judge the case (`unjudgeable` is nil) and the inputs be the
+    /// case's own.
+    public static func verify(_ workload: Workload, output: Tensor, inputs: CaseInputs, arithmetic: DeclaredArithmetic,
+                              sampleSeed: UInt64) -> CheckReport {
+        switch (workload, inputs) {
+        case let (.gemm(g), .gemm(i)):
+            return GemmCheck.verify(output: output, inputs: i, gemm: g, arithmetic: arithmetic, options: .init(sampleSeed: sampleSeed))
+        case let (.attention(a), .attention(i)):
+            return AttentionCheck.verify(output: output, inputs: i, attention: a, arithmetic: arithmetic, expUlps: arithmetic.expUlps!)
+        case let (.collective(c), .collective(i)):
+            return CollectiveCheck.verify(output: output, inputs: i, collective: c)
+        default:
+            preconditionFailure("CaseCheck.verify: inputs of another family than the case's \(workload.op)")
+        }
+    }
+}
