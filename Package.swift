@@ -1,11 +1,12 @@
 // swift-tools-version: 6.0
 import PackageDescription
 
-// Modules follow the data flow, dependencies pointing one way: numbers and formats → suite → data
-// → the device interface and its figures (SystolicDevice) → {the check, the emulator, the
-// protocol} → {the harness, the process adapter} → {comparison, certification} → the command-line
-// tool. The check never depends on the emulator (.ci/check-seams.py enforces it): the reference
-// that judges a device must not share its code.
+// Modules follow the data flow, dependencies pointing one way: numbers and formats → suite →
+// data → the device interface and its figures (SystolicDevice) → what a run records
+// (SystolicResults) → {the check, the emulator, the protocol} → {the harness, the process
+// adapter} → {comparison, certification} → the command-line tool. The check never depends on the
+// emulator (.ci/check-seams.py enforces it): the reference that judges a device must not share
+// its code. docs/architecture.md has the whole map.
 
 // No unsafe build flags: SwiftPM refuses them in a package used as a versioned dependency
 // (scripts/check-as-dependency.sh builds one). The C kernels turn contraction off with a pragma and
@@ -19,7 +20,7 @@ let package = Package(
         .executable(name: "systolic-bench-reference-adapter", targets: ["SystolicReferenceAdapter"]),
         .executable(name: "systolic-bench-example-c-adapter", targets: ["SystolicExampleCAdapter"]),
         .library(name: "SystolicAdapterSDK", targets: ["SystolicAdapterSDK"]),
-        .library(name: "SystolicHarness", targets: ["SystolicHarness"]),
+        .library(name: "SystolicHarness", targets: ["SystolicHarness", "SystolicResults"]),
         .library(name: "SystolicEmulation", targets: ["SystolicEmulation"]),
     ],
     dependencies: [
@@ -42,22 +43,24 @@ let package = Package(
         // The device interface and the figures it reports: what every device, the check and the
         // harness share. No emulator here.
         .target(name: "SystolicDevice", dependencies: ["SystolicJSON", "SystolicNumerics", "SystolicSuite", "SystolicData"]),
+        // What a run records: verdicts, check reports, results files.
+        .target(name: "SystolicResults", dependencies: ["SystolicJSON", "SystolicDevice"]),
         // The reference systolic emulator: one device behind that interface.
         .target(
             name: "SystolicEmulation",
             dependencies: ["SystolicJSON", "SystolicNumerics", "SystolicSuite", "SystolicData", "SystolicDevice", "CSystolicKernels"],
             resources: [.copy("Presets")]
         ),
-        .target(name: "SystolicCheck", dependencies: ["SystolicNumerics", "SystolicSuite", "SystolicDevice", "CSystolicReference"]),
+        .target(name: "SystolicCheck", dependencies: ["SystolicNumerics", "SystolicSuite", "SystolicDevice", "SystolicResults", "CSystolicReference"]),
         .target(
             name: "SystolicHarness",
             dependencies: [
                 "SystolicJSON", "SystolicNumerics", "SystolicSuite", "SystolicData",
-                "SystolicDevice", "SystolicCheck", "CSystolicPlatform",
+                "SystolicDevice", "SystolicResults", "SystolicCheck", "CSystolicPlatform",
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
-        .target(name: "SystolicCompare", dependencies: ["SystolicJSON", "SystolicHarness"]),
+        .target(name: "SystolicCompare", dependencies: ["SystolicJSON", "SystolicDevice", "SystolicResults"]),
         .target(
             name: "SystolicCertify",
             dependencies: ["SystolicJSON", "SystolicNumerics", "SystolicSuite", "SystolicData", "SystolicDevice", "SystolicEmulation", "SystolicCheck", "SystolicHarness"]
@@ -87,7 +90,8 @@ let package = Package(
         ),
         .testTarget(
             name: "SystolicBenchTests",
-            dependencies: ["SystolicHarness", "SystolicCompare", "SystolicCertify", "SystolicProcess", "SystolicProtocol", "SystolicEmulation", "CSystolicPlatform"],
+            dependencies: ["SystolicHarness", "SystolicCompare", "SystolicCertify", "SystolicProcess", "SystolicProtocol", "SystolicEmulation", "CSystolicPlatform",
+                           "SystolicBenchCLI"],
             resources: [.copy("Fixtures")]
         ),
     ]

@@ -1,5 +1,6 @@
 import ArgumentParser
 import SystolicEmulation
+import SystolicResults
 import SystolicHarness
 
 // The values several commands take, parsed once: ArgumentParser refuses a malformed one with

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SystolicCompare
+import SystolicResults
 import SystolicHarness
 import SystolicJSON
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SystolicCompare
+import SystolicResults
 import SystolicHarness
 import SystolicJSON
 
@@ -69,7 +70,8 @@ extension SystolicBench {
             } else {
                 print(report.terminal())
             }
-            if report.status != 0 { throw ExitCode(report.status) }
+            let status = ExitStatus(report.outcome)
+            if status != .success { throw statusCode(status) }
         }
 
         private func loadRules() throws -> ToleranceRules {

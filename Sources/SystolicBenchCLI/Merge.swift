@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SystolicHarness
+import SystolicResults
 import SystolicJSON
 
 extension SystolicBench {

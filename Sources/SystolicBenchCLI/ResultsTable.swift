@@ -1,5 +1,6 @@
 import Foundation
 import SystolicHarness
+import SystolicResults
 
 /// The terminal summary of a run: one row per case, then the verdict counts.
 enum ResultsTable {

@@ -2,6 +2,7 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import SystolicDevice
+import SystolicResults
 import SystolicHarness
 import SystolicJSON
 import SystolicProcess

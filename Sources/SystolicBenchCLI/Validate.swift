@@ -1,5 +1,6 @@
 import ArgumentParser
 import SystolicCompare
+import SystolicResults
 import SystolicDevice
 import SystolicEmulation
 import SystolicHarness

@@ -1,5 +1,6 @@
 import Foundation
 import SystolicData
+import SystolicResults
 import SystolicHarness
 import SystolicJSON
 import SystolicNumerics

@@ -1,5 +1,6 @@
 import Foundation
 import SystolicDevice
+import SystolicResults
 import SystolicEmulation
 import SystolicHarness
 import SystolicJSON

@@ -1,4 +1,5 @@
 import SystolicData
+import SystolicResults
 import SystolicEmulation
 import SystolicHarness
 import SystolicSuite

@@ -1,5 +1,6 @@
 import Foundation
 import SystolicCheck
+import SystolicResults
 import SystolicData
 import SystolicDevice
 import SystolicEmulation

@@ -1,4 +1,5 @@
 import SystolicDevice
+import SystolicResults
 import SystolicHarness
 import SystolicSuite
 

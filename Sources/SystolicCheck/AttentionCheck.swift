@@ -1,5 +1,6 @@
 import Dispatch
 import SystolicData
+import SystolicResults
 import SystolicDevice
 import SystolicNumerics
 import SystolicSuite

@@ -1,4 +1,5 @@
 import SystolicData
+import SystolicResults
 import SystolicDevice
 import SystolicNumerics
 import SystolicSuite

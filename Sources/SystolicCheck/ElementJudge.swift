@@ -1,4 +1,5 @@
 import SystolicDevice
+import SystolicResults
 import SystolicNumerics
 import SystolicSuite
 

@@ -1,6 +1,7 @@
 import Dispatch
 import Foundation
 import SystolicData
+import SystolicResults
 import SystolicDevice
 import SystolicNumerics
 import SystolicSuite

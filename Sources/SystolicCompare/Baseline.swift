@@ -1,5 +1,6 @@
 import SystolicDevice
-import SystolicHarness
+import SystolicResults
+
 import SystolicJSON
 
 /// A stored baseline for one suite on one device (`Baselines/<device>/<suite>.json`, format

@@ -1,5 +1,6 @@
 import SystolicDevice
-import SystolicHarness
+import SystolicResults
+
 
 /// The outcome of comparing a results file with one baseline under tolerance rules.
 ///
@@ -52,12 +53,25 @@ public struct Comparison: Sendable {
     public var regressions: [Change] { changes.filter { $0.kind == .regression } }
     public var improvements: [Change] { changes.filter { $0.kind == .improvement } }
 
-    /// The exit status: 4 when not comparable, 2 on a regression (or, with
-    /// `failOnImprovement`, on an improvement too: the baseline is stale), else 0.
-    public func status(failOnImprovement: Bool = false) -> ExitStatus {
-        if notComparable != nil { return .baselineUnusable }
-        if !regressions.isEmpty || (failOnImprovement && !improvements.isEmpty) { return .regression }
-        return .success
+    /// What a comparison amounts to, worst last: the tool turns it into its exit status.
+    public enum Outcome: String, Sendable, Codable, Comparable {
+        /// No regression (improvements allowed unless asked otherwise).
+        case clean
+        /// A regression, or with `failOnImprovement` an improvement too (the baseline is stale).
+        case regressed = "regression"
+        /// The baseline is missing or describes another device, suite or seed.
+        case notComparable = "not_comparable"
+
+        public static func < (a: Outcome, b: Outcome) -> Bool { a.rank < b.rank }
+        private var rank: Int { self == .clean ? 0 : self == .regressed ? 1 : 2 }
+    }
+
+    /// Not comparable when the baseline cannot be used; regressed on a regression (or, with
+    /// `failOnImprovement`, on an improvement too); else clean.
+    public func outcome(failOnImprovement: Bool = false) -> Outcome {
+        if notComparable != nil { return .notComparable }
+        if !regressions.isEmpty || (failOnImprovement && !improvements.isEmpty) { return .regressed }
+        return .clean
     }
 
     public init(results: RunResults, baseline: Baseline, baselinePath: String = "", rules: ToleranceRules = .defaults) {

@@ -1,9 +1,10 @@
-import SystolicHarness
+import SystolicResults
+
 
 /// Everything one `compare` found, rendered for people (terminal, Markdown for a CI job summary),
 /// for CI systems (JUnit XML, one test per case) and for programs (JSON).
 public struct ComparisonReport: Sendable, Codable {
-    public static let formatTag = "systolic-bench.comparison/1"
+    public static let formatTag = "systolic-bench.comparison/2"
 
     public struct SuiteOutcome: Sendable, Codable {
         public var suite: String
@@ -22,7 +23,8 @@ public struct ComparisonReport: Sendable, Codable {
 
     public var format = ComparisonReport.formatTag
     public var device: String
-    public var status: Int32
+    /// The worst outcome over the suites; a missing baseline is `not_comparable`.
+    public var outcome: Comparison.Outcome
     public var suites: [SuiteOutcome]
 
     public init(device: String, comparisons: [Comparison], missing: [(suite: String, path: String)], failOnImprovement: Bool) {
@@ -33,10 +35,10 @@ public struct ComparisonReport: Sendable, Codable {
         }
         outcomes += missing.map { SuiteOutcome(suite: $0.suite, baseline: $0.path, problem: "no baseline at \($0.path)", compared: [], changes: [], newCases: []) }
         suites = outcomes
-        var s = ExitStatus.success
-        for c in comparisons { s = s.combined(with: c.status(failOnImprovement: failOnImprovement)) }
-        if !missing.isEmpty { s = s.combined(with: .baselineUnusable) }
-        status = s.rawValue
+        var worst = Comparison.Outcome.clean
+        for c in comparisons { worst = max(worst, c.outcome(failOnImprovement: failOnImprovement)) }
+        if !missing.isEmpty { worst = .notComparable }
+        outcome = worst
     }
 
     // MARK: Terminal
@@ -75,7 +77,12 @@ public struct ComparisonReport: Sendable, Codable {
                 md += "| \(c.kind.rawValue) | `\(c.caseId)` | \(c.subject) | \(Self.cell(c.baseline)) | \(Self.cell(c.now)) | \(change) |\n"
             }
         }
-        md += "\nExit status \(status) (0 success, 2 regression, 4 baseline missing or not comparable).\n"
+        let verdict = switch outcome {
+        case .clean: "no regression"
+        case .regressed: "regression"
+        case .notComparable: "a baseline is missing or not comparable"
+        }
+        md += "\nOutcome: \(verdict).\n"
         return md
     }
 

@@ -1,3 +1,4 @@
+import SystolicResults
 import Foundation
 import SystolicDevice
 import SystolicJSON

@@ -1,5 +1,6 @@
 import Foundation
 import SystolicJSON
+import SystolicResults
 
 /// The journal beside a results file while a run is in progress (`<results>.journal`): JSON Lines,
 /// a header line with the run's description, then one line per finished case, each flushed to

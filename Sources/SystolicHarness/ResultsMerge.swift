@@ -1,4 +1,5 @@
 import SystolicJSON
+import SystolicResults
 
 /// Joins the results files of one run's shards (`run --shard i/n`) into the results the whole run
 /// would have written: same device, harness, profile, suites (name, version, digest, seed) and

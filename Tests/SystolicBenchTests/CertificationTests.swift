@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import SystolicCertify
+import SystolicResults
 import SystolicData
 import SystolicNumerics
 import SystolicDevice

@@ -13,7 +13,7 @@ struct CompareTests {
         #expect(comparison.notComparable == nil, "\(comparison.notComparable ?? "")")
         #expect(comparison.changes.isEmpty, "\(comparison.changes)")
         #expect(comparison.comparedCases.count == 41)
-        #expect(comparison.status() == .success)
+        #expect(comparison.outcome() == .clean)
     }
 
     @Test func changedCycleCountIsARegressionNamingTheCase() throws {
@@ -22,7 +22,7 @@ struct CompareTests {
         let victim = baseline.cases[3].id
         baseline.cases[3].metrics["cycles"]!.value -= 1
         let comparison = Comparison(results: results, baseline: baseline)
-        #expect(comparison.status() == .regression)
+        #expect(comparison.outcome() == .regressed)
         #expect(comparison.changes.count == 1)
         #expect(comparison.changes.first?.caseId == victim)
         #expect(comparison.changes.first?.subject == "cycles")
@@ -35,7 +35,7 @@ struct CompareTests {
         baseline.cases[1].verdict = .fail
         let comparison = Comparison(results: results, baseline: baseline)
         // Reaching pass from fail is an improvement; the changed digest a regression.
-        #expect(comparison.status() == .regression)
+        #expect(comparison.outcome() == .regressed)
         #expect(comparison.regressions.map(\.caseId) == [baseline.cases[0].id])
         #expect(comparison.improvements.map(\.caseId) == [baseline.cases[1].id])
     }
@@ -44,7 +44,7 @@ struct CompareTests {
         let results = try HarnessTests.sharedQuick.get()
         var seed = try Baseline.load(Self.baselinePath)
         seed.suite.seed += 1
-        #expect(Comparison(results: results, baseline: seed).status() == .baselineUnusable)
+        #expect(Comparison(results: results, baseline: seed).outcome() == .notComparable)
         var suite = try Baseline.load(Self.baselinePath)
         suite.suite.digest = "sha256:" + String(repeating: "1", count: 64)
         #expect(Comparison(results: results, baseline: suite).notComparable?.contains("changed since the baseline") == true)
@@ -73,7 +73,7 @@ struct CompareTests {
         let comparison = Comparison(results: results, baseline: baseline, baselinePath: "b.json")
         let report = ComparisonReport(device: "emulator-hbm-inference", comparisons: [comparison], missing: [("other", "x/other.json")],
                                       failOnImprovement: false)
-        #expect(report.status == 2)
+        #expect(report.outcome == .notComparable)
         let counter = XMLCounter()
         let parser = XMLParser(data: Data(report.junit().utf8))
         parser.delegate = counter

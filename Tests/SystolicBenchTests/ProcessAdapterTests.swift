@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import SystolicData
+import SystolicResults
 import SystolicDevice
 import SystolicSuite
 @testable import SystolicHarness

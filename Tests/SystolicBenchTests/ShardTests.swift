@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import SystolicDevice
+import SystolicResults
 @testable import SystolicEmulation
 import SystolicJSON
 import SystolicSuite

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import SystolicHarness
+import SystolicResults
 import SystolicDevice
 import SystolicJSON
 @testable import SystolicCompare
@@ -52,11 +53,11 @@ struct ToleranceTests {
         #expect(Self.compare(["time": Self.measured(1.0)], ["time": Self.measured(1.04)]).changes.isEmpty)
         let slower = Self.compare(["time": Self.measured(1.0)], ["time": Self.measured(1.2)])
         #expect(slower.changes.first?.kind == .regression)
-        #expect(slower.status() == .regression)
+        #expect(slower.outcome() == .regressed)
         let faster = Self.compare(["time": Self.measured(1.0)], ["time": Self.measured(0.8)])
         #expect(faster.changes.first?.kind == .improvement)
-        #expect(faster.status() == .success)
-        #expect(faster.status(failOnImprovement: true) == .regression)
+        #expect(faster.outcome() == .clean)
+        #expect(faster.outcome(failOnImprovement: true) == .regressed)
     }
 
     @Test func overridesApplyByCasePattern() {
@@ -102,7 +103,7 @@ struct ToleranceTests {
                 #expect(up.changes.map(\.kind) == [.regression], "\(metric) up, deterministic \(deterministic)")
                 #expect(down.changes.map(\.kind) == [.regression], "\(metric) down, deterministic \(deterministic)")
             }
-            #expect(down.status() == .regression || metric.better == .lower)
+            #expect(down.outcome() == .regressed || metric.better == .lower)
         }
     }
 
@@ -111,10 +112,10 @@ struct ToleranceTests {
         func busbw(_ v: Double) -> MetricValue { MetricValue(value: v, unit: "B/s", deterministic: false, statistics: ["median": v]) }
         let gain = Self.compare(["busbw": busbw(100e9)], ["busbw": busbw(110e9)])
         #expect(gain.changes.map(\.kind) == [.improvement])
-        #expect(gain.status() == .success)
+        #expect(gain.outcome() == .clean)
         let drop = Self.compare(["busbw": busbw(100e9)], ["busbw": busbw(90e9)])
         #expect(drop.changes.map(\.kind) == [.regression])
-        #expect(drop.status() == .regression)
+        #expect(drop.outcome() == .regressed)
     }
 
     @Test func theCatalogueHasOneEntryPerNameAndAUnitEach() {

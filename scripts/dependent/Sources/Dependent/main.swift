@@ -4,6 +4,7 @@
 import Foundation
 import SystolicEmulation
 import SystolicHarness
+import SystolicResults
 import SystolicSuite
 
 let arguments = CommandLine.arguments

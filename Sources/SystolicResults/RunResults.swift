@@ -1,4 +1,4 @@
-import SystolicCheck
+
 import SystolicDevice
 
 /// A results file (format `systolic-bench.results/1`, schema `schemas/results.schema.json`).
@@ -36,6 +36,10 @@ public struct RunResults: Sendable, Codable, Equatable {
         for c in cases { counts[c.verdict.rawValue, default: 0] += 1 }
         return counts
     }
+
+    public init(format: String = RunResults.formatTag, harness: HarnessInfo, device: DeviceDescriptor, profile: String? = nil, host: HostInfo, startedAt: String, finishedAt: String? = nil, complete: Bool, shard: Shard? = nil, suites: [SuiteRecord], summary: [String: Int], cases: [CaseResult], deviceLog: String? = nil) {
+        self.format = format; self.harness = harness; self.device = device; self.profile = profile; self.host = host; self.startedAt = startedAt; self.finishedAt = finishedAt; self.complete = complete; self.shard = shard; self.suites = suites; self.summary = summary; self.cases = cases; self.deviceLog = deviceLog
+    }
 }
 
 /// Shard `index` of `count` (1-based): the cases whose position in the full selection is
@@ -56,12 +60,20 @@ public struct HarnessInfo: Sendable, Codable, Equatable {
     public var name: String
     public var version: String
     public static let current = HarnessInfo(name: "systolic-bench", version: "0.3.1")
+
+    public init(name: String, version: String) {
+        self.name = name; self.version = version
+    }
 }
 
 public struct HostInfo: Sendable, Codable, Equatable {
     public var hostname: String
     public var os: String
     public var cpus: Int
+
+    public init(hostname: String, os: String, cpus: Int) {
+        self.hostname = hostname; self.os = os; self.cpus = cpus
+    }
 }
 
 /// A suite as it was run: enough to tell whether two runs are comparable.
@@ -75,6 +87,10 @@ public struct SuiteRecord: Sendable, Codable, Equatable {
     public var seed: UInt64
     /// Cases selected from this suite.
     public var cases: Int
+
+    public init(name: String, version: String, digest: String, file: String, seed: UInt64, cases: Int) {
+        self.name = name; self.version = version; self.digest = digest; self.file = file; self.seed = seed; self.cases = cases
+    }
 }
 
 /// One case's outcome.
@@ -99,6 +115,10 @@ public struct CaseResult: Sendable, Codable, Equatable {
         case id, position, suite, op, verdict, reason, metrics, check, audit
         case hostSeconds = "host_seconds"
     }
+
+    public init(id: String, position: Int, suite: String, op: String, verdict: Verdict, reason: String? = nil, metrics: [String: MetricValue], check: CheckReport? = nil, hostSeconds: Double, audit: AuditRecord? = nil) {
+        self.id = id; self.position = position; self.suite = suite; self.op = op; self.verdict = verdict; self.reason = reason; self.metrics = metrics; self.check = check; self.hostSeconds = hostSeconds; self.audit = audit
+    }
 }
 
 /// A case re-run on data drawn from a seed the device could not have seen (after MLPerf's TEST04):
@@ -111,5 +131,9 @@ public struct AuditRecord: Sendable, Codable, Equatable {
     enum CodingKeys: String, CodingKey {
         case seed, passed
         case outputDigest = "output_digest"
+    }
+
+    public init(seed: UInt64, passed: Bool, outputDigest: String? = nil) {
+        self.seed = seed; self.passed = passed; self.outputDigest = outputDigest
     }
 }

@@ -1,20 +1,11 @@
-/// A case's outcome (docs/results.md).
-public enum Verdict: String, Sendable, Codable, CaseIterable {
-    /// Ran and every check held.
-    case pass
-    /// Ran and a check proved the output wrong.
-    case fail
-    /// The device declared it cannot run this case.
-    case notSupported = "not_supported"
-    /// The device or adapter broke (crash, hang, garbage, wrong shape).
-    case error
-    /// Filtered out or not run (an interrupted run).
-    case skipped
-}
+import SystolicCompare
+import SystolicResults
+import SystolicHarness
 
-/// The tool's exit codes, stable and documented in docs/results.md. When several apply the lowest
+/// The tool's exit codes, stable and documented in docs/results.md; only the command-line tool
+/// knows them (the libraries report outcomes). When several apply the lowest
 /// non-zero one wins.
-public enum ExitStatus: Int32, Sendable, CaseIterable {
+enum ExitStatus: Int32, Sendable, CaseIterable {
     case success = 0
     /// A case failed, or a mandatory case did not pass.
     case conformanceFailure = 1
@@ -30,7 +21,7 @@ public enum ExitStatus: Int32, Sendable, CaseIterable {
     case badInput = 65
 
     /// The status a set of verdicts calls for.
-    public static func forVerdicts<S: Sequence>(_ verdicts: S) -> ExitStatus where S.Element == Verdict {
+    static func forVerdicts<S: Sequence>(_ verdicts: S) -> ExitStatus where S.Element == Verdict {
         var worst = ExitStatus.success
         for v in verdicts {
             let s: ExitStatus = v == .fail ? .conformanceFailure : v == .error ? .deviceError : .success
@@ -40,9 +31,20 @@ public enum ExitStatus: Int32, Sendable, CaseIterable {
     }
 
     /// The lower non-zero of two statuses.
-    public func combined(with other: ExitStatus) -> ExitStatus {
+    func combined(with other: ExitStatus) -> ExitStatus {
         if self == .success { return other }
         if other == .success { return self }
         return rawValue <= other.rawValue ? self : other
+    }
+}
+
+extension ExitStatus {
+    /// The status a comparison's outcome calls for.
+    init(_ outcome: Comparison.Outcome) {
+        switch outcome {
+        case .clean: self = .success
+        case .regressed: self = .regression
+        case .notComparable: self = .baselineUnusable
+        }
     }
 }

@@ -52,6 +52,10 @@ public struct CheckReport: Sendable, Codable, Equatable {
     public var passed: Bool {
         mismatches == 0 && (freivalds?.failedRows ?? 0) == 0 && (rankDisagreements ?? 0) == 0 && (paddingWrites ?? 0) == 0
     }
+
+    public init(rule: String, mode: String, elements: Int, mismatches: Int, unverifiable: Int, maxRatioToBound: Double? = nil, worst: ElementReport? = nil, suspect: Bool, suspectElements: Int, maxRatioToProbabilisticBound: Double? = nil, freivalds: FreivaldsReport? = nil, referenceMacs: Int = 0, seconds: Double = 0, outputDigest: String? = nil, rankDisagreements: Int? = nil, paddingWrites: Int? = nil) {
+        self.rule = rule; self.mode = mode; self.elements = elements; self.mismatches = mismatches; self.unverifiable = unverifiable; self.maxRatioToBound = maxRatioToBound; self.worst = worst; self.suspect = suspect; self.suspectElements = suspectElements; self.maxRatioToProbabilisticBound = maxRatioToProbabilisticBound; self.freivalds = freivalds; self.referenceMacs = referenceMacs; self.seconds = seconds; self.outputDigest = outputDigest; self.rankDisagreements = rankDisagreements; self.paddingWrites = paddingWrites
+    }
 }
 
 /// One output element as the check saw it.
@@ -91,6 +95,10 @@ public struct ElementReport: Sendable, Codable, Equatable {
         let r = (x * 1000).rounded() / 1000
         return "\(r)"
     }
+
+    public init(index: [Int], device: Double, exact: Double, low: Double, high: Double, bound: Double, ratio: Double, ulpsOutside: Double) {
+        self.index = index; self.device = device; self.exact = exact; self.low = low; self.high = high; self.bound = bound; self.ratio = ratio; self.ulpsOutside = ulpsOutside
+    }
 }
 
 /// Freivalds' check: C·x against A·(B·x) for random vectors x drawn after the outputs are known.
@@ -113,5 +121,9 @@ public struct FreivaldsReport: Sendable, Codable, Equatable {
         case skippedRows = "skipped_rows"
         case worstRow = "worst_row"
         case worstRatio = "worst_ratio"
+    }
+
+    public init(kind: String, vectors: Int, failedRows: Int, skippedRows: Int, worstRow: [Int]? = nil, worstRatio: Double) {
+        self.kind = kind; self.vectors = vectors; self.failedRows = failedRows; self.skippedRows = skippedRows; self.worstRow = worstRow; self.worstRatio = worstRatio
     }
 }
