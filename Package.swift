@@ -88,11 +88,22 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .testTarget(
-            name: "SystolicBenchTests",
-            dependencies: ["SystolicHarness", "SystolicCompare", "SystolicCertify", "SystolicProcess", "SystolicProtocol", "SystolicEmulation", "CSystolicPlatform",
-                           "SystolicBenchCLI"],
-            resources: [.copy("Fixtures")]
+        // Helpers, fakes and the cycle-stepped oracle the tests share (never part of a product).
+        .target(
+            name: "SystolicTestSupport",
+            dependencies: ["SystolicNumerics", "SystolicSuite", "SystolicData", "SystolicDevice", "SystolicResults",
+                           "SystolicEmulation", "SystolicCheck", "SystolicHarness"],
+            path: "Tests/SystolicTestSupport"
         ),
+        // One test target per module (or group of modules), so a change rebuilds and reruns what it touches.
+        .testTarget(name: "SystolicNumericsTests", dependencies: ["SystolicData", "SystolicNumerics", "SystolicSuite", "SystolicTestSupport"]),
+        .testTarget(name: "SystolicSuiteTests", dependencies: ["SystolicJSON", "SystolicNumerics", "SystolicSuite", "SystolicTestSupport"]),
+        .testTarget(name: "SystolicCheckTests", dependencies: ["CSystolicPlatform", "SystolicCheck", "SystolicData", "SystolicDevice", "SystolicEmulation", "SystolicHarness", "SystolicNumerics", "SystolicSuite", "SystolicTestSupport"]),
+        .testTarget(name: "SystolicEmulationTests", dependencies: ["SystolicCertify", "SystolicCheck", "SystolicData", "SystolicDevice", "SystolicEmulation", "SystolicHarness", "SystolicJSON", "SystolicNumerics", "SystolicSuite", "SystolicTestSupport"]),
+        .testTarget(name: "SystolicHarnessTests", dependencies: ["CSystolicPlatform", "SystolicCheck", "SystolicData", "SystolicDevice", "SystolicEmulation", "SystolicHarness", "SystolicJSON", "SystolicNumerics", "SystolicResults", "SystolicSuite", "SystolicTestSupport"]),
+        .testTarget(name: "SystolicCompareTests", dependencies: ["SystolicCompare", "SystolicDevice", "SystolicHarness", "SystolicJSON", "SystolicResults", "SystolicTestSupport"]),
+        .testTarget(name: "SystolicCertifyTests", dependencies: ["SystolicCertify", "SystolicData", "SystolicDevice", "SystolicEmulation", "SystolicHarness", "SystolicJSON", "SystolicNumerics", "SystolicProcess", "SystolicProtocol", "SystolicResults", "SystolicSuite", "SystolicTestSupport"]),
+        .testTarget(name: "SystolicProcessTests", dependencies: ["SystolicData", "SystolicDevice", "SystolicHarness", "SystolicProcess", "SystolicProtocol", "SystolicResults", "SystolicSuite", "SystolicTestSupport"]),
+        .testTarget(name: "SystolicBenchCLITests", dependencies: ["SystolicBenchCLI", "SystolicCompare", "SystolicHarness", "SystolicJSON", "SystolicTestSupport"]),
     ]
 )

@@ -1,0 +1,114 @@
+import Foundation
+import SystolicTestSupport
+import Testing
+import SystolicData
+import SystolicResults
+import SystolicDevice
+import SystolicSuite
+@testable import SystolicHarness
+@testable import SystolicProcess
+import SystolicProtocol
+
+/// The harness survives adapters that misbehave in every way the protocol allows for.
+struct ProcessAdapterTests {
+    static func adapterPath() throws -> String { try builtProduct("systolic-bench-reference-adapter") }
+
+    /// Three small cases: the misbehaviour strikes the second.
+    static let suiteText = suiteJSON(name: "adapter", cases: [
+        gemmCaseJSON(name: "first", m: 4, n: 24, k: 40, types: "\"fp32\""),
+        gemmCaseJSON(name: "second", m: 3, n: 17, k: 33, types: "\"bf16\""),
+        gemmCaseJSON(name: "third", m: 5, n: 9, k: 70, types: "\"int8\""),
+    ].joined(separator: ","))
+
+    static func adapter(_ misbehaviour: String?, timeout: Double = 20) throws -> ProcessAdapter {
+        let args = misbehaviour.map { ["--misbehave", $0, "--on-case", "2"] } ?? []
+        return try ProcessAdapter(executable: try adapterPath(), arguments: args, caseTimeout: timeout,
+                                  timing: TimingPlan(warmup: 0, minRepeats: 2, minSeconds: 0))
+    }
+
+    static func run(_ adapter: ProcessAdapter) throws -> (RunResults, String) {
+        let dir = temporaryDirectory()
+        let suite = try SuiteLoader.load(bytes: Array(suiteText.utf8), file: "adapter.json")
+        let path = dir.appendingPathComponent("r.json").path
+        let results = try Harness(device: adapter).run(Harness.Plan(suites: [suite], profile: "quick", resultsPath: path))
+        adapter.shutdown()
+        return (results, path)
+    }
+
+    @Test(arguments: [
+        ("crash", "closed its reply channel"),
+        ("hang", "did not answer within"),
+        ("fork-and-exit", "the adapter exited without answering (exited with status 3)"),
+        ("invalid-json", "garbage reply"),
+        ("wrong-shape", "bytes; bf16 [1, 3, 17] needs 102"),
+        ("huge-output", "bytes; bf16 [1, 3, 17] needs 102"),
+        ("escape-dotdot", "not to the requested"),
+        ("escape-symlink", "not a regular file"),
+        ("lying", "then refused the case"),
+        ("report-error", "device lost (simulated)"),
+    ])
+    func misbehavingCaseEndsInErrorAndTheRunGoesOn(misbehaviour: String, reason: String) throws {
+        let adapter = try Self.adapter(misbehaviour, timeout: misbehaviour == "hang" ? 2 : 20)
+        let (results, path) = try Self.run(adapter)
+        #expect(results.cases.map(\.verdict) == [.pass, .error, .pass], "\(results.cases.map { $0.reason ?? "" })")
+        #expect(results.cases[1].reason?.contains(reason) == true, "\(results.cases[1].reason ?? "")")
+        #expect(results.complete)
+        #expect(try RunResults.load(path).cases.count == 3)
+        // Nothing the adapter started survives: every process group is gone.
+        #expect(adapter.processGroups.allSatisfy { !AdapterProcess.groupAlive($0) }, "\(adapter.processGroups)")
+    }
+
+    @Test func printingToStdoutDoesNotCorruptTheProtocol() throws {
+        let (results, _) = try Self.run(try Self.adapter("stdout"))
+        #expect(results.cases.allSatisfy { $0.verdict == .pass })
+    }
+
+    @Test func wrongProtocolVersionIsRefusedAtTheHandshake() throws {
+        #expect {
+            try Self.adapter("wrong-version")
+        } throws: { error in
+            "\(error)".contains("speaks protocol 99")
+        }
+    }
+
+    /// The quick profile through the reference adapter gives the in-process emulator's verdicts
+    /// and output digests, and the adapter's digest and timing are recorded.
+    @Test func referenceAdapterMatchesTheInProcessEmulator() throws {
+        let adapter = try ProcessAdapter(executable: try Self.adapterPath(), timing: TimingPlan(warmup: 0, minRepeats: 1, minSeconds: 0))
+        let suite = try SuiteLoader.load(Repository.path("Suites/gemm.json"))
+        let dir = temporaryDirectory()
+        let results = try Harness(device: adapter).run(
+            Harness.Plan(suites: [suite], profile: "quick", resultsPath: dir.appendingPathComponent("p.json").path))
+        adapter.shutdown()
+        let inProcess = try QuickRun.shared.get().cases.filter { $0.suite == "gemm" }
+        #expect(results.cases.map(\.id) == inProcess.map(\.id))
+        let workloads = Dictionary(uniqueKeysWithValues: suite.cases(inProfile: "quick").map { ($0.id, $0.workload) })
+        for (a, b) in zip(results.cases, inProcess) {
+            // Protocol version 1 does not carry epilogues, scales, groups or strides: those cases are not sent.
+            if case let .gemm(g) = workloads[a.id], ProcessAdapter.uncarried(g) != nil {
+                #expect(a.verdict == .notSupported && a.reason?.contains("the adapter protocol does not carry") == true, "\(a.id)")
+                continue
+            }
+            #expect(a.verdict == b.verdict, "\(a.id)")
+            #expect(a.check?.outputDigest == b.check?.outputDigest, "\(a.id)")
+        }
+        #expect(results.device.adapter?.digest.hasPrefix("sha256:") == true)
+        #expect(results.cases.first?.metrics["time"]?.deterministic == false)
+        // A measured time is one record: the median as its value, the repeats' spread as statistics.
+        for c in results.cases where c.verdict == .pass {
+            let time = try #require(c.metrics["time"], "\(c.id)")
+            let stats = try #require(time.statistics, "\(c.id)")
+            #expect(Set(stats.keys) == Set(Statistic.allCases.map(\.rawValue)), "\(c.id)")
+            #expect(stats["median"] == time.value && stats["min"]! <= time.value && time.value <= stats["p90"]!, "\(c.id)")
+            #expect(!c.metrics.keys.contains { $0.hasPrefix("time_") }, "\(c.id)")
+            try Metric.validate(c.metrics, file: "adapter", place: c.id)
+        }
+        #expect(adapter.processGroups.allSatisfy { !AdapterProcess.groupAlive($0) })
+    }
+
+    @Test func statisticsOfRepeats() {
+        let s = SampleStatistics([5, 1, 3, 2, 4])
+        #expect(s.median == 3 && s.min == 1 && s.max == 5 && s.p90 == 5)
+        #expect(abs(s.cv - (2.5).squareRoot() / 3) < 1e-12)
+    }
+}
