@@ -17,16 +17,8 @@ extension SystolicBench {
                     throw ValidationError("suite \(suite.file) has no profile \"\(p)\"")
                 }
                 for c in suite.cases(inProfile: profile?.name) {
-                    print("\(c.id)  [\(describe(c.workload))]")
+                    print("\(c.id)  [\(c.workload.summary)]")
                 }
-            }
-        }
-
-        private func describe(_ w: Workload) -> String {
-            switch w {
-            case let .gemm(g): return "gemm \(g.types.label)\(g.layoutB == .nk ? " b:nk" : "")"
-            case let .attention(a): return "attention \(a.inputType.rawValue)\(a.causal ? " causal" : "")"
-            case let .collective(c): return "\(c.operation.rawValue) \(c.type.rawValue) \(c.reduction.rawValue)"
             }
         }
     }

@@ -128,25 +128,18 @@ public struct PackageChecker {
         for c in results.cases {
             guard let workload = byID[c.id]?.workload, let time = c.metrics["time"]?.value, time > 0 else { continue }
             func near(_ a: Double, _ b: Double) -> Bool { abs(a - b) <= 1e-9 * max(abs(a), abs(b)) }
-            switch workload {
-            case let .gemm(g):
-                let ops = g.work.count
-                if let t = c.metrics["throughput"]?.value, !near(t, ops / time) { problem("\(c.id): throughput \(t) does not follow from its time \(time) s and shape (\(ops / time))") }
-                if let peak = device.peakOpsPerSecond[g.types.a.rawValue], ops / time > peak * (1 + 1e-9) {
-                    problem("\(c.id): time \(time) s is below what the declared peak allows (\(ops / peak) s)")
+            if let work = workload.work {
+                if let t = c.metrics["throughput"]?.value, !near(t, work.count / time) {
+                    problem("\(c.id): throughput \(t) does not follow from its time \(time) s and shape (\(work.count / time))")
                 }
-            case let .attention(a):
-                let flops = a.work.count
-                if let t = c.metrics["throughput"]?.value, !near(t, flops / time) { problem("\(c.id): throughput \(t) does not follow from its time and shape") }
-                if let peak = device.peakOpsPerSecond[a.inputType.rawValue], flops / time > peak * (1 + 1e-9) {
-                    problem("\(c.id): time \(time) s is below what the declared peak allows")
+                if let type = workload.rateType, let peak = device.peakOpsPerSecond[type.rawValue], work.count / time > peak * (1 + 1e-9) {
+                    problem("\(c.id): time \(time) s is below what the declared peak allows (\(work.count / peak) s)")
                 }
-            case let .collective(col):
+            }
+            if case let .collective(col) = workload {
                 let (algbw, busbw) = col.bandwidths(seconds: time)
                 if let a = c.metrics["algbw"]?.value, !near(a, algbw) { problem("\(c.id): algbw \(a) does not follow from its time and size") }
-                if let b = c.metrics["busbw"]?.value, !near(b, busbw) {
-                    problem("\(c.id): busbw \(b) does not follow from algbw")
-                }
+                if let b = c.metrics["busbw"]?.value, !near(b, busbw) { problem("\(c.id): busbw \(b) does not follow from algbw") }
             }
         }
 

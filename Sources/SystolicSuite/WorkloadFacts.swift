@@ -68,6 +68,25 @@ extension Workload {
         }
     }
 
+    /// The input type whose declared peak rate bounds the case's throughput (a device cannot
+    /// finish faster than its work at that peak); nil for collectives.
+    public var rateType: NumberType? {
+        switch self {
+        case let .gemm(g): return g.types.a
+        case let .attention(a): return a.inputType
+        case .collective: return nil
+        }
+    }
+
+    /// A few words on what the case runs, for listings (`list`).
+    public var summary: String {
+        switch self {
+        case let .gemm(g): return "gemm \(g.types.label)\(g.layoutB == .nk ? " b:nk" : "")"
+        case let .attention(a): return "attention \(a.inputType.rawValue)\(a.causal ? " causal" : "")"
+        case let .collective(c): return "\(c.operation.rawValue) \(c.type.rawValue) \(c.reduction.rawValue)"
+        }
+    }
+
     /// The work the case counts; nil for collectives, which are measured in bytes.
     public var work: WorkCount? {
         switch self {
