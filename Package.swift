@@ -104,6 +104,6 @@ let package = Package(
         .testTarget(name: "SystolicCompareTests", dependencies: ["SystolicCompare", "SystolicDevice", "SystolicHarness", "SystolicJSON", "SystolicResults", "SystolicTestSupport"]),
         .testTarget(name: "SystolicCertifyTests", dependencies: ["SystolicCertify", "SystolicData", "SystolicDevice", "SystolicEmulation", "SystolicHarness", "SystolicJSON", "SystolicNumerics", "SystolicProcess", "SystolicProtocol", "SystolicResults", "SystolicSuite", "SystolicTestSupport"]),
         .testTarget(name: "SystolicProcessTests", dependencies: ["SystolicData", "SystolicDevice", "SystolicHarness", "SystolicProcess", "SystolicProtocol", "SystolicResults", "SystolicSuite", "SystolicTestSupport"]),
-        .testTarget(name: "SystolicBenchCLITests", dependencies: ["SystolicBenchCLI", "SystolicCompare", "SystolicHarness", "SystolicJSON", "SystolicTestSupport"]),
+        .testTarget(name: "SystolicBenchCLITests", dependencies: ["SystolicBenchCLI", "SystolicCompare", "SystolicHarness", "SystolicJSON", "SystolicResults", "SystolicTestSupport"]),
     ]
 )

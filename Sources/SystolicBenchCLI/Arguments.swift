@@ -1,7 +1,8 @@
 import ArgumentParser
 import SystolicEmulation
 import SystolicResults
-import SystolicHarness
+import SystolicResults
+import SystolicSuite
 
 // The values several commands take, parsed once: ArgumentParser refuses a malformed one with
 // the option named and exit 64, before a command runs.
@@ -47,14 +48,13 @@ extension Shard: ExpressibleByArgument {
     }
 }
 
-/// `--profile`: a suite's or a certification profile's name. Names become parts of file names
-/// (results, packages), so they are identifiers: letters, digits, `-`, `_` and `.` (not leading),
-/// at most 64 characters.
+/// `--profile`: a suite's profile name. Names become parts of file names (results, packages), so
+/// they follow `PathName.isIdentifier` (`../x` is refused).
 struct ProfileName: ExpressibleByArgument, Hashable, CustomStringConvertible {
     let name: String
 
     init?(argument: String) {
-        guard Self.isIdentifier(argument) else { return nil }
+        guard PathName.isIdentifier(argument) else { return nil }
         name = argument
     }
 
@@ -62,9 +62,4 @@ struct ProfileName: ExpressibleByArgument, Hashable, CustomStringConvertible {
 
     var description: String { name }
     var defaultValueDescription: String { name }
-
-    static func isIdentifier(_ s: String) -> Bool {
-        guard let first = s.unicodeScalars.first, s.unicodeScalars.count <= 64, first != ".", first != "-" else { return false }
-        return s.unicodeScalars.allSatisfy { ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0) || "-_.".unicodeScalars.contains($0) }
-    }
 }

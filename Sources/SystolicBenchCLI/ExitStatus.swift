@@ -15,6 +15,9 @@ enum ExitStatus: Int32, Sendable, CaseIterable {
     case deviceError = 3
     /// The baseline is missing or not comparable.
     case baselineUnusable = 4
+    /// The run was interrupted (SIGINT or SIGTERM) and its results are incomplete: a CI job
+    /// stopped by its timeout must not report success.
+    case interrupted = 5
     /// Wrong command-line usage.
     case usage = 64
     /// A suite, results, baseline or config file that does not parse or validate.

@@ -76,8 +76,11 @@ extension SystolicBench {
                 print(ResultsTable.render(results))
                 print("results: \(path)")
             }
-            if !results.complete { printError("interrupted: results are incomplete, the cases not run are marked skipped") }
-            let status = ExitStatus.forVerdicts(results.cases.map(\.verdict))
+            var status = ExitStatus.forVerdicts(results.cases.map(\.verdict))
+            if !results.complete {
+                printError("interrupted: results are incomplete, the cases not run are marked skipped (exit \(ExitStatus.interrupted.rawValue) unless a case failed)")
+                status = status.combined(with: .interrupted)
+            }
             if status != .success { throw statusCode(status) }
         }
     }

@@ -11,7 +11,8 @@ struct SystolicBench: ParsableCommand {
         abstract: "Conformance and performance benchmarks for systolic-array AI inference chips.",
         discussion: """
             Exit codes: 0 success; 1 conformance failure; 2 regression against a baseline; \
-            3 device or adapter error; 4 baseline missing or not comparable; 64 usage error; \
+            3 device or adapter error; 4 baseline missing or not comparable; 5 interrupted \
+            (results incomplete); 64 usage error; \
             65 bad input file. When several apply the lowest non-zero one wins.
             """,
         version: HarnessInfo.current.version,

@@ -68,6 +68,10 @@ public struct CapabilityProfile: Codable, Sendable, Equatable {
             throw InputFileError(file: path, place: "format", message: "expected \"\(formatTag)\", found \"\(p.format)\"")
         }
         guard !p.mandatory.isEmpty else { throw InputFileError(file: path, place: "mandatory", message: "a profile needs at least one mandatory case") }
+        // A profile's name names its directory in a certification package.
+        guard PathName.isIdentifier(p.name) else {
+            throw InputFileError(file: path, place: "name", message: "expected \(PathName.identifierRule), found \"\(p.name)\"")
+        }
         return p
     }
 

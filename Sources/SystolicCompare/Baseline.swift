@@ -2,6 +2,7 @@ import SystolicDevice
 import SystolicResults
 
 import SystolicJSON
+import SystolicSuite
 
 /// A stored baseline for one suite on one device (`Baselines/<device>/<suite>.json`, format
 /// `systolic-bench.baseline/1`, schema `schemas/baseline.schema.json`).
@@ -43,6 +44,8 @@ public struct Baseline: Sendable, Codable, Equatable {
         guard b.format == formatTag else {
             throw InputFileError(file: path, place: "format", message: "expected \"\(formatTag)\", found \"\(b.format)\"")
         }
+        try PathName.checkDevice(b.device.name, file: path, place: "device.name")
+        try PathName.checkIdentifier(b.suite.name, file: path, place: "suite.name")
         // A figure the catalogue does not know would have no direction and no unit to compare by.
         for (i, c) in b.cases.enumerated() { try Metric.validate(c.metrics, file: path, place: "cases[\(i)].metrics") }
         return b

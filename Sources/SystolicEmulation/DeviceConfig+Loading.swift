@@ -1,4 +1,5 @@
 import Foundation
+import SystolicSuite
 import SystolicJSON
 import SystolicNumerics
 import SystolicDevice
@@ -33,8 +34,9 @@ extension DeviceConfig {
             if !ok { throw InputFileError(file: file, place: place, message: "expected \(expected), found \(found)") }
         }
         try check(format == Self.formatTag, "format", "\"\(Self.formatTag)\"", "\"\(format)\"")
-        try check(!name.isEmpty && name.allSatisfy { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }, "name",
-                  "letters, digits, '-' and '_'", "\"\(name)\"")
+        // The emulator's device name, emulator-<name>, becomes part of results' and baselines' paths.
+        try check(!name.contains(".") && PathName.isDeviceName("emulator-" + name), "name",
+                  "ASCII letters, digits, '-' and '_', at most \(PathName.maxLength - 9) of them", "\"\(name)\"")
         try check((1...4096).contains(array.rows), "array.rows", "an integer in 1...4096", array.rows)
         try check((1...4096).contains(array.cols), "array.cols", "an integer in 1...4096", array.cols)
         try check((1...1024).contains(array.count), "array.count", "an integer in 1...1024", array.count)

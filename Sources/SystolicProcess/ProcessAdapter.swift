@@ -60,6 +60,10 @@ public final class ProcessAdapter: DeviceAdapter, @unchecked Sendable {
                                       ops: [], array: nil, peakOpsPerSecond: [:])
         do {
             let hello = try start()
+            // The device's name becomes part of the results' and baselines' paths.
+            guard PathName.isDeviceName(hello.device.name) else {
+                throw AdapterFailure("hello declares device name \"\(hello.device.name)\"; a device name is \(PathName.deviceNameRule)")
+            }
             descriptor = hello.device
             descriptor.adapter = AdapterInfo(executable: executable, arguments: arguments, digest: digest, protocolVersion: hello.protocolVersion,
                                              timer: hello.timer, energySource: hello.energySource)

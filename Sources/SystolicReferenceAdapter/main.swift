@@ -21,6 +21,7 @@ import SystolicSuite
 // harness's own tests: crash, hang, fork-and-exit (leaves a child running), invalid-json,
 // wrong-version (in the handshake), stdout (prints to stdout, harmlessly), wrong-shape,
 // huge-output, escape-dotdot, escape-symlink, lying (declares a type, then refuses it),
+// path-name (declares the device name "../../escaped" in the handshake),
 // report-error.
 
 var preset = DeviceConfig.defaultPresetName
@@ -90,6 +91,7 @@ while let line = nextLine() {
     case "hello":
         var device = emulator.descriptor
         if misbehaviour == "lying" { device.arithmetic.inputTypes = NumberType.allCases.filter { $0 != .int32 } }
+        if misbehaviour == "path-name" { device.name = "../../escaped" }
         var hello = HelloReply(device: device, timer: "wall", energySource: "none")
         if misbehaviour == "wrong-version" { hello.protocolVersion = 99 }
         reply(hello)

@@ -34,7 +34,7 @@ public enum SuiteLoader {
         guard try format.string() == Suite.formatTag else { throw format.failure(expected: "\"\(Suite.formatTag)\"") }
         let nameNode = try root.member("name")
         let name = try nameNode.string()
-        guard isIdentifier(name) else { throw nameNode.failure(expected: "a name of lowercase letters, digits, '-' and '_'") }
+        guard PathName.isIdentifier(name) else { throw nameNode.failure(expected: "a name of \(PathName.identifierRule)") }
         let version = try root.member("version").string()
         let description = try root.optionalMember("description")?.string() ?? ""
 
@@ -50,7 +50,7 @@ public enum SuiteLoader {
 
         var profiles: [String: String] = [:]
         for (key, node) in try root.member("profiles").members() {
-            guard isIdentifier(key) else { throw node.failure("profile name \"\(key)\" must be lowercase letters, digits, '-' and '_'") }
+            guard PathName.isIdentifier(key) else { throw node.failure("profile name \"\(key)\" must be \(PathName.identifierRule)") }
             profiles[key] = try node.string()
         }
         guard !profiles.isEmpty else { throw try root.member("profiles").failure(expected: "at least one profile") }
@@ -84,14 +84,11 @@ public enum SuiteLoader {
         var overflow: OverflowMode
     }
 
-    static func isIdentifier(_ s: String) -> Bool {
-        !s.isEmpty && s.utf8.allSatisfy { (0x61...0x7A).contains($0) || (0x30...0x39).contains($0) || $0 == 0x2D || $0 == 0x5F }
-    }
 
     private static func expandCase(_ node: JSONNode, context: CaseContext) throws(InputFileError) -> [BenchmarkCase] {
         let nameNode = try node.member("name")
         let name = try nameNode.string()
-        guard isIdentifier(name) else { throw nameNode.failure(expected: "a case name of lowercase letters, digits, '-' and '_'") }
+        guard PathName.isIdentifier(name) else { throw nameNode.failure(expected: "a case name of \(PathName.identifierRule)") }
         let profilesNode = try node.member("profiles")
         var profiles: [String] = []
         for p in try profilesNode.items() {

@@ -3,6 +3,7 @@ import SystolicTestSupport
 import Testing
 import SystolicCompare
 import SystolicJSON
+import SystolicResults
 
 /// The built `systolic-bench` binary, run end to end: output and exit codes as a user sees them.
 struct CLITests {
@@ -28,6 +29,34 @@ struct CLITests {
         process.waitUntilExit()
         return Outcome(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
                        stderr: String(decoding: stderr, as: UTF8.self))
+    }
+
+    /// A run stopped by SIGTERM (a CI job's timeout) writes its incomplete results and exits 5,
+    /// not 0 (hardening #26, item 9).
+    @Test func anInterruptedRunExitsWithItsOwnCode() throws {
+        let dir = temporaryDirectory()
+        let results = dir.appendingPathComponent("r.json").path
+        let process = Process()
+        process.executableURL = try Self.binary()
+        process.arguments = ["run", "Suites/gemm.json", "--profile", "full", "--out", results]
+        process.currentDirectoryURL = Repository.root
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        // Once the journal holds a finished case, the run is under way.
+        let deadline = Date().addingTimeInterval(120)
+        while Date() < deadline, process.isRunning {
+            let lines = (try? String(contentsOfFile: results + ".journal", encoding: .utf8))?.split(separator: "\n").count ?? 0
+            if lines >= 2 { break }
+            usleep(20_000)
+        }
+        try #require(process.isRunning, "the full gemm profile finished before it could be interrupted")
+        kill(process.processIdentifier, SIGTERM)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 5)
+        let written = try RunResults.load(results)
+        #expect(!written.complete)
+        #expect(written.cases.contains { $0.verdict == .skipped } && written.cases.contains { $0.verdict == .pass })
     }
 
     @Test func validateAcceptsShippedSuitesAndRejectsBadOnesWithCode65() throws {

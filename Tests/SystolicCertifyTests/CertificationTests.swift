@@ -224,4 +224,20 @@ struct CertificationTests {
         let page = board.html()
         #expect(page.contains("<svg") && page.contains("Rejected packages") && !page.contains("<script"))
     }
+
+    /// A profile's name names its directory in a package: `../../../x` is refused where the profile
+    /// is read (hardening #26, item 2).
+    @Test func aProfileNamedLikeAPathIsRefused() throws {
+        let shipped = try String(contentsOfFile: Repository.path("Certification/profiles/gemm-bf16-v1.json"), encoding: .utf8)
+        let bad = shipped.replacingOccurrences(of: "\"name\": \"gemm-bf16-v1\"", with: "\"name\": \"../../../x\"")
+        #expect(bad != shipped)
+        let path = write(bad, to: "p.json", in: temporaryDirectory())
+        do {
+            _ = try CapabilityProfile.load(path)
+            Issue.record("accepted a profile named ../../../x")
+        } catch {
+            #expect(error.place == "name", "\(error)")
+        }
+        _ = try CapabilityProfile.load(Repository.path("Certification/profiles/gemm-bf16-v1.json"))
+    }
 }

@@ -103,4 +103,36 @@ struct JournalWatchingDevice: DeviceAdapter {
         try? FileManager.default.copyItem(atPath: journalPath, toPath: journalPath + ".copy")
         return try SystolicEmulator().run(benchmarkCase, inputs: inputs)
     }
+
+}
+
+/// Names that become paths (hardening #26, item 2).
+struct PathNameTests {
+    /// Names read from a results file become paths (`baseline record` writes
+    /// Baselines/<device>/<suite>.json): a device or suite name that is not a path name is refused
+    /// with its place, and so is one of 65 characters.
+    @Test func resultsWhoseNamesWouldEscapeTheirDirectoryAreRefused() throws {
+        let dir = temporaryDirectory()
+        let good = try QuickRun.shared.get()
+        for (edit, place) in [({ (r: inout RunResults) in r.device.name = "../../x" }, "device.name"),
+                              ({ (r: inout RunResults) in r.device.name = ".hidden" }, "device.name"),
+                              ({ (r: inout RunResults) in r.device.name = String(repeating: "d", count: 65) }, "device.name"),
+                              ({ (r: inout RunResults) in r.suites[0].name = "../gemm" }, "suites[0].name")] {
+            var r = good
+            edit(&r)
+            let path = dir.appendingPathComponent("r.json").path
+            try JSONFile.writeAtomically(try JSONFile.encoder().encode(r), to: path)
+            do {
+                _ = try RunResults.load(path)
+                Issue.record("accepted \(place)")
+            } catch {
+                #expect(error.place == place, "\(error)")
+            }
+        }
+        let path = dir.appendingPathComponent("ok.json").path
+        try JSONFile.writeAtomically(try JSONFile.encoder().encode(good), to: path)
+        #expect(try RunResults.load(path).device.name == good.device.name)
+        #expect(PathName.isDeviceName(String(repeating: "d", count: 64)) && !PathName.isDeviceName(".."))
+        #expect(!PathName.isIdentifier(String(repeating: "s", count: 65)) && !PathName.isIdentifier("-x") && PathName.isIdentifier("gemm-bf16_v1"))
+    }
 }

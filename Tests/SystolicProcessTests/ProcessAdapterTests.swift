@@ -71,6 +71,16 @@ struct ProcessAdapterTests {
         }
     }
 
+    /// An adapter's device name becomes part of the results' path: one that could climb out of
+    /// results/ (`../../escaped`) is refused at the handshake (hardening #26, item 2).
+    @Test func aDeviceNameThatIsNotAPathNameIsRefusedAtTheHandshake() throws {
+        #expect {
+            try Self.adapter("path-name")
+        } throws: { error in
+            "\(error)".contains("device name \"../../escaped\"")
+        }
+    }
+
     /// The quick profile through the reference adapter gives the in-process emulator's verdicts
     /// and output digests, and the adapter's digest and timing are recorded.
     @Test func referenceAdapterMatchesTheInProcessEmulator() throws {
