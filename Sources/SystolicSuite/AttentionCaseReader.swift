@@ -95,7 +95,7 @@ enum AttentionCaseReader {
         }
 
         var out: [(params: String, workload: Workload)] = []
-        for point in Sweep.product([Array(batches.indices), heads, kvHeads ?? [0], headDims, qLens, Array(kvLens.indices)]) {
+        for point in try Sweep.product([Array(batches.indices), heads, kvHeads ?? [0], headDims, qLens, Array(kvLens.indices)], at: node) {
             let kvh = point[2] == 0 ? point[1] : point[2]
             guard point[1] % kvh == 0 else {
                 throw (kvHeadsNode ?? shape).failure("heads=\(point[1]) is not a multiple of kv_heads=\(kvh)")

@@ -38,7 +38,7 @@ enum CollectiveCaseReader {
         let timingOnly = try node.optionalMember("timing_only")?.bool() ?? false
 
         var out: [(params: String, workload: Workload)] = []
-        for point in Sweep.product([ranks, sizes]) {
+        for point in try Sweep.product([ranks, sizes], at: node) {
             let (n, bytes) = (point[0], point[1])
             guard bytes % type.byteWidth == 0 else {
                 throw bytesNode.failure("\(bytes) bytes is not a whole number of \(type.rawValue) elements")

@@ -86,7 +86,7 @@ enum GemmCaseReader {
         for types in typeSets {
             let dataA = try SuiteLoader.dataPattern(data?.optionalMember("a"), fallback: SuiteLoader.defaultPattern(for: types.a))
             let dataB = try SuiteLoader.dataPattern(data?.optionalMember("b"), fallback: SuiteLoader.defaultPattern(for: types.b))
-            for point in Sweep.product([batches, ms, ns, ks]) {
+            for point in try Sweep.product([batches, ms, ns, ks], times: typeSets.count, at: node) {
                 let (batch, m, n, k) = (point[0], point[1], point[2], point[3])
                 var params = batch > 1 ? "batch=\(batch),m=\(m),n=\(n),k=\(k)" : "m=\(m),n=\(n),k=\(k)"
                 if let groups { params = "experts=\(groups.count),m=\(m),n=\(n),k=\(k)" }

@@ -61,8 +61,19 @@ enum Sweep {
         }
     }
 
-    /// Every combination of the axes, first axis slowest, as lists of values in axis order.
-    static func product(_ axes: [[Int]]) -> [[Int]] {
-        axes.reduce([[]]) { partial, axis in partial.flatMap { prefix in axis.map { prefix + [$0] } } }
+    /// Every combination of the axes, first axis slowest, as lists of values in axis order. The
+    /// combinations (times `repeats`, the other choices a case multiplies them by) are counted
+    /// before any is made: more than a suite may hold is refused at `node`, so a few long lists
+    /// cannot make the loader build millions of cases first.
+    static func product(_ axes: [[Int]], times repeats: Int = 1, at node: JSONNode) throws(InputFileError) -> [[Int]] {
+        var count = max(repeats, 1)
+        for axis in axes {
+            let (next, overflow) = count.multipliedReportingOverflow(by: axis.count)
+            guard !overflow, next <= SuiteLoader.Limits.cases else {
+                throw node.failure("this case's sweeps give \(axes.map { "\($0.count)" }.joined(separator: " × "))\(repeats > 1 ? " × \(repeats)" : "") combinations, more than the \(SuiteLoader.Limits.cases) cases a suite may hold")
+            }
+            count = next
+        }
+        return axes.reduce([[]]) { partial, axis in partial.flatMap { prefix in axis.map { prefix + [$0] } } }
     }
 }

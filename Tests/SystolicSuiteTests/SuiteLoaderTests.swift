@@ -135,4 +135,23 @@ struct SuiteLoaderTests {
     @Test func missingFileIsAnInputError() {
         #expect(throws: InputFileError.self) { try SuiteLoader.load("/nonexistent/suite.json") }
     }
+
+    /// Sweeps are counted before they are expanded (hardening #26, item 6): two 4096-value lists
+    /// (a 47 KB suite) made the loader build 16.7 M cases, over 10 GB, before the case limit
+    /// was checked. Now they are refused at once with the case's place.
+    @Test func hugeSweepsAreRefusedBeforeExpansion() throws {
+        let values = (1...4096).map(String.init).joined(separator: ", ")
+        for caseText in [
+            gemmCaseJSON(name: "huge", m: 1, n: 1, k: 8, types: "\"fp32\"").replacingOccurrences(of: "\"m\": 1, \"n\": 1", with: "\"m\": [\(values)], \"n\": [\(values)]"),
+            #"{"name": "c", "op": "collective", "profiles": ["quick"], "collective": "all_reduce", "ranks": {"from": 2, "to": 64, "step": 1}, "bytes": {"from": 8, "to": 32768, "step": 8}, "type": "fp32"}"#,
+        ] {
+            let path = write(suiteJSON(cases: caseText), to: "s.json", in: temporaryDirectory())
+            do {
+                _ = try SuiteLoader.load(path)
+                Issue.record("accepted a sweep of millions of cases")
+            } catch {
+                #expect(error.place == "cases[0]" && error.message.contains("more than the 100000 cases"), "\(error)")
+            }
+        }
+    }
 }
