@@ -17,10 +17,13 @@ final class AdapterProcess {
     private(set) var exited = false
     private(set) var exitDescription: String?
 
-    /// Starts `executable` with `arguments`, stdout and stderr appended to `logs` files.
-    init(executable: String, arguments: [String], stdoutPath: String, stderrPath: String) throws {
-        var request: [Int32] = [0, 0], reply: [Int32] = [0, 0]
-        guard pipe(&request) == 0, pipe(&reply) == 0 else { throw AdapterFailure("cannot create pipes: \(String(cString: strerror(errno)))") }
+    /// Starts `executable` with `arguments`, its stdout and stderr drained into `stdout` and
+    /// `stderr` (capped logs).
+    init(executable: String, arguments: [String], stdout: OutputLog, stderr: OutputLog) throws {
+        var request: [Int32] = [0, 0], reply: [Int32] = [0, 0], out: [Int32] = [0, 0], err: [Int32] = [0, 0]
+        guard pipe(&request) == 0, pipe(&reply) == 0, pipe(&out) == 0, pipe(&err) == 0 else {
+            throw AdapterFailure("cannot create pipes: \(String(cString: strerror(errno)))")
+        }
         // Move every pipe end above 10 with close-on-exec, so the child's 3 and 4 are set only by
         // the dup2 below and no other descriptor leaks into it.
         func lift(_ fd: Int32) -> Int32 {
@@ -30,13 +33,15 @@ final class AdapterProcess {
         }
         let childReads = lift(request[0]), parentWrites = lift(request[1])
         let parentReads = lift(reply[0]), childWrites = lift(reply[1])
+        let outReads = lift(out[0]), outWrites = lift(out[1])
+        let errReads = lift(err[0]), errWrites = lift(err[1])
 
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, stdoutPath, O_WRONLY | O_CREAT | O_APPEND, 0o644)
-        posix_spawn_file_actions_addopen(&actions, 2, stderrPath, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        posix_spawn_file_actions_adddup2(&actions, outWrites, 1)
+        posix_spawn_file_actions_adddup2(&actions, errWrites, 2)
         posix_spawn_file_actions_adddup2(&actions, childReads, AdapterProtocol.requestDescriptor)
         posix_spawn_file_actions_adddup2(&actions, childWrites, AdapterProtocol.replyDescriptor)
 
@@ -61,6 +66,10 @@ final class AdapterProcess {
         let status = posix_spawn(&child, executable, &actions, &attributes, argv, environ)
         close(childReads)
         close(childWrites)
+        close(outWrites)
+        close(errWrites)
+        stdout.drain(outReads)
+        stderr.drain(errReads)
         guard status == 0 else {
             close(parentWrites); close(parentReads)
             throw AdapterFailure("cannot start \(executable): \(String(cString: strerror(status)))")
@@ -204,4 +213,90 @@ final class LockedSet: @unchecked Sendable {
 struct AdapterFailure: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
+}
+
+/// Where one of an adapter's output streams (stdout or stderr) goes: the harness reads the
+/// stream from a pipe on a thread of its own, appends it to a log file up to `fileCap` bytes
+/// (then notes the cap once and drops the rest) and keeps the last `tailCap` bytes in memory for
+/// error reasons and the results' `device_log`. An adapter that floods its output can neither
+/// fill the disk nor the harness's memory.
+final class OutputLog: @unchecked Sendable {
+    let path: String
+    let fileCap: Int
+    let tailCap: Int
+    private let lock = NSLock()
+    private let drains = NSLock()
+    private var file: Int32
+    private var written = 0
+    private var dropped = 0
+    private var tail: [UInt8] = []
+    private var received = 0
+    private var openDrains = 0
+
+    init(path: String, fileCap: Int = 8 << 20, tailCap: Int = 4096) {
+        self.path = path; self.fileCap = fileCap; self.tailCap = tailCap
+        file = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0o644)
+    }
+
+    deinit { if file >= 0 { close(file) } }
+
+    /// Bytes dropped past the file's cap so far.
+    var droppedBytes: Int { lock.withLock { dropped } }
+
+    /// The last `tailCap` bytes written to the stream, as text.
+    var tailText: String { lock.withLock { String(decoding: tail, as: UTF8.self) } }
+
+    /// Reads `fd` to its end on a new thread, into this log, then closes it.
+    func drain(_ fd: Int32) {
+        drains.withLock { openDrains += 1 }
+        let thread = Thread { [self] in
+            var chunk = [UInt8](repeating: 0, count: 1 << 16)
+            while true {
+                let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { break }
+                append(chunk[0..<n])
+            }
+            close(fd)
+            drains.withLock { openDrains -= 1 }
+        }
+        thread.start()
+    }
+
+    /// Waits, up to `timeout` seconds, until every drained stream has ended or none has brought
+    /// anything for 20 ms, so that what the adapter wrote just before it answered or died is in
+    /// the tail.
+    func settle(timeout: Double) {
+        let deadline = Date().addingTimeInterval(timeout)
+        var seen = lock.withLock { received }
+        while Date() < deadline {
+            let open = drains.withLock { openDrains }
+            if open == 0 { return }
+            usleep(20_000)
+            let now = lock.withLock { received }
+            if now == seen { return }
+            seen = now
+        }
+    }
+
+    private func append(_ bytes: ArraySlice<UInt8>) {
+        lock.withLock {
+            received += bytes.count
+            let room = max(0, fileCap - written)
+            let kept = min(room, bytes.count)
+            if kept > 0, file >= 0 {
+                _ = bytes.prefix(kept).withUnsafeBytes { write(file, $0.baseAddress, kept) }
+                written += kept
+            }
+            if kept < bytes.count {
+                if dropped == 0, file >= 0 {
+                    let note = Array("\n[systolic-bench: this log stops at \(fileCap) bytes; the rest of the adapter's output is dropped]\n".utf8)
+                    _ = note.withUnsafeBytes { write(file, $0.baseAddress, $0.count) }
+                }
+                dropped += bytes.count - kept
+            }
+            tail.append(contentsOf: bytes.suffix(tailCap))
+            if tail.count > tailCap { tail.removeFirst(tail.count - tailCap) }
+        }
+    }
 }

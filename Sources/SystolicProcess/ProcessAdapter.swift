@@ -51,6 +51,8 @@ public final class ProcessAdapter: DeviceAdapter, @unchecked Sendable {
         self.scratch = dir
         self.scratchReal = Self.realPath(dir.path) ?? dir.path
         self.ownsScratch = scratch == nil
+        stdoutLog = OutputLog(path: dir.appendingPathComponent("adapter.stdout").path)
+        stderrLog = OutputLog(path: dir.appendingPathComponent("adapter.stderr").path)
         guard FileManager.default.isExecutableFile(atPath: executable) else {
             throw AdapterStartError(message: "\(executable) is not an executable file")
         }
@@ -91,9 +93,18 @@ public final class ProcessAdapter: DeviceAdapter, @unchecked Sendable {
 
     /// The last 4 KiB the adapter wrote to stderr.
     public var log: String? {
-        guard let data = FileManager.default.contents(atPath: stderrPath), !data.isEmpty else { return nil }
-        return String(decoding: data.suffix(4096), as: UTF8.self)
+        stderrLog.settle(timeout: 0.5)
+        let text = stderrLog.tailText
+        return text.isEmpty ? nil : text
     }
+
+    /// The adapter's stdout and stderr, each in a capped log file in the scratch directory with
+    /// its end kept in memory (`OutputLog`).
+    private let stdoutLog: OutputLog
+    private let stderrLog: OutputLog
+
+    /// Bytes of the adapter's stdout and stderr dropped past their logs' caps.
+    public var droppedLogBytes: Int { stdoutLog.droppedBytes + stderrLog.droppedBytes }
 
     /// The process groups this adapter started that still have a live process.
     public var survivingProcessGroups: [pid_t] { processGroups.filter(AdapterProcess.groupAlive) }
@@ -231,8 +242,7 @@ public final class ProcessAdapter: DeviceAdapter, @unchecked Sendable {
 
     /// Starts the adapter and checks its handshake.
     private func start() throws -> HelloReply {
-        let p = try AdapterProcess(executable: executable, arguments: arguments,
-                                   stdoutPath: scratch.appendingPathComponent("adapter.stdout").path, stderrPath: stderrPath)
+        let p = try AdapterProcess(executable: executable, arguments: arguments, stdout: stdoutLog, stderr: stderrLog)
         processGroups.append(p.pid)
         do {
             try p.send(Self.line(HelloRequest(harness: "systolic-bench")))
@@ -321,8 +331,8 @@ public final class ProcessAdapter: DeviceAdapter, @unchecked Sendable {
 
     /// The last lines the adapter wrote to stderr, for error reasons.
     private func stderrTail() -> String {
-        guard let data = FileManager.default.contents(atPath: stderrPath), !data.isEmpty else { return "" }
-        let text = String(decoding: data.suffix(400), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        stderrLog.settle(timeout: 0.5)
+        let text = String(decoding: Array(stderrLog.tailText.utf8).suffix(400), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         return text.isEmpty ? "" : "; adapter stderr: \(text)"
     }
 }

@@ -21,7 +21,8 @@ import SystolicSuite
 // harness's own tests: crash, hang, fork-and-exit (leaves a child running), invalid-json,
 // wrong-version (in the handshake), stdout (prints to stdout, harmlessly), wrong-shape,
 // huge-output, escape-dotdot, escape-symlink, lying (declares a type, then refuses it),
-// path-name (declares the device name "../../escaped" in the handshake),
+// path-name (declares the device name "../../escaped" in the handshake), flood (writes 64 MiB to
+// stderr and 16 MiB to stdout, then answers correctly),
 // report-error.
 
 var preset = DeviceConfig.defaultPresetName
@@ -106,6 +107,13 @@ while let line = nextLine() {
         }
         let misbehaveNow = runs == onCase ? misbehaviour : nil
         if misbehaviour == "stdout" { print(String(repeating: "driver log line on stdout {\"type\": \"result\"}\n", count: 100)) }
+        if misbehaveNow == "flood" {
+            // 64 MiB on stderr and 16 MiB on stdout, then a correct answer.
+            let line = Array(String(repeating: "x", count: 1023).utf8) + [0x0A]
+            for _ in 0..<(64 * 1024) { _ = line.withUnsafeBytes { write(2, $0.baseAddress, $0.count) } }
+            for _ in 0..<(16 * 1024) { _ = line.withUnsafeBytes { write(1, $0.baseAddress, $0.count) } }
+            FileHandle.standardError.write(Data("last words before the answer\n".utf8))
+        }
         switch misbehaveNow {
         case "crash"?: abort()
         case "hang"?: while true { sleep(1000) }

@@ -71,6 +71,23 @@ struct ProcessAdapterTests {
         }
     }
 
+    /// An adapter that floods its stdout and stderr (80 MiB) neither fills the disk nor the
+    /// harness's memory: each log stops at its cap with a note, the results keep the last 4 KiB,
+    /// and the case is still judged on its output (hardening #26, item 4).
+    @Test func floodedOutputIsCapped() throws {
+        let adapter = try Self.adapter("flood")
+        defer { adapter.shutdown() }
+        let suite = try SuiteLoader.load(bytes: Array(Self.suiteText.utf8), file: "adapter.json")
+        let results = try Harness(device: adapter).run(
+            Harness.Plan(suites: [suite], profile: "quick", resultsPath: temporaryDirectory().appendingPathComponent("r.json").path))
+        #expect(results.cases.allSatisfy { $0.verdict == .pass })
+        let stderrBytes = try FileManager.default.attributesOfItem(atPath: adapter.stderrPath)[.size] as? Int ?? -1
+        #expect(stderrBytes > 0 && stderrBytes <= (8 << 20) + 200, "\(stderrBytes)")
+        #expect(adapter.droppedLogBytes >= 64 << 20)  // 80 MiB written, 8 MiB kept per log
+        let log = try #require(adapter.log)
+        #expect(log.utf8.count <= 4096 && log.contains("last words before the answer"))
+    }
+
     /// An adapter's device name becomes part of the results' path: one that could climb out of
     /// results/ (`../../escaped`) is refused at the handshake (hardening #26, item 2).
     @Test func aDeviceNameThatIsNotAPathNameIsRefusedAtTheHandshake() throws {
