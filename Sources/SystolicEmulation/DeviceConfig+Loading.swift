@@ -40,7 +40,9 @@ extension DeviceConfig {
         try check((1...4096).contains(array.rows), "array.rows", "an integer in 1...4096", array.rows)
         try check((1...4096).contains(array.cols), "array.cols", "an integer in 1...4096", array.cols)
         try check((1...1024).contains(array.count), "array.count", "an integer in 1...1024", array.count)
-        try check(clockHz > 0 && clockHz.isFinite, "clock_hz", "a positive number", clockHz)
+        // Every figure has a range a real chip could have, so no combination of them overflows the
+        // cost models' integer cycle counts (a clock of 1e308 Hz trapped converting cycles to Int).
+        try check((1e3...1e11).contains(clockHz), "clock_hz", "a clock in 1e3...1e11 Hz", clockHz)
         try check(!arithmetic.macsPerCycle.isEmpty, "arithmetic.macs_per_pe_per_cycle", "at least one input type", "{}")
         for (type, rate) in arithmetic.macsPerCycle {
             try check(NumberType(rawValue: type) != nil && type != "int32", "arithmetic.macs_per_pe_per_cycle.\(type)",
@@ -53,22 +55,23 @@ extension DeviceConfig {
         try check(!arithmetic.overflowModes.isEmpty, "arithmetic.overflow_modes", "at least one mode", "[]")
         for (place, v) in [("memory.unified_buffer_bytes", memory.unifiedBufferBytes), ("memory.accumulator_bytes", memory.accumulatorBytes),
                            ("memory.weight_buffer_bytes", memory.weightBufferBytes), ("memory.hbm_capacity_bytes", memory.hbmCapacityBytes)] {
-            try check(v > 0, place, "a positive byte count", v)
+            try check((1...(1 << 50)).contains(v), place, "a byte count in 1...2^50", v)
         }
-        try check(memory.hbmBytesPerSecond >= 0 && memory.hbmBytesPerSecond.isFinite, "memory.hbm_bytes_per_second",
-                  "a non-negative number (0: unlimited)", memory.hbmBytesPerSecond)
-        try check(vectorUnit.lanes > 0, "vector_unit.lanes", "a positive integer", vectorUnit.lanes)
-        try check(vectorUnit.opsPerCycle > 0, "vector_unit.ops_per_cycle", "a positive integer", vectorUnit.opsPerCycle)
-        try check(vectorUnit.expUlps >= 0, "vector_unit.exp_ulps", "a non-negative number", vectorUnit.expUlps)
+        try check(memory.hbmBytesPerSecond == 0 || (1e6...1e15).contains(memory.hbmBytesPerSecond), "memory.hbm_bytes_per_second",
+                  "0 (unlimited) or a bandwidth in 1e6...1e15 B/s", memory.hbmBytesPerSecond)
+        try check((1...65536).contains(vectorUnit.lanes), "vector_unit.lanes", "an integer in 1...65536", vectorUnit.lanes)
+        try check((1...1024).contains(vectorUnit.opsPerCycle), "vector_unit.ops_per_cycle", "an integer in 1...1024", vectorUnit.opsPerCycle)
+        try check((0...1e6).contains(vectorUnit.expUlps), "vector_unit.exp_ulps", "a number of ulps in 0...1e6", vectorUnit.expUlps)
         let energies = [("energy.sram_byte_joules", energy.sramByteJoules), ("energy.hbm_byte_joules", energy.hbmByteJoules),
                         ("energy.vector_op_joules", energy.vectorOpJoules), ("energy.link_byte_joules", energy.linkByteJoules),
                         ("energy.static_watts", energy.staticWatts)] + energy.macJoules.map { ("energy.mac_joules.\($0.key)", $0.value) }
         for (place, v) in energies {
-            try check(v >= 0 && v.isFinite, place, "a non-negative number", v)
+            try check((0...1e6).contains(v), place, "a non-negative number no larger than 1e6", v)
         }
         try check((1...64).contains(chips.count), "chips.count", "an integer in 1...64", chips.count)
-        try check(chips.linkBytesPerSecond > 0, "chips.link_bytes_per_second", "a positive number", chips.linkBytesPerSecond)
-        try check(chips.linkLatencySeconds >= 0, "chips.link_latency_seconds", "a non-negative number", chips.linkLatencySeconds)
+        try check((1e6...1e15).contains(chips.linkBytesPerSecond), "chips.link_bytes_per_second", "a bandwidth in 1e6...1e15 B/s",
+                  chips.linkBytesPerSecond)
+        try check((0...1).contains(chips.linkLatencySeconds), "chips.link_latency_seconds", "a latency in 0...1 s", chips.linkLatencySeconds)
         for (i, spelling) in (faults ?? []).enumerated() {
             try check(EmulatorFault(spelling) != nil, "faults[\(i)]", "a fault of `systolic-bench faults`", "\"\(spelling)\"")
         }

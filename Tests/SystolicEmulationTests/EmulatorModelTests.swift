@@ -5,6 +5,7 @@ import SystolicData
 import SystolicJSON
 import SystolicNumerics
 import SystolicSuite
+import SystolicHarness
 @testable import SystolicDevice
 @testable import SystolicEmulation
 
@@ -195,6 +196,49 @@ struct EmulatorModelTests {
         } throws: { error in
             let e = error as! InputFileError
             return e.file == path && e.place == "array.rows" && e.description.contains("found 0")
+        }
+    }
+
+    /// Values that validate accepted and the cost models could not hold crashed the tool with a
+    /// trap (hardening #26, item 7): each is refused at load with its place and value, and the
+    /// extremes of every range run a case without trapping.
+    @Test(arguments: [
+        ("\"clock_hz\": 1.5e9", "\"clock_hz\": 1e308", "clock_hz"),
+        ("\"hbm_bytes_per_second\": 819e9", "\"hbm_bytes_per_second\": 1e-6", "memory.hbm_bytes_per_second"),
+        ("\"ops_per_cycle\": 1", "\"ops_per_cycle\": 4611686018427387904", "vector_unit.ops_per_cycle"),
+        ("\"lanes\": 1024", "\"lanes\": 4611686018427387904", "vector_unit.lanes"),
+        ("\"link_bytes_per_second\": 50e9", "\"link_bytes_per_second\": 1e-300", "chips.link_bytes_per_second"),
+        ("\"exp_ulps\": 2", "\"exp_ulps\": 1e300", "vector_unit.exp_ulps"),
+    ])
+    func deviceFiguresOutsideTheirRangesAreRefused(from: String, to: String, place: String) throws {
+        let shipped = try String(contentsOfFile: Repository.path("Sources/SystolicEmulation/Presets/hbm-inference.json"), encoding: .utf8)
+        let text = shipped.replacingOccurrences(of: from, with: to)
+        #expect(text != shipped)
+        let path = write(text, to: "d.json", in: temporaryDirectory())
+        do {
+            _ = try DeviceConfig.load(path)
+            Issue.record("accepted \(to)")
+        } catch {
+            #expect(error.place == place, "\(error)")
+        }
+    }
+
+    @Test func theExtremesOfEveryRangeRunWithoutTrapping() throws {
+        var config = try DeviceConfig.preset("hbm-inference")
+        config.clockHz = 1e11
+        config.memory.hbmBytesPerSecond = 1e6
+        config.chips.linkBytesPerSecond = 1e6
+        config.chips.linkLatencySeconds = 1
+        config.vectorUnit.lanes = 1
+        config.vectorUnit.opsPerCycle = 1
+        let emulator = SystolicEmulator(config: config)
+        for file in ["gemm", "attention", "networking"] {
+            let suite = try SuiteLoader.load(Repository.path("Suites/\(file).json"))
+            for c in suite.cases(inProfile: "quick").prefix(3) {
+                let r = Harness(device: emulator).runCase(c, generator: DataGenerator(seed: suite.seed))
+                #expect(r.verdict == .pass, "\(c.id): \(r.reason ?? "")")
+                #expect(r.metrics.values.allSatisfy { !$0.value.isNaN }, "\(c.id)")
+            }
         }
     }
 }
