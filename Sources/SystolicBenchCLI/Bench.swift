@@ -37,6 +37,18 @@ extension SystolicBench {
         var only: Part?
 
         func validate() throws {
+            for shape in shapes.split(separator: ",") {
+                let dims = shape.split(separator: "x").compactMap { Int($0) }
+                guard dims.count == 3, dims.allSatisfy({ (1...SuiteLoader.Limits.dimension).contains($0) }) else {
+                    throw ValidationError("a shape is MxNxK with each in 1...\(SuiteLoader.Limits.dimension), found \(shape)")
+                }
+                // fp32 A, B and C, and the reference's two fp64 outputs: what one shape holds at once.
+                let (m, n, k) = (Double(dims[0]), Double(dims[1]), Double(dims[2]))
+                let bytes = 4 * (m * k + k * n + m * n) + 16 * m * n
+                guard bytes <= Double(SuiteLoader.Limits.caseBytes) else {
+                    throw ValidationError("shape \(shape) needs \(Int64(bytes)) bytes of tensors, more than the \(SuiteLoader.Limits.caseBytes) a case may hold")
+                }
+            }
             guard repeats >= 1 else { throw ValidationError("--repeats must be at least 1, found \(repeats)") }
             if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, found \(threads)") }
         }

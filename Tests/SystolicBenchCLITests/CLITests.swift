@@ -121,6 +121,9 @@ struct CLITests {
         #expect(try Self.run(["faults", "--run", "--profile", "nightly"]).status == 64)
         #expect(try Self.run(["check-adapter", "--device", "process:/bin/true", "--round-trips", "0"]).status == 64)
         #expect(try Self.run(["bench", "--shapes", "8x8"]).status == 64)
+        // Shapes no machine can hold are refused before anything is allocated (hardening #26, item 7).
+        #expect(try Self.run(["bench", "--shapes", "1000000x1000000x1000000"]).status == 64)
+        #expect(try Self.run(["bench", "--shapes", "0x8x8"]).status == 64)
         // The shared argument types refuse malformed values before any command runs.
         for shard in ["3/2", "0/4", "1/0", "x/2", "1/2/3"] {
             let r = try Self.run(["run", "--shard", shard])

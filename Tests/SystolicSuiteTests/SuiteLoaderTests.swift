@@ -154,4 +154,19 @@ struct SuiteLoaderTests {
             }
         }
     }
+
+    /// A checked collective whose buffers cannot be allocated (64 ranks × 2 GiB passed the loader
+    /// and crashed the allocator) is refused where its size is written; timing-only it is fine
+    /// (hardening #26, item 7).
+    @Test func collectivesTooLargeToCheckAreRefused() throws {
+        let text = #"{"name": "c", "op": "collective", "profiles": ["quick"], "collective": "all_reduce", "ranks": 64, "bytes": 2147483648, "type": "fp32"}"#
+        do {
+            _ = try SuiteLoader.load(write(suiteJSON(cases: text), to: "s.json", in: temporaryDirectory()))
+            Issue.record("accepted 64 ranks of 2 GiB")
+        } catch {
+            #expect(error.place == "cases[0].bytes" && error.message.contains("timing_only"), "\(error)")
+        }
+        let timed = text.replacingOccurrences(of: #""type": "fp32"}"#, with: #""type": "fp32", "timing_only": true}"#)
+        #expect(try SuiteLoader.load(write(suiteJSON(cases: timed), to: "t.json", in: temporaryDirectory())).cases.count == 1)
+    }
 }
