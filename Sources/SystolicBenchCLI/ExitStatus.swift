@@ -18,6 +18,9 @@ enum ExitStatus: Int32, Sendable, CaseIterable {
     /// The run was interrupted (SIGINT or SIGTERM) and its results are incomplete: a CI job
     /// stopped by its timeout must not report success.
     case interrupted = 5
+    /// A file the tool had to write (results, journal, baseline, report, package) could not be
+    /// written; the message names it.
+    case cannotWrite = 6
     /// Wrong command-line usage.
     case usage = 64
     /// A suite, results, baseline or config file that does not parse or validate.

@@ -12,11 +12,25 @@ struct SystolicBench: ParsableCommand {
         discussion: """
             Exit codes: 0 success; 1 conformance failure; 2 regression against a baseline; \
             3 device or adapter error; 4 baseline missing or not comparable; 5 interrupted \
-            (results incomplete); 64 usage error; \
+            (results incomplete); 6 an output file cannot be written; 64 usage error; \
             65 bad input file. When several apply the lowest non-zero one wins.
             """,
         version: HarnessInfo.current.version,
         subcommands: [Run.self, Validate.self, List.self, Devices.self, BaselineCommand.self, Compare.self, Merge.self, Faults.self, CheckAdapter.self, Bench.self, Certify.self, CheckPackage.self, LeaderboardCommand.self])
+
+    /// ArgumentParser's main, except that a file the tool cannot write ends it with its own code
+    /// and the file named, not with 1, which means a conformance failure.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch let error as OutputFileError {
+            printError("error: \(error)")
+            Foundation.exit(ExitStatus.cannotWrite.rawValue)
+        } catch {
+            exit(withError: error)
+        }
+    }
 }
 
 /// Ends the command with one of the documented exit statuses.

@@ -13,24 +13,29 @@ public final class ResultsJournal {
     private let encoder: JSONEncoder
     public let path: String
 
-    public init(resultsPath: String, header: RunResults) throws {
-        path = Self.path(for: resultsPath)
-        let url = URL(fileURLWithPath: path)
-        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-        guard FileManager.default.createFile(atPath: path, contents: nil), let h = FileHandle(forWritingAtPath: path) else {
-            throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: path])
+    public init(resultsPath: String, header: RunResults) throws(OutputFileError) {
+        let path = Self.path(for: resultsPath)
+        self.path = path
+        handle = try OutputFileError.writing(path) {
+            let url = URL(fileURLWithPath: path)
+            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            guard FileManager.default.createFile(atPath: path, contents: nil), let h = FileHandle(forWritingAtPath: path) else {
+                throw OutputFileError(file: path, reason: "the file cannot be created")
+            }
+            return h
         }
-        handle = h
         encoder = JSONFile.encoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         try append(header)
     }
 
-    public func append<T: Encodable>(_ record: T) throws {
-        var line = try encoder.encode(record)
-        line.append(0x0A)
-        try handle.write(contentsOf: line)
-        try handle.synchronize()
+    public func append<T: Encodable>(_ record: T) throws(OutputFileError) {
+        try OutputFileError.writing(path) {
+            var line = try encoder.encode(record)
+            line.append(0x0A)
+            try handle.write(contentsOf: line)
+            try handle.synchronize()
+        }
     }
 
     /// Closes and deletes the journal once the results file is safely written.

@@ -96,10 +96,12 @@ public enum JSONFile {
     }
 
     /// Writes `data` to `path` atomically: a reader sees the old file or the new one, never a part.
-    public static func writeAtomically(_ data: Data, to path: String) throws {
-        let url = URL(fileURLWithPath: path)
-        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-        try data.write(to: url, options: .atomic)
+    public static func writeAtomically(_ data: Data, to path: String) throws(OutputFileError) {
+        try OutputFileError.writing(path) {
+            let url = URL(fileURLWithPath: path)
+            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try data.write(to: url, options: .atomic)
+        }
     }
 
     /// The encoder every file we write uses: sorted keys and indentation, so files diff well and
