@@ -12,12 +12,27 @@ public enum CaseCheck {
     /// Why the declared arithmetic cannot judge this case (it is then `not_supported`, never a
     /// failure); nil when it can.
     public static func unjudgeable(_ workload: Workload, arithmetic: DeclaredArithmetic) -> String? {
+        // A sum of n terms in an accumulator of unit roundoff u is within n·u·S of exact, and the
+        // exact value is at most S: once n·u ≥ 1 the allowed interval holds 0 and every value of
+        // the output's sign range, so any output (all zeros included) would pass. Such a
+        // declaration cannot be judged: not_supported, never pass.
+        let u = arithmetic.accumulator.unitRoundoff ?? 0
+        func meaningless(terms: Int, what: String) -> String? {
+            Double(terms) * u >= 1
+                ? "the declared \(arithmetic.accumulator.rawValue) accumulator (u = \(u)) makes the bound of \(what) meaningless (\(terms)·u ≥ 1): the case cannot be judged"
+                : nil
+        }
         switch workload {
         case let .gemm(g):
-            return arithmetic.overflowModes.contains(g.overflow) ? nil : "the device does not declare overflow mode \(g.overflow.rawValue)"
+            if !arithmetic.overflowModes.contains(g.overflow) { return "the device does not declare overflow mode \(g.overflow.rawValue)" }
+            return g.types.a.isInteger ? nil : meaningless(terms: g.k, what: "a sum of K = \(g.k) products")
         case let .attention(a):
-            if arithmetic.expUlps == nil { return "the device declares op attention but not the accuracy of its exp (exp_ulps)" }
-            return arithmetic.overflowModes.contains(a.overflow) ? nil : "the device does not declare overflow mode \(a.overflow.rawValue)"
+            guard let expUlps = arithmetic.expUlps else { return "the device declares op attention but not the accuracy of its exp (exp_ulps)" }
+            if !arithmetic.overflowModes.contains(a.overflow) { return "the device does not declare overflow mode \(a.overflow.rawValue)" }
+            if expUlps * 0x1p-23 >= 1 {
+                return "the declared exp_ulps \(expUlps) allows a relative error of 100 % or more in every probability: the case cannot be judged"
+            }
+            return meaningless(terms: max(a.headDim, a.kvLengths.max() ?? 0), what: "attention's sums over head_dim \(a.headDim) and the KV length")
         case .collective:
             return nil
         }

@@ -87,8 +87,47 @@ struct ConformanceTests {
             }
             func run(_ c: BenchmarkCase, inputs: CaseInputs) throws(DeviceError) -> DeviceOutput { try inner.run(c, inputs: inputs) }
         }
-        let c = try #require(try Self.quickCases().first { $0.name == "wide-range-bf16" })
-        #expect(Harness(device: DeclaringBf16()).runCase(c, generator: Self.generator).verdict == .pass)
+        let cases = try Self.quickCases().filter {
+            guard case let .gemm(g) = $0.workload else { return false }
+            return !g.types.a.isInteger && Double(g.k) * 0x1p-8 < 1
+        }
+        #expect(!cases.isEmpty)
+        for c in cases {
+            let r = Harness(device: DeclaringBf16()).runCase(c, generator: Self.generator)
+            #expect(r.verdict == .pass, "\(c.id): \(r.reason ?? "")")
+        }
+        // At K = 1024 a bf16 accumulator's bound K·u·S is four times S: any output would pass,
+        // so the case is not judged (hardening #26, item 13).
+        let wide = try #require(try Self.quickCases().first { $0.name == "wide-range-bf16" })
+        let r = Harness(device: DeclaringBf16()).runCase(wide, generator: Self.generator)
+        #expect(r.verdict == .notSupported && r.reason?.contains("meaningless") == true, "\(r.reason ?? "")")
+    }
+
+    /// A declaration that makes a case's bound meaningless cannot pass an all-zero output: an fp8
+    /// accumulator, or an exp accurate to 1e300 ulps, makes the case not_supported; the honest
+    /// declaration fails the zeros (hardening #26, item 13).
+    @Test func meaninglessDeclarationsAreNotSupportedNotPassed() throws {
+        struct Zeros: DeviceAdapter {
+            let edit: @Sendable (inout DeclaredArithmetic) -> Void
+            var descriptor: DeviceDescriptor {
+                var d = SystolicEmulator().descriptor
+                edit(&d.arithmetic)
+                return d
+            }
+            func run(_ c: BenchmarkCase, inputs: CaseInputs) throws(DeviceError) -> DeviceOutput {
+                guard let spec = c.workload.output else { throw .notSupported("no output") }
+                return DeviceOutput(tensors: [spec.role: Tensor(type: spec.type, shape: spec.shape)], metrics: [:])
+            }
+        }
+        let attention = try SuiteLoader.load(Repository.path("Suites/attention.json"))
+        let a = try #require(attention.cases(inProfile: "quick").first)
+        let g = try #require(try Self.quickCases().first { $0.name == "gpt2-decode-attn-out" })
+        let generator = DataGenerator(seed: attention.seed)
+        #expect(Harness(device: Zeros { $0.accumulator = .fp8_e4m3 }).runCase(a, generator: generator).verdict == .notSupported)
+        #expect(Harness(device: Zeros { $0.expUlps = 1e300 }).runCase(a, generator: generator).verdict == .notSupported)
+        #expect(Harness(device: Zeros { $0.accumulator = .fp8_e4m3 }).runCase(g, generator: Self.generator).verdict == .notSupported)
+        #expect(Harness(device: Zeros { _ in }).runCase(a, generator: generator).verdict == .fail)
+        #expect(Harness(device: Zeros { _ in }).runCase(g, generator: Self.generator).verdict == .fail)
     }
 
     /// NaN and Inf propagate exactly: the expected specials are present and a device that loses
