@@ -167,13 +167,21 @@ public final class ProcessAdapter: DeviceAdapter, @unchecked Sendable {
             throw .notSupported("the device does not declare input type \(t.rawValue)")
         }
         caseCounter += 1
-        let prefix = scratch.appendingPathComponent("case-\(caseCounter)").path
-        let files = tensorsByRole.map { (role: $0.role, file: TensorFile(path: prefix + "-\($0.role).bin", type: $0.tensor.type, shape: $0.tensor.shape),
+        // Each case's files live in a fresh directory whose name the adapter cannot predict, and
+        // are created only where nothing exists: the scratch directory is the adapter's to write,
+        // and a link it planted at a predictable name would have had the harness overwrite the
+        // link's target (hardening #26, item 1).
+        let caseDirectory = scratch.appendingPathComponent("case-\(caseCounter)-\(UUID().uuidString)").path
+        guard mkdir(caseDirectory, 0o700) == 0 else {
+            throw .broken("cannot create the case's directory \(caseDirectory): \(String(cString: strerror(errno)))")
+        }
+        defer { try? FileManager.default.removeItem(atPath: caseDirectory) }
+        let prefix = caseDirectory + "/"
+        let files = tensorsByRole.map { (role: $0.role, file: TensorFile(path: prefix + "\($0.role).bin", type: $0.tensor.type, shape: $0.tensor.shape),
                                          tensor: $0.tensor) }
-        let output = TensorFile(path: prefix + "-\(outputRole ?? "none").bin", type: outputType, shape: outputShape)
-        defer { for f in files.map(\.file) + [output] { unlink(f.path) } }
+        let output = TensorFile(path: prefix + "\(outputRole ?? "none").bin", type: outputType, shape: outputShape)
         do {
-            for f in files { try TensorFileIO.save(f.tensor.storage, to: f.file.path) }
+            for f in files { try TensorFileIO.create(f.tensor.storage, at: f.file.path) }
             var inputFiles: [String: TensorFile] = [:]
             for f in files { inputFiles[f.role] = f.file }
             let request = RunRequest(id: benchmarkCase.id, op: op, gemm: gemmSpec, attention: attentionSpec, collective: collectiveSpec,

@@ -22,11 +22,14 @@ import SystolicSuite
 // wrong-version (in the handshake), stdout (prints to stdout, harmlessly), wrong-shape,
 // huge-output, escape-dotdot, escape-symlink, lying (declares a type, then refuses it),
 // path-name (declares the device name "../../escaped" in the handshake), flood (writes 64 MiB to
-// stderr and 16 MiB to stdout, then answers correctly),
+// stderr and 16 MiB to stdout, then answers correctly), plant-link (with --victim PATH: plants
+// symbolic links to PATH where the harness might write the next cases' inputs),
 // report-error.
 
 var preset = DeviceConfig.defaultPresetName
 var misbehaviour: String?
+/// The file the plant-link misbehaviour aims its links at.
+var victim: String?
 var onCase = 1
 var arguments = CommandLine.arguments.dropFirst()
 while let flag = arguments.popFirst() {
@@ -34,6 +37,7 @@ while let flag = arguments.popFirst() {
     case "--preset": preset = arguments.popFirst() ?? preset
     case "--misbehave": misbehaviour = arguments.popFirst()
     case "--on-case": onCase = Int(arguments.popFirst() ?? "") ?? 1
+    case "--victim": victim = arguments.popFirst()
     default:
         FileHandle.standardError.write(Data("unknown argument \(flag)\n".utf8))
         exit(64)
@@ -190,6 +194,20 @@ while let line = nextLine() {
             case "escape-dotdot"?:
                 path = URL(fileURLWithPath: c.path).deletingLastPathComponent().appendingPathComponent("../escaped-\(role).bin").path
             default: break
+            }
+            if misbehaveNow == "plant-link", let victim {
+                // Links at the names the harness used to give the next cases' inputs, and in this
+                // case's directory beside the output, all pointing at a file outside the scratch
+                // directory: a harness that follows them overwrites the victim.
+                let parent = URL(fileURLWithPath: c.path).deletingLastPathComponent()
+                let scratchDirectory = parent.lastPathComponent.hasPrefix("case-") ? parent.deletingLastPathComponent() : parent
+                for n in 1...8 {
+                    for r in ["a", "b", "q", "k", "v", "in", "c"] {
+                        let link = scratchDirectory.appendingPathComponent("case-\(runs + n)-\(r).bin").path
+                        try? FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: victim)
+                    }
+                }
+                try? FileManager.default.createSymbolicLink(atPath: parent.appendingPathComponent("a.bin").path, withDestinationPath: victim)
             }
             if misbehaveNow == "escape-symlink" {
                 let outside = FileManager.default.temporaryDirectory.appendingPathComponent("systolic-outside-\(getpid()).bin")

@@ -88,6 +88,25 @@ struct ProcessAdapterTests {
         #expect(log.utf8.count <= 4096 && log.contains("last words before the answer"))
     }
 
+    /// An adapter that plants symbolic links where the harness writes inputs cannot make it
+    /// overwrite their target (hardening #26, item 1): every case's files go into a fresh
+    /// directory with an unpredictable name, created with O_EXCL|O_NOFOLLOW. The victim stays as
+    /// it was and every case still passes.
+    @Test func plantedLinksAreNeverFollowed() throws {
+        let victim = write("do not overwrite", to: "victim.txt", in: temporaryDirectory())
+        let adapter = try ProcessAdapter(executable: try Self.adapterPath(), arguments: ["--misbehave", "plant-link", "--on-case", "1", "--victim", victim],
+                                         caseTimeout: 20, timing: TimingPlan(warmup: 0, minRepeats: 1, minSeconds: 0))
+        let (results, _) = try Self.run(adapter)
+        #expect(results.cases.count == 3 && results.cases.allSatisfy { $0.verdict == .pass }, "\(results.cases.map { "\($0.verdict) \($0.reason ?? "")" })")
+        #expect(try String(contentsOfFile: victim, encoding: .utf8) == "do not overwrite")
+        // And the file writer itself refuses a planted link.
+        let dir = temporaryDirectory()
+        let link = dir.appendingPathComponent("a.bin").path
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: victim)
+        #expect(throws: TensorFileIO.Failure.self) { try TensorFileIO.create([1, 2, 3], at: link) }
+        #expect(try String(contentsOfFile: victim, encoding: .utf8) == "do not overwrite")
+    }
+
     /// An adapter's device name becomes part of the results' path: one that could climb out of
     /// results/ (`../../escaped`) is refused at the handshake (hardening #26, item 2).
     @Test func aDeviceNameThatIsNotAPathNameIsRefusedAtTheHandshake() throws {
