@@ -90,13 +90,11 @@ public enum CertificationPackage {
 
     static func write<T: Encodable>(_ value: T, to directory: String, _ name: String) throws {
         let path = (directory as NSString).appendingPathComponent(name)
-        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         try JSONFile.writeAtomically(try JSONFile.encoder().encode(value), to: path)
     }
 
     static func copy(_ source: String, to directory: String, _ name: String) throws {
         let path = (directory as NSString).appendingPathComponent(name)
-        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         try JSONFile.writeAtomically(try Data(contentsOf: URL(fileURLWithPath: source)), to: path)
     }
 }

@@ -57,7 +57,7 @@ public struct Certifier {
         if fm.fileExists(atPath: directory), !(try fm.contentsOfDirectory(atPath: directory)).isEmpty {
             throw InputFileError(file: directory, place: nil, message: "the package directory exists and is not empty")
         }
-        try fm.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try OutputFileError.writing(directory) { try fm.createDirectory(atPath: directory, withIntermediateDirectories: true) }
         var mandatory: [String: [BenchmarkCase]] = [:]
         var ids = Set<String>()
         for (p, _) in profiles {
@@ -67,7 +67,7 @@ public struct Certifier {
         }
         let used = suites.filter { s in s.cases.contains { ids.contains($0.id) } }
         let staging = (directory as NSString).appendingPathComponent(".outputs")
-        try fm.createDirectory(atPath: staging, withIntermediateDirectories: true)
+        try OutputFileError.writing(staging) { try fm.createDirectory(atPath: staging, withIntermediateDirectories: true) }
         let store = OutputStore(directory: staging)
         let harness = Harness(device: device, outputSink: { id, tensor in store.keep(id, tensor) })
         let results = try harness.run(
@@ -81,8 +81,11 @@ public struct Certifier {
         for (n, id) in CertificationPackage.sampledCaseIDs(results).enumerated() {
             guard let kept = store.file(for: id), let c = results.cases.first(where: { $0.id == id }), let digest = c.check?.outputDigest else { continue }
             let name = "outputs/\(n).bin"
-            try fm.createDirectory(atPath: (directory as NSString).appendingPathComponent("outputs"), withIntermediateDirectories: true)
-            try fm.moveItem(atPath: kept.path, toPath: (directory as NSString).appendingPathComponent(name))
+            let target = (directory as NSString).appendingPathComponent(name)
+            try OutputFileError.writing(target) {
+                try fm.createDirectory(atPath: (directory as NSString).appendingPathComponent("outputs"), withIntermediateDirectories: true)
+                try fm.moveItem(atPath: kept.path, toPath: target)
+            }
             samples.append(.init(id: id, file: name, type: kept.type, shape: kept.shape, digest: digest))
         }
         try fm.removeItem(atPath: staging)
@@ -94,7 +97,6 @@ public struct Certifier {
         for (p, path) in profiles { try CertificationPackage.copy(path, to: directory, "profiles/\(p.name).json") }
         for s in used {
             let path = (directory as NSString).appendingPathComponent("suites/\(s.name).json")
-            try fm.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
             try JSONFile.writeAtomically(Data(s.bytes), to: path)
         }
         let summaries = profiles.map { p in
@@ -133,7 +135,7 @@ final class OutputStore: @unchecked Sendable {
         lock.withLock {
             let path = (directory as NSString).appendingPathComponent("\(files.count).bin")
             do {
-                try Data(tensor.storage).write(to: URL(fileURLWithPath: path))
+                try OutputFileError.writing(path) { try Data(tensor.storage).write(to: URL(fileURLWithPath: path)) }
                 files[id] = Kept(path: path, type: tensor.type, shape: tensor.shape)
             } catch {
                 if failure == nil { failure = error }

@@ -38,7 +38,11 @@ public struct OutputFileError: Error, Sendable, CustomStringConvertible {
     /// Wraps whatever `body` throws as an error writing `file`.
     public static func writing<T>(_ file: String, _ body: () throws -> T) throws(OutputFileError) -> T {
         do { return try body() } catch let e as OutputFileError { throw e } catch {
-            let reason = (error as NSError).localizedFailureReason ?? (error as NSError).localizedDescription
+            // The system's own reason ("Not a directory", "No space left on device") where
+            // Foundation wraps one.
+            let ns = error as NSError
+            let underlying = ns.userInfo[NSUnderlyingErrorKey] as? NSError
+            let reason = underlying?.localizedDescription ?? ns.localizedFailureReason ?? ns.localizedDescription
             throw OutputFileError(file: file, reason: reason)
         }
     }

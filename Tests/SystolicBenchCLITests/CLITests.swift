@@ -128,6 +128,8 @@ struct CLITests {
         // (hardening #26, item 11).
         let unwritable = try Self.run(["run", "Suites/gemm.json", "--out", "/dev/null/r.json"])
         #expect(unwritable.status == 6 && unwritable.stderr.contains("cannot write /dev/null/r.json"), "\(unwritable.stderr)")
+        let package = try Self.run(["certify", "--profile", "gemm-bf16-v1", "--out", "/dev/null/pkg"])
+        #expect(package.status == 6 && package.stderr.contains("cannot write /dev/null/pkg"), "\(package.stderr)")
         // The shared argument types refuse malformed values before any command runs.
         for shard in ["3/2", "0/4", "1/0", "x/2", "1/2/3"] {
             let r = try Self.run(["run", "--shard", shard])
