@@ -69,7 +69,7 @@ let package = Package(
         .target(
             name: "SystolicProcess",
             dependencies: [
-                "SystolicJSON", "SystolicNumerics", "SystolicSuite", "SystolicData", "SystolicDevice", "SystolicProtocol",
+                "SystolicJSON", "SystolicNumerics", "SystolicSuite", "SystolicData", "SystolicDevice", "SystolicResults", "SystolicProtocol",
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),

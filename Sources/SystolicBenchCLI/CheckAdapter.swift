@@ -40,10 +40,8 @@ extension SystolicBench {
                 throw statusCode(.deviceError)
             }
             let harness = Harness(device: adapter)
-            let findings = ConformanceKit(roundTrips: roundTrips).run(adapter, judge: { c, generator in
-                let r = harness.runCase(c, generator: generator)
-                return (r.verdict.rawValue, r.reason, r.metrics)
-            }, report: { print("\($0.passed ? "ok  " : "FAIL") \($0.text)") })
+            let findings = ConformanceKit(roundTrips: roundTrips).run(adapter, judge: { harness.runCase($0, generator: $1) },
+                                                                      report: { print("\($0.passed ? "ok  " : "FAIL") \($0.text)") })
             let failures = findings.filter { !$0.passed }.count
             print(failures == 0 ? "adapter conforms to protocol \(AdapterProtocol.version)" : "\(failures) checks failed")
             if failures > 0 { throw statusCode(.deviceError) }

@@ -4,6 +4,7 @@ import SystolicData
 import SystolicDevice
 import SystolicJSON
 import SystolicNumerics
+import SystolicResults
 import SystolicSuite
 
 /// The conformance kit a vendor runs on an adapter before a long certification run
@@ -18,10 +19,10 @@ public struct ConformanceKit: Sendable {
         public var text: String
     }
 
-    /// How a run judges one case on the device: its verdict (`pass`, …), the reason when it is
-    /// not `pass`, and its figures by name. The harness's `runCase` in the tool; the kit does not
-    /// judge outputs itself, so an adapter passes here exactly when it would pass a run.
-    public typealias Judge = @Sendable (BenchmarkCase, DataGenerator) -> (verdict: String, reason: String?, metrics: [String: MetricValue])
+    /// How a run judges one case on the device: the harness's `runCase` in the tool. The kit does
+    /// not judge outputs itself (the process module does not link the harness), so an adapter
+    /// passes here exactly when it would pass a run.
+    public typealias Judge = @Sendable (BenchmarkCase, DataGenerator) -> CaseResult
 
     /// Round trips timed for the overhead figures.
     public var roundTrips: Int
@@ -48,7 +49,7 @@ public struct ConformanceKit: Sendable {
                              overflow: d.arithmetic.overflowModes[0])
             let c = BenchmarkCase(id: "check-adapter/gemm-\(t.rawValue)", suite: "check-adapter", name: "gemm", profiles: [], workload: .gemm(g))
             let r = judge(c, generator)
-            note(r.verdict == "pass", "gemm 3×17×33 \(t.rawValue): \(r.verdict)\(r.reason.map { ": \($0)" } ?? "")")
+            note(r.verdict == .pass, "gemm 3×17×33 \(t.rawValue): \(r.verdict.rawValue)\(r.reason.map { ": \($0)" } ?? "")")
         }
 
         do {
