@@ -43,6 +43,9 @@ extension SystolicBench {
         @Option(help: "Run shard i of n (every n-th case, starting at the i-th); join the shards with merge.")
         var shard: Shard?
 
+        @Flag(help: "Continue a stopped or killed run with the same arguments: the cases in its journal (or incomplete results file) are kept, the rest run.")
+        var resume = false
+
         func run() throws {
             let loaded = try SuiteSelection.load(suites)
             let selectedProfile: String? = allProfiles ? nil : profile.name
@@ -61,7 +64,7 @@ extension SystolicBench {
             let results: RunResults
             do {
                 results = try Harness(device: device, audit: audit, dumpDirectory: dumpTensors).run(
-                    Harness.Plan(suites: loaded, profile: selectedProfile, seed: seed, resultsPath: path, shard: shardPart),
+                    Harness.Plan(suites: loaded, profile: selectedProfile, seed: seed, resultsPath: path, shard: shardPart, resume: resume),
                     progress: progress.update,
                     shouldStop: { stop.isSet })
             } catch {

@@ -19,7 +19,8 @@ struct SystolicBench: ParsableCommand {
         subcommands: [Run.self, Validate.self, List.self, Devices.self, BaselineCommand.self, Compare.self, Merge.self, Faults.self, CheckAdapter.self, Bench.self, Certify.self, CheckPackage.self, LeaderboardCommand.self])
 
     /// ArgumentParser's main, except that a file the tool cannot write ends it with its own code
-    /// and the file named, not with 1, which means a conformance failure.
+    /// and the file named (so does an input file
+    /// found bad after the command started: a journal to resume), not with 1, which means a conformance failure.
     static func main() {
         do {
             var command = try parseAsRoot()
@@ -27,6 +28,9 @@ struct SystolicBench: ParsableCommand {
         } catch let error as OutputFileError {
             printError("error: \(error)")
             Foundation.exit(ExitStatus.cannotWrite.rawValue)
+        } catch let error as InputFileError {
+            printError("error: \(error)")
+            Foundation.exit(ExitStatus.badInput.rawValue)
         } catch {
             exit(withError: error)
         }

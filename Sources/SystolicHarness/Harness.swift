@@ -22,11 +22,14 @@ public struct Harness: Sendable {
         public var shard: Shard?
         /// Runs only the cases with these ids (certification's mandatory cases); nil runs all.
         public var caseIDs: Set<String>?
+        /// Continue the stopped or killed run whose journal (or incomplete results file) is at
+        /// `resultsPath`: its finished cases are kept, the rest run (`run --resume`).
+        public var resume: Bool
 
         public init(suites: [Suite], profile: String?, seed: UInt64? = nil, resultsPath: String, shard: Shard? = nil,
-                    caseIDs: Set<String>? = nil) {
+                    caseIDs: Set<String>? = nil, resume: Bool = false) {
             self.suites = suites; self.profile = profile; self.seed = seed; self.resultsPath = resultsPath; self.shard = shard
-            self.caseIDs = caseIDs
+            self.caseIDs = caseIDs; self.resume = resume
         }
     }
 
@@ -57,7 +60,8 @@ public struct Harness: Sendable {
     ///   - progress: called before each case with its position, the total and its id.
     ///   - shouldStop: polled between cases; once true the remaining cases are `skipped` and the
     ///     results are marked incomplete.
-    /// - Throws: only when the journal or results file cannot be written.
+    /// - Throws: `OutputFileError` when the journal or results file cannot be written;
+    ///   `InputFileError` when a run to resume cannot be read or is not this run.
     public func run(_ plan: Plan, progress: (Int, Int, String) -> Void = { _, _, _ in },
                     shouldStop: () -> Bool = { false }) throws -> RunResults {
         // Positions count the full selection, so shards partition it and merge restores its order.
@@ -75,8 +79,16 @@ public struct Harness: Sendable {
                 SuiteRecord(name: suite.name, version: suite.version, digest: Digest.sha256(suite.bytes), file: suite.file,
                             seed: plan.seed ?? suite.seed, cases: cases.count)
             },
-            summary: [:], cases: [])
-        let journal = try ResultsJournal(resultsPath: plan.resultsPath, header: results)
+            summary: [:], cases: [], audit: audit ? true : nil)
+        var finished: [String: CaseResult] = [:]
+        if plan.resume {
+            let prior = try RunResumption.finishedCases(of: results, resultsPath: plan.resultsPath,
+                                                        positions: selected.flatMap { $0.1.map { ($0.1.id, $0.0) } })
+            finished = prior.cases
+            results.startedAt = prior.startedAt
+        }
+        let journal = try ResultsJournal(resultsPath: plan.resultsPath, header: results,
+                                         finished: selected.flatMap { $0.1.compactMap { finished[$0.1.id] } })
         let total = selected.reduce(0) { $0 + $1.1.count }
         var done = 0
         var interrupted = false
@@ -86,7 +98,10 @@ public struct Harness: Sendable {
                 done += 1
                 if !interrupted && shouldStop() { interrupted = true }
                 var result: CaseResult
-                if interrupted {
+                if let kept = finished[benchmarkCase.id] {
+                    results.cases.append(kept)  // already in the journal
+                    continue
+                } else if interrupted {
                     result = CaseResult(id: benchmarkCase.id, position: position, suite: suite.name, op: benchmarkCase.workload.op,
                                         verdict: .skipped, reason: "the run was interrupted before this case", metrics: [:], check: nil,
                                         hostSeconds: 0)

@@ -35,18 +35,60 @@ public enum JSONFile {
         }
     }
 
-    /// Reads `path` and decodes it with `JSONDecoder`, turning a decoding error into an
-    /// `InputFileError` that names the JSON path and the value found there.
-    public static func decode<T: Decodable>(_ type: T.Type, from path: String) throws(InputFileError) -> T {
-        let bytes = try readBytes(path)
-        let node = try parse(bytes, file: path)
+    /// Reads `path` and decodes it strictly (see `decode(_:bytes:file:)`).
+    public static func decode<T: Codable>(_ type: T.Type, from path: String) throws(InputFileError) -> T {
+        try decode(type, bytes: readBytes(path), file: path)
+    }
+
+    /// Decodes bytes that came from `file` as strictly as the file's JSON Schema reads them: a
+    /// decoding error names the JSON path and the value found there, and a member the type does
+    /// not know is refused (schemas say `additionalProperties: false`; a misspelt optional field
+    /// would otherwise be dropped in silence).
+    ///
+    /// Unknown members are found without a list per type: the decoded value is encoded again, and
+    /// every member of the input must survive that round trip. A member the decoder read is
+    /// written back by the type's encoder; one it ignored is not. (A member written as `null` may
+    /// be dropped: an absent optional.)
+    public static func decode<T: Codable>(_ type: T.Type, bytes: [UInt8], file: String) throws(InputFileError) -> T {
+        let node = try parse(bytes, file: file)
+        let value: T
         do {
-            return try decoder().decode(T.self, from: Data(bytes))
+            value = try decoder().decode(T.self, from: Data(bytes))
         } catch let error as DecodingError {
             throw describe(error, in: node)
         } catch {
-            throw InputFileError(file: path, place: nil, message: "\(error)")
+            throw InputFileError(file: file, place: nil, message: "\(error)")
         }
+        guard let again = try? JSONParser.parse(Array(encoder().encode(value))) else {
+            throw InputFileError(file: file, place: nil, message: "the decoded content cannot be written back as JSON")
+        }
+        if let (place, key) = unknownMember(node.value, again, place: "") {
+            throw InputFileError(file: file, place: place,
+                                 message: "unknown field \(JSONValue.string(key).excerpt) (the schema allows no other fields: a misspelling?)")
+        }
+        return value
+    }
+
+    /// The first member of `input` (depth first, in file order) that `written` lacks, with its
+    /// JSON path.
+    private static func unknownMember(_ input: JSONValue, _ written: JSONValue, place: String) -> (String, String)? {
+        switch (input, written) {
+        case let (.object(members), .object):
+            for (key, value) in members {
+                let inner = place.isEmpty ? key : "\(place).\(key)"
+                guard let counterpart = written[key] else {
+                    if value == .null { continue }
+                    return (inner, key)
+                }
+                if let found = unknownMember(value, counterpart, place: inner) { return found }
+            }
+        case let (.array(items), .array(others)):
+            for (i, (item, other)) in zip(items, others).enumerated() {
+                if let found = unknownMember(item, other, place: "\(place)[\(i)]") { return found }
+            }
+        default: break
+        }
+        return nil
     }
 
     private static func describe(_ error: DecodingError, in root: JSONNode) -> InputFileError {

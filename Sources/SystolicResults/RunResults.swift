@@ -1,4 +1,5 @@
 
+import SystolicJSON
 import SystolicDevice
 
 /// A results file (format `systolic-bench.results/1`, schema `schemas/results.schema.json`).
@@ -22,9 +23,11 @@ public struct RunResults: Sendable, Codable, Equatable {
     public var cases: [CaseResult]
     /// The end of what the device's adapter wrote to stderr during the run, when it has one.
     public var deviceLog: String?
+    /// True when every passing case was re-run on fresh data (`run --audit`); absent otherwise.
+    public var audit: Bool?
 
     enum CodingKeys: String, CodingKey {
-        case format, harness, device, profile, host, complete, shard, suites, summary, cases
+        case format, harness, device, profile, host, complete, shard, suites, summary, cases, audit
         case deviceLog = "device_log"
         case startedAt = "started_at"
         case finishedAt = "finished_at"
@@ -37,7 +40,8 @@ public struct RunResults: Sendable, Codable, Equatable {
         return counts
     }
 
-    public init(format: String = RunResults.formatTag, harness: HarnessInfo, device: DeviceDescriptor, profile: String? = nil, host: HostInfo, startedAt: String, finishedAt: String? = nil, complete: Bool, shard: Shard? = nil, suites: [SuiteRecord], summary: [String: Int], cases: [CaseResult], deviceLog: String? = nil) {
+    public init(format: String = RunResults.formatTag, harness: HarnessInfo, device: DeviceDescriptor, profile: String? = nil, host: HostInfo, startedAt: String, finishedAt: String? = nil, complete: Bool, shard: Shard? = nil, suites: [SuiteRecord], summary: [String: Int], cases: [CaseResult], deviceLog: String? = nil, audit: Bool? = nil) {
+        self.audit = audit
         self.format = format; self.harness = harness; self.device = device; self.profile = profile; self.host = host; self.startedAt = startedAt; self.finishedAt = finishedAt; self.complete = complete; self.shard = shard; self.suites = suites; self.summary = summary; self.cases = cases; self.deviceLog = deviceLog
     }
 }
@@ -91,6 +95,18 @@ public struct SuiteRecord: Sendable, Codable, Equatable {
     public init(name: String, version: String, digest: String, file: String, seed: UInt64, cases: Int) {
         self.name = name; self.version = version; self.digest = digest; self.file = file; self.seed = seed; self.cases = cases
     }
+
+    enum CodingKeys: String, CodingKey { case name, version, digest, file, seed, cases }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        name = try c.decode(String.self, forKey: .name)
+        version = try c.decode(String.self, forKey: .version)
+        digest = try c.decode(String.self, forKey: .digest)
+        file = try c.decode(String.self, forKey: .file)
+        seed = try c.decodeSeed(forKey: .seed)
+        cases = try c.decode(Int.self, forKey: .cases)
+    }
 }
 
 /// One case's outcome.
@@ -135,5 +151,12 @@ public struct AuditRecord: Sendable, Codable, Equatable {
 
     public init(seed: UInt64, passed: Bool, outputDigest: String? = nil) {
         self.seed = seed; self.passed = passed; self.outputDigest = outputDigest
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        seed = try c.decodeSeed(forKey: .seed)
+        passed = try c.decode(Bool.self, forKey: .passed)
+        outputDigest = try c.decodeIfPresent(String.self, forKey: .outputDigest)
     }
 }
