@@ -68,6 +68,10 @@ public struct CapabilityProfile: Codable, Sendable, Equatable {
             throw InputFileError(file: path, place: "format", message: "expected \"\(formatTag)\", found \"\(p.format)\"")
         }
         guard !p.mandatory.isEmpty else { throw InputFileError(file: path, place: "mandatory", message: "a profile needs at least one mandatory case") }
+        var seen = Set<String>()
+        for (i, entry) in p.mandatory.enumerated() where !seen.insert(entry).inserted {
+            throw InputFileError(file: path, place: "mandatory[\(i)]", message: "\"\(entry)\" is listed twice")
+        }
         // A profile's name names its directory in a certification package.
         guard PathName.isIdentifier(p.name) else {
             throw InputFileError(file: path, place: "name", message: "expected \(PathName.identifierRule), found \"\(p.name)\"")
@@ -110,14 +114,9 @@ public struct Waiver: Codable, Sendable, Equatable {
         guard w.format == formatTag else {
             throw InputFileError(file: path, place: "format", message: "expected \"\(formatTag)\", found \"\(w.format)\"")
         }
-        guard Self.isDate(w.expires) else { throw InputFileError(file: path, place: "expires", message: "expected a date YYYY-MM-DD, found \"\(w.expires)\"") }
+        guard StringFormats.isDate(w.expires) else { throw InputFileError(file: path, place: "expires", message: "expected a date YYYY-MM-DD, found \"\(w.expires)\"") }
         guard !w.reason.isEmpty else { throw InputFileError(file: path, place: "reason", message: "a waiver needs a reason") }
         return w
-    }
-
-    static func isDate(_ s: String) -> Bool {
-        let p = s.split(separator: "-")
-        return p.count == 3 && p[0].count == 4 && p[1].count == 2 && p[2].count == 2 && p.allSatisfy { $0.allSatisfy(\.isNumber) }
     }
 
     /// True when it covers `benchmarkCase` of `profile` on `day` (`YYYY-MM-DD`).

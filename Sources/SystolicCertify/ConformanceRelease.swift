@@ -28,6 +28,11 @@ public struct ConformanceRelease: Codable, Sendable, Equatable {
         guard r.format == formatTag else {
             throw InputFileError(file: path, place: "format", message: "expected \"\(formatTag)\", found \"\(r.format)\"")
         }
+        let frozen = r.suites.enumerated().map { ("suites[\($0.offset)]", $0.element) }
+            + r.profiles.enumerated().map { ("profiles[\($0.offset)]", $0.element) } + [("tolerances", r.tolerances)]
+        for (place, f) in frozen where !StringFormats.isSHA256(f.digest) {
+            throw InputFileError(file: path, place: "\(place).digest", message: "expected sha256: and 64 hexadecimal digits, found \"\(f.digest)\"")
+        }
         return r
     }
 

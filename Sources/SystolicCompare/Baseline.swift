@@ -47,7 +47,17 @@ public struct Baseline: Sendable, Codable, Equatable {
         try PathName.checkDevice(b.device.name, file: path, place: "device.name")
         try PathName.checkIdentifier(b.suite.name, file: path, place: "suite.name")
         // A figure the catalogue does not know would have no direction and no unit to compare by.
-        for (i, c) in b.cases.enumerated() { try Metric.validate(c.metrics, file: path, place: "cases[\(i)].metrics") }
+        var ids = Set<String>()
+        for (i, c) in b.cases.enumerated() {
+            try Metric.validate(c.metrics, file: path, place: "cases[\(i)].metrics")
+            guard ids.insert(c.id).inserted else { throw InputFileError(file: path, place: "cases[\(i)].id", message: "case \"\(c.id)\" appears twice") }
+            if let digest = c.outputDigest, !StringFormats.isSHA256(digest) {
+                throw InputFileError(file: path, place: "cases[\(i)].output_digest", message: "expected sha256: and 64 hexadecimal digits, found \"\(digest)\"")
+            }
+        }
+        guard StringFormats.isSHA256(b.suite.digest) else {
+            throw InputFileError(file: path, place: "suite.digest", message: "expected sha256: and 64 hexadecimal digits, found \"\(b.suite.digest)\"")
+        }
         return b
     }
 }
