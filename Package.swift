@@ -34,6 +34,8 @@ let package = Package(
         // fuses what the documented order rounds separately. The emulator's kernels and the
         // check's reference kernels share only the platform (instruction set, scratch memory).
         .target(name: "CSystolicPlatform"),
+        // Starting adapters under a supervisor that contains their whole process tree.
+        .target(name: "CSystolicContainment"),
         .target(name: "CSystolicKernels", dependencies: ["CSystolicPlatform"]),
         // The check's reference kernels, written apart from the emulator's on purpose.
         .target(name: "CSystolicReference", dependencies: ["CSystolicPlatform"]),
@@ -70,7 +72,7 @@ let package = Package(
             name: "SystolicProcess",
             dependencies: [
                 "SystolicJSON", "SystolicNumerics", "SystolicSuite", "SystolicData", "SystolicDevice", "SystolicResults", "SystolicProtocol",
-                .product(name: "Crypto", package: "swift-crypto"),
+                "CSystolicContainment", .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
         // The C SDK for vendors' adapters, on libjson-c (Debian: libjson-c-dev), and an example adapter.

@@ -4,13 +4,21 @@ import Glibc
 import Darwin
 #endif
 import Foundation
+import CSystolicContainment
 import SystolicProtocol
 
-/// One running adapter: its process (the leader of its own process group) and the two pipes of
-/// the protocol. Everything here is POSIX, because Foundation's `Process` can neither start a
-/// process group nor hand a child descriptors 3 and 4.
+/// One running adapter under its supervisor (`sb_spawn_contained`: the leader of a new process
+/// group, a child subreaper holding a lifeline to this process) and the two pipes of the protocol.
+/// Foundation's `Process` can neither contain a process tree nor hand a child descriptors 3 and 4.
 final class AdapterProcess {
+    /// The supervisor: its process group holds the adapter, and `waitpid` on it reads the
+    /// adapter's own exit status.
     let pid: pid_t
+    /// The adapter itself.
+    let adapter: pid_t
+    private let lifeline: Int32
+    /// The processes the adapter had started when it answered the handshake (helpers it keeps).
+    var startupProcesses: Set<pid_t> = []
     private let requestFD: Int32
     private let replyFD: Int32
     private var buffer: [UInt8] = []
@@ -36,57 +44,55 @@ final class AdapterProcess {
         let outReads = lift(out[0]), outWrites = lift(out[1])
         let errReads = lift(err[0]), errWrites = lift(err[1])
 
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_adddup2(&actions, outWrites, 1)
-        posix_spawn_file_actions_adddup2(&actions, errWrites, 2)
-        posix_spawn_file_actions_adddup2(&actions, childReads, AdapterProtocol.requestDescriptor)
-        posix_spawn_file_actions_adddup2(&actions, childWrites, AdapterProtocol.replyDescriptor)
-
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        // Its own process group, so a crash or hang is cleaned up with everything it started; and
-        // default signal handling, whatever the harness ignores.
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
-        posix_spawnattr_setpgroup(&attributes, 0)
-        var defaults = sigset_t()
-        sigemptyset(&defaults)
-        for s in [SIGPIPE, SIGINT, SIGTERM, SIGCHLD] { sigaddset(&defaults, s) }
-        posix_spawnattr_setsigdefault(&attributes, &defaults)
-        var empty = sigset_t()
-        sigemptyset(&empty)
-        posix_spawnattr_setsigmask(&attributes, &empty)
+        // The lifeline: its write end only here, so the supervisor sees it close when this
+        // process ends the adapter, exits or is killed.
+        var life: [Int32] = [0, 0]
+        guard pipe(&life) == 0 else { throw AdapterFailure("cannot create pipes: \(String(cString: strerror(errno)))") }
+        let lifeRead = lift(life[0]), lifeWrite = lift(life[1])
 
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
         defer { for p in argv { free(p) } }
-        var child: pid_t = 0
-        let status = posix_spawn(&child, executable, &actions, &attributes, argv, environ)
+        let fds: [Int32] = [-1, outWrites, errWrites, childReads, childWrites]
+        var adapterPid: pid_t = 0
+        let supervisor = sb_spawn_contained(executable, argv, environ, fds, lifeRead, &adapterPid)
+        let spawnError = errno
+        close(lifeRead)
         close(childReads)
         close(childWrites)
         close(outWrites)
         close(errWrites)
         stdout.drain(outReads)
         stderr.drain(errReads)
-        guard status == 0 else {
-            close(parentWrites); close(parentReads)
-            throw AdapterFailure("cannot start \(executable): \(String(cString: strerror(status)))")
+        guard supervisor > 0 else {
+            close(parentWrites); close(parentReads); close(lifeWrite)
+            throw AdapterFailure("cannot start \(executable): \(String(cString: strerror(spawnError)))")
         }
-        pid = child
+        pid = supervisor
+        adapter = adapterPid
+        lifeline = lifeWrite
         requestFD = parentWrites
         replyFD = parentReads
-        _ = Self.live.withLock { $0.insert(child) }
+        _ = Self.live.withLock { $0.insert(adapterPid) }
     }
 
-    /// Process groups started and not yet terminated, so an interrupted harness can end them.
+    /// Adapters started and not yet terminated, so an interrupted harness can end them.
     private static let live = LockedSet()
 
-    /// Kills every adapter process group still running (for an exit that skips the normal
-    /// shutdown, such as a second Ctrl-C).
+    /// Kills every adapter still running (for an exit that skips the normal shutdown, such as a
+    /// second Ctrl-C). Each supervisor then kills what its adapter started and exits; the exit
+    /// that follows closes the lifelines, which would end them all the same.
     static func terminateAll() {
-        for pgid in live.withLock({ $0 }) { kill(-pgid, SIGKILL) }
+        for adapter in live.withLock({ $0 }) { kill(adapter, SIGKILL) }
+    }
+
+    /// The processes the adapter has started that are still running (its whole tree below the
+    /// supervisor, whatever process group or session they moved to), or nil when /proc cannot
+    /// tell.
+    func descendants() -> Set<pid_t>? {
+        var found = [pid_t](repeating: 0, count: 256)
+        let n = sb_descendants(pid, &found, Int32(found.count))
+        guard n >= 0 else { return nil }
+        return Set(found.prefix(Int(min(n, 256)))).subtracting([adapter])
     }
 
     /// Sends one message line.
@@ -156,10 +162,18 @@ final class AdapterProcess {
 
     private func statusSuffix() -> String { exitDescription.map { " (\($0))" } ?? "" }
 
-    /// Kills the whole process group (the adapter and anything it started) and reaps the adapter.
+    /// Kills the adapter and everything it started, however it left the process group, and
+    /// reaps the supervisor.
     func terminate() {
-        kill(-pid, SIGKILL)
-        _ = Self.live.withLock { $0.remove(pid) }
+        // The supervisor sees the adapter die (or the lifeline close), kills the rest of the tree
+        // and exits; the group is killed too, in case the supervisor itself is stuck.
+        kill(adapter, SIGKILL)
+        close(lifeline)
+        _ = Self.live.withLock { $0.remove(adapter) }
+        if !exited {
+            reap(wait: 5)
+            if !exited { kill(-pid, SIGKILL) }
+        }
         if !exited {
             var status: Int32 = 0
             if waitpid(pid, &status, 0) == pid {

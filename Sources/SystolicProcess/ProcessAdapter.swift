@@ -245,6 +245,14 @@ public final class ProcessAdapter: DeviceAdapter, @unchecked Sendable {
             throw AdapterFailure("garbage reply (not a protocol message): \(Self.excerpt(line))")
         }
         guard reply.id == request.id else { throw AdapterFailure("reply for case \"\(reply.id)\" while \"\(request.id)\" was asked") }
+        // A process started for the case must end before the case is answered: one still running
+        // is work the answer does not cover, or an attempt to outlive the adapter.
+        if let now = p.descendants() {
+            let left = now.subtracting(p.startupProcesses).sorted()
+            if !left.isEmpty {
+                throw AdapterFailure("the adapter answered while \(left.count) process\(left.count == 1 ? "" : "es") it started for the case kept running (pid \(left.map(String.init).joined(separator: ", ")))")
+            }
+        }
         return reply
     }
 
@@ -265,6 +273,8 @@ public final class ProcessAdapter: DeviceAdapter, @unchecked Sendable {
             do { hello = try JSONDecoder().decode(HelloReply.self, from: Data(line)) } catch {
                 throw AdapterFailure("malformed handshake: \(error)")
             }
+            // Helpers the adapter starts before it answers the handshake may live until shutdown.
+            p.startupProcesses = p.descendants() ?? []
             process = p
             return hello
         } catch {

@@ -24,7 +24,9 @@ import SystolicSuite
 // path-name (declares the device name "../../escaped" in the handshake), flood (writes 64 MiB to
 // stderr and 16 MiB to stdout, then answers correctly), plant-link (with --victim PATH: plants
 // symbolic links to PATH where the harness might write the next cases' inputs),
-// report-error.
+// report-error, left-running (starts a child and answers while it runs), escape (starts a process
+// that leaves the group and session with setsid and a second fork, writes its pid to --victim
+// PATH, and answers), escape-and-hang (the same, and its own pid to PATH.adapter, then hangs).
 
 var preset = DeviceConfig.defaultPresetName
 var misbehaviour: String?
@@ -119,6 +121,24 @@ while let line = nextLine() {
             FileHandle.standardError.write(Data("last words before the answer\n".utf8))
         }
         switch misbehaveNow {
+        case "left-running"?:
+            var child: pid_t = 0
+            let argv: [UnsafeMutablePointer<CChar>?] = [strdup("sleep"), strdup("300"), nil]
+            posix_spawn(&child, "/bin/sleep", nil, nil, argv, environ)
+        case "escape"?, "escape-and-hang"?:
+            guard let victim else { exit(64) }
+            // setsid -f forks and starts a new session: out of the process group, orphaned.
+            let script = "exec 3>&- 4>&-; setsid -f sh -c 'echo $$ > \"$0\"; exec sleep 300' \"$0\" < /dev/null > /dev/null 2>&1"
+            var child: pid_t = 0
+            let argv: [UnsafeMutablePointer<CChar>?] = [strdup("sh"), strdup("-c"), strdup(script), strdup(victim), nil]
+            posix_spawn(&child, "/bin/sh", nil, nil, argv, environ)
+            var status: Int32 = 0
+            waitpid(child, &status, 0)
+            for _ in 0..<200 where (try? String(contentsOfFile: victim, encoding: .utf8))?.hasSuffix("\n") != true { usleep(10_000) }
+            if misbehaveNow == "escape-and-hang" {
+                try? Data("\(getpid())\n".utf8).write(to: URL(fileURLWithPath: victim + ".adapter"))
+                while true { sleep(1000) }
+            }
         case "crash"?: abort()
         case "hang"?: while true { sleep(1000) }
         case "fork-and-exit"?:

@@ -38,7 +38,8 @@ struct ProcessAdapterTests {
     @Test(arguments: [
         ("crash", "closed its reply channel"),
         ("hang", "did not answer within"),
-        ("fork-and-exit", "the adapter exited without answering (exited with status 3)"),
+        ("fork-and-exit", "(exited with status 3)"),
+        ("left-running", "kept running (pid "),
         ("invalid-json", "garbage reply"),
         ("wrong-shape", "bytes; bf16 [1, 3, 17] needs 102"),
         ("huge-output", "bytes; bf16 [1, 3, 17] needs 102"),

@@ -1,0 +1,361 @@
+// Process containment for adapters (docs/protocol.md, "Process"). Linux: a child subreaper
+// (prctl PR_SET_CHILD_SUBREAPER, Linux 3.4) keeps every process the adapter starts in the
+// supervisor's subtree, and a lifeline pipe tells the supervisor when the harness is gone.
+//
+// The supervisor is forked from a multi-threaded process and never execs, so it may only make
+// async-signal-safe calls (POSIX.1-2017, 2.4.3): raw system calls on stack buffers, no malloc, no
+// stdio, no opendir (it allocates). /proc is read with open, getdents64 and read.
+#define _GNU_SOURCE
+#include "systolic_containment.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
+
+// One /proc/<pid>/stat: its parent and whether it is a zombie. 0 on success.
+static int read_stat(pid_t pid, pid_t *parent, int *zombie) {
+    char path[64], buf[512];
+    // "/proc/" + decimal pid + "/stat", built by hand (snprintf is not async-signal-safe).
+    char digits[16];
+    int n = 0;
+    unsigned long v = (unsigned long)pid;
+    do { digits[n++] = (char)('0' + v % 10); v /= 10; } while (v && n < 15);
+    int at = 0;
+    const char *head = "/proc/";
+    while (*head) path[at++] = *head++;
+    while (n) path[at++] = digits[--n];
+    const char *tail = "/stat";
+    while (*tail) path[at++] = *tail++;
+    path[at] = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    ssize_t got = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (got <= 0) return -1;
+    buf[got] = 0;
+    // The command name may hold spaces and parentheses: the fields start after the last ')'.
+    char *close_paren = NULL;
+    for (char *p = buf; *p; p++) if (*p == ')') close_paren = p;
+    if (!close_paren || close_paren[1] != ' ') return -1;
+    char state = close_paren[2];
+    char *p = close_paren + 4;  // after "state "
+    long ppid = 0;
+    while (*p >= '0' && *p <= '9') ppid = ppid * 10 + (*p++ - '0');
+    *parent = (pid_t)ppid;
+    *zombie = state == 'Z' || state == 'X';
+    return 0;
+}
+
+struct linux_dirent64 {
+    uint64_t d_ino;
+    int64_t d_off;
+    unsigned short d_reclen;
+    unsigned char d_type;
+    char d_name[];
+};
+
+#define MAX_PROCS 8192
+
+// Every live process's pid and parent (up to MAX_PROCS), from /proc. Returns the count or -1.
+static int snapshot(pid_t *pids, pid_t *parents, int *zombies) {
+    int dir = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir < 0) return -1;
+    char buf[8192];
+    int count = 0;
+    for (;;) {
+        long got = syscall(SYS_getdents64, dir, buf, sizeof buf);
+        if (got <= 0) break;
+        for (long off = 0; off < got;) {
+            struct linux_dirent64 *d = (struct linux_dirent64 *)(buf + off);
+            off += d->d_reclen;
+            long pid = 0;
+            const char *c = d->d_name;
+            if (*c < '1' || *c > '9') continue;
+            while (*c >= '0' && *c <= '9') pid = pid * 10 + (*c++ - '0');
+            if (*c || count >= MAX_PROCS) continue;
+            pid_t parent;
+            int zombie;
+            if (read_stat((pid_t)pid, &parent, &zombie) != 0) continue;
+            pids[count] = (pid_t)pid;
+            parents[count] = parent;
+            zombies[count] = zombie;
+            count++;
+        }
+    }
+    close(dir);
+    return count;
+}
+
+// Marks in `in_tree` the descendants of `root` within a snapshot.
+static void mark_descendants(pid_t root, const pid_t *pids, const pid_t *parents, int count, char *in_tree) {
+    for (int i = 0; i < count; i++) in_tree[i] = 0;
+    int grew = 1;
+    while (grew) {
+        grew = 0;
+        for (int i = 0; i < count; i++) {
+            if (in_tree[i]) continue;
+            int parent_in = parents[i] == root;
+            for (int j = 0; !parent_in && j < count; j++) parent_in = in_tree[j] && pids[j] == parents[i];
+            if (parent_in) { in_tree[i] = 1; grew = 1; }
+        }
+    }
+}
+
+// Appends "/proc/<pid>" (and "/task/<tid>" when tid > 0) and `tail` to `path`.
+static void proc_path(char *path, pid_t pid, pid_t tid, const char *tail) {
+    int at = 0;
+    const char *head = "/proc/";
+    while (*head) path[at++] = *head++;
+    pid_t parts[2] = {pid, tid};
+    for (int k = 0; k < 2; k++) {
+        if (k == 1) {
+            if (tid <= 0) break;
+            const char *task = "/task/";
+            while (*task) path[at++] = *task++;
+        }
+        char digits[16];
+        int n = 0;
+        unsigned long v = (unsigned long)parts[k];
+        do { digits[n++] = (char)('0' + v % 10); v /= 10; } while (v && n < 15);
+        while (n) path[at++] = digits[--n];
+    }
+    while (*tail) path[at++] = *tail++;
+    path[at] = 0;
+}
+
+int sb_descendants(pid_t root, pid_t *out, int capacity) {
+    // Breadth first through /proc/<pid>/task/<tid>/children (Linux 3.5), which lists each
+    // thread's children: cheap for a small tree, where a scan of all of /proc costs milliseconds.
+    enum { QUEUE = 4096 };
+    pid_t queue[QUEUE];
+    int head = 0, tail = 0, found = 0;
+    queue[tail++] = root;
+    while (head < tail) {
+        pid_t pid = queue[head++];
+        char path[96];
+        proc_path(path, pid, 0, "/task");
+        int dir = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dir < 0) {
+            if (pid == root) return -1;
+            continue;  // it ended meanwhile
+        }
+        char buf[4096];
+        for (;;) {
+            long got = syscall(SYS_getdents64, dir, buf, sizeof buf);
+            if (got <= 0) break;
+            for (long off = 0; off < got;) {
+                struct linux_dirent64 *d = (struct linux_dirent64 *)(buf + off);
+                off += d->d_reclen;
+                long tid = 0;
+                const char *c = d->d_name;
+                if (*c < '1' || *c > '9') continue;
+                while (*c >= '0' && *c <= '9') tid = tid * 10 + (*c++ - '0');
+                char children_path[128];
+                proc_path(children_path, pid, (pid_t)tid, "/children");
+                int fd = open(children_path, O_RDONLY | O_CLOEXEC);
+                if (fd < 0) {
+                    if (pid == root) { close(dir); return -1; }
+                    continue;
+                }
+                char list[4096];
+                ssize_t n = read(fd, list, sizeof list - 1);
+                close(fd);
+                if (n <= 0) continue;
+                list[n] = 0;
+                for (char *p = list; *p;) {
+                    while (*p == ' ' || *p == '\n') p++;
+                    long child = 0;
+                    while (*p >= '0' && *p <= '9') child = child * 10 + (*p++ - '0');
+                    if (child <= 0) { if (*p) p++; continue; }
+                    pid_t parent;
+                    int zombie = 0;
+                    if (read_stat((pid_t)child, &parent, &zombie) == 0 && zombie) continue;
+                    if (found < capacity) out[found] = (pid_t)child;
+                    found++;
+                    if (tail < QUEUE) queue[tail++] = (pid_t)child;
+                }
+            }
+        }
+        close(dir);
+    }
+    return found;
+}
+
+// Kills every process below the supervisor until none is left, reaping as they die. Killed
+// processes' children are reparented to the supervisor (a subreaper), so each round reaches
+// deeper; a process forking as fast as it can still loses, since a killed process cannot fork.
+static pid_t s_pids[MAX_PROCS], s_parents[MAX_PROCS];
+static int s_zombies[MAX_PROCS];
+static char s_in_tree[MAX_PROCS];
+
+static void kill_subtree(pid_t adapter) {
+    // The adapter first (the group would include the supervisor itself), then its tree.
+    if (adapter > 0) kill(adapter, SIGKILL);
+    pid_t self = getpid();
+    for (int round = 0; round < 10000; round++) {
+        int status;
+        while (waitpid(-1, &status, WNOHANG) > 0) {}
+        int count = snapshot(s_pids, s_parents, s_zombies);
+        if (count < 0) {
+            // No /proc: the supervisor's own children are all it can reach.
+            while (waitpid(-1, &status, 0) > 0) {}
+            return;
+        }
+        mark_descendants(self, s_pids, s_parents, count, s_in_tree);
+        int alive = 0;
+        for (int i = 0; i < count; i++) {
+            if (!s_in_tree[i]) continue;
+            alive++;
+            if (!s_zombies[i]) kill(s_pids[i], SIGKILL);
+        }
+        if (!alive) return;
+        struct timespec pause = {0, 2000000};
+        nanosleep(&pause, NULL);
+    }
+}
+
+// Ends the supervisor as the adapter ended, so the harness's waitpid reads the adapter's status.
+static void exit_like(int status) {
+    if (WIFSIGNALED(status)) {
+        int sig = WTERMSIG(status);
+        signal(sig, SIG_DFL);
+        sigset_t set;
+        sigemptyset(&set);
+        sigaddset(&set, sig);
+        sigprocmask(SIG_UNBLOCK, &set, NULL);
+        kill(getpid(), sig);
+        _exit(128 + sig);
+    }
+    _exit(WIFEXITED(status) ? WEXITSTATUS(status) : 1);
+}
+
+static void supervise(const char *path, char *const argv[], char *const envp[], const int fds[5], int lifeline,
+                      int report, int exec_error) {
+#ifdef __linux__
+    prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+#endif
+    // Default signal handling and an empty mask, whatever the harness set (its ignored SIGINT and
+    // SIGTERM, its blocked signals): the adapter must die of the signals that kill processes.
+    for (int s = 1; s < NSIG; s++) {
+        if (s == SIGKILL || s == SIGSTOP) continue;
+        signal(s, SIG_DFL);
+    }
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+
+    // Descriptors: the adapter's 0 to 4 in place, the supervisor's own three above them, every
+    // other descriptor the harness had (other adapters' pipes and lifelines among them) closed,
+    // or a sibling adapter's supervisor would never see its lifeline close.
+    int keep[3] = {lifeline, report, exec_error};
+    for (int i = 0; i < 3; i++) {
+        int moved = fcntl(keep[i], F_DUPFD_CLOEXEC, 16);
+        keep[i] = moved;
+    }
+    int moved_fds[5];
+    for (int i = 0; i < 5; i++) moved_fds[i] = fds[i] < 0 ? -1 : fcntl(fds[i], F_DUPFD_CLOEXEC, 32);
+    for (int i = 0; i < 5; i++) {
+        if (moved_fds[i] >= 0) dup2(moved_fds[i], i);
+        else {
+            int null_fd = open("/dev/null", O_RDWR);
+            if (null_fd >= 0 && null_fd != i) { dup2(null_fd, i); close(null_fd); }
+        }
+    }
+    struct rlimit lim;
+    long top = getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur != RLIM_INFINITY && lim.rlim_cur < 65536 ? (long)lim.rlim_cur : 65536;
+    for (long fd = 5; fd < top; fd++) {
+        if (fd == keep[0] || fd == keep[1] || fd == keep[2]) continue;
+        close((int)fd);
+    }
+    lifeline = keep[0]; report = keep[1]; exec_error = keep[2];
+
+    pid_t adapter = fork();
+    if (adapter < 0) {
+        int e = errno;
+        (void)!write(exec_error, &e, sizeof e);
+        _exit(127);
+    }
+    if (adapter == 0) {
+#ifdef __linux__
+        // If the supervisor is killed outright, the adapter goes with it.
+        prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+#endif
+        execve(path, argv, envp);
+        int e = errno;
+        (void)!write(exec_error, &e, sizeof e);
+        _exit(127);
+    }
+    close(exec_error);
+    (void)!write(report, &adapter, sizeof adapter);
+    close(report);
+
+    for (;;) {
+        int status;
+        pid_t done;
+        while ((done = waitpid(-1, &status, WNOHANG)) > 0) {
+            if (done == adapter) {
+                kill_subtree(0);
+                exit_like(status);
+            }
+        }
+        struct pollfd p = {lifeline, POLLIN, 0};
+        int ready = poll(&p, 1, 20);
+        if (ready > 0) {
+            // The harness closed the lifeline or died: nothing of the adapter may outlive it.
+            kill_subtree(adapter);
+            _exit(0);
+        }
+    }
+}
+
+pid_t sb_spawn_contained(const char *path, char *const argv[], char *const envp[], const int fds[5], int lifeline,
+                         pid_t *adapter) {
+    int report[2], exec_error[2];
+    if (pipe2(report, O_CLOEXEC) != 0) return -1;
+    if (pipe2(exec_error, O_CLOEXEC) != 0) { close(report[0]); close(report[1]); return -1; }
+    pid_t supervisor = fork();
+    if (supervisor < 0) {
+        int e = errno;
+        close(report[0]); close(report[1]); close(exec_error[0]); close(exec_error[1]);
+        errno = e;
+        return -1;
+    }
+    if (supervisor == 0) {
+        setpgid(0, 0);
+        close(report[0]);
+        close(exec_error[0]);
+        supervise(path, argv, envp, fds, lifeline, report[1], exec_error[1]);
+        _exit(127);
+    }
+    // Both sides set the group, so it is in place whichever runs first.
+    setpgid(supervisor, supervisor);
+    close(report[1]);
+    close(exec_error[1]);
+    // The exec's outcome: EOF once the adapter's copy closes on a successful exec, an errno if not.
+    int e = 0;
+    ssize_t got;
+    do { got = read(exec_error[0], &e, sizeof e); } while (got < 0 && errno == EINTR);
+    close(exec_error[0]);
+    pid_t child = 0;
+    do { got = read(report[0], &child, sizeof child); } while (got < 0 && errno == EINTR);
+    close(report[0]);
+    if (e != 0 || got != sizeof child) {
+        int status;
+        kill(-supervisor, SIGKILL);
+        waitpid(supervisor, &status, 0);
+        errno = e != 0 ? e : ECHILD;
+        return -1;
+    }
+    *adapter = child;
+    return supervisor;
+}
