@@ -108,6 +108,28 @@ final class AdapterProcess {
         }
     }
 
+    /// The case ids this process has answered: a second reply for one of them is stale.
+    var answeredIDs: Set<String> = []
+
+    /// Complete lines the adapter sent while no request was outstanding (read without waiting).
+    func unsolicitedLines() -> [[UInt8]] {
+        while true {
+            var poller = pollfd(fd: replyFD, events: Int16(POLLIN), revents: 0)
+            guard poll(&poller, 1, 0) > 0, poller.revents & Int16(POLLIN) != 0 else { break }
+            var chunk = [UInt8](repeating: 0, count: 1 << 16)
+            let n = chunk.withUnsafeMutableBytes { read(replyFD, $0.baseAddress, $0.count) }
+            guard n > 0 else { break }
+            buffer.append(contentsOf: chunk[0..<n])
+            if buffer.count > AdapterProtocol.maximumLineBytes { break }
+        }
+        var lines: [[UInt8]] = []
+        while let newline = buffer.firstIndex(of: 0x0A) {
+            lines.append(Array(buffer[..<newline]))
+            buffer.removeSubrange(...newline)
+        }
+        return lines
+    }
+
     /// The next reply line, waiting at most `timeout` seconds.
     func receiveLine(timeout: Double) throws -> [UInt8] {
         let deadline = Date().addingTimeInterval(timeout)

@@ -91,11 +91,19 @@ public final class ProcessAdapter: DeviceAdapter, @unchecked Sendable {
     /// Kills every adapter process group this process started that is still running.
     public static func terminateAllAdapters() { AdapterProcess.terminateAll() }
 
-    /// The last 4 KiB the adapter wrote to stderr.
+    /// The harness's notes on the adapter's protocol conduct (at most the first 20), then the last
+    /// 4 KiB the adapter wrote to stderr.
     public var log: String? {
         stderrLog.settle(timeout: 0.5)
-        let text = stderrLog.tailText
+        let text = notes.map { "harness: \($0)\n" }.joined() + stderrLog.tailText
         return text.isEmpty ? nil : text
+    }
+
+    /// What the harness noticed and forgave (stale replies), for the results' device log.
+    public private(set) var notes: [String] = []
+
+    private func note(_ text: String) {
+        if notes.count < 20 { notes.append(text) }
     }
 
     /// The adapter's stdout and stderr, each in a capped log file in the scratch directory with
@@ -236,15 +244,26 @@ public final class ProcessAdapter: DeviceAdapter, @unchecked Sendable {
             _ = try start()
         }
         guard let p = process else { throw AdapterFailure("the adapter is not running") }
+        // Replies are matched to requests (hardening #26, item 14): a second reply to an answered
+        // case, sent at once or late, is discarded with a note, never charged to the case asked.
+        for stale in p.unsolicitedLines() {
+            note("discarded a message sent with no request outstanding, before case \(request.id): \(Self.excerpt(stale))")
+        }
         try p.send(Self.line(request))
-        let line = try p.receiveLine(timeout: caseTimeout)
-        let reply: RunReply
-        do {
-            reply = try JSONDecoder().decode(RunReply.self, from: Data(line))
-        } catch {
-            throw AdapterFailure("garbage reply (not a protocol message): \(Self.excerpt(line))")
+        let deadline = Date().addingTimeInterval(caseTimeout)
+        var reply: RunReply
+        while true {
+            let line = try p.receiveLine(timeout: max(0, deadline.timeIntervalSinceNow))
+            do {
+                reply = try JSONDecoder().decode(RunReply.self, from: Data(line))
+            } catch {
+                throw AdapterFailure("garbage reply (not a protocol message): \(Self.excerpt(line))")
+            }
+            guard reply.id != request.id, p.answeredIDs.contains(reply.id) else { break }
+            note("discarded a stale second reply to case \(reply.id), answered already, while case \(request.id) was asked")
         }
         guard reply.id == request.id else { throw AdapterFailure("reply for case \"\(reply.id)\" while \"\(request.id)\" was asked") }
+        p.answeredIDs.insert(request.id)
         // A process started for the case must end before the case is answered: one still running
         // is work the answer does not cover, or an attempt to outlive the adapter.
         if let now = p.descendants() {

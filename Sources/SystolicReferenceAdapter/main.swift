@@ -26,7 +26,9 @@ import SystolicSuite
 // symbolic links to PATH where the harness might write the next cases' inputs),
 // report-error, left-running (starts a child and answers while it runs), escape (starts a process
 // that leaves the group and session with setsid and a second fork, writes its pid to --victim
-// PATH, and answers), escape-and-hang (the same, and its own pid to PATH.adapter, then hangs).
+// PATH, and answers), escape-and-hang (the same, and its own pid to PATH.adapter, then hangs),
+// double-reply (answers twice at once), late-reply (answers, and sends that answer again
+// before answering the next request).
 
 var preset = DeviceConfig.defaultPresetName
 var misbehaviour: String?
@@ -68,6 +70,9 @@ func reply<T: Encodable>(_ message: T) {
     bytes.append(0x0A)
     send(bytes)
 }
+
+/// An answer the late-reply misbehaviour sends again in front of the next one.
+var staleReply: RunReply?
 
 var pending: [UInt8] = []
 @MainActor func nextLine() -> [UInt8]? {
@@ -112,6 +117,10 @@ while let line = nextLine() {
             continue
         }
         let misbehaveNow = runs == onCase ? misbehaviour : nil
+        if let stale = staleReply {
+            reply(stale)
+            staleReply = nil
+        }
         if misbehaviour == "stdout" { print(String(repeating: "driver log line on stdout {\"type\": \"result\"}\n", count: 100)) }
         if misbehaveNow == "flood" {
             // 64 MiB on stderr and 16 MiB on stdout, then a correct answer.
@@ -236,7 +245,10 @@ while let line = nextLine() {
             } else {
                 try TensorFileIO.save(bytes, to: path)
             }
-            reply(RunReply(type: "result", id: request.id, outputs: [role: path], samplesSeconds: samples))
+            let answer = RunReply(type: "result", id: request.id, outputs: [role: path], samplesSeconds: samples)
+            reply(answer)
+            if misbehaveNow == "double-reply" { reply(answer) }
+            if misbehaveNow == "late-reply" { staleReply = answer }
         } catch {
             reply(RunReply(type: "error", id: request.id, reason: "\(error)"))
         }
