@@ -63,3 +63,25 @@ struct ProfileName: ExpressibleByArgument, Hashable, CustomStringConvertible {
     var description: String { name }
     var defaultValueDescription: String { name }
 }
+
+/// `--max-case-memory`: a byte count, plain or with a binary suffix (`512MiB`, `8GiB`, `8G`).
+struct ByteCount: ExpressibleByArgument, Equatable, CustomStringConvertible {
+    let bytes: Int
+
+    init?(argument: String) {
+        let units: [(String, Int)] = [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10), ("G", 1 << 30), ("M", 1 << 20), ("K", 1 << 10), ("", 1)]
+        for (suffix, scale) in units where argument.hasSuffix(suffix) {
+            guard let n = Int(argument.dropLast(suffix.count)), n >= 1 else { return nil }
+            let (bytes, overflow) = n.multipliedReportingOverflow(by: scale)
+            guard !overflow else { return nil }
+            self.bytes = bytes
+            return
+        }
+        return nil
+    }
+
+    init(bytes: Int) { self.bytes = bytes }
+
+    var description: String { bytes % (1 << 30) == 0 ? "\(bytes >> 30)GiB" : bytes % (1 << 20) == 0 ? "\(bytes >> 20)MiB" : "\(bytes)" }
+    var defaultValueDescription: String { description }
+}

@@ -42,9 +42,10 @@ extension SystolicBench {
                 guard dims.count == 3, dims.allSatisfy({ (1...SuiteLoader.Limits.dimension).contains($0) }) else {
                     throw ValidationError("a shape is MxNxK with each in 1...\(SuiteLoader.Limits.dimension), found \(shape)")
                 }
-                // fp32 A, B and C, and the reference's two fp64 outputs: what one shape holds at once.
+                // GemmCase.hostBytes for fp32 (A and B as stored and decoded, C and its reference),
+                // in Double so that no shape overflows it.
                 let (m, n, k) = (Double(dims[0]), Double(dims[1]), Double(dims[2]))
-                let bytes = 4 * (m * k + k * n + m * n) + 16 * m * n
+                let bytes = 8 * (m * k + k * n) + 20 * m * n
                 guard bytes <= Double(SuiteLoader.Limits.caseBytes) else {
                     throw ValidationError("shape \(shape) needs \(Int64(bytes)) bytes of tensors, more than the \(SuiteLoader.Limits.caseBytes) a case may hold")
                 }

@@ -29,13 +29,16 @@ extension SystolicBench {
         @Option(name: .customLong("waiver"), help: "A waiver file (format systolic-bench.waiver/1) to apply (repeatable).")
         var waivers: [String] = []
 
-        @Option(help: "Data seed (default: drawn fresh, as certification requires; give one only to reproduce a package).")
-        var seed: UInt64?
+        @Option(help: "The nonce the seed is derived from with the device's digest and the day (default: 128 bits drawn fresh; give one only to reproduce a package on its day).")
+        var nonce: String?
 
         @Option(help: "The conformance release file.")
         var release: String = ConformanceRelease.repositoryPath
 
         func validate() throws {
+            if let nonce, nonce.count != 32 || !nonce.allSatisfy({ $0.isHexDigit && !$0.isUppercase }) {
+                throw ValidationError("--nonce is 32 lower-case hexadecimal digits, found \(nonce)")
+            }
             guard !profiles.isEmpty else { throw ValidationError("give at least one --profile (in Certification/profiles: \(Self.shippedProfiles().joined(separator: ", ")))") }
         }
 
@@ -65,10 +68,9 @@ extension SystolicBench {
             defer { device.shutdown() }
             let certifier = Certifier(device: device, deviceConfig: try deviceOptions.emulatorConfig(), release: rel, releasePath: release,
                                       repositoryRoot: FileManager.default.currentDirectoryPath, suites: suites, profiles: loaded, waivers: applied)
-            let seed = self.seed ?? Certifier.freshSeed()
-            let summaries: [ProfileSummary]
+            let summaries: [ProfileSummary], seed: UInt64
             do {
-                summaries = try certifier.certify(seed: seed, into: out) { i, n, id in
+                (summaries, seed) = try certifier.certify(nonce: nonce ?? CertificationPackage.freshNonce(), into: out) { i, n, id in
                     FileHandle.standardError.write(Data("[\(i)/\(n)] \(id)\n".utf8))
                 }
             } catch let error as InputFileError { throw badInput(error) }

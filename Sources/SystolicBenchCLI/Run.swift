@@ -43,8 +43,17 @@ extension SystolicBench {
         @Option(help: "Run shard i of n (every n-th case, starting at the i-th); join the shards with merge.")
         var shard: Shard?
 
+        @Option(help: "Host memory a case may hold with its working copies and reference (bytes, or with MiB/GiB); a case above it is skipped with the reason. At most the loader's 16GiB.")
+        var maxCaseMemory = ByteCount(bytes: SuiteLoader.Limits.caseBytes)
+
         @Flag(help: "Continue a stopped or killed run with the same arguments: the cases in its journal (or incomplete results file) are kept, the rest run.")
         var resume = false
+
+        func validate() throws {
+            guard maxCaseMemory.bytes <= SuiteLoader.Limits.caseBytes else {
+                throw ValidationError("--max-case-memory is at most \(SuiteLoader.Limits.caseBytes) bytes (the loader's limit), found \(maxCaseMemory.bytes)")
+            }
+        }
 
         func run() throws {
             let loaded = try SuiteSelection.load(suites)
@@ -63,7 +72,7 @@ extension SystolicBench {
             let progress = ProgressLine(enabled: showsProgress)
             let results: RunResults
             do {
-                results = try Harness(device: device, audit: audit, dumpDirectory: dumpTensors).run(
+                results = try Harness(device: device, audit: audit, dumpDirectory: dumpTensors, maxCaseBytes: maxCaseMemory.bytes).run(
                     Harness.Plan(suites: loaded, profile: selectedProfile, seed: seed, resultsPath: path, shard: shardPart, resume: resume),
                     progress: progress.update,
                     shouldStop: { stop.isSet })

@@ -68,6 +68,24 @@ public struct CapabilityProfile: Codable, Sendable, Equatable {
             throw InputFileError(file: path, place: "format", message: "expected \"\(formatTag)\", found \"\(p.format)\"")
         }
         guard !p.mandatory.isEmpty else { throw InputFileError(file: path, place: "mandatory", message: "a profile needs at least one mandatory case") }
+        // The weakest declaration the profile accepts is stated, never left open: an accumulator
+        // list without fp8 (whose bound is wider than its outputs' range), and for attention the
+        // largest exp error (a device declaring 1e300 ulps would otherwise hold it).
+        let r = p.requires
+        guard !r.ops.isEmpty else { throw InputFileError(file: path, place: "requires.ops", message: "a profile requires at least one op") }
+        guard !r.accumulators.isEmpty else {
+            throw InputFileError(file: path, place: "requires.accumulators", message: "a profile states the accumulators it accepts")
+        }
+        for (i, t) in r.accumulators.enumerated() where ![.fp32, .fp16, .bf16, .int32].contains(t) {
+            throw InputFileError(file: path, place: "requires.accumulators[\(i)]", message: "expected fp32, fp16, bf16 or int32, found \(t.rawValue)")
+        }
+        if r.ops.contains("attention"), r.maxExpUlps == nil {
+            throw InputFileError(file: path, place: "requires.max_exp_ulps",
+                                 message: "a profile with attention states the largest exp error it accepts (max_exp_ulps)")
+        }
+        if let limit = r.maxExpUlps, !(0...1e6).contains(limit) {
+            throw InputFileError(file: path, place: "requires.max_exp_ulps", message: "expected a number of ulps in 0...1e6, found \(limit)")
+        }
         var seen = Set<String>()
         for (i, entry) in p.mandatory.enumerated() where !seen.insert(entry).inserted {
             throw InputFileError(file: path, place: "mandatory[\(i)]", message: "\"\(entry)\" is listed twice")
@@ -99,9 +117,16 @@ public struct CapabilityProfile: Codable, Sendable, Equatable {
 
 /// A known problem in one case of one profile, accepted until a date (format
 /// `systolic-bench.waiver/1`). A waived case does not fail the profile; the certificate lists it.
+/// Only a waiver the conformance release lists (`Certification/waivers/`, issued by the release's
+/// maintainers and bound to its version) keeps a package in the closed division: one a vendor
+/// writes itself makes the package open (hardening #26, item 5).
 public struct Waiver: Codable, Sendable, Equatable {
     public static let formatTag = "systolic-bench.waiver/1"
     public var format: String
+    /// Who granted it (the release's maintainers, for a closed-division waiver).
+    public var issuer: String
+    /// The conformance release it was issued for.
+    public var release: String
     public var profile: String
     /// A case id, or `suite/case-name` for every sweep point.
     public var `case`: String
@@ -116,6 +141,8 @@ public struct Waiver: Codable, Sendable, Equatable {
         }
         guard StringFormats.isDate(w.expires) else { throw InputFileError(file: path, place: "expires", message: "expected a date YYYY-MM-DD, found \"\(w.expires)\"") }
         guard !w.reason.isEmpty else { throw InputFileError(file: path, place: "reason", message: "a waiver needs a reason") }
+        guard !w.issuer.isEmpty else { throw InputFileError(file: path, place: "issuer", message: "a waiver names who issued it") }
+        guard !w.release.isEmpty else { throw InputFileError(file: path, place: "release", message: "a waiver names the release it was issued for") }
         return w
     }
 

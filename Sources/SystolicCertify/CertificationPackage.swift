@@ -4,6 +4,7 @@ import SystolicResults
 import SystolicHarness
 import SystolicJSON
 import SystolicNumerics
+import SystolicSuite
 
 /// The files of a certification package (a directory) and the manifest that lists them.
 ///
@@ -35,6 +36,51 @@ public enum CertificationPackage {
         public var day: String
         public var host: HostInfo
         public var profiles: [String]
+        /// What the seed was derived from, so a checker can see it is fresh (`seed(for:)`).
+        public var seedCommitment: SeedCommitment
+
+        enum CodingKeys: String, CodingKey {
+            case release, harness, division, seed, day, host, profiles
+            case seedCommitment = "seed_commitment"
+        }
+    }
+
+    /// A certification seed is not chosen: it is the SHA-256 of the device descriptor's digest (its
+    /// adapter's executable digest included), the day, and a 128-bit nonce drawn at run time. A
+    /// package run with a public seed (a suite's default, for which answers could be computed
+    /// ahead) cannot show a commitment that hashes to it (hardening #26, item 5).
+    public struct SeedCommitment: Codable, Sendable, Equatable {
+        /// SHA-256 of `device.json` as written in the package.
+        public var device: String
+        /// 32 hexadecimal digits.
+        public var nonce: String
+    }
+
+    /// The seed a commitment gives on `day`.
+    public static func seed(for commitment: SeedCommitment, day: String) -> UInt64 {
+        Digest.seed(from: Digest.sha256(Array("systolic-bench.seed/1\n\(commitment.device)\n\(day)\n\(commitment.nonce)".utf8)))
+    }
+
+    /// A fresh nonce from the system's generator.
+    public static func freshNonce() -> String {
+        (0..<2).map { _ in String(UInt64.random(in: 0...UInt64.max), radix: 16).leftPadded(to: 16) }.joined()
+    }
+
+    /// The files a package may hold: anything else (a script, a note, a second results file) is
+    /// refused, so nothing unchecked travels under a package's name.
+    public static func isMemberName(_ name: String) -> Bool {
+        let fixed: Set<String> = ["environment.json", "results.json", "device.json", "device-config.json", "release.json", "summary.json",
+                                  "outputs/index.json"]
+        if fixed.contains(name) { return true }
+        let parts = name.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        guard parts.count == 2 else { return false }
+        let stem = parts[1].hasSuffix(".json") ? String(parts[1].dropLast(5)) : parts[1].hasSuffix(".bin") ? String(parts[1].dropLast(4)) : ""
+        switch (parts[0], parts[1].hasSuffix(".json")) {
+        case ("suites", true), ("profiles", true): return PathName.isIdentifier(stem)
+        case ("waivers", true): return !stem.isEmpty && stem.allSatisfy(\.isNumber)
+        case ("outputs", false): return parts[1].hasSuffix(".bin") && !stem.isEmpty && stem.allSatisfy(\.isNumber)
+        default: return false
+        }
     }
 
     /// One sampled output.
@@ -76,16 +122,23 @@ public enum CertificationPackage {
     }
 
     /// Every regular file under `directory`, as sorted relative paths.
-    public static func listFiles(_ directory: String) throws -> [String] {
-        guard let walker = FileManager.default.enumerator(atPath: directory) else { return [] }
-        var out: [String] = []
+    public static func listFiles(_ directory: String) throws -> [String] { inventory(directory).files }
+
+    /// What is under `directory`, never following a link: regular files, and anything else
+    /// (symbolic links, devices, sockets) that a package must not hold.
+    public static func inventory(_ directory: String) -> (files: [String], strays: [String]) {
+        guard let walker = FileManager.default.enumerator(atPath: directory) else { return ([], []) }
+        var files: [String] = [], strays: [String] = []
         while let path = walker.nextObject() as? String {
-            var isDirectory: ObjCBool = false
-            if FileManager.default.fileExists(atPath: (directory as NSString).appendingPathComponent(path), isDirectory: &isDirectory), !isDirectory.boolValue {
-                out.append(path)
+            var info = stat()
+            guard lstat((directory as NSString).appendingPathComponent(path), &info) == 0 else { strays.append(path); continue }
+            switch info.st_mode & S_IFMT {
+            case S_IFREG: files.append(path)
+            case S_IFDIR: break
+            default: strays.append(path)
             }
         }
-        return out.sorted()
+        return (files.sorted(), strays.sorted())
     }
 
     static func write<T: Encodable>(_ value: T, to directory: String, _ name: String) throws {
@@ -97,4 +150,9 @@ public enum CertificationPackage {
         let path = (directory as NSString).appendingPathComponent(name)
         try JSONFile.writeAtomically(try Data(contentsOf: URL(fileURLWithPath: source)), to: path)
     }
+}
+
+extension String {
+    /// The string with leading zeros up to `width` characters.
+    func leftPadded(to width: Int) -> String { String(repeating: "0", count: max(0, width - count)) + self }
 }

@@ -28,8 +28,6 @@ public struct Certifier {
         self.repositoryRoot = repositoryRoot; self.suites = suites; self.profiles = profiles; self.waivers = waivers
     }
 
-    /// A fresh 64-bit seed from the system's generator.
-    public static func freshSeed() -> UInt64 { UInt64.random(in: 1...UInt64.max) }
 
     /// Today, UTC, `YYYY-MM-DD`.
     public static func today() -> String {
@@ -40,19 +38,26 @@ public struct Certifier {
         return f.string(from: Date())
     }
 
-    /// closed when the suites and profiles are the release's, unmodified, under this harness.
+    /// closed when the suites and profiles are the release's, unmodified, under this harness, and
+    /// every waiver is one the release issues.
     public func division() -> String {
+        let waiversIssued = waivers.allSatisfy { w in release.issued(w.waiver, bytes: (try? Data(contentsOf: URL(fileURLWithPath: w.path))) ?? Data()) }
         let profilesFrozen = profiles.allSatisfy { p in
             release.profiles.contains { $0.name == p.profile.name && Digest.sha256((try? Data(contentsOf: URL(fileURLWithPath: p.path))) ?? Data()) == $0.digest }
         }
         let suitesFrozen = suites.allSatisfy { s in release.suites.contains { $0.name == s.name && $0.digest == Digest.sha256(s.bytes) } }
-        return release.drift(under: repositoryRoot).isEmpty && profilesFrozen && suitesFrozen && release.harness == HarnessInfo.current.version
-            ? "closed" : "open"
+        return release.drift(under: repositoryRoot).isEmpty && profilesFrozen && suitesFrozen && waiversIssued
+            && release.harness == HarnessInfo.current.version ? "closed" : "open"
     }
 
-    /// Runs the mandatory cases and writes the package into `directory` (created; must not hold files).
-    public func certify(seed: UInt64, day: String = Certifier.today(), into directory: String,
-                        progress: (Int, Int, String) -> Void = { _, _, _ in }) throws -> [ProfileSummary] {
+    /// Runs the mandatory cases with the seed committed to by the device, the day and `nonce`
+    /// (`CertificationPackage.seed(for:day:)`) and writes the package into `directory` (created;
+    /// must not hold files). Returns the profiles' summaries and the seed.
+    public func certify(nonce: String = CertificationPackage.freshNonce(), day: String = Certifier.today(), into directory: String,
+                        progress: (Int, Int, String) -> Void = { _, _, _ in }) throws -> (summaries: [ProfileSummary], seed: UInt64) {
+        let deviceBytes = try JSONFile.encoder().encode(device.descriptor)
+        let commitment = CertificationPackage.SeedCommitment(device: Digest.sha256(deviceBytes), nonce: nonce)
+        let seed = CertificationPackage.seed(for: commitment, day: day)
         let fm = FileManager.default
         if fm.fileExists(atPath: directory), !(try fm.contentsOfDirectory(atPath: directory)).isEmpty {
             throw InputFileError(file: directory, place: nil, message: "the package directory exists and is not empty")
@@ -91,7 +96,10 @@ public struct Certifier {
         try fm.removeItem(atPath: staging)
         try CertificationPackage.write(samples, to: directory, "outputs/index.json")
 
-        try CertificationPackage.write(results.device, to: directory, "device.json")
+        guard results.device == device.descriptor else {
+            throw InputFileError(file: directory, place: nil, message: "the device's descriptor changed during the run")
+        }
+        try JSONFile.writeAtomically(deviceBytes, to: (directory as NSString).appendingPathComponent("device.json"))
         if let deviceConfig { try CertificationPackage.write(deviceConfig, to: directory, "device-config.json") }
         try CertificationPackage.copy(releasePath, to: directory, "release.json")
         for (p, path) in profiles { try CertificationPackage.copy(path, to: directory, "profiles/\(p.name).json") }
@@ -112,10 +120,11 @@ public struct Certifier {
         for (n, w) in applied.enumerated() { try CertificationPackage.copy(w.path, to: directory, "waivers/\(n).json") }
         try CertificationPackage.write(summaries, to: directory, "summary.json")
         let environment = CertificationPackage.Environment(release: release.version, harness: HarnessInfo.current.version, division: division(),
-                                                           seed: seed, day: day, host: results.host, profiles: profiles.map(\.profile.name))
+                                                           seed: seed, day: day, host: results.host, profiles: profiles.map(\.profile.name),
+                                                           seedCommitment: commitment)
         try CertificationPackage.write(environment, to: directory, "environment.json")
         try CertificationPackage.writeManifest(directory)
-        return summaries
+        return (summaries, seed)
     }
 }
 

@@ -112,9 +112,17 @@ public struct Leaderboard: Codable, Sendable, Equatable {
         var rejected: [Rejected] = []
         var rows: [(profile: CapabilityProfile, division: String, entry: Entry)] = []
         var roofs: [Roof] = [], points: [Point] = []
+        // A run is ranked once, however many times or under whatever names its package is given.
+        var runs: [String: String] = [:]
         for path in packages {
             let report = checker.check(path)
             guard report.accepted else { rejected.append(Rejected(package: path, reasons: Array(report.problems.prefix(5)))); continue }
+            let run = Digest.sha256((try? Data(contentsOf: URL(fileURLWithPath: (path as NSString).appendingPathComponent("results.json")))) ?? Data())
+            if let first = runs[run] {
+                rejected.append(Rejected(package: path, reasons: ["the same run as package \(first) (results.json \(run)): a run is ranked once"]))
+                continue
+            }
+            runs[run] = path
             func file(_ name: String) -> String { (path as NSString).appendingPathComponent(name) }
             guard let results = try? RunResults.load(file("results.json")),
                   let manifest = try? Data(contentsOf: URL(fileURLWithPath: file("manifest.json"))) else { continue }

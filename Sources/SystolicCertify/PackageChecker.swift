@@ -47,9 +47,17 @@ public struct PackageChecker {
             problem("manifest.json is missing or is not a \(CertificationPackage.formatTag) manifest")
             return report
         }
-        let present = Set((try? CertificationPackage.listFiles(directory)) ?? []).subtracting(["manifest.json"])
+        // Nothing but regular files, each one a package may hold: a link (results.json pointing
+        // outside the package) or an extra file, listed or not, is refused before anything is read.
+        let inventory = CertificationPackage.inventory(directory)
+        for name in inventory.strays { problem("\(name) is not a regular file (a symbolic link or other): a package holds regular files only") }
+        guard inventory.strays.isEmpty else { return report }
+        let present = Set(inventory.files).subtracting(["manifest.json"])
         for name in Set(manifest.files.keys).subtracting(present).sorted() { problem("\(name) is listed in the manifest but missing") }
         for name in present.subtracting(manifest.files.keys).sorted() { problem("\(name) is not in the manifest") }
+        for name in Set(manifest.files.keys).union(present).sorted() where !CertificationPackage.isMemberName(name) {
+            problem("\(name) is not a file a package holds (see docs/certification.md)")
+        }
         for (name, digest) in manifest.files.sorted(by: { $0.key < $1.key }) where present.contains(name) {
             let actual = Digest.sha256((try? Data(contentsOf: URL(fileURLWithPath: path(name)))) ?? Data())
             if actual != digest { problem("\(name): digest \(actual) differs from the manifest's \(digest)") }
@@ -57,9 +65,10 @@ public struct PackageChecker {
 
         // 2. Every file parses.
         let results: RunResults, environment: CertificationPackage.Environment, claimed: [ProfileSummary]
-        let samples: [CertificationPackage.Sample], device: DeviceDescriptor
+        let samples: [CertificationPackage.Sample], device: DeviceDescriptor, packagedRelease: ConformanceRelease
         do {
             results = try RunResults.load(path("results.json"))
+            packagedRelease = try ConformanceRelease.load(path("release.json"))
             environment = try JSONFile.decode(CertificationPackage.Environment.self, from: path("environment.json"))
             claimed = try JSONFile.decode([ProfileSummary].self, from: path("summary.json"))
             samples = try JSONFile.decode([CertificationPackage.Sample].self, from: path("outputs/index.json"))
@@ -68,15 +77,38 @@ public struct PackageChecker {
             problem("\(error)")
             return report
         }
-        var suites: [Suite] = [], profiles: [(CapabilityProfile, Data)] = [], waivers: [Waiver] = []
+        var suites: [Suite] = [], profiles: [(CapabilityProfile, Data)] = [], waivers: [(Waiver, Data)] = []
         for name in present.sorted() {
             do {
                 if name.hasPrefix("suites/") { suites.append(try SuiteLoader.load(path(name))) }
                 if name.hasPrefix("profiles/") { profiles.append((try CapabilityProfile.load(path(name)), try Data(contentsOf: URL(fileURLWithPath: path(name))))) }
-                if name.hasPrefix("waivers/") { waivers.append(try Waiver.load(path(name))) }
+                if name.hasPrefix("waivers/") { waivers.append((try Waiver.load(path(name)), try Data(contentsOf: URL(fileURLWithPath: path(name))))) }
             } catch { problem("\(error)") }
         }
         if device != results.device { problem("device.json differs from the results' device") }
+        if packagedRelease.version != environment.release || packagedRelease.harness != environment.harness {
+            problem("release.json is release \(packagedRelease.version) for harness \(packagedRelease.harness), the package says \(environment.release) for \(environment.harness)")
+        }
+
+        // 2b. The seed was fresh: derived from a commitment to this device, the day and a nonce,
+        // and none of the suites' public seeds.
+        let deviceDigest = Digest.sha256((try? Data(contentsOf: URL(fileURLWithPath: path("device.json")))) ?? Data())
+        if environment.seedCommitment.device != deviceDigest {
+            problem("the seed commitment names device \(environment.seedCommitment.device), not this package's device.json (\(deviceDigest))")
+        } else if CertificationPackage.seed(for: environment.seedCommitment, day: environment.day) != environment.seed {
+            problem("seed \(environment.seed) is not the one its commitment gives (\(CertificationPackage.seed(for: environment.seedCommitment, day: environment.day))): a certification seed is derived, never chosen")
+        }
+        if let s = suites.first(where: { $0.seed == environment.seed }) {
+            problem("seed \(environment.seed) is suite \(s.name)'s public default: answers to it could be computed ahead")
+        }
+
+        // 2c. An emulator is re-run, so it cannot pass as hardware: every sign of one (no adapter,
+        // an emulator's name, its configuration) must agree with its kind.
+        let emulatorSigns = [device.adapter == nil ? "no adapter" : nil, device.name.hasPrefix("emulator-") ? "an emulator's name" : nil,
+                             present.contains("device-config.json") ? "device-config.json" : nil].compactMap { $0 }
+        if device.kind != "emulator", !emulatorSigns.isEmpty {
+            problem("device.json says kind \(device.kind), but the package is an emulator's (\(emulatorSigns.joined(separator: ", "))): an emulator's figures are re-run, never self-reported")
+        }
 
         // 3. The suites are the ones the results name, run with the package's seed.
         for record in results.suites {
@@ -86,9 +118,12 @@ public struct PackageChecker {
         }
 
         // 4. The division, judged by this repository's release.
+        // A waiver counts in the closed division only when the release issued it (listed there by
+        // digest, bound to its version): one the vendor wrote itself makes the package open.
         let closed = environment.release == release.version && environment.harness == release.harness && results.harness.version == release.harness
             && suites.allSatisfy { s in release.suites.contains { $0.name == s.name && $0.digest == Digest.sha256(s.bytes) } }
             && profiles.allSatisfy { p, data in release.profiles.contains { $0.name == p.name && $0.digest == Digest.sha256(data) } }
+            && waivers.allSatisfy { w, data in release.issued(w, bytes: data) }
         report.division = closed ? "closed" : "open"
         if environment.division != report.division! { problem("the package claims the \(environment.division) division; its files make it \(report.division!)") }
 
@@ -97,7 +132,7 @@ public struct PackageChecker {
         for name in environment.profiles {
             guard let (profile, _) = profiles.first(where: { $0.0.name == name }) else { problem("profile \(name) is not in the package"); continue }
             do {
-                derived.append(ProfileSummary.derive(profile, mandatory: try profile.mandatoryCases(in: suites), results: results, waivers: waivers,
+                derived.append(ProfileSummary.derive(profile, mandatory: try profile.mandatoryCases(in: suites), results: results, waivers: waivers.map(\.0),
                                                      day: environment.day))
             } catch { problem("\(error)") }
         }

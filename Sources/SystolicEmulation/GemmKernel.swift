@@ -299,10 +299,17 @@ package enum GemmKernel {
     }
 
     private static func integer(_ g: GemmCase, _ inputs: GemmInputs, behaviour: Behaviour) -> [Double] {
-        let a = inputs.a.decoded().map { Int32($0) }
-        var bFloats = transposedB(g, inputs.b.decodedFloats())
-        if behaviour.transposedTile { transposeFirstTile(&bFloats, g, behaviour) }
-        let bT = bFloats.map { Int32($0) }
+        // int8 operands widened straight from their bytes: no fp64 or fp32 copy on the way (B
+        // went through two fp32 copies, 9 bytes per weight at the peak; hardening #26, item 8).
+        let a = inputs.a.storage.map { Int32(Int8(bitPattern: $0)) }
+        let bT: [Int32]
+        if behaviour.transposedTile {
+            var bFloats = transposedB(g, inputs.b.decodedFloats())
+            transposeFirstTile(&bFloats, g, behaviour)
+            bT = bFloats.map { Int32($0) }
+        } else {
+            bT = transposedInt8B(g, inputs.b.storage)
+        }
         let (m, n, k, tile) = (g.m, g.n, g.k, behaviour.kTile)
         var out = [Double](repeating: 0, count: g.batch * m * n)
         for row in 0..<(g.batch * m) {
@@ -340,6 +347,19 @@ package enum GemmKernel {
             let base = batch * g.k * g.n
             for kk in 0..<g.k {
                 for j in 0..<g.n { out[base + j * g.k + kk] = b[base + kk * g.n + j] }
+            }
+        }
+        return out
+    }
+
+    /// B's int8 bytes widened to Int32 in [batch, N, K] order.
+    private static func transposedInt8B(_ g: GemmCase, _ b: [UInt8]) -> [Int32] {
+        if g.layoutB == .nk { return b.map { Int32(Int8(bitPattern: $0)) } }
+        var out = [Int32](repeating: 0, count: b.count)
+        for batch in 0..<g.batch {
+            let base = batch * g.k * g.n
+            for kk in 0..<g.k {
+                for j in 0..<g.n { out[base + j * g.k + kk] = Int32(Int8(bitPattern: b[base + kk * g.n + j])) }
             }
         }
         return out

@@ -42,12 +42,17 @@ public struct Harness: Sendable {
     /// Receives every case's output tensor once its digest is fixed (certification keeps a sample).
     public let outputSink: (@Sendable (String, Tensor) -> Void)?
 
+    /// Host memory a case may hold (`Workload.hostBytes`); a case above it is `skipped` with the
+    /// reason, before anything is allocated (`run --max-case-memory`).
+    public let maxCaseBytes: Int
+
     public init(device: any DeviceAdapter, audit: Bool = false, dumpDirectory: String? = nil,
-                outputSink: (@Sendable (String, Tensor) -> Void)? = nil) {
+                outputSink: (@Sendable (String, Tensor) -> Void)? = nil, maxCaseBytes: Int = SuiteLoader.Limits.caseBytes) {
         self.device = device
         self.audit = audit
         self.dumpDirectory = dumpDirectory
         self.outputSink = outputSink
+        self.maxCaseBytes = maxCaseBytes
     }
 
     /// The seed of the audit data: derived from the run's seed, so any checker can regenerate it,
@@ -135,6 +140,9 @@ public struct Harness: Sendable {
         let workload = benchmarkCase.workload
         if !device.descriptor.ops.contains(workload.op) {
             return finish(.notSupported, "the device does not declare op \(workload.op)")
+        }
+        if workload.hostBytes > maxCaseBytes {
+            return finish(.skipped, "the case holds \(workload.hostBytes) bytes of host memory with its working copies and reference, more than the \(maxCaseBytes) allowed (--max-case-memory)")
         }
         let arithmetic = device.descriptor.arithmetic
         if let why = CaseCheck.unjudgeable(workload, arithmetic: arithmetic) { return finish(.notSupported, why) }

@@ -47,12 +47,11 @@ enum RunResumption {
                 throw InputFileError(file: file, place: "\(place).position",
                                      message: "case \"\(c.id)\" is at position \(c.position), but at \(position) in this run")
             }
-            guard c.verdict != .skipped else {
-                throw InputFileError(file: file, place: "\(place).verdict", message: "a finished case cannot be skipped")
-            }
-            guard kept.updateValue(c, forKey: c.id) == nil else {
+            guard kept[c.id] == nil else {
                 throw InputFileError(file: file, place: "\(place).id", message: "case \"\(c.id)\" is recorded twice")
             }
+            // A skipped case (a memory limit, an interruption) runs again.
+            if c.verdict != .skipped { kept[c.id] = c }
         }
         return Prior(cases: kept, startedAt: header.startedAt)
     }

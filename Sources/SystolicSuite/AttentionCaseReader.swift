@@ -111,6 +111,9 @@ enum AttentionCaseReader {
             if max(kvElements, qElements) > SuiteLoader.Limits.tensorElements {
                 throw shape.failure("a tensor of this case has more than \(SuiteLoader.Limits.tensorElements) elements")
             }
+            if a.hostBytes > SuiteLoader.Limits.caseBytes {
+                throw shape.failure("the case holds \(a.hostBytes >> 20) MiB of host memory with its working copies and reference, more than the \(SuiteLoader.Limits.caseBytes >> 20) MiB allowed")
+            }
             let kvParam = Set(lengths).count == 1 ? "kv_len=\(lengths[0])" : "kv_lens=" + lengths.map(String.init).joined(separator: "+")
             let params = "batch=\(a.batch),heads=\(a.heads),kv_heads=\(a.kvHeads),head_dim=\(a.headDim),q_len=\(a.queryLength),\(kvParam)"
             out.append((params, .attention(a)))

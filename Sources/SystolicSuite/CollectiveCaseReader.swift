@@ -51,9 +51,9 @@ enum CollectiveCaseReader {
                                    inPlace: inPlace, root: root, data: data, timingOnly: timingOnly)
             // What a checked case holds at once: every rank's input and output buffers and the
             // check's exact values (fp64). 64 ranks of 2 GiB passed here and then failed to allocate.
-            let held = Double(n) * (Double(c.inputCount + c.outputCount) * Double(type.byteWidth) + Double(c.outputCount) * 8)
-            if !timingOnly, held > Double(SuiteLoader.Limits.caseBytes) {
-                throw bytesNode.failure("\(n) ranks of \(bytes) bytes hold \(Int64(held)) bytes with the check's reference, more than the \(SuiteLoader.Limits.caseBytes) a case may; mark the case \"timing_only\" to time it without data")
+            let held = c.hostBytes
+            if held > SuiteLoader.Limits.caseBytes {
+                throw bytesNode.failure("\(n) ranks of \(bytes) bytes hold \(held) bytes with the check's reference, more than the \(SuiteLoader.Limits.caseBytes) a case may; mark the case \"timing_only\" to time it without data")
             }
             out.append(("ranks=\(n),bytes=\(bytes)", .collective(c)))
         }

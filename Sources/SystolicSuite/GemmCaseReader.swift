@@ -201,9 +201,9 @@ enum GemmCaseReader {
         for (tensor, elements) in sizes where elements > limit {
             throw shape.failure("at batch=\(g.batch), m=\(g.m), n=\(g.n), k=\(g.k) tensor \(tensor) has \(elements) elements, more than the \(limit) allowed")
         }
-        let bytes = sizes[0].1 * g.types.a.byteWidth + sizes[1].1 * g.types.b.byteWidth + sizes[2].1 * (g.types.output.byteWidth + 16)
+        let bytes = g.hostBytes
         if bytes > SuiteLoader.Limits.caseBytes {
-            throw shape.failure("at batch=\(g.batch), m=\(g.m), n=\(g.n), k=\(g.k) the case needs \(bytes >> 20) MiB, more than the \(SuiteLoader.Limits.caseBytes >> 20) MiB allowed")
+            throw shape.failure("at batch=\(g.batch), m=\(g.m), n=\(g.n), k=\(g.k) the case holds \(bytes >> 20) MiB of host memory with its working copies and reference, more than the \(SuiteLoader.Limits.caseBytes >> 20) MiB allowed")
         }
     }
 

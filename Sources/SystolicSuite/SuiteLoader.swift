@@ -12,7 +12,8 @@ public enum SuiteLoader {
         public static let dimension = 1 << 20
         public static let batch = 4096
         public static let tensorElements = 1 << 31
-        /// Inputs, outputs and the fp64 reference of one case together.
+        /// Host memory one case may hold at its peak (`Workload.hostBytes`: its tensors, working
+        /// copies and reference); `run --max-case-memory` sets a lower limit for a run.
         public static let caseBytes = 16 << 30
         public static let cases = 100_000
         /// int8 products summed exactly in int32: 131072 · 127 · 128 < 2^31 (docs/numerics.md, "int8 requantisation").
