@@ -43,7 +43,7 @@ extension SystolicBench {
             let findings = ConformanceKit(roundTrips: roundTrips).run(adapter, judge: { harness.runCase($0, generator: $1) },
                                                                       report: { print("\($0.passed ? "ok  " : "FAIL") \($0.text)") })
             let failures = findings.filter { !$0.passed }.count
-            print(failures == 0 ? "adapter conforms to protocol \(AdapterProtocol.version)" : "\(failures) checks failed")
+            print(failures == 0 ? "adapter conforms to protocol \(adapter.protocolVersion)" : "\(failures) checks failed")
             if failures > 0 { throw statusCode(.deviceError) }
         }
     }

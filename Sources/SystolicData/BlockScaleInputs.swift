@@ -35,6 +35,14 @@ public struct BlockScaleInputs: Sendable {
         b = blockB.map { draw("b/scale", $0, [g.groups?.count ?? g.batch, gridB.rows, gridB.cols]) }
     }
 
+    /// Block scales received as tensors (an adapter's side of the protocol): `a` [batch, ⌈M/rows⌉,
+    /// ⌈K/cols⌉] and `b` [matrices of B, ⌈K/rows⌉, ⌈N/cols⌉], fp32, for `g`'s block shapes.
+    public init?(_ g: GemmCase, a: Tensor?, b: Tensor?) {
+        guard let group = g.scales.group else { return nil }
+        self.init(a: a, b: b, group: group, perTensorA: g.scales.a, perTensorB: g.scales.b, blockA: g.scales.blockA,
+                  blockB: g.scales.blockB, gridA: g.scales.blockA?.grid(g.m, g.k) ?? (1, 1), gridB: g.scales.blockB?.grid(g.k, g.n) ?? (1, 1))
+    }
+
     private init(a: Tensor?, b: Tensor?, group: Int, perTensorA: Double, perTensorB: Double, blockA: GemmCase.ScaleBlocks?,
                  blockB: GemmCase.ScaleBlocks?, gridA: (rows: Int, cols: Int), gridB: (rows: Int, cols: Int)) {
         self.a = a; self.b = b; self.group = group; self.perTensorA = perTensorA; self.perTensorB = perTensorB

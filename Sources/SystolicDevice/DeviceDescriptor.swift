@@ -43,16 +43,19 @@ public struct AdapterInfo: Sendable, Codable, Equatable {
     /// Timer the adapter reports: `device` or `wall`.
     public var timer: String
     public var energySource: String
+    /// The features a version-2 adapter declared, per op (`gemm`, `attention`); absent for version 1.
+    public var features: [String: [String]]?
 
     enum CodingKeys: String, CodingKey {
-        case executable, arguments, digest, timer
+        case executable, arguments, digest, timer, features
         case protocolVersion = "protocol"
         case energySource = "energy_source"
     }
 
-    public init(executable: String, arguments: [String], digest: String, protocolVersion: Int, timer: String, energySource: String) {
+    public init(executable: String, arguments: [String], digest: String, protocolVersion: Int, timer: String, energySource: String,
+                features: [String: [String]]? = nil) {
         self.executable = executable; self.arguments = arguments; self.digest = digest
-        self.protocolVersion = protocolVersion; self.timer = timer; self.energySource = energySource
+        self.protocolVersion = protocolVersion; self.timer = timer; self.energySource = energySource; self.features = features
     }
 }
 

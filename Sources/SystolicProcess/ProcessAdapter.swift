@@ -35,6 +35,10 @@ public final class ProcessAdapter: DeviceAdapter, @unchecked Sendable {
     /// Every process group started, so callers (and tests) can check none is left behind.
     public private(set) var processGroups: [pid_t] = []
     public private(set) var restarts = 0
+    /// The protocol version the adapter answered with, and the features it declared (a
+    /// version-1 adapter: the attention it was always sent, no GEMM feature).
+    public private(set) var protocolVersion = 1
+    public private(set) var features = Features.version1
 
     /// Starts the adapter and performs the handshake.
     /// - Throws: `AdapterStartError` when the adapter cannot be started or its handshake is wrong.
@@ -67,8 +71,12 @@ public final class ProcessAdapter: DeviceAdapter, @unchecked Sendable {
                 throw AdapterFailure("hello declares device name \"\(hello.device.name)\"; a device name is \(PathName.deviceNameRule)")
             }
             descriptor = hello.device
+            protocolVersion = hello.protocolVersion
+            features = hello.protocolVersion >= 2 ? hello.features ?? Features() : .version1
             descriptor.adapter = AdapterInfo(executable: executable, arguments: arguments, digest: digest, protocolVersion: hello.protocolVersion,
-                                             timer: hello.timer, energySource: hello.energySource)
+                                             timer: hello.timer, energySource: hello.energySource,
+                                             features: hello.protocolVersion >= 2
+                                                ? ["gemm": features.gemm.map(\.rawValue), "attention": features.attention.map(\.rawValue)] : nil)
         } catch {
             throw AdapterStartError(message: "\(error)\(stderrTail())")
         }
@@ -122,12 +130,39 @@ public final class ProcessAdapter: DeviceAdapter, @unchecked Sendable {
 
     // MARK: Running cases
 
-    /// What of a GEMM case the protocol cannot express yet (such a case is not supported), or nil.
-    public static func uncarried(_ g: GemmCase) -> String? {
-        if g.bias || g.requantization != nil || g.activation != .none || !g.scales.isUnit { return "GEMM epilogues, scales or requantisation" }
-        if g.groups != nil { return "grouped GEMMs" }
-        if !g.leading.isPacked { return "leading dimensions" }
-        return nil
+    /// Why the adapter is not sent a case that uses features it did not declare, or nil.
+    public func undeclared(_ workload: Workload) -> String? {
+        let missing: [String]
+        switch workload {
+        case let .gemm(g): missing = GemmFeature.used(by: g).filter { !features.gemm.contains($0) }.map(\.rawValue)
+        case let .attention(a): missing = AttentionFeature.used(by: a).filter { !features.attention.contains($0) }.map(\.rawValue)
+        case .collective: missing = []
+        }
+        guard !missing.isEmpty else { return nil }
+        let what = "\(workload.op) feature\(missing.count == 1 ? "" : "s") \(missing.joined(separator: ", "))"
+        return protocolVersion == 1
+            ? "the adapter speaks protocol 1, which does not carry \(what) (protocol 2 does)"
+            : "the adapter does not declare \(what)"
+    }
+
+    /// The request's tensors of a GEMM, by role (docs/protocol.md, "run"): the operands as stored,
+    /// C's initial rows, the epilogue's vectors, the block scales and the experts' row counts.
+    static func gemmTensors(_ g: GemmCase, _ t: GemmInputs) -> [(role: String, tensor: Tensor)] {
+        var out: [(role: String, tensor: Tensor)] = [("a", t.a), ("b", t.b)]
+        if let c = t.c { out.append(("c", c)) }
+        if let e = t.epilogue {
+            for (role, tensor) in [("bias", e.bias), ("scale", e.scale), ("zero_point", e.zeroPoint), ("multiplier", e.multiplier), ("shift", e.shift)] {
+                if let tensor { out.append((role, tensor)) }
+            }
+        }
+        if let s = t.blockScales {
+            if let a = s.a { out.append(("scale_a", a)) }
+            if let b = s.b { out.append(("scale_b", b)) }
+        }
+        if let groups = g.groups {
+            out.append(("group_sizes", Tensor(type: .int32, shape: [groups.count], values: groups.map(Double.init), overflow: .saturate)))
+        }
+        return out
     }
 
     public func run(_ benchmarkCase: BenchmarkCase, inputs: CaseInputs) throws(DeviceError) -> DeviceOutput {
@@ -142,14 +177,15 @@ public final class ProcessAdapter: DeviceAdapter, @unchecked Sendable {
         let outputType: NumberType, outputShape: [Int], inputTypes: [NumberType], work: WorkCount?
         switch (benchmarkCase.workload, inputs) {
         case let (.gemm(g), .gemm(tensors)):
-            if let missing = Self.uncarried(g) { throw .notSupported("the adapter protocol does not carry \(missing) in this version") }
+            if let why = undeclared(benchmarkCase.workload) { throw .notSupported(why) }
             gemmSpec = GemmSpec(g)
-            tensorsByRole = [("a", tensors.a), ("b", tensors.b)]
-            // Version 1 carries no leading dimensions (`uncarried`), so C as stored is [batch, M, N].
+            tensorsByRole = Self.gemmTensors(g, tensors)
+            // C as stored: [batch, M, ldc], its padding as the input `c` holds it.
             (outputRole, outputType, outputShape) = (g.output.role, g.output.type, g.output.shape)
             inputTypes = [g.types.a, g.types.b]
             work = g.work
         case let (.attention(a), .attention(tensors)):
+            if let why = undeclared(benchmarkCase.workload) { throw .notSupported(why) }
             attentionSpec = AttentionSpec(a)
             tensorsByRole = tensors.byRole
             (outputRole, outputType, outputShape) = (a.output.role, a.output.type, a.output.shape)
@@ -160,13 +196,17 @@ public final class ProcessAdapter: DeviceAdapter, @unchecked Sendable {
             tensorsByRole = [("in", tensors.buffers)]
             let spec = c.output!
             (outputRole, outputType, outputShape) = (spec.role, spec.type, spec.shape)
-            inputTypes = [c.type]
+            // A collective moves data; its type is not a matrix-engine input type (int32 sums are
+            // collectives too). The adapter refuses what it cannot move.
+            inputTypes = []
             work = nil
         case let (.collective(c), .none) where c.timingOnly:
             collectiveSpec = CollectiveSpec(c)
             tensorsByRole = []
             (outputRole, outputType, outputShape) = (nil, c.type, [])
-            inputTypes = [c.type]
+            // A collective moves data; its type is not a matrix-engine input type (int32 sums are
+            // collectives too). The adapter refuses what it cannot move.
+            inputTypes = []
             work = nil
         default:
             throw .notSupported("the adapter protocol does not carry op \(op) in this version")
@@ -185,7 +225,10 @@ public final class ProcessAdapter: DeviceAdapter, @unchecked Sendable {
         }
         defer { try? FileManager.default.removeItem(atPath: caseDirectory) }
         let prefix = caseDirectory + "/"
-        let files = tensorsByRole.map { (role: $0.role, file: TensorFile(path: prefix + "\($0.role).bin", type: $0.tensor.type, shape: $0.tensor.shape),
+        // An input with the output's role (C's initial rows) gets a name of its own.
+        let files = tensorsByRole.map { (role: $0.role,
+                                         file: TensorFile(path: prefix + ($0.role == outputRole ? "\($0.role).initial.bin" : "\($0.role).bin"),
+                                                          type: $0.tensor.type, shape: $0.tensor.shape),
                                          tensor: $0.tensor) }
         let output = TensorFile(path: prefix + "\(outputRole ?? "none").bin", type: outputType, shape: outputShape)
         do {
@@ -203,6 +246,8 @@ public final class ProcessAdapter: DeviceAdapter, @unchecked Sendable {
                 let tensor = try readOutput(reply, role: outputRole, expected: output)
                 return DeviceOutput(tensors: [outputRole: tensor], metrics: metrics(reply, work: work, roundTrip: roundTrip))
             case "not_supported":
+                // Nothing of a collective is declared beyond the op: refusing a data type is honest.
+                if collectiveSpec != nil { throw DeviceError.notSupported(reply.reason ?? "the adapter gave no reason") }
                 let types = inputTypes.map(\.rawValue).joined(separator: " × ")
                 throw AdapterFailure("the device declared \(op) with \(types) in its handshake, then refused the case: \(reply.reason ?? "no reason")")
             case "error":
@@ -285,8 +330,8 @@ public final class ProcessAdapter: DeviceAdapter, @unchecked Sendable {
             guard let object = try? JSONParser.parse(line), object["type"]?.stringValue == "hello" else {
                 throw AdapterFailure("garbage handshake: \(Self.excerpt(line))")
             }
-            guard object["protocol"]?.intValue == AdapterProtocol.version else {
-                throw AdapterFailure("the adapter speaks protocol \(object["protocol"]?.excerpt ?? "none"), this harness speaks \(AdapterProtocol.version)")
+            guard let version = object["protocol"]?.intValue, AdapterProtocol.versions.contains(version) else {
+                throw AdapterFailure("the adapter speaks protocol \(object["protocol"]?.excerpt ?? "none"), this harness speaks \(AdapterProtocol.versions.map(String.init).joined(separator: " and "))")
             }
             let hello: HelloReply
             do { hello = try JSONDecoder().decode(HelloReply.self, from: Data(line)) } catch {

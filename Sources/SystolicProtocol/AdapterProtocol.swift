@@ -2,8 +2,11 @@ import SystolicDevice
 import SystolicNumerics
 import SystolicSuite
 
-/// Version 1 of the adapter protocol (docs/protocol.md): how the harness drives a vendor's device in
-/// another process.
+/// The adapter protocol (docs/protocol.md), versions 1 and 2: how the harness drives a vendor's
+/// device in another process. Version 2 carries every GEMM a suite can hold (epilogues,
+/// requantisation, scales, leading dimensions, grouped GEMMs) and lets the adapter declare which of
+/// those features it supports; a version-1 adapter keeps working, its missing cases
+/// `not_supported` with the reason.
 ///
 /// The harness starts the adapter in its own process group with two extra file descriptors: it
 /// writes requests to fd 3 and reads replies from fd 4, one JSON object per line. The adapter's
@@ -11,7 +14,10 @@ import SystolicSuite
 /// Tensors travel as files in a scratch directory the harness owns: raw little-endian element bit
 /// patterns, row-major, exactly `count × width` bytes.
 public enum AdapterProtocol {
-    public static let version = 1
+    /// The versions this harness speaks, offered in `hello`.
+    public static let versions = [1, 2]
+    /// The newest version.
+    public static let version = 2
     /// File descriptor the adapter reads requests from.
     public static let requestDescriptor: Int32 = 3
     /// File descriptor the adapter writes replies to.
@@ -20,19 +26,85 @@ public enum AdapterProtocol {
     public static let maximumLineBytes = 1 << 20
 }
 
-/// Harness → adapter: the first message.
+/// Harness → adapter: the first message. `protocol` stays 1, what a version-1 adapter reads;
+/// `protocols` offers every version, and the adapter answers with the one it speaks.
 public struct HelloRequest: Codable, Sendable {
     public var type = "hello"
     public var protocolVersion: Int
+    public var protocols: [Int]?
     public var harness: String
 
     enum CodingKeys: String, CodingKey {
-        case type, harness
+        case type, harness, protocols
         case protocolVersion = "protocol"
     }
 
-    public init(protocolVersion: Int = AdapterProtocol.version, harness: String) {
-        self.protocolVersion = protocolVersion; self.harness = harness
+    public init(harness: String, protocols: [Int] = AdapterProtocol.versions) {
+        protocolVersion = 1; self.protocols = protocols; self.harness = harness
+    }
+}
+
+/// What of each op a version-2 adapter supports beyond the plain case (docs/protocol.md,
+/// "Features"). The harness sends a case only when the adapter declares every feature it uses.
+public struct Features: Codable, Sendable, Equatable {
+    public var gemm: [GemmFeature]
+    public var attention: [AttentionFeature]
+
+    public init(gemm: [GemmFeature] = [], attention: [AttentionFeature] = []) { self.gemm = gemm; self.attention = attention }
+
+    /// Every feature: what a version-1 adapter was sent for attention, and what the reference
+    /// adapter declares.
+    public static let all = Features(gemm: GemmFeature.allCases, attention: AttentionFeature.allCases)
+
+    /// A version-1 adapter: the attention it was always sent, no GEMM feature.
+    public static let version1 = Features(gemm: [], attention: AttentionFeature.allCases)
+}
+
+public enum GemmFeature: String, Codable, CaseIterable, Sendable {
+    /// A bias vector added to each row (`bias` input: fp32 [N], int32 [N] for int8).
+    case bias
+    /// An activation after the bias (`activation`: relu, gelu_erf, gelu_tanh).
+    case activation
+    /// Per-tensor scales: `scale_a`, `scale_b`, `scale_output`.
+    case scales
+    /// Block scales of A and/or B (`block_a`, `block_b`; inputs `scale_a`, `scale_b`).
+    case blockScales = "block_scales"
+    /// int32 → int8 requantisation (`requantization`; inputs `scale`, `zero_point`, and
+    /// `multiplier` and `shift` for the fixed-point scheme).
+    case requantization
+    /// Strided rows (`lda`, `ldb`, `ldc`; input `c` with C's initial rows when ldc is set).
+    case leadingDimensions = "leading_dimensions"
+    /// Mixture-of-experts grouped GEMM (`groups`; input `group_sizes`, B [experts, K, N]).
+    case groups
+
+    /// The features `g` uses.
+    public static func used(by g: GemmCase) -> [GemmFeature] {
+        var out: [GemmFeature] = []
+        if g.bias { out.append(.bias) }
+        if g.activation != .none { out.append(.activation) }
+        if g.scales.a != 1 || g.scales.b != 1 || g.scales.output != 1 { out.append(.scales) }
+        if g.scales.isBlocked { out.append(.blockScales) }
+        if g.requantization != nil { out.append(.requantization) }
+        if !g.leading.isPacked { out.append(.leadingDimensions) }
+        if g.groups != nil { out.append(.groups) }
+        return out
+    }
+}
+
+public enum AttentionFeature: String, Codable, CaseIterable, Sendable {
+    /// K and V scaled per tensor (`k_scale`, `v_scale` other than 1: an fp8 KV cache).
+    case kvScales = "kv_scales"
+    /// The [batch, kv_len, kv_heads, head_dim] cache layout.
+    case layoutBSHD = "layout_bshd"
+    /// The paged cache (pages and a page table).
+    case layoutPaged = "layout_paged"
+
+    public static func used(by a: AttentionCase) -> [AttentionFeature] {
+        var out: [AttentionFeature] = []
+        if a.kScale != 1 || a.vScale != 1 { out.append(.kvScales) }
+        if a.layout == .bshd { out.append(.layoutBSHD) }
+        if a.layout == .paged { out.append(.layoutPaged) }
+        return out
     }
 }
 
@@ -45,16 +117,19 @@ public struct HelloReply: Codable, Sendable {
     public var timer: String
     /// Where reported energy comes from: `modelled`, `on_chip_counter`, `board_sensor`, `wall_meter`, or `none`.
     public var energySource: String
+    /// Version 2: the features it supports per op (absent: none beyond the plain cases).
+    public var features: Features?
 
     enum CodingKeys: String, CodingKey {
-        case type, device, timer
+        case type, device, timer, features
         case protocolVersion = "protocol"
         case energySource = "energy_source"
     }
 
-    public init(device: DeviceDescriptor, timer: String, energySource: String) {
-        type = "hello"; protocolVersion = AdapterProtocol.version
-        self.device = device; self.timer = timer; self.energySource = energySource
+    public init(device: DeviceDescriptor, timer: String, energySource: String, protocolVersion: Int = AdapterProtocol.version,
+                features: Features? = nil) {
+        type = "hello"; self.protocolVersion = protocolVersion
+        self.device = device; self.timer = timer; self.energySource = energySource; self.features = features
     }
 }
 
@@ -84,19 +159,91 @@ public struct GemmSpec: Codable, Sendable, Equatable {
     /// `kn` or `nk`: how B is stored.
     public var layoutB: String
     public var overflow: OverflowMode
+    // Version 2 (absent in a plain case, so a plain request reads as version 1's):
+    /// Row strides of the stored A, B and C (`leading_dimensions`); C's initial rows come as input `c`.
+    public var lda: Int?
+    public var ldb: Int?
+    public var ldc: Int?
+    /// A bias [N] is added to every row (`bias`): input `bias`, fp32 (int32 for int8 GEMMs).
+    public var bias: Bool?
+    /// `relu`, `gelu_erf` or `gelu_tanh`, applied after the bias (`activation`).
+    public var activation: String?
+    /// Per-tensor scales (`scales`): C = conv(scale_a·scale_b·Σ a·b / scale_output).
+    public var scaleA: Double?
+    public var scaleB: Double?
+    public var scaleOutput: Double?
+    /// Block shapes of A's and B's scales [rows, cols] (`block_scales`): inputs `scale_a` fp32
+    /// [batch, ⌈M/rows⌉, ⌈K/cols⌉] and `scale_b` fp32 [matrices of B, ⌈K/rows⌉, ⌈N/cols⌉].
+    public var blockA: [Int]?
+    public var blockB: [Int]?
+    /// int32 → int8 requantisation (`requantization`).
+    public var requantization: RequantizationSpec?
+    /// Experts of a grouped GEMM (`groups`): input `group_sizes` int32 [experts], rows of A per
+    /// expert in order (summing to M); B is [experts, K, N] (or [experts, N, K]).
+    public var groups: Int?
 
     enum CodingKeys: String, CodingKey {
-        case m, n, k, batch, a, b, accumulate, output, overflow
+        case m, n, k, batch, a, b, accumulate, output, overflow, lda, ldb, ldc, bias, activation, requantization, groups
         case layoutB = "layout_b"
+        case scaleA = "scale_a"
+        case scaleB = "scale_b"
+        case scaleOutput = "scale_output"
+        case blockA = "block_a"
+        case blockB = "block_b"
+    }
+
+    public struct RequantizationSpec: Codable, Sendable, Equatable {
+        /// `fp32_scale` or `fixed_point` (docs/numerics.md, "int8 requantisation").
+        public var scheme: String
+        /// One scale and zero point per output column (inputs [N]) or one for the tensor ([1]).
+        public var perChannel: Bool
+
+        enum CodingKeys: String, CodingKey {
+            case scheme
+            case perChannel = "per_channel"
+        }
     }
 
     public init(_ g: GemmCase) {
         m = g.m; n = g.n; k = g.k; batch = g.batch
         a = g.types.a; b = g.types.b; accumulate = g.types.accumulate; output = g.types.output
         layoutB = g.layoutB.rawValue; overflow = g.overflow
+        lda = g.leading.a; ldb = g.leading.b; ldc = g.leading.c
+        bias = g.bias ? true : nil
+        activation = g.activation == .none ? nil : g.activation.rawValue
+        if g.scales.a != 1 || g.scales.b != 1 || g.scales.output != 1 {
+            scaleA = g.scales.blockA == nil ? g.scales.a : nil
+            scaleB = g.scales.blockB == nil ? g.scales.b : nil
+            scaleOutput = g.scales.output
+        }
+        blockA = g.scales.blockA.map { [$0.rows, $0.cols] }
+        blockB = g.scales.blockB.map { [$0.rows, $0.cols] }
+        requantization = g.requantization.map { RequantizationSpec(scheme: $0.scheme.rawValue, perChannel: $0.perChannel) }
+        groups = g.groups?.count
     }
 
-    /// The case back, for an adapter that wraps our own emulator.
+    /// The case back, for an adapter that wraps our own emulator; `groupSizes` from the request's
+    /// `group_sizes` tensor for a grouped GEMM. Nil when a field names something unknown.
+    public func gemmCase(groupSizes: [Int]? = nil) -> GemmCase? {
+        guard let layout = GemmCase.WeightLayout(rawValue: layoutB), let act = GemmCase.Activation(rawValue: activation ?? "none") else { return nil }
+        var scales = GemmCase.Scales(a: scaleA ?? 1, b: scaleB ?? 1, output: scaleOutput ?? 1)
+        // The draw's range does not travel: the scales themselves do, as tensors.
+        if let blockA { guard blockA.count == 2 else { return nil }; scales.blockA = .init(rows: blockA[0], cols: blockA[1], low: 1, high: 1) }
+        if let blockB { guard blockB.count == 2 else { return nil }; scales.blockB = .init(rows: blockB[0], cols: blockB[1], low: 1, high: 1) }
+        var requant: GemmCase.Requantization?
+        if let r = requantization {
+            guard let scheme = GemmCase.Requantization.Scheme(rawValue: r.scheme) else { return nil }
+            requant = .init(scheme: scheme, perChannel: r.perChannel, scaleLow: 1, scaleHigh: 1, zeroPointLow: 0, zeroPointHigh: 0)
+        }
+        var g = GemmCase(m: m, n: n, k: k, batch: batch, types: .init(a: a, b: b, accumulate: accumulate, output: output),
+                         layoutB: layout, scales: scales, bias: bias ?? false, activation: act, dataA: .constant(0), dataB: .constant(0),
+                         overflow: overflow, requantization: requant)
+        g.leading = .init(a: lda, b: ldb, c: ldc)
+        if groups != nil { g.groups = groupSizes }
+        return g
+    }
+
+    /// The case back for a plain (version-1) request.
     public var gemmCase: GemmCase {
         GemmCase(m: m, n: n, k: k, batch: batch, types: .init(a: a, b: b, accumulate: accumulate, output: output),
                  layoutB: GemmCase.WeightLayout(rawValue: layoutB) ?? .kn, dataA: .constant(0), dataB: .constant(0), overflow: overflow)

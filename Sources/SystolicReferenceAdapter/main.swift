@@ -35,6 +35,9 @@ var misbehaviour: String?
 /// The file the plant-link misbehaviour aims its links at.
 var victim: String?
 var onCase = 1
+/// `--protocol 1` makes it answer as a version-1 adapter would (the fixture that shows version 1
+/// still works); by default it speaks the newest version the harness offers.
+var speaks = AdapterProtocol.version
 var arguments = CommandLine.arguments.dropFirst()
 while let flag = arguments.popFirst() {
     switch flag {
@@ -42,6 +45,7 @@ while let flag = arguments.popFirst() {
     case "--misbehave": misbehaviour = arguments.popFirst()
     case "--on-case": onCase = Int(arguments.popFirst() ?? "") ?? 1
     case "--victim": victim = arguments.popFirst()
+    case "--protocol": speaks = Int(arguments.popFirst() ?? "") ?? speaks
     default:
         FileHandle.standardError.write(Data("unknown argument \(flag)\n".utf8))
         exit(64)
@@ -104,7 +108,14 @@ while let line = nextLine() {
         var device = emulator.descriptor
         if misbehaviour == "lying" { device.arithmetic.inputTypes = NumberType.allCases.filter { $0 != .int32 } }
         if misbehaviour == "path-name" { device.name = "../../escaped" }
-        var hello = HelloReply(device: device, timer: "wall", energySource: "none")
+        // The newest version both speak: a harness that offers no list speaks version 1.
+        let offered = message["protocols"].flatMap { v -> [Int]? in
+            guard case let .array(items) = v else { return nil }
+            return items.compactMap(\.intValue)
+        } ?? [1]
+        let version = offered.filter { $0 <= speaks }.max() ?? 1
+        var hello = HelloReply(device: device, timer: "wall", energySource: "none", protocolVersion: version,
+                               features: version >= 2 ? .all : nil)
         if misbehaviour == "wrong-version" { hello.protocolVersion = 99 }
         reply(hello)
     case "shutdown":
@@ -173,8 +184,16 @@ while let line = nextLine() {
             }
             let workload: Workload, inputs: CaseInputs
             if let spec = request.gemm {
-                workload = .gemm(spec.gemmCase)
-                inputs = .gemm(GemmInputs(a: try input("a"), b: try input("b")))
+                let groupSizes = spec.groups == nil ? nil : try input("group_sizes").decoded().map { Int($0) }
+                guard let g = spec.gemmCase(groupSizes: groupSizes) else { throw AdapterFailure(message: "malformed gemm request") }
+                workload = .gemm(g)
+                func optional(_ role: String) throws -> Tensor? { request.inputs[role] == nil ? nil : try input(role) }
+                let epilogue = g.bias || g.requantization != nil
+                    ? EpilogueInputs(bias: try optional("bias"), scale: try optional("scale"), zeroPoint: try optional("zero_point"),
+                                     multiplier: try optional("multiplier"), shift: try optional("shift")) : nil
+                inputs = .gemm(GemmInputs(a: try input("a"), b: try input("b"), epilogue: epilogue,
+                                          blockScales: BlockScaleInputs(g, a: try optional("scale_a"), b: try optional("scale_b")),
+                                          c: try optional("c")))
             } else if let spec = request.attention {
                 let a = spec.attentionCase
                 workload = .attention(a)

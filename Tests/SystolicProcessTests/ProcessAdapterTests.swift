@@ -118,27 +118,28 @@ struct ProcessAdapterTests {
         }
     }
 
-    /// The quick profile through the reference adapter gives the in-process emulator's verdicts
-    /// and output digests, and the adapter's digest and timing are recorded.
+    /// The quick profile of every suite through the reference adapter (protocol 2) gives the
+    /// in-process emulator's verdicts and output digests for every case, none `not_supported`
+    /// because of the protocol (epilogues, requantisation, scales, strides and grouped GEMMs
+    /// travel), and the adapter's digest, features and timing are recorded.
     @Test func referenceAdapterMatchesTheInProcessEmulator() throws {
         let adapter = try ProcessAdapter(executable: try Self.adapterPath(), timing: TimingPlan(warmup: 0, minRepeats: 1, minSeconds: 0))
-        let suite = try SuiteLoader.load(Repository.path("Suites/gemm.json"))
+        #expect(adapter.protocolVersion == 2 && adapter.features == .all)
+        let suites = try ["gemm", "attention", "networking"].map { try SuiteLoader.load(Repository.path("Suites/\($0).json")) }
         let dir = temporaryDirectory()
         let results = try Harness(device: adapter).run(
-            Harness.Plan(suites: [suite], profile: "quick", resultsPath: dir.appendingPathComponent("p.json").path))
+            Harness.Plan(suites: suites, profile: "quick", resultsPath: dir.appendingPathComponent("p.json").path))
         adapter.shutdown()
-        let inProcess = try QuickRun.shared.get().cases.filter { $0.suite == "gemm" }
+        let inProcess = try QuickRun.shared.get().cases
         #expect(results.cases.map(\.id) == inProcess.map(\.id))
-        let workloads = Dictionary(uniqueKeysWithValues: suite.cases(inProfile: "quick").map { ($0.id, $0.workload) })
+        let workloads = Dictionary(uniqueKeysWithValues: suites.flatMap { $0.cases(inProfile: "quick") }.map { ($0.id, $0.workload) })
+        #expect(workloads.values.contains { if case let .gemm(g) = $0 { !GemmFeature.used(by: g).isEmpty } else { false } })
         for (a, b) in zip(results.cases, inProcess) {
-            // Protocol version 1 does not carry epilogues, scales, groups or strides: those cases are not sent.
-            if case let .gemm(g) = workloads[a.id], ProcessAdapter.uncarried(g) != nil {
-                #expect(a.verdict == .notSupported && a.reason?.contains("the adapter protocol does not carry") == true, "\(a.id)")
-                continue
-            }
-            #expect(a.verdict == b.verdict, "\(a.id)")
+            #expect(a.verdict == b.verdict, "\(a.id): \(a.reason ?? "")")
             #expect(a.check?.outputDigest == b.check?.outputDigest, "\(a.id)")
         }
+        #expect(results.device.adapter?.protocolVersion == 2)
+        #expect(results.device.adapter?.features?["gemm"] == GemmFeature.allCases.map(\.rawValue))
         #expect(results.device.adapter?.digest.hasPrefix("sha256:") == true)
         #expect(results.cases.first?.metrics["time"]?.deterministic == false)
         // A measured time is one record: the median as its value, the repeats' spread as statistics.
@@ -151,6 +152,33 @@ struct ProcessAdapterTests {
             try Metric.validate(c.metrics, file: "adapter", place: c.id)
         }
         #expect(adapter.processGroups.allSatisfy { !AdapterProcess.groupAlive($0) })
+    }
+
+    /// A version-1 adapter (the reference adapter answering as one) still runs every case it was
+    /// always sent, and gets the cases that need version 2 as `not_supported` with the reason.
+    @Test func aVersion1AdapterStillRunsAndIsToldWhatItLacks() throws {
+        let adapter = try ProcessAdapter(executable: try Self.adapterPath(), arguments: ["--protocol", "1"],
+                                         timing: TimingPlan(warmup: 0, minRepeats: 1, minSeconds: 0))
+        #expect(adapter.protocolVersion == 1)
+        let suite = try SuiteLoader.load(Repository.path("Suites/gemm.json"))
+        let results = try Harness(device: adapter).run(
+            Harness.Plan(suites: [suite], profile: "quick", resultsPath: temporaryDirectory().appendingPathComponent("v1.json").path))
+        adapter.shutdown()
+        let inProcess = Dictionary(uniqueKeysWithValues: try QuickRun.shared.get().cases.map { ($0.id, $0) })
+        var refused = 0
+        for (c, bc) in zip(results.cases, suite.cases(inProfile: "quick")) {
+            guard case let .gemm(g) = bc.workload else { continue }
+            let used = GemmFeature.used(by: g)
+            if used.isEmpty {
+                #expect(c.verdict == inProcess[c.id]?.verdict && c.check?.outputDigest == inProcess[c.id]?.check?.outputDigest, "\(c.id)")
+            } else {
+                refused += 1
+                #expect(c.verdict == .notSupported, "\(c.id)")
+                #expect(c.reason == "the adapter speaks protocol 1, which does not carry gemm feature\(used.count == 1 ? "" : "s") \(used.map(\.rawValue).joined(separator: ", ")) (protocol 2 does)", "\(c.reason ?? "")")
+            }
+        }
+        #expect(refused >= 5)
+        #expect(results.device.adapter?.protocolVersion == 1 && results.device.adapter?.features == nil)
     }
 
     @Test func statisticsOfRepeats() {
