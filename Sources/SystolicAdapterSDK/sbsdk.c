@@ -13,7 +13,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define SB_PROTOCOL 1
 #define SB_REQUEST_FD 3
 #define SB_REPLY_FD 4
 #define SB_MAX_LINE (1 << 20)
@@ -146,19 +145,28 @@ static double now_seconds(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+static int check_gemm_contents(const sb_gemm *g, char *why, size_t n);
+
 /* One call of a device callback: the op and its mapped tensors. */
 typedef struct {
     const sb_gemm *gemm;
     const sb_attention *attention;
     const sb_collective *collective;
-    sb_tensor *inputs[6];
+    sb_tensor *inputs[16];
     int input_count;
     sb_tensor *output;
     const char *output_role;
+    /* A GEMM with ldc: C's initial rows, copied into the output before every call so that a device
+     * writing only the M×N matrix returns the padding untouched. */
+    const sb_tensor *c_initial;
 } sb_call;
 
 static sb_status invoke(const sb_adapter *adapter, void *context, const sb_call *call, double *device, double *joules, char *why, size_t n) {
-    if (call->gemm) return adapter->run_gemm(context, call->gemm, call->inputs[0], call->inputs[1], call->output, device, joules, why, n);
+    if (call->gemm) {
+        const sb_tensor *initial = call->c_initial;
+        if (initial) memcpy(call->output->data, initial->data, call->output->bytes);
+        return adapter->run_gemm(context, call->gemm, call->inputs[0], call->inputs[1], call->output, device, joules, why, n);
+    }
     if (call->collective)
         return adapter->run_collective(context, call->collective, call->input_count > 0 ? call->inputs[0] : NULL, call->output, device,
                                        joules, why, n);
@@ -194,6 +202,11 @@ static void run_timed(const sb_adapter *adapter, void *context, json_object *req
         get_number(timing, "min_seconds", 0, 3600, &min_seconds);
     }
     if (!map_call(call, why, sizeof why)) { reply_status(reply, size, "error", id, why); return; }
+    if (call->gemm && !check_gemm_contents(call->gemm, why, sizeof why)) {
+        unmap_call(call);
+        reply_status(reply, size, "error", id, why);
+        return;
+    }
     double *samples = malloc(sizeof(double) * SB_MAX_SAMPLES);
     int count = 0;
     double total = 0, joules_total = 0;
@@ -240,16 +253,74 @@ static int shape_is(const sb_tensor *t, sb_type type, int rank, long long d0, lo
     return 1;
 }
 
+/* An optional member: absent (1, *present = 0), or present and valid (1), or present and invalid (0). */
+static int optional_int(json_object *o, const char *key, long long min, long long max, long long *out, int *present) {
+    json_object *v;
+    *present = json_object_object_get_ex(o, key, &v);
+    return !*present || get_int(o, key, min, max, out);
+}
+
+static int optional_number(json_object *o, const char *key, double min, double max, double *out) {
+    json_object *v;
+    return !json_object_object_get_ex(o, key, &v) || get_number(o, key, min, max, out);
+}
+
+/* A block shape [rows, cols], each in 1 … 2^31. */
+static int optional_block(json_object *o, const char *key, long long block[2], int *present) {
+    json_object *v;
+    block[0] = block[1] = 0;
+    *present = json_object_object_get_ex(o, key, &v);
+    if (!*present) return 1;
+    if (!json_object_is_type(v, json_type_array) || json_object_array_length(v) != 2) return 0;
+    for (int i = 0; i < 2; i++) {
+        json_object *d = json_object_array_get_idx(v, (size_t)i);
+        if (!json_object_is_type(d, json_type_int)) return 0;
+        block[i] = json_object_get_int64(d);
+        if (block[i] < 1 || block[i] > SB_MAX_DIM) return 0;
+    }
+    return 1;
+}
+
+static const char *gemm_feature_names[] = {"bias", "activation", "scales", "block_scales", "requantization", "leading_dimensions", "groups"};
+static const char *attention_feature_names[] = {"kv_scales", "layout_bshd", "layout_paged"};
+
+/* Looks up input `role` and describes it; *t is untouched (and 1 returned) when the role is absent
+ * and not required. */
+static int input_tensor(json_object *inputs, const char *role, int required, sb_tensor *t, int *present, char *why, size_t n) {
+    json_object *spec;
+    *present = json_object_object_get_ex(inputs, role, &spec);
+    if (!*present) {
+        if (required) snprintf(why, n, "the request has no input %s", role);
+        return !required;
+    }
+    if (!describe_tensor(spec, t, why, n)) return 0;
+    return 1;
+}
+
+/* What only the mapped data can show: group sizes that are counts of rows summing to M. */
+static int check_gemm_contents(const sb_gemm *g, char *why, size_t n) {
+    if (!g->group_sizes) return 1;
+    long long total = 0;
+    for (long long e = 0; e < g->groups; e++) {
+        int32_t rows;
+        memcpy(&rows, (const char *)g->group_sizes->data + 4 * e, 4);
+        if (rows < 0) { snprintf(why, n, "group_sizes[%lld] is %d, a negative row count", e, rows); return 0; }
+        total += rows;
+    }
+    if (total != g->m) { snprintf(why, n, "group_sizes sum to %lld rows, not M = %lld", total, g->m); return 0; }
+    return 1;
+}
+
 static void handle_gemm(const sb_adapter *adapter, void *context, json_object *request, const char *id, char *reply, size_t size) {
     char why[512] = "";
-    json_object *g, *inputs, *outputs, *a_spec, *b_spec, *c_spec;
+    json_object *g, *inputs, *outputs, *c_spec;
     if (!json_object_object_get_ex(request, "gemm", &g) || !json_object_object_get_ex(request, "inputs", &inputs) ||
-        !json_object_object_get_ex(request, "outputs", &outputs) || !json_object_object_get_ex(inputs, "a", &a_spec) ||
-        !json_object_object_get_ex(inputs, "b", &b_spec) || !json_object_object_get_ex(outputs, "c", &c_spec)) {
+        !json_object_object_get_ex(request, "outputs", &outputs) || !json_object_object_get_ex(outputs, "c", &c_spec)) {
         reply_status(reply, size, "error", id, "malformed run request: gemm, inputs a and b, output c expected");
         return;
     }
     sb_gemm gemm;
+    memset(&gemm, 0, sizeof gemm);
     const char *layout = get_string(g, "layout_b"), *overflow = get_string(g, "overflow");
     if (!get_int(g, "m", 1, SB_MAX_DIM, &gemm.m) || !get_int(g, "n", 1, SB_MAX_DIM, &gemm.n) || !get_int(g, "k", 1, SB_MAX_DIM, &gemm.k) ||
         !get_int(g, "batch", 1, 1 << 20, &gemm.batch) || !parse_type(get_string(g, "a"), &gemm.a) ||
@@ -260,19 +331,126 @@ static void handle_gemm(const sb_adapter *adapter, void *context, json_object *r
     }
     gemm.layout_nk = strcmp(layout, "nk") == 0;
     gemm.overflow_saturate = strcmp(overflow, "saturate") == 0;
-    sb_tensor a, b, c;
-    if (!describe_tensor(a_spec, &a, why, sizeof why) || !describe_tensor(b_spec, &b, why, sizeof why) ||
-        !describe_tensor(c_spec, &c, why, sizeof why)) {
-        reply_status(reply, size, "error", id, why);
+    long long row_b = gemm.layout_nk ? gemm.k : gemm.n;
+    gemm.lda = gemm.k; gemm.ldb = row_b; gemm.ldc = gemm.n;
+    gemm.scale_a = gemm.scale_b = gemm.scale_output = 1;
+
+    /* Protocol 2's fields, each checked, and the features they use. */
+    unsigned used = 0;
+    int has_lda, has_ldb, has_ldc, has_block_a, has_block_b, has_groups;
+    json_object *v;
+    if (!optional_int(g, "lda", gemm.k, SB_MAX_DIM, &gemm.lda, &has_lda) || !optional_int(g, "ldb", row_b, SB_MAX_DIM, &gemm.ldb, &has_ldb) ||
+        !optional_int(g, "ldc", gemm.n, SB_MAX_DIM, &gemm.ldc, &has_ldc) ||
+        !optional_number(g, "scale_a", 1e-300, 1e300, &gemm.scale_a) || !optional_number(g, "scale_b", 1e-300, 1e300, &gemm.scale_b) ||
+        !optional_number(g, "scale_output", 1e-300, 1e300, &gemm.scale_output) ||
+        !optional_block(g, "block_a", gemm.block_a, &has_block_a) || !optional_block(g, "block_b", gemm.block_b, &has_block_b) ||
+        !optional_int(g, "groups", 1, 1 << 20, &gemm.groups, &has_groups)) {
+        reply_status(reply, size, "error", id, "malformed gemm description: lda, ldb, ldc, scales, blocks or groups out of range");
         return;
     }
-    long long bk = gemm.layout_nk ? gemm.n : gemm.k, bn = gemm.layout_nk ? gemm.k : gemm.n;
-    if (!shape_is(&a, gemm.a, 3, gemm.batch, gemm.m, gemm.k, 0) || !shape_is(&b, gemm.b, 3, gemm.batch, bk, bn, 0) ||
-        !shape_is(&c, gemm.output, 3, gemm.batch, gemm.m, gemm.n, 0)) {
-        reply_status(reply, size, "error", id, "tensor shapes or types do not match the gemm description");
+    if (has_lda || has_ldb || has_ldc) used |= SB_GEMM_LEADING_DIMENSIONS;
+    if (gemm.scale_a != 1 || gemm.scale_b != 1 || gemm.scale_output != 1) used |= SB_GEMM_SCALES;
+    if (has_block_a || has_block_b) used |= SB_GEMM_BLOCK_SCALES;
+    if (has_groups) used |= SB_GEMM_GROUPS;
+    int has_bias = json_object_object_get_ex(g, "bias", &v);
+    if (has_bias) {
+        if (!json_object_is_type(v, json_type_boolean)) { reply_status(reply, size, "error", id, "malformed gemm description: bias"); return; }
+        has_bias = json_object_get_boolean(v);
+        if (has_bias) used |= SB_GEMM_BIAS;
+    }
+    const char *activation = get_string(g, "activation");
+    if (json_object_object_get_ex(g, "activation", &v)) {
+        static const char *names[] = {"none", "relu", "gelu_erf", "gelu_tanh"};
+        int found = -1;
+        for (int i = 0; activation && i < 4; i++) if (strcmp(activation, names[i]) == 0) found = i;
+        if (found < 0) { reply_status(reply, size, "error", id, "malformed gemm description: unknown activation"); return; }
+        gemm.activation = (sb_activation)found;
+        if (found) used |= SB_GEMM_ACTIVATION;
+    }
+    if (json_object_object_get_ex(g, "requantization", &v)) {
+        const char *scheme = get_string(v, "scheme");
+        json_object *per_channel;
+        if (!scheme || (strcmp(scheme, "fp32_scale") != 0 && strcmp(scheme, "fixed_point") != 0) ||
+            !json_object_object_get_ex(v, "per_channel", &per_channel) || !json_object_is_type(per_channel, json_type_boolean)) {
+            reply_status(reply, size, "error", id, "malformed gemm description: requantization");
+            return;
+        }
+        gemm.requant = strcmp(scheme, "fp32_scale") == 0 ? SB_REQUANT_FP32_SCALE : SB_REQUANT_FIXED_POINT;
+        gemm.requant_per_channel = json_object_get_boolean(per_channel);
+        used |= SB_GEMM_REQUANTIZATION;
+    }
+    /* A feature the adapter did not declare is refused, whatever the harness sent. */
+    unsigned declared = adapter->protocol >= 2 ? adapter->gemm_features : 0;
+    for (int i = 0; i < 7; i++) {
+        if ((used & (1u << i)) && !(declared & (1u << i))) {
+            snprintf(why, sizeof why, "this adapter does not implement gemm feature %s", gemm_feature_names[i]);
+            reply_status(reply, size, "not_supported", id, why);
+            return;
+        }
+    }
+
+    /* The tensors, each with the type and shape the description implies. */
+    enum { A, B, C_INITIAL, BIAS, SCALE, ZERO_POINT, MULTIPLIER, SHIFT, SCALE_A, SCALE_B, GROUP_SIZES, INPUTS };
+    static const char *roles[INPUTS] = {"a", "b", "c", "bias", "scale", "zero_point", "multiplier", "shift", "scale_a", "scale_b", "group_sizes"};
+    long long c_count = gemm.requant_per_channel ? gemm.n : 1, matrices = has_groups ? gemm.groups : gemm.batch;
+    int required[INPUTS] = {1, 1, has_ldc, has_bias, gemm.requant != SB_REQUANT_NONE, gemm.requant != SB_REQUANT_NONE,
+                            gemm.requant == SB_REQUANT_FIXED_POINT, gemm.requant == SB_REQUANT_FIXED_POINT, has_block_a, has_block_b, has_groups};
+    sb_tensor t[INPUTS], c;
+    int present[INPUTS];
+    memset(t, 0, sizeof t);
+    for (int i = 0; i < INPUTS; i++) {
+        if (!input_tensor(inputs, roles[i], required[i], &t[i], &present[i], why, sizeof why)) { reply_status(reply, size, "error", id, why); return; }
+        if (present[i] && !required[i]) {
+            snprintf(why, sizeof why, "input %s is not one this gemm takes", roles[i]);
+            reply_status(reply, size, "error", id, why);
+            return;
+        }
+    }
+    if (!describe_tensor(c_spec, &c, why, sizeof why)) { reply_status(reply, size, "error", id, why); return; }
+    sb_type bias_type = gemm.a == SB_INT8 ? SB_INT32 : SB_FP32;
+    struct { int i; sb_type type; int rank; long long d0, d1, d2; } expect[INPUTS] = {
+        {A, gemm.a, 3, gemm.batch, gemm.m, gemm.lda},
+        {B, gemm.b, 3, matrices, gemm.layout_nk ? gemm.n : gemm.k, gemm.ldb},
+        {C_INITIAL, gemm.output, 3, gemm.batch, gemm.m, gemm.ldc},
+        {BIAS, bias_type, 1, gemm.n, 0, 0},
+        {SCALE, SB_FP32, 1, c_count, 0, 0},
+        {ZERO_POINT, SB_INT32, 1, c_count, 0, 0},
+        {MULTIPLIER, SB_INT32, 1, c_count, 0, 0},
+        {SHIFT, SB_INT32, 1, c_count, 0, 0},
+        {SCALE_A, SB_FP32, 3, gemm.batch, has_block_a ? (gemm.m + gemm.block_a[0] - 1) / gemm.block_a[0] : 0,
+         has_block_a ? (gemm.k + gemm.block_a[1] - 1) / gemm.block_a[1] : 0},
+        {SCALE_B, SB_FP32, 3, matrices, has_block_b ? (gemm.k + gemm.block_b[0] - 1) / gemm.block_b[0] : 0,
+         has_block_b ? (gemm.n + gemm.block_b[1] - 1) / gemm.block_b[1] : 0},
+        {GROUP_SIZES, SB_INT32, 1, gemm.groups, 0, 0},
+    };
+    for (int i = 0; i < INPUTS; i++) {
+        if (!present[i]) continue;
+        if (!shape_is(&t[i], expect[i].type, expect[i].rank, expect[i].d0, expect[i].d1, expect[i].d2, 0)) {
+            snprintf(why, sizeof why, "input %s: type or shape does not match the gemm description", roles[i]);
+            reply_status(reply, size, "error", id, why);
+            return;
+        }
+    }
+    if (!shape_is(&c, gemm.output, 3, gemm.batch, gemm.m, gemm.ldc, 0)) {
+        reply_status(reply, size, "error", id, "output c: type or shape does not match the gemm description");
         return;
     }
-    sb_call call = {&gemm, NULL, NULL, {&a, &b}, 2, &c, "c"};
+    sb_call call;
+    memset(&call, 0, sizeof call);
+    call.gemm = &gemm;
+    call.output = &c;
+    call.output_role = "c";
+    /* a and b first (run_gemm's arguments), the rest reached through the description. */
+    for (int i = 0; i < INPUTS; i++) if (present[i]) call.inputs[call.input_count++] = &t[i];
+    gemm.bias = present[BIAS] ? &t[BIAS] : NULL;
+    gemm.scale = present[SCALE] ? &t[SCALE] : NULL;
+    gemm.zero_point = present[ZERO_POINT] ? &t[ZERO_POINT] : NULL;
+    gemm.multiplier = present[MULTIPLIER] ? &t[MULTIPLIER] : NULL;
+    gemm.shift = present[SHIFT] ? &t[SHIFT] : NULL;
+    gemm.scale_a_blocks = present[SCALE_A] ? &t[SCALE_A] : NULL;
+    gemm.scale_b_blocks = present[SCALE_B] ? &t[SCALE_B] : NULL;
+    gemm.group_sizes = present[GROUP_SIZES] ? &t[GROUP_SIZES] : NULL;
+    call.c_initial = present[C_INITIAL] ? &t[C_INITIAL] : NULL;
     run_timed(adapter, context, request, id, &call, reply, size);
 }
 
@@ -309,6 +487,18 @@ static void handle_attention(const sb_adapter *adapter, void *context, json_obje
     else if (strcmp(layout, "bshd") == 0) at.layout = SB_KV_BSHD;
     else if (strcmp(layout, "paged") == 0) at.layout = SB_KV_PAGED;
     else { reply_status(reply, size, "error", id, "unknown kv_layout"); return; }
+    if (adapter->protocol >= 2) {
+        /* Protocol 2: what the adapter did not declare is refused, whatever the harness sent. */
+        unsigned used = (at.k_scale != 1 || at.v_scale != 1 ? SB_ATTENTION_KV_SCALES : 0u) |
+                        (at.layout == SB_KV_BSHD ? SB_ATTENTION_LAYOUT_BSHD : 0u) | (at.layout == SB_KV_PAGED ? SB_ATTENTION_LAYOUT_PAGED : 0u);
+        for (int i = 0; i < 3; i++) {
+            if ((used & (1u << i)) && !(adapter->attention_features & (1u << i))) {
+                snprintf(why, sizeof why, "this adapter does not implement attention feature %s", attention_feature_names[i]);
+                reply_status(reply, size, "not_supported", id, why);
+                return;
+            }
+        }
+    }
     for (size_t i = 0; i < (size_t)at.batch; i++) {
         json_object *l = json_object_array_get_idx(lens, i);
         long long v = json_object_is_type(l, json_type_int) ? json_object_get_int64(l) : 0;
@@ -450,7 +640,27 @@ int sb_handle_line(const sb_adapter *adapter, void *context, const char *line, s
     if (type && strcmp(type, "hello") == 0) {
         json_object *o = json_object_new_object();
         json_object_object_add(o, "type", json_object_new_string("hello"));
-        json_object_object_add(o, "protocol", json_object_new_int(SB_PROTOCOL));
+        /* Protocol 2 when the adapter speaks it and the harness offers it; else 1, as before. */
+        int offered = 0;
+        json_object *protocols;
+        if (json_object_object_get_ex(request, "protocols", &protocols) && json_object_is_type(protocols, json_type_array)) {
+            for (size_t i = 0; i < json_object_array_length(protocols); i++) {
+                json_object *p = json_object_array_get_idx(protocols, i);
+                if (json_object_is_type(p, json_type_int) && json_object_get_int64(p) == 2) offered = 1;
+            }
+        }
+        int version = adapter->protocol >= 2 && offered ? 2 : 1;
+        json_object_object_add(o, "protocol", json_object_new_int(version));
+        if (version == 2) {
+            json_object *features = json_object_new_object(), *gemm = json_object_new_array(), *attention = json_object_new_array();
+            for (int i = 0; i < 7; i++)
+                if (adapter->gemm_features & (1u << i)) json_object_array_add(gemm, json_object_new_string(gemm_feature_names[i]));
+            for (int i = 0; i < 3; i++)
+                if (adapter->attention_features & (1u << i)) json_object_array_add(attention, json_object_new_string(attention_feature_names[i]));
+            json_object_object_add(features, "gemm", gemm);
+            json_object_object_add(features, "attention", attention);
+            json_object_object_add(o, "features", features);
+        }
         json_object *device = json_tokener_parse(adapter->device_json ? adapter->device_json : "null");
         json_object_object_add(o, "device", device ? device : json_object_new_object());
         json_object_object_add(o, "timer", json_object_new_string(adapter->timer ? adapter->timer : "wall"));

@@ -1,15 +1,21 @@
 /*
- * An example SystolicBench adapter on the C SDK: a straightforward CPU GEMM that declares its
- * arithmetic honestly (fp32 accumulator, fp32/fp16/bf16/int8 inputs, subnormals preserved) and sums in
- * the weight-stationary order of a 128-row array, and a straightforward attention (full softmax,
- * scores, weights and sums in fp64, more accurate than the fp32 and 1-ulp exp it declares), and
- * collectives over ranks simulated in one process. A vendor replaces the callbacks with calls into
- * their driver.
+ * An example SystolicBench adapter on the C SDK, speaking protocol 2: a straightforward CPU GEMM
+ * that declares its arithmetic honestly (fp32 accumulator, fp32/fp16/bf16/fp8/int8 inputs,
+ * subnormals preserved), sums in the weight-stationary order of a 128-row array (two 8-bit
+ * products per PE per cycle), and implements every GEMM feature of protocol 2 with a plain loop
+ * (bias, activations, per-tensor and block scales, int8 requantisation in both schemes, leading
+ * dimensions, grouped GEMMs), so its GEMM outputs are the reference emulator's bit for bit; a
+ * straightforward attention (full softmax, scores, weights and sums in fp64, more accurate than the
+ * fp32 and 1-ulp exp it declares), and collectives over ranks simulated in one process. A vendor
+ * replaces the callbacks with calls into their driver. `--protocol 1` makes it a version-1 adapter.
  *
  *   cc -O2 -o example-adapter main.c ../SystolicAdapterSDK/sbsdk.c -I../SystolicAdapterSDK/include \
  *      $(pkg-config --cflags --libs json-c) -lm
  */
 #include "sbsdk.h"
+
+/* Every multiply and add rounded on its own, as the reference device rounds them. */
+#pragma STDC FP_CONTRACT OFF
 
 #include <math.h>
 #include <stdlib.h>
@@ -23,12 +29,56 @@ static const char *device_json =
     "{\"name\": \"example-c-cpu\", \"vendor\": \"SystolicBench example\", \"product\": \"C CPU adapter on the SDK\","
     " \"driver_version\": \"1.0.0\", \"kind\": \"hardware\","
     " \"arithmetic\": {\"accumulator\": \"fp32\", \"subnormals\": \"preserve\", \"overflow_modes\": [\"saturate\", \"ieee\"],"
-    "  \"input_types\": [\"fp32\", \"fp16\", \"bf16\", \"int8\"], \"exp_ulps\": 1},"
+    "  \"input_types\": [\"fp32\", \"fp16\", \"bf16\", \"fp8_e4m3\", \"fp8_e5m2\", \"int8\"], \"exp_ulps\": 1},"
     " \"ops\": [\"gemm\", \"attention\", \"collective\"], \"array\": {\"rows\": 128, \"cols\": 128, \"dataflow\": \"weight_stationary\", \"clock_hz\": 1e9},"
-    " \"peak_ops_per_second\": {\"fp32\": 1e10, \"fp16\": 1e10, \"bf16\": 1e10, \"int8\": 1e10}}";
+    " \"peak_ops_per_second\": {\"fp32\": 1e10, \"fp16\": 1e10, \"bf16\": 1e10, \"fp8_e4m3\": 1e10, \"fp8_e5m2\": 1e10, \"int8\": 1e10}}";
 
 /* The floating-point types this example implements. */
-static int is_float(sb_type t) { return t == SB_FP32 || t == SB_BF16 || t == SB_FP16; }
+static int is_float(sb_type t) { return t == SB_FP32 || t == SB_BF16 || t == SB_FP16 || t == SB_FP8_E4M3 || t == SB_FP8_E5M2; }
+
+/* The OCP 8-bit formats (OCP Microscaling Formats (MX) v1.0, 5.3): E4M3 (bias 7, no infinity,
+ * S.1111.111 is NaN, largest 448) and E5M2 (bias 15, IEEE-like infinities and NaNs, largest 57344). */
+typedef struct { int exponent_bits, mantissa_bits, has_infinity; } fp8_format;
+static const fp8_format E4M3 = {4, 3, 0}, E5M2 = {5, 2, 1};
+
+static float fp8_decode(uint8_t bits, fp8_format f) {
+    int bias = (1 << (f.exponent_bits - 1)) - 1, emask = (1 << f.exponent_bits) - 1, mmask = (1 << f.mantissa_bits) - 1;
+    int e = (bits >> f.mantissa_bits) & emask, m = bits & mmask;
+    float magnitude;
+    if (f.has_infinity && e == emask) magnitude = m ? NAN : INFINITY;
+    else if (!f.has_infinity && e == emask && m == mmask) magnitude = NAN;
+    else if (e == 0) magnitude = ldexpf((float)m, 1 - bias - f.mantissa_bits);
+    else magnitude = ldexpf((float)(m | (1 << f.mantissa_bits)), e - bias - f.mantissa_bits);
+    return bits & 0x80 ? -magnitude : magnitude;
+}
+
+/* Nearest, ties to even; an overflow saturates to the largest finite value or becomes infinity
+ * (E5M2) or NaN (E4M3, which has no infinity). */
+static uint8_t fp8_encode(double value, fp8_format f, int saturate) {
+    int bias = (1 << (f.exponent_bits - 1)) - 1, emask = (1 << f.exponent_bits) - 1, mmask = (1 << f.mantissa_bits) - 1;
+    int min_exponent = 1 - bias;
+    uint8_t nan_bits = (uint8_t)(f.has_infinity ? (emask << f.mantissa_bits) | (1 << (f.mantissa_bits - 1)) : (emask << f.mantissa_bits) | mmask);
+    uint8_t max_bits = (uint8_t)(f.has_infinity ? ((emask - 1) << f.mantissa_bits) | mmask : (emask << f.mantissa_bits) | (mmask - 1));
+    uint8_t overflow = saturate ? max_bits : f.has_infinity ? (uint8_t)(emask << f.mantissa_bits) : nan_bits;
+    double max_finite = fp8_decode(max_bits, f);
+    if (isnan(value)) return nan_bits;
+    uint8_t sign = signbit(value) ? 0x80 : 0;
+    double a = fabs(value);
+    if (a == 0) return sign;
+    if (isinf(a)) return sign | overflow;
+    int e;
+    frexp(a, &e); /* a = m·2^e, m in [0.5, 1): the binade's exponent is e − 1 */
+    e = e - 1 < min_exponent ? min_exponent : e - 1;
+    double rounded = ldexp(nearbyint(ldexp(a, f.mantissa_bits - e)), e - f.mantissa_bits);
+    if (rounded > max_finite) return sign | overflow;
+    if (rounded == 0) return sign;
+    int re;
+    frexp(rounded, &re);
+    re -= 1;
+    if (re < min_exponent) return sign | (uint8_t)ldexp(rounded, f.mantissa_bits - min_exponent);
+    uint8_t significand = (uint8_t)ldexp(rounded, f.mantissa_bits - re);
+    return sign | (uint8_t)((re + bias) << f.mantissa_bits) | (significand & mmask);
+}
 
 static float load_float(const void *base, size_t i, sb_type t) {
     uint32_t bits;
@@ -42,6 +92,8 @@ static float load_float(const void *base, size_t i, sb_type t) {
         float magnitude = e == 0x1F ? (m ? NAN : INFINITY) : e == 0 ? ldexpf((float)m, -24) : ldexpf((float)(m | 0x400), e - 25);
         return h & 0x8000 ? -magnitude : magnitude;
     }
+    case SB_FP8_E4M3: return fp8_decode(((const uint8_t *)base)[i], E4M3);
+    case SB_FP8_E5M2: return fp8_decode(((const uint8_t *)base)[i], E5M2);
     default: return 0;
     }
     float f;
@@ -78,6 +130,129 @@ static uint16_t to_fp16(float f, int saturate) {
     return sign | (uint16_t)((e + 14) << 10) | (uint16_t)(m & 0x3FF);
 }
 
+/* GELU in binary64, as docs/numerics.md defines it: 0.5·x·erfc(−x/√2) (the erf form) or
+ * 0.5·x·(1 + tanh(√(2/π)(x + 0.044715x³))) written as 0.5·x·2/(1 + e^(−2z)) (the tanh form), with
+ * exp, erf and erfc evaluated as the emulator's vector unit does (a degree-13 Taylor polynomial after
+ * range reduction; erf's Maclaurin series below 2.5, its continued fraction above), so the bits
+ * agree with the reference device's. */
+static double exp64(double x) {
+    if (isnan(x)) return x;
+    if (x > 709) return INFINITY;
+    if (x < -745) return 0;
+    double k = nearbyint(x * 1.4426950408889634);
+    double r = (x - k * 0x1.62e42fefa3800p-1) - k * 0x1.ef35793c76730p-45;
+    static const double factorials[] = {479001600.0, 39916800.0, 3628800.0, 362880.0, 40320.0, 5040.0, 720.0, 120.0, 24.0, 6.0, 2.0, 1.0, 1.0};
+    double p = 1.0 / 6227020800.0;
+    for (int i = 0; i < 13; i++) p = p * r + 1.0 / factorials[i];
+    int half = (int)k / 2;
+    return ldexp(p, half) * ldexp(1.0, (int)k - half);
+}
+
+static double erf64(double x) {
+    double a = fabs(x);
+    if (isnan(a)) return x;
+    const double two_over_root_pi = 1.1283791670955126;
+    if (a < 2.5) {
+        double term = a, sum = a, n = 0;
+        for (;;) {
+            n += 1;
+            term *= -a * a / n;
+            double next = sum + term / (2 * n + 1);
+            if (next == sum) break;
+            sum = next;
+        }
+        return x < 0 ? -two_over_root_pi * sum : two_over_root_pi * sum;
+    }
+    double f = a;
+    for (double k = 60; k >= 1; k -= 1) f = a + (k / 2) / f;
+    double erfc = exp64(-a * a) / (1.7724538509055160 * f);
+    return x < 0 ? erfc - 1 : 1 - erfc;
+}
+
+static double erfc64(double z) {
+    double a = fabs(z);
+    if (a < 2.5) return 1 - erf64(z);
+    double f = a;
+    for (double k = 60; k >= 1; k -= 1) f = a + (k / 2) / f;
+    double tail = exp64(-a * a) / (1.7724538509055160 * f);
+    return z > 0 ? tail : 2 - tail;
+}
+
+static float activate(float x, sb_activation activation) {
+    double y = x;
+    switch (activation) {
+    case SB_ACTIVATION_RELU: return x > 0 ? x : 0.0f;
+    case SB_ACTIVATION_GELU_ERF: return (float)(0.5 * y * erfc64(-y * 0.7071067811865476));
+    case SB_ACTIVATION_GELU_TANH: {
+        double z = 0.7978845608028654 * (y + 0.044715 * y * y * y);
+        return (float)(0.5 * y * (2 / (1 + exp64(-2 * z))));
+    }
+    default: return x;
+    }
+}
+
+static float value_f32(const sb_tensor *t, long long i) { float f; memcpy(&f, (const char *)t->data + 4 * i, 4); return f; }
+static int32_t value_i32(const sb_tensor *t, long long i) { int32_t v; memcpy(&v, (const char *)t->data + 4 * i, 4); return v; }
+
+/* int32 → int8 by the two schemes of docs/numerics.md: fp32(acc)·scale rounded to nearest even;
+ * or gemmlowp's SaturatingRoundingDoublingHighMul then RoundingDivideByPOT. Zero point, saturate. */
+static int8_t requantize(int32_t acc, const sb_gemm *g, long long column) {
+    long long c = g->requant_per_channel ? column : 0;
+    double value;
+    if (g->requant == SB_REQUANT_FP32_SCALE) {
+        value = nearbyintf((float)acc * value_f32(g->scale, c));
+    } else {
+        int32_t multiplier = value_i32(g->multiplier, c), shift = value_i32(g->shift, c), high;
+        if (acc == INT32_MIN && multiplier == INT32_MIN) {
+            high = INT32_MAX;
+        } else {
+            int64_t ab = (int64_t)acc * multiplier;
+            int64_t nudge = ab >= 0 ? (1LL << 30) : 1 - (1LL << 30);
+            high = (int32_t)((ab + nudge) / (1LL << 31));
+        }
+        int64_t mask = ((int64_t)1 << shift) - 1, x = high;
+        int64_t remainder = x & mask, threshold = (mask >> 1) + (x < 0 ? 1 : 0);
+        value = (double)((x >> shift) + (remainder > threshold ? 1 : 0));
+    }
+    value += value_i32(g->zero_point, c);
+    return (int8_t)(value > 127 ? 127 : value < -128 ? -128 : value);
+}
+
+/* Σ a·b over k in [k0, k1) for row i of A (matrix `ma`) and column j of B (matrix `mb`), summed as
+ * a weight-stationary array of TILE rows does: fused multiply-adds down each tile of at most
+ * `tile` rows, the tiles' partial sums added in order. */
+static float dot(const sb_gemm *g, const sb_tensor *a, const sb_tensor *b, long long ma, long long i, long long mb, long long j,
+                 long long k0, long long k1, long long tile) {
+    float total = 0;
+    for (long long t0 = k0; t0 < k1; t0 += tile) {
+        long long t1 = t0 + tile < k1 ? t0 + tile : k1;
+        float p = 0;
+        for (long long k = t0; k < t1; k++) {
+            size_t ai = (size_t)((ma * g->m + i) * g->lda + k);
+            size_t bi = g->layout_nk ? (size_t)((mb * g->n + j) * g->ldb + k) : (size_t)((mb * g->k + k) * g->ldb + j);
+            p = fmaf(load_float(a->data, ai, g->a), load_float(b->data, bi, g->b), p);
+        }
+        total = t0 == k0 ? p : total + p;
+    }
+    return total;
+}
+
+static void store_output(const sb_gemm *g, sb_tensor *c, size_t out, float total) {
+    if (g->output == SB_FP8_E4M3 || g->output == SB_FP8_E5M2) {
+        ((uint8_t *)c->data)[out] = fp8_encode(total, g->output == SB_FP8_E4M3 ? E4M3 : E5M2, g->overflow_saturate);
+    } else if (g->output == SB_FP32) {
+        if (isinf(total) && g->overflow_saturate) total = copysignf(3.40282347e38f, total);
+        memcpy((char *)c->data + 4 * out, &total, 4);
+    } else {
+        uint16_t h = g->output == SB_BF16 ? to_bf16(total, g->overflow_saturate) : to_fp16(total, g->overflow_saturate);
+        memcpy((char *)c->data + 2 * out, &h, 2);
+    }
+}
+
+/* Every GEMM feature of protocol 2 with a plain loop per output element: the matrix each row of A
+ * meets (its expert's, for a grouped GEMM), the rows at their leading dimensions, block-scaled
+ * groups along K, then the epilogue on the fp32 sum (per-tensor scales, bias, activation) or, for
+ * int8, the exact int32 sum, its bias and requantisation. */
 static sb_status run_gemm(void *context, const sb_gemm *g, const sb_tensor *a, const sb_tensor *b, sb_tensor *c, double *seconds,
                           double *joules, char *reason, size_t reason_size) {
     (void)context; (void)seconds; (void)joules;
@@ -87,42 +262,61 @@ static sb_status run_gemm(void *context, const sb_gemm *g, const sb_tensor *a, c
         snprintf(reason, reason_size, "types not implemented by the example adapter");
         return SB_NOT_SUPPORTED;
     }
+    /* The K extent of a block-scaled group: the partial sums the scales multiply. */
+    long long group = g->block_a[1] ? g->block_a[1] : g->block_b[0] ? g->block_b[0] : g->k;
+    long long grid_a_rows = g->block_a[0] ? (g->m + g->block_a[0] - 1) / g->block_a[0] : 1;
+    long long grid_a_cols = g->block_a[1] ? (g->k + g->block_a[1] - 1) / g->block_a[1] : 1;
+    long long grid_b_rows = g->block_b[0] ? (g->k + g->block_b[0] - 1) / g->block_b[0] : 1;
+    long long grid_b_cols = g->block_b[1] ? (g->n + g->block_b[1] - 1) / g->block_b[1] : 1;
+    int blocked = g->scale_a_blocks || g->scale_b_blocks;
+    /* A tile is as deep as the array takes products per pass: 128 rows, two 8-bit products per PE. */
+    long long tile = g->a == SB_FP8_E4M3 || g->a == SB_FP8_E5M2 ? 2 * TILE : TILE;
+    double factor = blocked ? 1 / g->scale_output : g->scale_a * g->scale_b / g->scale_output;
     for (long long batch = 0; batch < g->batch; batch++) {
+        long long expert = 0, expert_end = g->groups ? value_i32(g->group_sizes, 0) : g->m;
         for (long long i = 0; i < g->m; i++) {
+            while (g->groups && i >= expert_end) expert_end += value_i32(g->group_sizes, ++expert);
+            long long mb = g->groups ? expert : batch;
             for (long long j = 0; j < g->n; j++) {
-                size_t out = (size_t)((batch * g->m + i) * g->n + j);
+                size_t out = (size_t)((batch * g->m + i) * g->ldc + j);
                 if (integer) {
                     int32_t total = 0;
                     for (long long k = 0; k < g->k; k++) {
-                        size_t ai = (size_t)((batch * g->m + i) * g->k + k);
-                        size_t bi = g->layout_nk ? (size_t)((batch * g->n + j) * g->k + k) : (size_t)((batch * g->k + k) * g->n + j);
+                        size_t ai = (size_t)((batch * g->m + i) * g->lda + k);
+                        size_t bi = g->layout_nk ? (size_t)((mb * g->n + j) * g->ldb + k) : (size_t)((mb * g->k + k) * g->ldb + j);
                         total += (int32_t)((const int8_t *)a->data)[ai] * (int32_t)((const int8_t *)b->data)[bi];
                     }
+                    if (g->bias) total = (int32_t)((uint32_t)total + (uint32_t)value_i32(g->bias, j));
                     if (g->output == SB_INT32) {
                         memcpy((char *)c->data + 4 * out, &total, 4);
+                    } else if (g->requant) {
+                        ((int8_t *)c->data)[out] = requantize(total, g, j);
                     } else {
                         ((int8_t *)c->data)[out] = (int8_t)(total > 127 ? 127 : total < -128 ? -128 : total);
                     }
                     continue;
                 }
-                float total = 0;
-                for (long long k0 = 0; k0 < g->k; k0 += TILE) {
-                    long long k1 = k0 + TILE < g->k ? k0 + TILE : g->k;
-                    float p = 0;
-                    for (long long k = k0; k < k1; k++) {
-                        size_t ai = (size_t)((batch * g->m + i) * g->k + k);
-                        size_t bi = g->layout_nk ? (size_t)((batch * g->n + j) * g->k + k) : (size_t)((batch * g->k + k) * g->n + j);
-                        p = fmaf(load_float(a->data, ai, g->a), load_float(b->data, bi, g->b), p);
+                float total;
+                if (blocked) {
+                    /* Each group's partial sum times fp32(sa·sb), the groups added in order. */
+                    total = 0;
+                    for (long long k0 = 0, t = 0; k0 < g->k; k0 += group, t++) {
+                        long long k1 = k0 + group < g->k ? k0 + group : g->k;
+                        float p = dot(g, a, b, batch, i, mb, j, k0, k1, group < tile ? group : tile);
+                        float sa = g->scale_a_blocks ? value_f32(g->scale_a_blocks, (batch * grid_a_rows + i / g->block_a[0]) * grid_a_cols + t)
+                                                     : (float)g->scale_a;
+                        float sb = g->scale_b_blocks ? value_f32(g->scale_b_blocks, (mb * grid_b_rows + t) * grid_b_cols + j / g->block_b[1])
+                                                     : (float)g->scale_b;
+                        float v = p * (sa * sb);
+                        total = t == 0 ? v : total + v;
                     }
-                    total = k0 == 0 ? p : total + p;
-                }
-                if (g->output == SB_FP32) {
-                    if (isinf(total) && g->overflow_saturate) total = copysignf(3.40282347e38f, total);
-                    memcpy((char *)c->data + 4 * out, &total, 4);
                 } else {
-                    uint16_t h = g->output == SB_BF16 ? to_bf16(total, g->overflow_saturate) : to_fp16(total, g->overflow_saturate);
-                    memcpy((char *)c->data + 2 * out, &h, 2);
+                    total = dot(g, a, b, batch, i, mb, j, 0, g->k, tile);
                 }
+                if (factor != 1) total *= (float)factor;
+                if (g->bias) total = total + value_f32(g->bias, j);
+                total = activate(total, g->activation);
+                store_output(g, c, out, total);
             }
         }
     }
@@ -184,7 +378,9 @@ static sb_status run_attention(void *context, const sb_attention *at, const sb_t
                 }
                 for (long long c = 0; c < d; c++) {
                     float value = visible > 0 ? (float)(row[c] / total * at->v_scale) : 0.0f;
-                    if (at->output == SB_FP32) {
+                    if (at->output == SB_FP8_E4M3 || at->output == SB_FP8_E5M2) {
+                        ((uint8_t *)o->data)[q_row + c] = fp8_encode(value, at->output == SB_FP8_E4M3 ? E4M3 : E5M2, at->overflow_saturate);
+                    } else if (at->output == SB_FP32) {
                         if (isinf(value) && at->overflow_saturate) value = copysignf(3.40282347e38f, value);
                         memcpy((char *)o->data + 4 * (q_row + c), &value, 4);
                     } else {
@@ -278,7 +474,12 @@ static sb_status run_collective(void *context, const sb_collective *co, const sb
     return SB_OK;
 }
 
-int main(void) {
-    sb_adapter adapter = {device_json, "wall", "none", run_gemm, run_attention, run_collective};
+int main(int argc, char **argv) {
+    sb_adapter adapter = {device_json, "wall", "none", run_gemm, run_attention, run_collective, 2,
+                          SB_GEMM_BIAS | SB_GEMM_ACTIVATION | SB_GEMM_SCALES | SB_GEMM_BLOCK_SCALES | SB_GEMM_REQUANTIZATION |
+                              SB_GEMM_LEADING_DIMENSIONS | SB_GEMM_GROUPS,
+                          SB_ATTENTION_KV_SCALES | SB_ATTENTION_LAYOUT_BSHD | SB_ATTENTION_LAYOUT_PAGED};
+    /* --protocol 1: the same adapter as written for version 1 (no features). */
+    if (argc == 3 && strcmp(argv[1], "--protocol") == 0 && strcmp(argv[2], "1") == 0) adapter.protocol = 1;
     return sb_serve(&adapter, NULL);
 }

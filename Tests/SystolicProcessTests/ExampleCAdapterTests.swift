@@ -10,20 +10,73 @@ import SystolicSuite
 struct ExampleCAdapterTests {
     static func adapterPath() throws -> String { try builtProduct("systolic-bench-example-c-adapter") }
 
-    /// Every case of every suite's quick profile ends `pass` or `not_supported`, never `fail` or
-    /// `error`, and no process is left behind.
-    @Test func passesEveryQuickCaseItDeclares() throws {
+    /// Every case of every suite's quick profile passes through the C SDK's protocol 2 (epilogues,
+    /// requantisation, scales, block scales, strides and grouped GEMMs included), every GEMM with
+    /// the in-process emulator's output bits (its attention sums in fp64 and its collectives in
+    /// another order: verdicts only there), and no process is left behind.
+    @Test func passesEveryQuickCaseWithTheEmulatorsGemmBits() throws {
         let adapter = try ProcessAdapter(executable: try Self.adapterPath(), timing: TimingPlan(warmup: 0, minRepeats: 1, minSeconds: 0))
+        #expect(adapter.protocolVersion == 2 && adapter.features.gemm == GemmFeature.allCases)
         let suites = try ["gemm", "attention", "networking"].map { try SuiteLoader.load(Repository.path("Suites/\($0).json")) }
         let results = try Harness(device: adapter).run(
             Harness.Plan(suites: suites, profile: "quick", resultsPath: temporaryDirectory().appendingPathComponent("c.json").path))
         adapter.shutdown()
         #expect(results.device.name == "example-c-cpu")
+        let inProcess = Dictionary(uniqueKeysWithValues: try QuickRun.shared.get().cases.map { ($0.id, $0) })
         for c in results.cases {
-            #expect(c.verdict == .pass || c.verdict == .notSupported, "\(c.id): \(c.reason ?? "")")
+            #expect(c.verdict == .pass, "\(c.id): \(c.reason ?? "")")
+            if c.op == "gemm" { #expect(c.check?.outputDigest == inProcess[c.id]?.check?.outputDigest, "\(c.id)") }
         }
-        #expect(results.cases.filter { $0.verdict == .pass }.count >= 15)
         #expect(adapter.survivingProcessGroups.isEmpty)
+    }
+
+    /// Tensors of a version-2 request that contradict its description end the case `error`
+    /// naming the tensor: a scale of the wrong shape, group sizes that do not sum to M.
+    @Test func sdkRefusesVersion2TensorsThatContradictTheRequest() throws {
+        let adapter = try ProcessAdapter(executable: try Self.adapterPath(), caseTimeout: 10)
+        defer { adapter.shutdown() }
+        let dir = temporaryDirectory()
+        func file(_ name: String, _ bytes: [UInt8]) -> String {
+            let path = dir.appendingPathComponent(name).path
+            FileManager.default.createFile(atPath: path, contents: Data(bytes))
+            return path
+        }
+        let a = file("a.bin", [UInt8](repeating: 0, count: 4 * 4 * 8)), b = file("b.bin", [UInt8](repeating: 0, count: 2 * 8 * 4 * 4))
+        let sizes = file("g.bin", [1, 0, 0, 0, 2, 0, 0, 0])  // 1 + 2 rows, not M = 4
+        let c = dir.appendingPathComponent("c.bin").path
+        let grouped = """
+            {"type": "run", "id": "g", "op": "gemm", "gemm": {"m": 4, "n": 4, "k": 8, "batch": 1, "a": "fp32", "b": "fp32", "accumulate": "fp32",
+             "output": "fp32", "layout_b": "kn", "overflow": "ieee", "groups": 2},
+             "inputs": {"a": {"path": "\(a)", "type": "fp32", "shape": [1, 4, 8]}, "b": {"path": "\(b)", "type": "fp32", "shape": [2, 8, 4]},
+                        "group_sizes": {"path": "\(sizes)", "type": "int32", "shape": [2]}},
+             "outputs": {"c": {"path": "\(c)", "type": "fp32", "shape": [1, 4, 4]}}, "timing": {"warmup": 0, "min_repeats": 1, "min_seconds": 0}}
+            """.replacingOccurrences(of: "\n", with: " ")
+        let reply = try adapter.probe(grouped)
+        #expect(reply.contains("\"type\":\"error\"") && reply.contains("group_sizes sum to 3 rows, not M = 4"), "\(reply)")
+        let scale = file("s.bin", [UInt8](repeating: 0, count: 4 * 3))
+        let blocked = """
+            {"type": "run", "id": "s", "op": "gemm", "gemm": {"m": 4, "n": 4, "k": 8, "batch": 1, "a": "bf16", "b": "bf16", "accumulate": "fp32",
+             "output": "fp32", "layout_b": "kn", "overflow": "ieee", "block_a": [1, 4]},
+             "inputs": {"a": {"path": "\(a)", "type": "bf16", "shape": [1, 4, 8]}, "b": {"path": "\(b)", "type": "bf16", "shape": [1, 8, 4]},
+                        "scale_a": {"path": "\(scale)", "type": "fp32", "shape": [1, 4, 3]}},
+             "outputs": {"c": {"path": "\(c)", "type": "fp32", "shape": [1, 4, 4]}}, "timing": {"warmup": 0, "min_repeats": 1, "min_seconds": 0}}
+            """.replacingOccurrences(of: "\n", with: " ")
+        let wrong = try adapter.probe(blocked)
+        #expect(wrong.contains("\"type\":\"error\"") && wrong.contains("input scale_a: type or shape does not match"), "\(wrong)")
+    }
+
+    /// The same adapter as written for version 1 (`--protocol 1`) is sent no GEMM feature: those
+    /// cases are `not_supported` with the reason, the rest pass as before.
+    @Test func theSdkStillSpeaksVersion1() throws {
+        let adapter = try ProcessAdapter(executable: try Self.adapterPath(), arguments: ["--protocol", "1"],
+                                         timing: TimingPlan(warmup: 0, minRepeats: 1, minSeconds: 0))
+        #expect(adapter.protocolVersion == 1)
+        let suite = try SuiteLoader.load(Repository.path("Suites/gemm.json"))
+        let results = try Harness(device: adapter).run(
+            Harness.Plan(suites: [suite], profile: "quick", resultsPath: temporaryDirectory().appendingPathComponent("v1.json").path))
+        adapter.shutdown()
+        #expect(results.cases.contains { $0.verdict == .notSupported && $0.reason?.hasPrefix("the adapter speaks protocol 1") == true })
+        #expect(results.cases.allSatisfy { $0.verdict == .pass || $0.verdict == .notSupported })
     }
 
     /// The SDK answers malformed and oversized requests with error replies, without crashing.

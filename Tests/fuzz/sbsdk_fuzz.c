@@ -52,7 +52,8 @@ static sb_status run_collective(void *context, const sb_collective *co, const sb
     return SB_OK;
 }
 
-static const sb_adapter adapter = {"{\"name\": \"fuzz\"}", "wall", "none", run_gemm, run_attention, run_collective};
+/* Protocol 2 with every feature, so mutations reach every field's checks. */
+static const sb_adapter adapter = {"{\"name\": \"fuzz\"}", "wall", "none", run_gemm, run_attention, run_collective, 2, 0x7F, 0x7};
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     static char *reply;

@@ -1,5 +1,5 @@
 /*
- * SystolicBench adapter SDK: the process protocol (docs/protocol.md, version 1) in C, on libjson-c.
+ * SystolicBench adapter SDK: the process protocol (docs/protocol.md, versions 1 and 2) in C, on libjson-c.
  *
  * A vendor fills an sb_adapter with a description of the device, a run_gemm callback and
  * optionally run_attention and run_collective callbacks, and calls sb_serve(). The SDK reads requests on fd 3 and answers on fd 4, maps the tensor files
@@ -34,13 +34,56 @@ typedef struct {
     void *data;
 } sb_tensor;
 
+/* Protocol 2's GEMM features (docs/protocol.md, "Features"): an adapter declares the ones it
+ * implements in sb_adapter.gemm_features, and is sent only cases that use no other. */
+enum {
+    SB_GEMM_BIAS = 1 << 0,
+    SB_GEMM_ACTIVATION = 1 << 1,
+    SB_GEMM_SCALES = 1 << 2,
+    SB_GEMM_BLOCK_SCALES = 1 << 3,
+    SB_GEMM_REQUANTIZATION = 1 << 4,
+    SB_GEMM_LEADING_DIMENSIONS = 1 << 5,
+    SB_GEMM_GROUPS = 1 << 6
+};
+enum { SB_ATTENTION_KV_SCALES = 1 << 0, SB_ATTENTION_LAYOUT_BSHD = 1 << 1, SB_ATTENTION_LAYOUT_PAGED = 1 << 2 };
+
+typedef enum { SB_ACTIVATION_NONE, SB_ACTIVATION_RELU, SB_ACTIVATION_GELU_ERF, SB_ACTIVATION_GELU_TANH } sb_activation;
+typedef enum { SB_REQUANT_NONE, SB_REQUANT_FP32_SCALE, SB_REQUANT_FIXED_POINT } sb_requant;
+
 /* One GEMM request: C[batch, M, N] = A[batch, M, K] · B (stored [batch, K, N], or [batch, N, K]
- * when layout_nk), accumulated in `accumulate`, converted to `output` (saturating or IEEE). */
+ * when layout_nk), accumulated in `accumulate`, converted to `output` (saturating or IEEE).
+ *
+ * Protocol 2 adds what a case may use (each zero, NULL or 1 when the case does not, so code for a
+ * plain GEMM reads only the first fields). The SDK has checked every tensor's type and shape, that
+ * group sizes are non-negative and sum to M, and, with ldc, has copied C's initial rows into c
+ * before each call: write the M×N matrix and leave the padding as it is. */
 typedef struct {
     long long m, n, k, batch;
     sb_type a, b, accumulate, output;
     int layout_nk;
     int overflow_saturate;
+    /* Row strides of A [batch, M, lda], B [matrices, K or N, ldb] and C [batch, M, ldc] as stored:
+     * k, n (or k when layout_nk) and n when packed. */
+    long long lda, ldb, ldc;
+    /* bias [N]: fp32, or int32 for int8 GEMMs; added to every row before the activation. */
+    const sb_tensor *bias;
+    sb_activation activation;
+    /* Per-tensor scales: C = conv(scale_a·scale_b·Σ a·b / scale_output). */
+    double scale_a, scale_b, scale_output;
+    /* Block scales: block_a = {rows, cols} of A's blocks and scale_a_blocks fp32 [batch, ⌈M/rows⌉,
+     * ⌈K/cols⌉]; block_b and scale_b_blocks fp32 [matrices, ⌈K/rows⌉, ⌈N/cols⌉]; {0, 0} and NULL
+     * when not blocked. Each K group's partial sum is scaled by its blocks' scales (numerics.md). */
+    long long block_a[2], block_b[2];
+    const sb_tensor *scale_a_blocks, *scale_b_blocks;
+    /* int32 → int8 requantisation: scale fp32 and zero_point int32 ([N] when per channel, else [1]),
+     * multiplier and shift int32 for the fixed-point scheme (numerics.md, "int8 requantisation"). */
+    sb_requant requant;
+    int requant_per_channel;
+    const sb_tensor *scale, *zero_point, *multiplier, *shift;
+    /* A grouped GEMM: `groups` experts, group_sizes int32 [groups] (rows of A and C per expert, in
+     * order); B is [groups, K, N] (or [groups, N, K]). 0 and NULL when not grouped. */
+    long long groups;
+    const sb_tensor *group_sizes;
 } sb_gemm;
 
 /* How an attention request's KV cache is laid out (docs/protocol.md). */
@@ -104,6 +147,13 @@ typedef struct {
      * collective requests are answered not_supported. */
     sb_status (*run_collective)(void *context, const sb_collective *collective, const sb_tensor *in, sb_tensor *out,
                                 double *seconds, double *joules, char *reason, size_t reason_size);
+    /* 2 to speak protocol 2 (when the harness offers it) and declare the features below; 0 or 1
+     * for protocol 1, where a GEMM request is always plain. (Last, so that an adapter written for
+     * version 1 compiles unchanged.) */
+    int protocol;
+    /* SB_GEMM_* and SB_ATTENTION_* flags: what run_gemm and run_attention implement (protocol 2). */
+    unsigned gemm_features;
+    unsigned attention_features;
 } sb_adapter;
 
 /* Serves the protocol until shutdown or until the harness closes fd 3. Returns the exit status. */
