@@ -62,6 +62,11 @@ public enum EmulatorFault: Sendable, Hashable {
     case blockScalesFirstGroup
     /// Strided rows read and written as if packed: lda, ldb and ldc are ignored.
     case ignoresLeadingDimension
+    /// The epilogue's bias vector is never added.
+    case ignoresBias
+    /// Grouped GEMMs: each expert's rows are multiplied by the next expert's weights (a routing
+    /// table off by one).
+    case misroutedGroups
     /// Collectives: rank 1's data never enters the collective.
     case collectiveDropsRank
     /// Collectives: odd ranks reduce in their own order, so ranks disagree where rounding differs.
@@ -98,6 +103,8 @@ public enum EmulatorFault: Sendable, Hashable {
         ("ignores-scales", .ignoresScales, "per-tensor scales (fp8 dequantisation, output scale) are not applied"),
         ("block-scales-first-group", .blockScalesFirstGroup, "fp8 block scales: every K group scaled by the first group's scales"),
         ("ignores-leading-dimension", .ignoresLeadingDimension, "strided matrices read and written as if packed (lda, ldb, ldc ignored)"),
+        ("ignores-bias", .ignoresBias, "the epilogue's bias vector is never added"),
+        ("misrouted-groups", .misroutedGroups, "grouped GEMMs: each expert's rows meet the next expert's weights"),
         ("causal-off-by-one", .causalOffByOne, "attention: the causal mask lets each query see one key too many"),
         ("causal-top-left", .causalTopLeft, "attention: causal mask aligned top-left instead of bottom-right"),
         ("softmax-without-max", .softmaxWithoutMax, "attention: softmax without subtracting the row maximum"),

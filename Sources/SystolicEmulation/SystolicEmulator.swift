@@ -145,6 +145,8 @@ public struct SystolicEmulator: DeviceAdapter {
         if faults.contains(.cachedResult), let cached = cache?.lookup(g) {
             return DeviceOutput(tensors: [g.output.role: cached], metrics: metrics(g, cost))
         }
+        var inputs = inputs
+        if faults.contains(.ignoresBias) { inputs.epilogue?.bias = nil }
         var c: Tensor
         if !g.leading.isPacked {
             c = stridedProduct(g, inputs)
@@ -152,8 +154,10 @@ public struct SystolicEmulator: DeviceAdapter {
             // Each expert is a GEMM of its own rows and weights; the outputs stack in row order.
             var storage: [UInt8] = []
             storage.reserveCapacity(g.m * g.n * g.types.output.byteWidth)
+            let experts = g.groups!.count
             for (e, first, sub) in g.groupCases {
-                storage += GemmKernel.multiply(sub, inputs.expert(e, firstRow: first, rows: sub.m, g), behaviour: behaviour(for: sub)).storage
+                let weights = faults.contains(.misroutedGroups) ? (e + 1) % experts : e
+                storage += GemmKernel.multiply(sub, inputs.expert(weights, firstRow: first, rows: sub.m, g), behaviour: behaviour(for: sub)).storage
             }
             c = Tensor(type: g.types.output, shape: [1, g.m, g.n], storage: storage)
         } else {
@@ -324,7 +328,7 @@ public struct SystolicEmulator: DeviceAdapter {
             case .ignoresScales: b.ignoresScales = true
             case .activationBeforeBias: b.activationBeforeBias = true
             case .blockScalesFirstGroup: b.blockScalesFirstGroup = true
-            case .cachedResult, .wrongOutputShape, .ignoresLeadingDimension, .causalOffByOne, .causalTopLeft, .softmaxWithoutMax, .gqaHeadModulo,
+            case .cachedResult, .wrongOutputShape, .ignoresLeadingDimension, .ignoresBias, .misroutedGroups, .causalOffByOne, .causalTopLeft, .softmaxWithoutMax, .gqaHeadModulo,
                  .collectiveDropsRank, .collectiveRanksDisagree, .collectiveWrongPeer, .collectiveChunkOffByOne: break
             }
         }

@@ -4,6 +4,7 @@ import SystolicData
 import SystolicDevice
 import SystolicJSON
 import SystolicNumerics
+import SystolicProtocol
 import SystolicResults
 import SystolicSuite
 
@@ -70,6 +71,8 @@ public struct ConformanceKit: Sendable {
             note(false, "an unknown request: \(error)")
         }
 
+        if d.ops.contains("gemm") { probeFeatures(adapter, judge, note) }
+
         if let t = d.arithmetic.inputTypes.first, d.ops.contains("gemm") {
             measure(adapter, t, generator, judge, note)
         }
@@ -78,6 +81,63 @@ public struct ConformanceKit: Sendable {
         usleep(200_000)
         note(adapter.survivingProcessGroups.isEmpty, "shutdown leaves no process behind (process groups started: \(adapter.processGroups))")
         return findings
+    }
+
+    /// One small case per GEMM feature the adapter declares (protocol 2), judged as a run judges
+    /// it, so a device that declares a feature and then ignores or garbles it (a bias never added,
+    /// a scale ignored, padding overwritten, a group mis-routed) is named by its feature.
+    private func probeFeatures(_ adapter: ProcessAdapter, _ judge: Judge, _ note: (Bool, String) -> Void) {
+        let declared = adapter.features.gemm
+        let types = adapter.descriptor.arithmetic.inputTypes
+        let undeclared = GemmFeature.allCases.filter { !declared.contains($0) }
+        if !undeclared.isEmpty {
+            note(true, "gemm features not declared (cases using them are not sent): \(undeclared.map(\.rawValue).joined(separator: ", "))")
+        }
+        guard let suite = Self.probeSuite(types: types) else { return }
+        for feature in GemmFeature.allCases where declared.contains(feature) {
+            // The feature's probes that use no undeclared feature (bias then activation needs both).
+            let probes = suite.cases.filter { c in
+                guard c.name.hasPrefix(feature.rawValue.replacingOccurrences(of: "_", with: "-")), case let .gemm(g) = c.workload else { return false }
+                return GemmFeature.used(by: g).allSatisfy(declared.contains)
+            }
+            if probes.isEmpty {
+                note(true, "gemm feature \(feature.rawValue): no probe for the declared input types \(types.map(\.rawValue))")
+                continue
+            }
+            for c in probes {
+                let r = judge(c, DataGenerator(seed: suite.seed))
+                note(r.verdict == .pass, "gemm feature \(feature.rawValue) (\(c.id)): \(r.verdict.rawValue)\(r.reason.map { ": \($0)" } ?? "")")
+            }
+        }
+    }
+
+    /// The feature probes as a suite, in the types the device declares: a floating-point type
+    /// (bf16, fp32 or fp16, the first declared) and int8 for requantisation.
+    static func probeSuite(types: [NumberType]) -> Suite? {
+        guard let float = [NumberType.bf16, .fp32, .fp16].first(where: types.contains) else { return nil }
+        let f = "\"\(float.rawValue)\""
+        let int8 = "{\"a\": \"int8\", \"b\": \"int8\", \"accumulate\": \"int32\", \"output\": \"int8\"}"
+        let shape = "{\"m\": 5, \"n\": 24, \"k\": 40}"
+        var cases = [
+            "{\"name\": \"bias\", \"shape\": \(shape), \"types\": \(f), \"epilogue\": {\"bias\": true}}",
+            "{\"name\": \"bias-then-activation\", \"shape\": \(shape), \"types\": \(f), \"epilogue\": {\"bias\": true, \"activation\": \"relu\"}}",
+            "{\"name\": \"activation-relu\", \"shape\": \(shape), \"types\": \(f), \"epilogue\": {\"activation\": \"relu\"}}",
+            "{\"name\": \"activation-gelu-erf\", \"shape\": {\"m\": 5, \"n\": 24, \"k\": 2}, \"types\": \"fp32\", \"epilogue\": {\"activation\": \"gelu_erf\"}, \"data\": {\"a\": {\"pattern\": \"uniform\", \"low\": -3, \"high\": 3}, \"b\": {\"pattern\": \"uniform\", \"low\": -1, \"high\": 1}}}",
+            "{\"name\": \"activation-gelu-tanh\", \"shape\": \(shape), \"types\": \(f), \"epilogue\": {\"activation\": \"gelu_tanh\"}}",
+            "{\"name\": \"scales\", \"shape\": \(shape), \"types\": \(f), \"scales\": {\"a\": 0.5, \"b\": 0.25, \"output\": 2}}",
+            "{\"name\": \"block-scales\", \"shape\": {\"m\": 5, \"n\": 24, \"k\": 48}, \"types\": \(f), \"scales\": {\"a\": {\"block\": [1, 16], \"range\": [0.25, 4]}, \"b\": {\"block\": [16, 16], \"range\": [0.25, 4]}}}",
+            "{\"name\": \"leading-dimensions\", \"shape\": \(shape), \"types\": \(f), \"layout\": {\"b\": \"kn\", \"lda\": 45, \"ldb\": 29, \"ldc\": 27}}",
+            "{\"name\": \"groups\", \"shape\": {\"groups\": [2, 0, 3], \"n\": 24, \"k\": 40}, \"types\": \(f)}",
+        ]
+        if !types.contains(.fp32) { cases.remove(at: 3) }
+        if types.contains(.int8) {
+            cases.append("{\"name\": \"requantization-fp32-scale\", \"shape\": \(shape), \"types\": \(int8), \"requantize\": {\"scheme\": \"fp32_scale\", \"per_channel\": true, \"scale\": [0.0005, 0.002], \"zero_point\": [-10, 10]}}")
+            cases.append("{\"name\": \"requantization-fixed-point\", \"shape\": \(shape), \"types\": \(int8), \"requantize\": {\"scheme\": \"fixed_point\", \"per_channel\": true, \"scale\": [0.0005, 0.002], \"zero_point\": [-10, 10]}}")
+        }
+        let text = "{\"format\": \"systolic-bench.suite/1\", \"name\": \"check-adapter\", \"version\": \"1\", \"defaults\": {\"seed\": 20261130}, "
+            + "\"profiles\": {\"probe\": \"feature probes\"}, \"cases\": ["
+            + cases.map { "{\"op\": \"gemm\", \"profiles\": [\"probe\"], " + $0.dropFirst() }.joined(separator: ", ") + "]}"
+        return try? SuiteLoader.load(bytes: Array(text.utf8), file: "check-adapter feature probes")
     }
 
     /// Per-case overhead (round trip less device time, 1×1×1 cases) and file throughput.

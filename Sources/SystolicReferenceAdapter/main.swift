@@ -38,6 +38,7 @@ var onCase = 1
 /// `--protocol 1` makes it answer as a version-1 adapter would (the fixture that shows version 1
 /// still works); by default it speaks the newest version the harness offers.
 var speaks = AdapterProtocol.version
+var faults: [String] = []
 var arguments = CommandLine.arguments.dropFirst()
 while let flag = arguments.popFirst() {
     switch flag {
@@ -46,6 +47,14 @@ while let flag = arguments.popFirst() {
     case "--on-case": onCase = Int(arguments.popFirst() ?? "") ?? 1
     case "--victim": victim = arguments.popFirst()
     case "--protocol": speaks = Int(arguments.popFirst() ?? "") ?? speaks
+    case "--fault":
+        // An emulator fault (systolic-bench faults) behind honest declarations: a device that
+        // declares a feature and gets it wrong, for the conformance kit's own tests.
+        guard let spelling = arguments.popFirst(), EmulatorFault(spelling) != nil else {
+            FileHandle.standardError.write(Data("--fault takes a fault of `systolic-bench faults`\n".utf8))
+            exit(64)
+        }
+        faults.append(spelling)
     default:
         FileHandle.standardError.write(Data("unknown argument \(flag)\n".utf8))
         exit(64)
@@ -53,7 +62,9 @@ while let flag = arguments.popFirst() {
 }
 
 let emulator: SystolicEmulator
-do { emulator = SystolicEmulator(config: try DeviceConfig.preset(preset)) } catch {
+do {
+    emulator = SystolicEmulator(config: try DeviceConfig.preset(preset), faults: faults.compactMap(EmulatorFault.init))
+} catch {
     FileHandle.standardError.write(Data("\(error)\n".utf8))
     exit(65)
 }
