@@ -177,7 +177,7 @@ struct CertificationTests {
         #expect(failed[0].cases.contains { $0.status == "fail" && $0.verdict == .notSupported })
         let waiverPath = temporaryDirectory().appendingPathComponent("w.json").path
         try """
-            {"format": "systolic-bench.waiver/1", "issuer": "the vendor", "release": "2026.11.3", "profile": "small-v1", "case": "networking/send-recv-fp32",
+            {"format": "systolic-bench.waiver/1", "issuer": "the vendor", "release": "\(try Self.release.get().version)", "profile": "small-v1", "case": "networking/send-recv-fp32",
              "reason": "no chip-to-chip links on this board", "expires": "2027-01-31"}
             """.write(toFile: waiverPath, atomically: true, encoding: .utf8)
         let (waivedDir, waived) = try Self.certify(device: SystolicEmulator(config: noChips), config: noChips, profiles: [profile],
@@ -317,7 +317,7 @@ struct PackageTrustTests {
         let profile = try C.smallProfile()
         let waiverPath = temporaryDirectory().appendingPathComponent("w.json").path
         try """
-            {"format": "systolic-bench.waiver/1", "issuer": "the vendor itself", "release": "2026.11.3", "profile": "small-v1",
+            {"format": "systolic-bench.waiver/1", "issuer": "the vendor itself", "release": "\(try C.release.get().version)", "profile": "small-v1",
              "case": "networking/send-recv-fp32", "reason": "no chip-to-chip links on this board", "expires": "2027-01-31"}
             """.write(toFile: waiverPath, atomically: true, encoding: .utf8)
         let waiver = (try Waiver.load(waiverPath), waiverPath)
@@ -340,5 +340,25 @@ struct PackageTrustTests {
         let closed = PackageChecker(release: issuing).check(issued)
         #expect(closed.accepted, "\(closed.problems)")
         #expect(closed.division == "closed")
+    }
+}
+
+/// The profiles that need protocol 2 (fp8 with scales, quantised int8, mixture of experts): the
+/// emulator holds each, and a device with the matching fault does not.
+struct Protocol2ProfileTests {
+    @Test(arguments: [("gemm-fp8-v1", "block-scales-first-group"), ("gemm-int8-quantized-v1", "requant-per-tensor"),
+                      ("moe-inference-v1", "misrouted-groups")])
+    func theEmulatorHoldsTheProfileAndItsFaultDoesNot(profile name: String, fault: String) throws {
+        let path = Repository.path("Certification/profiles/\(name).json")
+        let profile = (try CapabilityProfile.load(path), path)
+        let config = try DeviceConfig.preset("hbm-inference")
+        let (honest, held) = try CertificationTests.certify(device: SystolicEmulator(config: config), config: config, profiles: [profile])
+        #expect(held[0].certified, "\(held[0].cases.filter { $0.status != "pass" })")
+        let report = try CertificationTests.check(honest)
+        #expect(report.accepted && report.division == "closed", "\(report.problems)")
+        let faulty = SystolicEmulator(config: config, faults: [try #require(EmulatorFault(fault))])
+        let (_, failed) = try CertificationTests.certify(device: faulty, config: config, profiles: [profile])
+        #expect(!failed[0].certified)
+        #expect(failed[0].cases.contains { $0.status == "fail" && $0.verdict == .fail })
     }
 }
