@@ -221,7 +221,7 @@ static int8_t requantize(int32_t acc, const sb_gemm *g, long long column) {
 /* Σ a·b over k in [k0, k1) for row i of A (matrix `ma`) and column j of B (matrix `mb`), summed as
  * a weight-stationary array of TILE rows does: fused multiply-adds down each tile of at most
  * `tile` rows, the tiles' partial sums added in order. */
-static float dot(const sb_gemm *g, const sb_tensor *a, const sb_tensor *b, long long ma, long long i, long long mb, long long j,
+static float dot(const sb_gemm *g, const float *a, const float *b, long long ma, long long i, long long mb, long long j,
                  long long k0, long long k1, long long tile) {
     float total = 0;
     for (long long t0 = k0; t0 < k1; t0 += tile) {
@@ -230,11 +230,20 @@ static float dot(const sb_gemm *g, const sb_tensor *a, const sb_tensor *b, long 
         for (long long k = t0; k < t1; k++) {
             size_t ai = (size_t)((ma * g->m + i) * g->lda + k);
             size_t bi = g->layout_nk ? (size_t)((mb * g->n + j) * g->ldb + k) : (size_t)((mb * g->k + k) * g->ldb + j);
-            p = fmaf(load_float(a->data, ai, g->a), load_float(b->data, bi, g->b), p);
+            p = fmaf(a[ai], b[bi], p);
         }
         total = t0 == k0 ? p : total + p;
     }
     return total;
+}
+
+/* A tensor's elements decoded to fp32 once (every element, padding included), so the inner loop
+ * multiplies floats; NULL when out of memory. */
+static float *decoded(const sb_tensor *t) {
+    size_t count = t->bytes / sb_type_width(t->type);
+    float *out = malloc(sizeof(float) * (count ? count : 1));
+    if (out) for (size_t i = 0; i < count; i++) out[i] = load_float(t->data, i, t->type);
+    return out;
 }
 
 static void store_output(const sb_gemm *g, sb_tensor *c, size_t out, float total) {
@@ -272,6 +281,12 @@ static sb_status run_gemm(void *context, const sb_gemm *g, const sb_tensor *a, c
     /* A tile is as deep as the array takes products per pass: 128 rows, two 8-bit products per PE. */
     long long tile = g->a == SB_FP8_E4M3 || g->a == SB_FP8_E5M2 ? 2 * TILE : TILE;
     double factor = blocked ? 1 / g->scale_output : g->scale_a * g->scale_b / g->scale_output;
+    float *af = integer ? NULL : decoded(a), *bf = integer ? NULL : decoded(b);
+    if (!integer && (!af || !bf)) {
+        free(af); free(bf);
+        snprintf(reason, reason_size, "out of memory");
+        return SB_ERROR;
+    }
     for (long long batch = 0; batch < g->batch; batch++) {
         long long expert = 0, expert_end = g->groups ? value_i32(g->group_sizes, 0) : g->m;
         for (long long i = 0; i < g->m; i++) {
@@ -302,7 +317,7 @@ static sb_status run_gemm(void *context, const sb_gemm *g, const sb_tensor *a, c
                     total = 0;
                     for (long long k0 = 0, t = 0; k0 < g->k; k0 += group, t++) {
                         long long k1 = k0 + group < g->k ? k0 + group : g->k;
-                        float p = dot(g, a, b, batch, i, mb, j, k0, k1, group < tile ? group : tile);
+                        float p = dot(g, af, bf, batch, i, mb, j, k0, k1, group < tile ? group : tile);
                         float sa = g->scale_a_blocks ? value_f32(g->scale_a_blocks, (batch * grid_a_rows + i / g->block_a[0]) * grid_a_cols + t)
                                                      : (float)g->scale_a;
                         float sb = g->scale_b_blocks ? value_f32(g->scale_b_blocks, (mb * grid_b_rows + t) * grid_b_cols + j / g->block_b[1])
@@ -311,7 +326,7 @@ static sb_status run_gemm(void *context, const sb_gemm *g, const sb_tensor *a, c
                         total = t == 0 ? v : total + v;
                     }
                 } else {
-                    total = dot(g, a, b, batch, i, mb, j, 0, g->k, tile);
+                    total = dot(g, af, bf, batch, i, mb, j, 0, g->k, tile);
                 }
                 if (factor != 1) total *= (float)factor;
                 if (g->bias) total = total + value_f32(g->bias, j);
@@ -320,6 +335,8 @@ static sb_status run_gemm(void *context, const sb_gemm *g, const sb_tensor *a, c
             }
         }
     }
+    free(af);
+    free(bf);
     return SB_OK;
 }
 
