@@ -228,9 +228,7 @@ static float dot(const sb_gemm *g, const float *a, const float *b, long long ma,
         long long t1 = t0 + tile < k1 ? t0 + tile : k1;
         float p = 0;
         for (long long k = t0; k < t1; k++) {
-            size_t ai = (size_t)((ma * g->m + i) * g->lda + k);
-            size_t bi = g->layout_nk ? (size_t)((mb * g->n + j) * g->ldb + k) : (size_t)((mb * g->k + k) * g->ldb + j);
-            p = fmaf(a[ai], b[bi], p);
+            p = fmaf(a[(ma * g->m + i) * g->lda + k], b[(mb * g->n + j) * g->k + k], p);
         }
         total = t0 == k0 ? p : total + p;
     }
@@ -243,6 +241,20 @@ static float *decoded(const sb_tensor *t) {
     size_t count = t->bytes / sb_type_width(t->type);
     float *out = malloc(sizeof(float) * (count ? count : 1));
     if (out) for (size_t i = 0; i < count; i++) out[i] = load_float(t->data, i, t->type);
+    return out;
+}
+
+/* B decoded to fp32 as [matrices, N, K] whatever its layout and ldb, so each dot product reads
+ * both operands in order along K; NULL when out of memory. */
+static float *decoded_b(const sb_gemm *g, const sb_tensor *b, long long matrices) {
+    float *out = malloc(sizeof(float) * (size_t)(matrices * g->n * g->k ? matrices * g->n * g->k : 1));
+    if (!out) return NULL;
+    for (long long mb = 0; mb < matrices; mb++)
+        for (long long j = 0; j < g->n; j++)
+            for (long long k = 0; k < g->k; k++) {
+                size_t bi = g->layout_nk ? (size_t)((mb * g->n + j) * g->ldb + k) : (size_t)((mb * g->k + k) * g->ldb + j);
+                out[(mb * g->n + j) * g->k + k] = load_float(b->data, bi, g->b);
+            }
     return out;
 }
 
@@ -281,7 +293,7 @@ static sb_status run_gemm(void *context, const sb_gemm *g, const sb_tensor *a, c
     /* A tile is as deep as the array takes products per pass: 128 rows, two 8-bit products per PE. */
     long long tile = g->a == SB_FP8_E4M3 || g->a == SB_FP8_E5M2 ? 2 * TILE : TILE;
     double factor = blocked ? 1 / g->scale_output : g->scale_a * g->scale_b / g->scale_output;
-    float *af = integer ? NULL : decoded(a), *bf = integer ? NULL : decoded(b);
+    float *af = integer ? NULL : decoded(a), *bf = integer ? NULL : decoded_b(g, b, g->groups ? g->groups : g->batch);
     if (!integer && (!af || !bf)) {
         free(af); free(bf);
         snprintf(reason, reason_size, "out of memory");
