@@ -15,6 +15,12 @@ public protocol DeviceAdapter: Sendable {
     /// `DeviceError.broken` when the device or its adapter breaks.
     func run(_ benchmarkCase: BenchmarkCase, inputs: CaseInputs) throws(DeviceError) -> DeviceOutput
 
+    /// Why the device will not run `benchmarkCase`, when it can tell without its inputs; nil when it
+    /// may. The harness asks before generating a case's inputs, so a case an adapter cannot be sent
+    /// costs no data (hardening of the run's time: about 3 of the 7 s of a quick GEMM run through a
+    /// version-1 adapter went to inputs of cases then refused).
+    func unsupported(_ benchmarkCase: BenchmarkCase) -> String?
+
     /// Releases the device (an adapter process stops); called once when a run ends.
     func shutdown()
 
@@ -23,6 +29,7 @@ public protocol DeviceAdapter: Sendable {
 }
 
 extension DeviceAdapter {
+    public func unsupported(_ benchmarkCase: BenchmarkCase) -> String? { nil }
     public func shutdown() {}
     public var log: String? { nil }
 }

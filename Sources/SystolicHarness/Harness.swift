@@ -146,6 +146,7 @@ public struct Harness: Sendable {
         }
         let arithmetic = device.descriptor.arithmetic
         if let why = CaseCheck.unjudgeable(workload, arithmetic: arithmetic) { return finish(.notSupported, why) }
+        if let why = device.unsupported(benchmarkCase) { return finish(.notSupported, why) }
         let inputs = CaseCheck.inputs(workload, caseId: benchmarkCase.id, generator: generator)
         let output: DeviceOutput
         do {

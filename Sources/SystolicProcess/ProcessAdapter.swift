@@ -145,6 +145,21 @@ public final class ProcessAdapter: DeviceAdapter, @unchecked Sendable {
             : "the adapter does not declare \(what)"
     }
 
+    /// What the harness can refuse before generating inputs: ops, input types and protocol
+    /// features the adapter did not declare (`run` refuses the same, with the same reasons).
+    public func unsupported(_ benchmarkCase: BenchmarkCase) -> String? {
+        let workload = benchmarkCase.workload
+        guard descriptor.ops.contains(workload.op) else { return "the device does not declare op \(workload.op)" }
+        if let why = undeclared(workload) { return why }
+        let types: [NumberType]
+        switch workload {
+        case let .gemm(g): types = [g.types.a, g.types.b]
+        case let .attention(a): types = [a.inputType, a.kvType]
+        case .collective: types = []
+        }
+        return types.first { !descriptor.arithmetic.inputTypes.contains($0) }.map { "the device does not declare input type \($0.rawValue)" }
+    }
+
     /// The request's tensors of a GEMM, by role (docs/protocol.md, "run"): the operands as stored,
     /// C's initial rows, the epilogue's vectors, the block scales and the experts' row counts.
     static func gemmTensors(_ g: GemmCase, _ t: GemmInputs) -> [(role: String, tensor: Tensor)] {
