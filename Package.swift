@@ -100,7 +100,7 @@ let package = Package(
         // One test target per module (or group of modules), so a change rebuilds and reruns what it touches.
         .testTarget(name: "SystolicNumericsTests", dependencies: ["SystolicData", "SystolicNumerics", "SystolicSuite", "SystolicTestSupport"]),
         .testTarget(name: "SystolicSuiteTests", dependencies: ["SystolicJSON", "SystolicNumerics", "SystolicSuite", "SystolicTestSupport"]),
-        .testTarget(name: "SystolicCheckTests", dependencies: ["CSystolicPlatform", "SystolicCheck", "SystolicData", "SystolicDevice", "SystolicEmulation", "SystolicHarness", "SystolicNumerics", "SystolicSuite", "SystolicTestSupport"]),
+        .testTarget(name: "SystolicCheckTests", dependencies: ["CSystolicPlatform", "SystolicCheck", "SystolicData", "SystolicDevice", "SystolicEmulation", "SystolicHarness", "SystolicNumerics", "SystolicResults", "SystolicSuite", "SystolicTestSupport"]),
         .testTarget(name: "SystolicEmulationTests", dependencies: ["SystolicCertify", "SystolicCheck", "SystolicData", "SystolicDevice", "SystolicEmulation", "SystolicHarness", "SystolicJSON", "SystolicNumerics", "SystolicSuite", "SystolicTestSupport"]),
         .testTarget(name: "SystolicHarnessTests", dependencies: ["CSystolicPlatform", "SystolicCheck", "SystolicData", "SystolicDevice", "SystolicEmulation", "SystolicHarness", "SystolicJSON", "SystolicNumerics", "SystolicResults", "SystolicSuite", "SystolicTestSupport"]),
         .testTarget(name: "SystolicCompareTests", dependencies: ["SystolicCompare", "SystolicDevice", "SystolicHarness", "SystolicJSON", "SystolicResults", "SystolicTestSupport"]),

@@ -34,7 +34,7 @@ public enum AttentionCheck {
                 let low = out.round(e == 0 ? exact : (exact - e).nextDown, overflow: a.overflow)
                 let high = out.round(e == 0 ? exact : (exact + e).nextUp, overflow: a.overflow)
                 let inside = low.isNaN || high.isNaN ? device.isNaN : !device.isNaN && device >= low && device <= high
-                let ratio = GemmCheck.ratioToBound(device: device, exact: exact, bound: e, type: out, overflow: a.overflow)
+                let ratio = GemmCheck.reportedRatio(inside: inside, device: device, exact: exact, bound: e, type: out, overflow: a.overflow)
                 if !inside { mismatches += 1 }
                 maxRatio = max(maxRatio, ratio.isNaN ? .infinity : ratio)
                 let index = [b, h, row % a.queryLength, c]

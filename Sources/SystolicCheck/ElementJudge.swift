@@ -60,7 +60,7 @@ struct ElementJudge {
             high = low
         }
         let inside = low.isNaN || high.isNaN ? device.isNaN : !device.isNaN && device >= low && device <= high
-        let ratio = GemmCheck.ratioToBound(device: device, exact: exactValue, bound: e, type: out, overflow: gemm.overflow)
+        let ratio = GemmCheck.reportedRatio(inside: inside, device: device, exact: exactValue, bound: e, type: out, overflow: gemm.overflow)
         if !inside { mismatches += 1 }
         if ratio > maxRatio || ratio.isNaN { maxRatio = ratio.isNaN ? .infinity : ratio }
         if inside && !exact && exactValue.isFinite {

@@ -189,7 +189,7 @@ public enum GemmCheck {
             let inside = !device.isNaN && device >= low && device <= high
             if !inside { mismatches += 1 }
             let halfWidth = max(hi - exact, exact - lo)
-            let ratio = ratioToBound(device: device, exact: exact, bound: halfWidth, type: g.types.output, overflow: g.overflow)
+            let ratio = reportedRatio(inside: inside, device: device, exact: exact, bound: halfWidth, type: g.types.output, overflow: g.overflow)
             maxRatio = max(maxRatio, ratio.isNaN ? .infinity : ratio)
             if worst == nil || ratio > worst!.ratio {
                 worst = ElementReport(index: unflatten(idx, g), device: device, exact: exact, low: low, high: high, bound: halfWidth, ratio: ratio,
@@ -248,6 +248,22 @@ public enum GemmCheck {
     /// when the output is Ĉ correctly rounded and above 1 exactly when the interval rule fails, for
     /// every output type (a bf16 output one step away from Ĉ's rounding is not charged its whole
     /// step).
+    /// The ratio a report gives an element, consistent with whether it lies in its interval: the
+    /// rounding-cell ratio (`ratioToBound`) inside, which is at most 1 there (a value in the
+    /// interval is the conversion of some x within E of Ĉ, so its cell meets [Ĉ − E, Ĉ + E]); and
+    /// outside, at least |device − Ĉ| / E, never 1 or less. The cell alone gave 0 for an element
+    /// outside at a rounding tie broken the wrong way or at a saturation edge, where the cell
+    /// touches Ĉ ("device 334.0 inside [332.0, 332.0] … ratio 0", issue #28, item 4).
+    static func reportedRatio(inside: Bool, device: Double, exact: Double, bound e: Double, type: NumberType,
+                              overflow: OverflowMode) -> Double {
+        let cell = ratioToBound(device: device, exact: exact, bound: e, type: type, overflow: overflow)
+        if inside { return cell }
+        guard e > 0, device.isFinite, exact.isFinite else { return .infinity }
+        // Outside: beyond one end of the interval. With an interval lopsided about Ĉ the distance
+        // over the wider half can still be 1 or less; the ratio then says "just outside".
+        return max(cell, abs(device - exact) / e, (1 as Double).nextUp)
+    }
+
     static func ratioToBound(device: Double, exact: Double, bound e: Double, type: NumberType, overflow: OverflowMode) -> Double {
         if device.isNaN { return exact.isNaN ? 0 : .infinity }
         if !exact.isFinite { return device == type.round(exact, overflow: overflow) ? 0 : .infinity }

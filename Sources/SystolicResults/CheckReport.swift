@@ -82,7 +82,8 @@ public struct ElementReport: Sendable, Codable, Equatable {
 
     /// A one-line account for messages: "element [0, 3, 17]: device 1.5 outside [1.2, 1.3] …".
     public var sentence: String {
-        let inside = ratio <= 1 && !device.isNaN
+        // The ratio says it (reportedRatio): at most 1 inside, above 1 outside; NaN against NaN is 0.
+        let inside = ratio <= 1
         let place = inside ? "inside" : "outside"
         var s = "element \(index): device \(device) \(place) [\(low), \(high)] around exact \(exact)"
         if ratio.isFinite { s += " (ratio \(Self.short(ratio)) to the bound" } else { s += " (no error allowed" }
