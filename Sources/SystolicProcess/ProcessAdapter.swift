@@ -151,13 +151,18 @@ public final class ProcessAdapter: DeviceAdapter, @unchecked Sendable {
         let workload = benchmarkCase.workload
         guard descriptor.ops.contains(workload.op) else { return "the device does not declare op \(workload.op)" }
         if let why = undeclared(workload) { return why }
-        let types: [NumberType]
+        return Self.engineTypes(workload).first { !descriptor.arithmetic.inputTypes.contains($0) }
+            .map { "the device does not declare input type \($0.rawValue)" }
+    }
+
+    /// The matrix engine's input types a case uses. A collective moves data: its type is not one
+    /// (int32 sums are collectives too), and the adapter refuses what it cannot move.
+    static func engineTypes(_ workload: Workload) -> [NumberType] {
         switch workload {
-        case let .gemm(g): types = [g.types.a, g.types.b]
-        case let .attention(a): types = [a.inputType, a.kvType]
-        case .collective: types = []
+        case let .gemm(g): [g.types.a, g.types.b]
+        case let .attention(a): [a.inputType, a.kvType]
+        case .collective: []
         }
-        return types.first { !descriptor.arithmetic.inputTypes.contains($0) }.map { "the device does not declare input type \($0.rawValue)" }
     }
 
     /// The request's tensors of a GEMM, by role (docs/protocol.md, "run"): the operands as stored,
@@ -183,51 +188,39 @@ public final class ProcessAdapter: DeviceAdapter, @unchecked Sendable {
     public func run(_ benchmarkCase: BenchmarkCase, inputs: CaseInputs) throws(DeviceError) -> DeviceOutput {
         lock.lock()
         defer { lock.unlock() }
+        // The harness asked already (`unsupported`); a direct caller gets the same answer here.
+        if let why = unsupported(benchmarkCase) { throw .notSupported(why) }
         // What to send: the op's spec, its input tensors by role, and the one output it writes.
         let op = benchmarkCase.workload.op
-        guard descriptor.ops.contains(op) else { throw .notSupported("the device does not declare op \(op)") }
         var gemmSpec: GemmSpec?, attentionSpec: AttentionSpec?, collectiveSpec: CollectiveSpec?
         var tensorsByRole: [(role: String, tensor: Tensor)]
         var outputRole: String?
-        let outputType: NumberType, outputShape: [Int], inputTypes: [NumberType], work: WorkCount?
+        let outputType: NumberType, outputShape: [Int], work: WorkCount?
         switch (benchmarkCase.workload, inputs) {
         case let (.gemm(g), .gemm(tensors)):
-            if let why = undeclared(benchmarkCase.workload) { throw .notSupported(why) }
             gemmSpec = GemmSpec(g)
             tensorsByRole = Self.gemmTensors(g, tensors)
             // C as stored: [batch, M, ldc], its padding as the input `c` holds it.
             (outputRole, outputType, outputShape) = (g.output.role, g.output.type, g.output.shape)
-            inputTypes = [g.types.a, g.types.b]
             work = g.work
         case let (.attention(a), .attention(tensors)):
-            if let why = undeclared(benchmarkCase.workload) { throw .notSupported(why) }
             attentionSpec = AttentionSpec(a)
             tensorsByRole = tensors.byRole
             (outputRole, outputType, outputShape) = (a.output.role, a.output.type, a.output.shape)
-            inputTypes = [a.inputType, a.kvType]
             work = a.work
         case let (.collective(c), .collective(tensors)):
             collectiveSpec = CollectiveSpec(c)
             tensorsByRole = [("in", tensors.buffers)]
             let spec = c.output!
             (outputRole, outputType, outputShape) = (spec.role, spec.type, spec.shape)
-            // A collective moves data; its type is not a matrix-engine input type (int32 sums are
-            // collectives too). The adapter refuses what it cannot move.
-            inputTypes = []
             work = nil
         case let (.collective(c), .none) where c.timingOnly:
             collectiveSpec = CollectiveSpec(c)
             tensorsByRole = []
             (outputRole, outputType, outputShape) = (nil, c.type, [])
-            // A collective moves data; its type is not a matrix-engine input type (int32 sums are
-            // collectives too). The adapter refuses what it cannot move.
-            inputTypes = []
             work = nil
         default:
             throw .notSupported("the adapter protocol does not carry op \(op) in this version")
-        }
-        for t in inputTypes where !descriptor.arithmetic.inputTypes.contains(t) {
-            throw .notSupported("the device does not declare input type \(t.rawValue)")
         }
         caseCounter += 1
         // Each case's files live in a fresh directory whose name the adapter cannot predict, and
@@ -263,7 +256,7 @@ public final class ProcessAdapter: DeviceAdapter, @unchecked Sendable {
             case "not_supported":
                 // Nothing of a collective is declared beyond the op: refusing a data type is honest.
                 if collectiveSpec != nil { throw DeviceError.notSupported(reply.reason ?? "the adapter gave no reason") }
-                let types = inputTypes.map(\.rawValue).joined(separator: " × ")
+                let types = Self.engineTypes(benchmarkCase.workload).map(\.rawValue).joined(separator: " × ")
                 throw AdapterFailure("the device declared \(op) with \(types) in its handshake, then refused the case: \(reply.reason ?? "no reason")")
             case "error":
                 throw DeviceError.broken("the adapter reported an error: \(reply.reason ?? "no reason")\(stderrTail())")
@@ -349,7 +342,9 @@ public final class ProcessAdapter: DeviceAdapter, @unchecked Sendable {
                 throw AdapterFailure("the adapter speaks protocol \(object["protocol"]?.excerpt ?? "none"), this harness speaks \(AdapterProtocol.versions.map(String.init).joined(separator: " and "))")
             }
             let hello: HelloReply
-            do { hello = try JSONDecoder().decode(HelloReply.self, from: Data(line)) } catch {
+            // As strict as a file: the place and the value at fault are named (an unknown feature,
+            // a misspelt field), and the descriptor recorded is exactly what the adapter sent.
+            do { hello = try JSONFile.decode(HelloReply.self, bytes: line, file: "the adapter's hello reply") } catch {
                 throw AdapterFailure("malformed handshake: \(error)")
             }
             // Helpers the adapter starts before it answers the handshake may live until shutdown.
