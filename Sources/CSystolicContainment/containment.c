@@ -22,21 +22,40 @@
 #include <sys/prctl.h>
 #endif
 
-// One /proc/<pid>/stat: its parent and whether it is a zombie. 0 on success.
-static int read_stat(pid_t pid, pid_t *parent, int *zombie) {
-    char path[64], buf[512];
-    // "/proc/" + decimal pid + "/stat", built by hand (snprintf is not async-signal-safe).
-    char digits[16];
-    int n = 0;
-    unsigned long v = (unsigned long)pid;
-    do { digits[n++] = (char)('0' + v % 10); v /= 10; } while (v && n < 15);
+// Appends "/proc/<pid>" (and "/task/<tid>" when tid > 0) and `tail` to `path`.
+static void proc_path(char *path, pid_t pid, pid_t tid, const char *tail) {
     int at = 0;
     const char *head = "/proc/";
     while (*head) path[at++] = *head++;
-    while (n) path[at++] = digits[--n];
-    const char *tail = "/stat";
+    pid_t parts[2] = {pid, tid};
+    for (int k = 0; k < 2; k++) {
+        if (k == 1) {
+            if (tid <= 0) break;
+            const char *task = "/task/";
+            while (*task) path[at++] = *task++;
+        }
+        char digits[16];
+        int n = 0;
+        unsigned long v = (unsigned long)parts[k];
+        do { digits[n++] = (char)('0' + v % 10); v /= 10; } while (v && n < 15);
+        while (n) path[at++] = digits[--n];
+    }
     while (*tail) path[at++] = *tail++;
     path[at] = 0;
+}
+
+/* The number a /proc directory entry names, or 0 for anything else ("self", "cpuinfo", …). */
+static long entry_number(const char *name) {
+    if (*name < '1' || *name > '9') return 0;
+    long n = 0;
+    while (*name >= '0' && *name <= '9') n = n * 10 + (*name++ - '0');
+    return *name ? 0 : n;
+}
+
+// One /proc/<pid>/stat: its parent and whether it is a zombie. 0 on success.
+static int read_stat(pid_t pid, pid_t *parent, int *zombie) {
+    char path[64], buf[512];
+    proc_path(path, pid, 0, "/stat");
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return -1;
     ssize_t got = read(fd, buf, sizeof buf - 1);
@@ -78,11 +97,8 @@ static int snapshot(pid_t *pids, pid_t *parents, int *zombies) {
         for (long off = 0; off < got;) {
             struct linux_dirent64 *d = (struct linux_dirent64 *)(buf + off);
             off += d->d_reclen;
-            long pid = 0;
-            const char *c = d->d_name;
-            if (*c < '1' || *c > '9') continue;
-            while (*c >= '0' && *c <= '9') pid = pid * 10 + (*c++ - '0');
-            if (*c || count >= MAX_PROCS) continue;
+            long pid = entry_number(d->d_name);
+            if (!pid || count >= MAX_PROCS) continue;
             pid_t parent;
             int zombie;
             if (read_stat((pid_t)pid, &parent, &zombie) != 0) continue;
@@ -111,28 +127,6 @@ static void mark_descendants(pid_t root, const pid_t *pids, const pid_t *parents
     }
 }
 
-// Appends "/proc/<pid>" (and "/task/<tid>" when tid > 0) and `tail` to `path`.
-static void proc_path(char *path, pid_t pid, pid_t tid, const char *tail) {
-    int at = 0;
-    const char *head = "/proc/";
-    while (*head) path[at++] = *head++;
-    pid_t parts[2] = {pid, tid};
-    for (int k = 0; k < 2; k++) {
-        if (k == 1) {
-            if (tid <= 0) break;
-            const char *task = "/task/";
-            while (*task) path[at++] = *task++;
-        }
-        char digits[16];
-        int n = 0;
-        unsigned long v = (unsigned long)parts[k];
-        do { digits[n++] = (char)('0' + v % 10); v /= 10; } while (v && n < 15);
-        while (n) path[at++] = digits[--n];
-    }
-    while (*tail) path[at++] = *tail++;
-    path[at] = 0;
-}
-
 int sb_descendants(pid_t root, pid_t *out, int capacity) {
     // Breadth first through /proc/<pid>/task/<tid>/children (Linux 3.5), which lists each
     // thread's children: cheap for a small tree, where a scan of all of /proc costs milliseconds.
@@ -156,10 +150,8 @@ int sb_descendants(pid_t root, pid_t *out, int capacity) {
             for (long off = 0; off < got;) {
                 struct linux_dirent64 *d = (struct linux_dirent64 *)(buf + off);
                 off += d->d_reclen;
-                long tid = 0;
-                const char *c = d->d_name;
-                if (*c < '1' || *c > '9') continue;
-                while (*c >= '0' && *c <= '9') tid = tid * 10 + (*c++ - '0');
+                long tid = entry_number(d->d_name);
+                if (!tid) continue;
                 char children_path[128];
                 proc_path(children_path, pid, (pid_t)tid, "/children");
                 int fd = open(children_path, O_RDONLY | O_CLOEXEC);
