@@ -281,6 +281,7 @@ static int optional_block(json_object *o, const char *key, long long block[2], i
     return 1;
 }
 
+/* By bit position of the SB_GEMM_* and SB_ATTENTION_* flags (sbsdk.h), in the protocol's words. */
 static const char *gemm_feature_names[] = {"bias", "activation", "scales", "block_scales", "requantization", "leading_dimensions", "groups"};
 static const char *attention_feature_names[] = {"kv_scales", "layout_bshd", "layout_paged"};
 
@@ -339,13 +340,20 @@ static void handle_gemm(const sb_adapter *adapter, void *context, json_object *r
     unsigned used = 0;
     int has_lda, has_ldb, has_ldc, has_block_a, has_block_b, has_groups;
     json_object *v;
-    if (!optional_int(g, "lda", gemm.k, SB_MAX_DIM, &gemm.lda, &has_lda) || !optional_int(g, "ldb", row_b, SB_MAX_DIM, &gemm.ldb, &has_ldb) ||
-        !optional_int(g, "ldc", gemm.n, SB_MAX_DIM, &gemm.ldc, &has_ldc) ||
-        !optional_number(g, "scale_a", 1e-300, 1e300, &gemm.scale_a) || !optional_number(g, "scale_b", 1e-300, 1e300, &gemm.scale_b) ||
-        !optional_number(g, "scale_output", 1e-300, 1e300, &gemm.scale_output) ||
-        !optional_block(g, "block_a", gemm.block_a, &has_block_a) || !optional_block(g, "block_b", gemm.block_b, &has_block_b) ||
-        !optional_int(g, "groups", 1, 1 << 20, &gemm.groups, &has_groups)) {
-        reply_status(reply, size, "error", id, "malformed gemm description: lda, ldb, ldc, scales, blocks or groups out of range");
+    /* Each field checked on its own, so the error names the one at fault. */
+    const char *bad = !optional_int(g, "lda", gemm.k, SB_MAX_DIM, &gemm.lda, &has_lda)               ? "lda (at least k)"
+                      : !optional_int(g, "ldb", row_b, SB_MAX_DIM, &gemm.ldb, &has_ldb)              ? "ldb (at least B's row length)"
+                      : !optional_int(g, "ldc", gemm.n, SB_MAX_DIM, &gemm.ldc, &has_ldc)             ? "ldc (at least n)"
+                      : !optional_number(g, "scale_a", 1e-300, 1e300, &gemm.scale_a)                 ? "scale_a (a positive number)"
+                      : !optional_number(g, "scale_b", 1e-300, 1e300, &gemm.scale_b)                 ? "scale_b (a positive number)"
+                      : !optional_number(g, "scale_output", 1e-300, 1e300, &gemm.scale_output)       ? "scale_output (a positive number)"
+                      : !optional_block(g, "block_a", gemm.block_a, &has_block_a)                    ? "block_a ([rows, cols], each positive)"
+                      : !optional_block(g, "block_b", gemm.block_b, &has_block_b)                    ? "block_b ([rows, cols], each positive)"
+                      : !optional_int(g, "groups", 1, 1 << 20, &gemm.groups, &has_groups)            ? "groups (1 to 2^20 experts)"
+                                                                                                    : NULL;
+    if (bad) {
+        snprintf(why, sizeof why, "malformed gemm description: %s", bad);
+        reply_status(reply, size, "error", id, why);
         return;
     }
     if (has_lda || has_ldb || has_ldc) used |= SB_GEMM_LEADING_DIMENSIONS;
