@@ -63,7 +63,7 @@ public enum CertificationPackage {
 
     /// A fresh nonce from the system's generator.
     public static func freshNonce() -> String {
-        (0..<2).map { _ in String(UInt64.random(in: 0...UInt64.max), radix: 16).leftPadded(to: 16) }.joined()
+        String(format: "%016llx%016llx", UInt64.random(in: 0...UInt64.max), UInt64.random(in: 0...UInt64.max))
     }
 
     /// The files a package may hold: anything else (a script, a note, a second results file) is
@@ -150,9 +150,4 @@ public enum CertificationPackage {
         let path = (directory as NSString).appendingPathComponent(name)
         try JSONFile.writeAtomically(try Data(contentsOf: URL(fileURLWithPath: source)), to: path)
     }
-}
-
-extension String {
-    /// The string with leading zeros up to `width` characters.
-    func leftPadded(to width: Int) -> String { String(repeating: "0", count: max(0, width - count)) + self }
 }
