@@ -31,25 +31,33 @@ struct CLITests {
                        stderr: String(decoding: stderr, as: UTF8.self))
     }
 
+    /// Starts `systolic-bench` with `arguments` (output discarded) and returns once the journal at
+    /// `journal` holds `lines` lines, or the process has ended, or two minutes have passed.
+    static func started(_ arguments: [String], untilJournal journal: String, holds lines: Int) throws -> Process {
+        let process = Process()
+        process.executableURL = try binary()
+        process.arguments = arguments
+        process.currentDirectoryURL = Repository.root
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let deadline = Date().addingTimeInterval(120)
+        while Date() < deadline, process.isRunning {
+            let count = (try? Data(contentsOf: URL(fileURLWithPath: journal)))?.reduce(0) { $0 + ($1 == 0x0A ? 1 : 0) } ?? 0
+            if count >= lines { break }
+            usleep(2_000)
+        }
+        return process
+    }
+
     /// A run stopped by SIGTERM (a CI job's timeout) writes its incomplete results and exits 5,
     /// not 0 (hardening #26, item 9).
     @Test func anInterruptedRunExitsWithItsOwnCode() throws {
         let dir = temporaryDirectory()
         let results = dir.appendingPathComponent("r.json").path
-        let process = Process()
-        process.executableURL = try Self.binary()
-        process.arguments = ["run", "Suites/gemm.json", "--profile", "full", "--out", results]
-        process.currentDirectoryURL = Repository.root
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
         // Once the journal holds a finished case, the run is under way.
-        let deadline = Date().addingTimeInterval(120)
-        while Date() < deadline, process.isRunning {
-            let lines = (try? String(contentsOfFile: results + ".journal", encoding: .utf8))?.split(separator: "\n").count ?? 0
-            if lines >= 2 { break }
-            usleep(20_000)
-        }
+        let process = try Self.started(["run", "Suites/gemm.json", "--profile", "full", "--out", results],
+                                       untilJournal: results + ".journal", holds: 2)
         try #require(process.isRunning, "the full gemm profile finished before it could be interrupted")
         kill(process.processIdentifier, SIGTERM)
         process.waitUntilExit()

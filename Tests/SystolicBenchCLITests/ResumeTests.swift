@@ -21,19 +21,7 @@ struct ResumeTests {
     /// Starts `run`, SIGKILLs it once its journal holds `lines` lines, and reports whether it was
     /// still running then.
     static func killed(_ arguments: [String], journal: String, atLines lines: Int) throws -> Bool {
-        let process = Process()
-        process.executableURL = try CLITests.binary()
-        process.arguments = arguments
-        process.currentDirectoryURL = Repository.root
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let deadline = Date().addingTimeInterval(300)
-        while Date() < deadline, process.isRunning {
-            let count = (try? Data(contentsOf: URL(fileURLWithPath: journal)))?.reduce(0) { $0 + ($1 == 0x0A ? 1 : 0) } ?? 0
-            if count >= lines { break }
-            usleep(2_000)
-        }
+        let process = try CLITests.started(arguments, untilJournal: journal, holds: lines)
         let wasRunning = process.isRunning
         kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()

@@ -71,9 +71,7 @@ struct ExampleCAdapterTests {
         let adapter = try ProcessAdapter(executable: try Self.adapterPath(), arguments: ["--protocol", "1"],
                                          timing: TimingPlan(warmup: 0, minRepeats: 1, minSeconds: 0))
         #expect(adapter.protocolVersion == 1)
-        let suite = try SuiteLoader.load(Repository.path("Suites/gemm.json"))
-        let results = try Harness(device: adapter).run(
-            Harness.Plan(suites: [suite], profile: "quick", resultsPath: temporaryDirectory().appendingPathComponent("v1.json").path))
+        let results = try QuickRun.run(to: temporaryDirectory(), suites: ["gemm"], device: adapter)
         adapter.shutdown()
         #expect(results.cases.contains { $0.verdict == .notSupported && $0.reason?.hasPrefix("the adapter speaks protocol 1") == true })
         #expect(results.cases.allSatisfy { $0.verdict == .pass || $0.verdict == .notSupported })

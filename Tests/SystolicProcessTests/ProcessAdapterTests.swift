@@ -161,8 +161,7 @@ struct ProcessAdapterTests {
                                          timing: TimingPlan(warmup: 0, minRepeats: 1, minSeconds: 0))
         #expect(adapter.protocolVersion == 1)
         let suite = try SuiteLoader.load(Repository.path("Suites/gemm.json"))
-        let results = try Harness(device: adapter).run(
-            Harness.Plan(suites: [suite], profile: "quick", resultsPath: temporaryDirectory().appendingPathComponent("v1.json").path))
+        let results = try QuickRun.run(to: temporaryDirectory(), suites: ["gemm"], device: adapter)
         adapter.shutdown()
         let inProcess = Dictionary(uniqueKeysWithValues: try QuickRun.shared.get().cases.map { ($0.id, $0) })
         var refused = 0
