@@ -67,7 +67,7 @@ let package = Package(
             name: "SystolicCertify",
             dependencies: ["SystolicJSON", "SystolicNumerics", "SystolicSuite", "SystolicData", "SystolicDevice", "SystolicEmulation", "SystolicCheck", "SystolicHarness"]
         ),
-        .target(name: "SystolicProtocol", dependencies: ["SystolicNumerics", "SystolicSuite", "SystolicDevice"]),
+        .target(name: "SystolicProtocol", dependencies: ["SystolicJSON", "SystolicNumerics", "SystolicSuite", "SystolicDevice"]),
         .target(
             name: "SystolicProcess",
             dependencies: [

@@ -183,6 +183,46 @@ int sb_descendants(pid_t root, pid_t *out, int capacity) {
     return found;
 }
 
+// A /proc file held open and read again from offset 0: seq files are generated afresh on each
+// read, so a check costs one system call instead of open, read and close.
+static ssize_t reread(int *fd, pid_t pid, pid_t tid, const char *tail, char *buf, size_t size) {
+    if (*fd < 0) {
+        char path[96];
+        proc_path(path, pid, tid, tail);
+        *fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (*fd < 0) return -1;
+    }
+    ssize_t got = pread(*fd, buf, size - 1, 0);
+    if (got >= 0) buf[got] = 0;
+    return got;
+}
+
+int sb_quiet(pid_t supervisor, pid_t adapter, int fds[3]) {
+    char buf[512];
+    // The supervisor (single-threaded) has exactly one child, the adapter.
+    ssize_t got = reread(&fds[0], supervisor, supervisor, "/children", buf, sizeof buf);
+    if (got <= 0) return got < 0 ? -1 : 0;
+    char *p = buf;
+    long child = 0;
+    while (*p >= '0' && *p <= '9') child = child * 10 + (*p++ - '0');
+    if (child != adapter || p[0] != ' ' || p[1] != 0) return 0;
+    // The adapter has one thread (field 20 of its stat, counted after the command's last ')') ...
+    got = reread(&fds[1], adapter, 0, "/stat", buf, sizeof buf);
+    if (got <= 0) return -1;
+    char *close_paren = NULL;
+    for (p = buf; *p; p++) if (*p == ')') close_paren = p;
+    if (!close_paren) return -1;
+    p = close_paren + 1;
+    for (int field = 2; field < 20 && *p; p++) if (*p == ' ') field++;
+    long threads = 0;
+    while (*p >= '0' && *p <= '9') threads = threads * 10 + (*p++ - '0');
+    if (threads != 1) return 0;
+    // ... and that thread no child.
+    got = reread(&fds[2], adapter, adapter, "/children", buf, sizeof buf);
+    if (got < 0) return -1;
+    return got == 0 ? 1 : 0;
+}
+
 // Kills every process below the supervisor until none is left, reaping as they die. Killed
 // processes' children are reparented to the supervisor (a subreaper), so each round reaches
 // deeper; a process forking as fast as it can still loses, since a killed process cannot fork.

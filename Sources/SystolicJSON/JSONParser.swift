@@ -53,7 +53,12 @@ public struct JSONParser {
     }
 
     private mutating func skipWhitespace() {
-        while index < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[index]) { index += 1 }
+        while index < bytes.count {
+            switch bytes[index] {
+            case 0x20, 0x09, 0x0A, 0x0D: index += 1
+            default: return
+            }
+        }
     }
 
     private mutating func parseValue(depth: Int) throws(SyntaxError) -> JSONValue {
@@ -148,38 +153,36 @@ public struct JSONParser {
         return .number(String(decoding: bytes[start..<index], as: UTF8.self))
     }
 
+    /// A string's text: its bytes between escapes are taken as they are (invalid UTF-8 repaired,
+    /// as `String(decoding:)` does), and each escape adds its scalar's UTF-8.
     private mutating func parseString() throws(SyntaxError) -> String {
         let open = index
         index += 1
-        var scalars = String.UnicodeScalarView()
         var runStart = index
-        func flushRun(_ p: JSONParser, _ scalars: inout String.UnicodeScalarView) {
-            scalars.append(contentsOf: String(decoding: p.bytes[runStart..<p.index], as: UTF8.self).unicodeScalars)
-        }
+        var text: [UInt8] = []
         while true {
             guard index < bytes.count else { throw error("unterminated string", at: open) }
             let b = bytes[index]
             if b == UInt8(ascii: "\"") {
-                flushRun(self, &scalars)
-                index += 1
-                return String(scalars)
+                defer { index += 1 }
+                if text.isEmpty { return String(decoding: bytes[runStart..<index], as: UTF8.self) }
+                text.append(contentsOf: bytes[runStart..<index])
+                return String(decoding: text, as: UTF8.self)
             }
             if b < 0x20 { throw error("control character 0x\(String(b, radix: 16)) inside a string (escape it)") }
             if b != UInt8(ascii: "\\") { index += 1; continue }
-            flushRun(self, &scalars)
+            text.append(contentsOf: bytes[runStart..<index])
             index += 1
             guard index < bytes.count else { throw error("unterminated escape sequence") }
             let e = bytes[index]
             index += 1
             switch e {
-            case UInt8(ascii: "\""): scalars.append("\"")
-            case UInt8(ascii: "\\"): scalars.append("\\")
-            case UInt8(ascii: "/"): scalars.append("/")
-            case UInt8(ascii: "b"): scalars.append("\u{08}")
-            case UInt8(ascii: "f"): scalars.append("\u{0C}")
-            case UInt8(ascii: "n"): scalars.append("\n")
-            case UInt8(ascii: "r"): scalars.append("\r")
-            case UInt8(ascii: "t"): scalars.append("\t")
+            case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): text.append(e)
+            case UInt8(ascii: "b"): text.append(0x08)
+            case UInt8(ascii: "f"): text.append(0x0C)
+            case UInt8(ascii: "n"): text.append(0x0A)
+            case UInt8(ascii: "r"): text.append(0x0D)
+            case UInt8(ascii: "t"): text.append(0x09)
             case UInt8(ascii: "u"):
                 var code = try parseHex4()
                 if (0xD800..<0xDC00).contains(code) {
@@ -192,7 +195,7 @@ public struct JSONParser {
                     code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
                 }
                 guard let scalar = Unicode.Scalar(code) else { throw error("invalid \\u escape") }
-                scalars.append(scalar)
+                text.append(contentsOf: UTF8.encode(scalar)!)
             default:
                 index -= 1
                 throw error("invalid escape '\\\(describeCurrent())'")
@@ -202,9 +205,19 @@ public struct JSONParser {
     }
 
     private mutating func parseHex4() throws(SyntaxError) -> UInt32 {
-        guard index + 4 <= bytes.count,
-              let v = UInt32(String(decoding: bytes[index..<index + 4], as: UTF8.self), radix: 16)
-        else { throw error("\\u must be followed by four hexadecimal digits") }
+        // Four hexadecimal digits exactly (UInt32(_:radix:) would also take a sign).
+        guard index + 4 <= bytes.count else { throw error("\\u must be followed by four hexadecimal digits") }
+        var v: UInt32 = 0
+        for b in bytes[index..<index + 4] {
+            let digit: UInt8
+            switch b {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = b - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = b - UInt8(ascii: "a") + 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = b - UInt8(ascii: "A") + 10
+            default: throw error("\\u must be followed by four hexadecimal digits")
+            }
+            v = v << 4 | UInt32(digit)
+        }
         index += 4
         return v
     }

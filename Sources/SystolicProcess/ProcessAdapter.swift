@@ -18,7 +18,7 @@ import SystolicSuite
 /// on: a crash or hang (the whole process group is killed and the adapter restarted for the next
 /// case), garbage or out-of-protocol replies, outputs missing, of the wrong size, or outside the
 /// scratch directory (symbolic links included), and capabilities claimed in the handshake then
-/// refused. The harness owns the scratch directory and removes each case's files after it.
+/// refused. The harness owns the scratch directory and its tensor files (`ScratchFiles`).
 public final class ProcessAdapter: DeviceAdapter, @unchecked Sendable {
     public let executable: String
     public let arguments: [String]
@@ -26,12 +26,12 @@ public final class ProcessAdapter: DeviceAdapter, @unchecked Sendable {
     public let timing: TimingPlan
     public private(set) var descriptor: DeviceDescriptor
     private let scratch: URL
-    private let scratchReal: String
+    /// The session's tensor files, reused across cases.
+    private let scratchFiles: ScratchFiles
     /// True when the harness made the scratch directory (and so removes it at shutdown).
     private let ownsScratch: Bool
     private let lock = NSLock()
     private var process: AdapterProcess?
-    private var caseCounter = 0
     /// Every process group started, so callers (and tests) can check none is left behind.
     public private(set) var processGroups: [pid_t] = []
     public private(set) var restarts = 0
@@ -53,7 +53,7 @@ public final class ProcessAdapter: DeviceAdapter, @unchecked Sendable {
         let dir = scratch ?? URL(fileURLWithPath: TensorFileIO.defaultScratchParent()).appendingPathComponent("systolic-bench-adapter-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         self.scratch = dir
-        self.scratchReal = Self.realPath(dir.path) ?? dir.path
+        self.scratchFiles = try ScratchFiles(directory: dir.path)
         self.ownsScratch = scratch == nil
         stdoutLog = OutputLog(path: dir.appendingPathComponent("adapter.stdout").path)
         stderrLog = OutputLog(path: dir.appendingPathComponent("adapter.stderr").path)
@@ -93,6 +93,7 @@ public final class ProcessAdapter: DeviceAdapter, @unchecked Sendable {
             process = nil
         }
         // The scratch directory lives in memory: leave nothing behind once the adapter is gone.
+        scratchFiles.removeAll()
         if ownsScratch { try? FileManager.default.removeItem(at: scratch) }
     }
 
@@ -222,37 +223,38 @@ public final class ProcessAdapter: DeviceAdapter, @unchecked Sendable {
         default:
             throw .notSupported("the adapter protocol does not carry op \(op) in this version")
         }
-        caseCounter += 1
-        // Each case's files live in a fresh directory whose name the adapter cannot predict, and
-        // are created only where nothing exists: the scratch directory is the adapter's to write,
-        // and a link it planted at a predictable name would have had the harness overwrite the
-        // link's target (hardening #26, item 1).
-        let caseDirectory = scratch.appendingPathComponent("case-\(caseCounter)-\(UUID().uuidString)").path
-        guard mkdir(caseDirectory, 0o700) == 0 else {
-            throw .broken("cannot create the case's directory \(caseDirectory): \(String(cString: strerror(errno)))")
-        }
-        defer { try? FileManager.default.removeItem(atPath: caseDirectory) }
-        let prefix = caseDirectory + "/"
-        // An input with the output's role (C's initial rows) gets a name of its own.
-        let files = tensorsByRole.map { (role: $0.role,
-                                         file: TensorFile(path: prefix + ($0.role == outputRole ? "\($0.role).initial.bin" : "\($0.role).bin"),
-                                                          type: $0.tensor.type, shape: $0.tensor.shape),
-                                         tensor: $0.tensor) }
-        let output = TensorFile(path: prefix + "\(outputRole ?? "none").bin", type: outputType, shape: outputShape)
+        // Files are reused across cases of the same sizes and written through the harness's own
+        // descriptors (`ScratchFiles`); an input with the output's role (C's initial rows) has a
+        // file of its own.
+        var needed: [String: Int] = [:]
+        for t in tensorsByRole { needed[ScratchFiles.inputSlot(t.role)] = t.tensor.storage.count }
+        let output = outputRole.map { (role: $0, slot: ScratchFiles.outputSlot($0), byteCount: outputShape.reduce(1, *) * outputType.byteWidth) }
+        if let output { needed[output.slot] = output.byteCount }
+        scratchFiles.beginCase(needed)
         do {
-            for f in files { try TensorFileIO.create(f.tensor.storage, at: f.file.path) }
             var inputFiles: [String: TensorFile] = [:]
-            for f in files { inputFiles[f.role] = f.file }
+            for t in tensorsByRole {
+                let path = try scratchFiles.writeInput(slot: ScratchFiles.inputSlot(t.role), stem: t.role == outputRole ? "\(t.role).initial" : t.role,
+                                                       bytes: t.tensor.storage)
+                inputFiles[t.role] = TensorFile(path: path, type: t.tensor.type, shape: t.tensor.shape)
+            }
+            var outputFiles: [String: TensorFile] = [:]
+            if let output {
+                let path = try scratchFiles.prepareOutput(slot: output.slot, stem: output.role, byteCount: output.byteCount)
+                outputFiles[output.role] = TensorFile(path: path, type: outputType, shape: outputShape)
+            }
             let request = RunRequest(id: benchmarkCase.id, op: op, gemm: gemmSpec, attention: attentionSpec, collective: collectiveSpec,
-                                     inputs: inputFiles, outputs: outputRole.map { [$0: output] } ?? [:], timing: timing)
+                                     inputs: inputFiles, outputs: outputFiles, timing: timing)
             let started = DispatchTime.now().uptimeNanoseconds
             let reply = try exchange(request)
             let roundTrip = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
             switch reply.type {
             case "result":
-                guard let outputRole else { return DeviceOutput(tensors: [:], metrics: metrics(reply, work: work, roundTrip: roundTrip)) }
-                let tensor = try readOutput(reply, role: outputRole, expected: output)
-                return DeviceOutput(tensors: [outputRole: tensor], metrics: metrics(reply, work: work, roundTrip: roundTrip))
+                guard let output, let expected = outputFiles[output.role] else {
+                    return DeviceOutput(tensors: [:], metrics: metrics(reply, work: work, roundTrip: roundTrip))
+                }
+                let tensor = try readOutput(reply, role: output.role, slot: output.slot, expected: expected)
+                return DeviceOutput(tensors: [output.role: tensor], metrics: metrics(reply, work: work, roundTrip: roundTrip))
             case "not_supported":
                 // Nothing of a collective is declared beyond the op: refusing a data type is honest.
                 if collectiveSpec != nil { throw DeviceError.notSupported(reply.reason ?? "the adapter gave no reason") }
@@ -302,15 +304,15 @@ public final class ProcessAdapter: DeviceAdapter, @unchecked Sendable {
         for stale in p.unsolicitedLines() {
             note("discarded a message sent with no request outstanding, before case \(request.id): \(Self.excerpt(stale))")
         }
-        try p.send(Self.line(request))
+        try p.send(request.line())
         let deadline = Date().addingTimeInterval(caseTimeout)
         var reply: RunReply
         while true {
             let line = try p.receiveLine(timeout: max(0, deadline.timeIntervalSinceNow))
             do {
-                reply = try JSONDecoder().decode(RunReply.self, from: Data(line))
+                reply = try RunReply(line: line)
             } catch {
-                throw AdapterFailure("garbage reply (not a protocol message): \(Self.excerpt(line))")
+                throw AdapterFailure("garbage reply (not a protocol message): \(error); the line: \(Self.excerpt(line))")
             }
             guard reply.id != request.id, p.answeredIDs.contains(reply.id) else { break }
             note("discarded a stale second reply to case \(reply.id), answered already, while case \(request.id) was asked")
@@ -357,23 +359,16 @@ public final class ProcessAdapter: DeviceAdapter, @unchecked Sendable {
         }
     }
 
-    /// Reads an output file after checking it is the requested, regular file inside the scratch
-    /// directory, of exactly the expected size.
-    private func readOutput(_ reply: RunReply, role: String, expected: TensorFile) throws -> Tensor {
+    /// Reads an output after checking it was written where requested: a regular file, never a
+    /// link followed, of exactly the expected size (`ScratchFiles.readOutput`).
+    private func readOutput(_ reply: RunReply, role: String, slot: String, expected: TensorFile) throws -> Tensor {
         guard let path = reply.outputs?[role] else { throw AdapterFailure("the reply names no output \"\(role)\"") }
         guard path == expected.path else { throw AdapterFailure("output written to \(path), not to the requested \(expected.path)") }
-        var info = stat()
-        guard lstat(path, &info) == 0 else { throw AdapterFailure("output \(path) is missing") }
-        guard info.st_mode & S_IFMT == S_IFREG else {
-            throw AdapterFailure("output \(path) is not a regular file (a symbolic link or other)")
+        do {
+            return Tensor(type: expected.type, shape: expected.shape, storage: try scratchFiles.readOutput(slot: slot))
+        } catch {
+            throw AdapterFailure("\(error); \(expected.type.rawValue) \(expected.shape) needs \(expected.byteCount) bytes")
         }
-        guard let real = Self.realPath(path), real.hasPrefix(scratchReal + "/") else {
-            throw AdapterFailure("output \(path) resolves outside the scratch directory")
-        }
-        guard Int(info.st_size) == expected.byteCount else {
-            throw AdapterFailure("output \(path) holds \(info.st_size) bytes; \(expected.type.rawValue) \(expected.shape) needs \(expected.byteCount)")
-        }
-        return Tensor(type: expected.type, shape: expected.shape, storage: try TensorFileIO.load(path, count: expected.byteCount))
     }
 
     /// The measured figures; `work` is the case's work count (nil for collectives).
@@ -397,6 +392,8 @@ public final class ProcessAdapter: DeviceAdapter, @unchecked Sendable {
 
     // MARK: Helpers
 
+    /// A message other than `run` (hello, shutdown: once a session) as a JSON line; `run`
+    /// requests are written by `RunRequest.line()`, in the same bytes and far faster.
     static func line<T: Encodable>(_ message: T) -> [UInt8] {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
@@ -408,12 +405,6 @@ public final class ProcessAdapter: DeviceAdapter, @unchecked Sendable {
     static func excerpt(_ line: [UInt8]) -> String {
         let text = String(decoding: line.prefix(120), as: UTF8.self)
         return "\"\(text)\(line.count > 120 ? "…" : "")\""
-    }
-
-    static func realPath(_ path: String) -> String? {
-        guard let resolved = realpath(path, nil) else { return nil }
-        defer { free(resolved) }
-        return String(cString: resolved)
     }
 
     static func digest(of path: String) -> String {

@@ -1,4 +1,5 @@
 import SystolicDevice
+import SystolicJSON
 import SystolicNumerics
 import SystolicSuite
 
@@ -74,6 +75,8 @@ public struct TensorFile: Codable, Sendable, Equatable {
     public var path: String
     public var type: NumberType
     public var shape: [Int]
+
+    enum CodingKeys: String, CodingKey { case path, type, shape }
 
     public init(path: String, type: NumberType, shape: [Int]) {
         self.path = path; self.type = type; self.shape = shape
@@ -327,6 +330,37 @@ public struct RunReply: Codable, Sendable {
                 samplesSeconds: [Double]? = nil, energyJoules: Double? = nil) {
         self.type = type; self.id = id; self.reason = reason; self.outputs = outputs
         self.samplesSeconds = samplesSeconds; self.energyJoules = energyJoules
+    }
+}
+
+extension RunReply {
+    /// Reads a reply line as strictly as a file (the hello reply is read the same way): an unknown
+    /// member, a missing one or a value of the wrong kind is named with its place. Read member by
+    /// member from the parsed line, which also costs a few microseconds where `JSONDecoder` took 25
+    /// (protocol v2, item 4).
+    public init(line: [UInt8]) throws(InputFileError) {
+        let value: JSONValue
+        do { value = try JSONParser.parse(line) } catch {
+            throw InputFileError(file: "the adapter's reply", place: nil, message: "not JSON: \(error)")
+        }
+        let root = JSONNode(value: value, file: "the adapter's reply")
+        try root.rejectUnknownMembers(["type", "id", "reason", "outputs", "samples_seconds", "energy_joules"])
+        type = try root.member("type").string()
+        id = try root.member("id").string()
+        reason = try root.optionalMember("reason")?.string()
+        if let outputs = try root.optionalMember("outputs") {
+            var paths: [String: String] = [:]
+            for (role, path) in try outputs.members() { paths[role] = try path.string() }
+            self.outputs = paths
+        } else {
+            outputs = nil
+        }
+        samplesSeconds = try root.optionalMember("samples_seconds").map { node throws(InputFileError) in
+            var seconds: [Double] = []
+            for item in try node.items() { seconds.append(try item.double()) }
+            return seconds
+        }
+        energyJoules = try root.optionalMember("energy_joules")?.double()
     }
 }
 

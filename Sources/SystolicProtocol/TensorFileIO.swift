@@ -16,12 +16,6 @@ public enum TensorFileIO {
         try writeFile(bytes, to: path, flags: O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC)
     }
 
-    /// Writes `bytes` to a new file at `path`: an existing file or symbolic link there (planted by
-    /// someone who can write the directory) is an error, never followed or overwritten.
-    public static func create(_ bytes: [UInt8], at path: String) throws {
-        try writeFile(bytes, to: path, flags: O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC)
-    }
-
     private static func writeFile(_ bytes: [UInt8], to path: String, flags: Int32) throws {
         let fd = open(path, flags, 0o644)
         guard fd >= 0 else { throw Failure(description: "cannot create \(path): \(String(cString: strerror(errno)))") }

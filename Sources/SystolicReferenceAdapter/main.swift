@@ -22,8 +22,8 @@ import SystolicSuite
 // wrong-version (in the handshake), stdout (prints to stdout, harmlessly), wrong-shape,
 // huge-output, escape-dotdot, escape-symlink, lying (declares a type, then refuses it),
 // path-name (declares the device name "../../escaped" in the handshake), flood (writes 64 MiB to
-// stderr and 16 MiB to stdout, then answers correctly), plant-link (with --victim PATH: plants
-// symbolic links to PATH where the harness might write the next cases' inputs),
+// stderr and 16 MiB to stdout, then answers correctly), plant-link (with --victim PATH: replaces
+// the scratch directory's input files with symbolic links to PATH and plants more beside them),
 // report-error, left-running (starts a child and answers while it runs), escape (starts a process
 // that leaves the group and session with setsid and a second fork, writes its pid to --victim
 // PATH, and answers), escape-and-hang (the same, and its own pid to PATH.adapter, then hangs),
@@ -90,6 +90,7 @@ func reply<T: Encodable>(_ message: T) {
 var staleReply: RunReply?
 
 var pending: [UInt8] = []
+var requestChunk = [UInt8](repeating: 0, count: 1 << 16)
 @MainActor func nextLine() -> [UInt8]? {
     while true {
         if let newline = pending.firstIndex(of: 0x0A) {
@@ -97,10 +98,14 @@ var pending: [UInt8] = []
             pending.removeSubrange(...newline)
             return line
         }
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
-        let n = chunk.withUnsafeMutableBytes { read(AdapterProtocol.requestDescriptor, $0.baseAddress, $0.count) }
+        // Look for the next request without sleeping for 50 µs first, as the C SDK does: waking
+        // from a blocking read costs 10-20 µs on a virtual machine.
+        var poller = pollfd(fd: AdapterProtocol.requestDescriptor, events: Int16(POLLIN), revents: 0)
+        let spinUntil = DispatchTime.now().uptimeNanoseconds + 50_000
+        while poll(&poller, 1, 0) == 0 && DispatchTime.now().uptimeNanoseconds < spinUntil { sched_yield() }
+        let n = requestChunk.withUnsafeMutableBytes { read(AdapterProtocol.requestDescriptor, $0.baseAddress, $0.count) }
         if n <= 0 { return nil }
-        pending.append(contentsOf: chunk[0..<n])
+        pending.append(contentsOf: requestChunk[0..<n])
     }
 }
 
@@ -251,26 +256,32 @@ while let line = nextLine() {
             case "wrong-shape"?: bytes = Array(bytes.prefix(max(bytes.count / 2, 1)))
             case "huge-output"?: bytes = Array(repeating: 0, count: bytes.count * 64)
             case "escape-dotdot"?:
-                path = URL(fileURLWithPath: c.path).deletingLastPathComponent().appendingPathComponent("../escaped-\(role).bin").path
+                // A path that differs from the one requested (through ".."), though it stays in
+                // the scratch directory so that nothing is left outside it.
+                let dir = URL(fileURLWithPath: c.path).deletingLastPathComponent()
+                path = dir.appendingPathComponent("../\(dir.lastPathComponent)/escaped-\(role).bin").path
             default: break
             }
             if misbehaveNow == "plant-link", let victim {
-                // Links at the names the harness used to give the next cases' inputs, and in this
-                // case's directory beside the output, all pointing at a file outside the scratch
-                // directory: a harness that follows them overwrites the victim.
-                let parent = URL(fileURLWithPath: c.path).deletingLastPathComponent()
-                let scratchDirectory = parent.lastPathComponent.hasPrefix("case-") ? parent.deletingLastPathComponent() : parent
-                for n in 1...8 {
-                    for r in ["a", "b", "q", "k", "v", "in", "c"] {
-                        let link = scratchDirectory.appendingPathComponent("case-\(runs + n)-\(r).bin").path
-                        try? FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: victim)
-                    }
+                // Every tensor file of the scratch directory but the output replaced by a link to a
+                // file outside it, and links at names like the harness's: a harness that wrote a
+                // later case's inputs through a name, not its own descriptor, would overwrite the victim.
+                let dir = URL(fileURLWithPath: c.path).deletingLastPathComponent()
+                for name in (try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? [] where name.hasSuffix(".bin") {
+                    let file = dir.appendingPathComponent(name).path
+                    guard file != c.path else { continue }
+                    try? FileManager.default.removeItem(atPath: file)
+                    try? FileManager.default.createSymbolicLink(atPath: file, withDestinationPath: victim)
                 }
-                try? FileManager.default.createSymbolicLink(atPath: parent.appendingPathComponent("a.bin").path, withDestinationPath: victim)
+                for r in ["a", "b", "q", "k", "v", "in", "c", "c.initial"] {
+                    try? FileManager.default.createSymbolicLink(atPath: dir.appendingPathComponent("\(r)-0.bin").path, withDestinationPath: victim)
+                }
             }
             if misbehaveNow == "escape-symlink" {
                 let outside = FileManager.default.temporaryDirectory.appendingPathComponent("systolic-outside-\(getpid()).bin")
                 try Data(bytes).write(to: outside)
+                // The harness made the output file: put the link in its place.
+                try? FileManager.default.removeItem(atPath: c.path)
                 try FileManager.default.createSymbolicLink(atPath: c.path, withDestinationPath: outside.path)
             } else {
                 try TensorFileIO.save(bytes, to: path)

@@ -89,22 +89,27 @@ struct ProcessAdapterTests {
         #expect(log.utf8.count <= 4096 && log.contains("last words before the answer"))
     }
 
-    /// An adapter that plants symbolic links where the harness writes inputs cannot make it
-    /// overwrite their target (hardening #26, item 1): every case's files go into a fresh
-    /// directory with an unpredictable name, created with O_EXCL|O_NOFOLLOW. The victim stays as
-    /// it was and every case still passes.
+    /// An adapter that puts symbolic links in place of its input files, and beside them, cannot
+    /// make the harness overwrite their target (hardening #26, item 1): the harness writes only
+    /// through descriptors of files it created (O_EXCL | O_NOFOLLOW), and makes a new file where
+    /// the adapter replaced one (protocol v2, item 4: files are reused across cases of the same
+    /// sizes). The victim stays as it was and every case still passes.
     @Test func plantedLinksAreNeverFollowed() throws {
-        let victim = write("do not overwrite", to: "victim.txt", in: temporaryDirectory())
+        let dir = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let victim = write("do not overwrite", to: "victim.txt", in: dir)
         let adapter = try ProcessAdapter(executable: try Self.adapterPath(), arguments: ["--misbehave", "plant-link", "--on-case", "1", "--victim", victim],
                                          caseTimeout: 20, timing: TimingPlan(warmup: 0, minRepeats: 1, minSeconds: 0))
-        let (results, _) = try Self.run(adapter)
-        #expect(results.cases.count == 3 && results.cases.allSatisfy { $0.verdict == .pass }, "\(results.cases.map { "\($0.verdict) \($0.reason ?? "")" })")
-        #expect(try String(contentsOfFile: victim, encoding: .utf8) == "do not overwrite")
-        // And the file writer itself refuses a planted link.
-        let dir = temporaryDirectory()
-        let link = dir.appendingPathComponent("a.bin").path
-        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: victim)
-        #expect(throws: TensorFileIO.Failure.self) { try TensorFileIO.create([1, 2, 3], at: link) }
+        // Three cases of one size (so the second and third reuse the first's files), then one of another.
+        let suite = try SuiteLoader.load(bytes: Array(suiteJSON(name: "links", cases: [
+            gemmCaseJSON(name: "first", m: 4, n: 24, k: 40, types: "\"fp32\""),
+            gemmCaseJSON(name: "second", m: 4, n: 24, k: 40, types: "\"fp32\""),
+            gemmCaseJSON(name: "third", m: 4, n: 24, k: 40, types: "\"fp32\""),
+            gemmCaseJSON(name: "fourth", m: 3, n: 17, k: 33, types: "\"bf16\""),
+        ].joined(separator: ",")).utf8), file: "links.json")
+        let results = try Harness(device: adapter).run(Harness.Plan(suites: [suite], profile: "quick", resultsPath: dir.appendingPathComponent("r.json").path))
+        adapter.shutdown()
+        #expect(results.cases.count == 4 && results.cases.allSatisfy { $0.verdict == .pass }, "\(results.cases.map { "\($0.verdict) \($0.reason ?? "")" })")
         #expect(try String(contentsOfFile: victim, encoding: .utf8) == "do not overwrite")
     }
 

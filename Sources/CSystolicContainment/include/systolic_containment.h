@@ -23,4 +23,10 @@ pid_t sb_spawn_contained(const char *path, char *const argv[], char *const envp[
 /// read. Zombies are not counted: they run nothing and hold nothing.
 int sb_descendants(pid_t root, pid_t *out, int capacity);
 
+/// The quick check before a reply is accepted: 1 when the supervisor's only child is the adapter,
+/// which runs one thread and has no child (nothing started for the case is running), 0 when only
+/// `sb_descendants` can tell, -1 when /proc cannot be read. `fds` holds three /proc files kept open
+/// between calls (-1 until the first; the caller closes them).
+int sb_quiet(pid_t supervisor, pid_t adapter, int fds[3]);
+
 #endif
