@@ -105,7 +105,7 @@ let package = Package(
         .testTarget(name: "SystolicHarnessTests", dependencies: ["CSystolicPlatform", "SystolicCheck", "SystolicData", "SystolicDevice", "SystolicEmulation", "SystolicHarness", "SystolicJSON", "SystolicNumerics", "SystolicResults", "SystolicSuite", "SystolicTestSupport"]),
         .testTarget(name: "SystolicCompareTests", dependencies: ["SystolicCompare", "SystolicDevice", "SystolicHarness", "SystolicJSON", "SystolicResults", "SystolicTestSupport"]),
         .testTarget(name: "SystolicCertifyTests", dependencies: ["SystolicCertify", "SystolicCompare", "SystolicData", "SystolicDevice", "SystolicEmulation", "SystolicHarness", "SystolicJSON", "SystolicNumerics", "SystolicProcess", "SystolicProtocol", "SystolicResults", "SystolicSuite", "SystolicTestSupport"]),
-        .testTarget(name: "SystolicProcessTests", dependencies: ["SystolicData", "SystolicDevice", "SystolicHarness", "SystolicProcess", "SystolicProtocol", "SystolicResults", "SystolicSuite", "SystolicTestSupport"]),
+        .testTarget(name: "SystolicProcessTests", dependencies: ["SystolicData", "SystolicDevice", "SystolicHarness", "SystolicJSON", "SystolicNumerics", "SystolicProcess", "SystolicProtocol", "SystolicResults", "SystolicSuite", "SystolicTestSupport"]),
         .testTarget(name: "SystolicBenchCLITests", dependencies: ["SystolicBenchCLI", "SystolicCompare", "SystolicHarness", "SystolicJSON", "SystolicResults", "SystolicTestSupport"]),
     ]
 )

@@ -256,6 +256,39 @@ static void kill_subtree(pid_t adapter) {
     }
 }
 
+// Removes a directory and what it holds (files, and directories up to `depth` levels below) with
+// raw system calls only: the supervisor may not allocate. Nothing is followed: the directory is
+// opened O_NOFOLLOW, entries are unlinked, not resolved.
+static void remove_tree_at(int parent, const char *name, int depth) {
+    int dir = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dir < 0) return;
+    char buf[4096];
+    // Passes over the directory until one removes nothing ("." and ".." always remain to be
+    // read): entries removed while reading may hide others from the same pass. Bounded, since
+    // nothing should be adding entries once the adapter's tree is dead.
+    for (int pass = 0; pass < 16; pass++) {
+        int removed = 0;
+        lseek(dir, 0, SEEK_SET);
+        for (;;) {
+            long got = syscall(SYS_getdents64, dir, buf, sizeof buf);
+            if (got <= 0) break;
+            for (long off = 0; off < got;) {
+                struct linux_dirent64 *d = (struct linux_dirent64 *)(buf + off);
+                off += d->d_reclen;
+                if (d->d_name[0] == '.' && (d->d_name[1] == 0 || (d->d_name[1] == '.' && d->d_name[2] == 0))) continue;
+                if (unlinkat(dir, d->d_name, 0) == 0) {
+                    removed++;
+                } else if (errno == EISDIR && depth > 0) {
+                    remove_tree_at(dir, d->d_name, depth - 1);
+                    if (unlinkat(dir, d->d_name, AT_REMOVEDIR) == 0) removed++;
+                }
+            }
+        }
+        if (!removed) break;
+    }
+    close(dir);
+}
+
 // Ends the supervisor as the adapter ended, so the harness's waitpid reads the adapter's status.
 static void exit_like(int status) {
     if (WIFSIGNALED(status)) {
@@ -272,7 +305,7 @@ static void exit_like(int status) {
 }
 
 static void supervise(const char *path, char *const argv[], char *const envp[], const int fds[5], int lifeline,
-                      int report, int exec_error) {
+                      int report, int exec_error, const char *scratch) {
 #ifdef __linux__
     prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
 #endif
@@ -343,15 +376,24 @@ static void supervise(const char *path, char *const argv[], char *const envp[], 
         struct pollfd p = {lifeline, POLLIN, 0};
         int ready = poll(&p, 1, 20);
         if (ready > 0) {
-            // The harness closed the lifeline or died: nothing of the adapter may outlive it.
+            // The harness closed the lifeline or died: nothing of the adapter may outlive it. A
+            // harness that ends the adapter writes a byte first; end of file without it means the
+            // harness died (killed, even with SIGKILL) and cannot remove its scratch directory.
+            char word = 0;
+            ssize_t got;
+            do { got = read(lifeline, &word, 1); } while (got < 0 && errno == EINTR);
             kill_subtree(adapter);
+            if (got == 0 && scratch) {
+                remove_tree_at(AT_FDCWD, scratch, 2);
+                rmdir(scratch);
+            }
             _exit(0);
         }
     }
 }
 
 pid_t sb_spawn_contained(const char *path, char *const argv[], char *const envp[], const int fds[5], int lifeline,
-                         pid_t *adapter) {
+                         const char *scratch, pid_t *adapter) {
     int report[2], exec_error[2];
     if (pipe2(report, O_CLOEXEC) != 0) return -1;
     if (pipe2(exec_error, O_CLOEXEC) != 0) { close(report[0]); close(report[1]); return -1; }
@@ -366,7 +408,7 @@ pid_t sb_spawn_contained(const char *path, char *const argv[], char *const envp[
         setpgid(0, 0);
         close(report[0]);
         close(exec_error[0]);
-        supervise(path, argv, envp, fds, lifeline, report[1], exec_error[1]);
+        supervise(path, argv, envp, fds, lifeline, report[1], exec_error[1], scratch);
         _exit(127);
     }
     // Both sides set the group, so it is in place whichever runs first.

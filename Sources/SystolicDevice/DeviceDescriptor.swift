@@ -73,8 +73,13 @@ public struct DeclaredArithmetic: Sendable, Codable, Equatable {
     public var subnormals: Subnormals
     /// Overflow modes it implements for output conversions.
     public var overflowModes: [OverflowMode]
-    /// Input types it accepts.
+    /// Input types it accepts (every op's, together: what capability profiles ask for).
     public var inputTypes: [NumberType]
+    /// Input types per op (`gemm`, `attention`, `collective`), where they differ: an op listed
+    /// here is sent only its own types, so declaring int32 for the int32 collectives no longer has
+    /// a GEMM with int32 inputs sent, which no document defines (#28, item 5). An op not listed
+    /// takes `inputTypes`.
+    public var inputTypesByOp: [String: [NumberType]]?
     /// The largest error of the vector unit's exp, in ulps of fp32 (relative error ≤ expUlps·2⁻²³);
     /// required to judge attention, absent for devices that do not run it.
     public var expUlps: Double?
@@ -83,13 +88,35 @@ public struct DeclaredArithmetic: Sendable, Codable, Equatable {
         case accumulator, subnormals
         case overflowModes = "overflow_modes"
         case inputTypes = "input_types"
+        case inputTypesByOp = "input_types_by_op"
         case expUlps = "exp_ulps"
     }
 
     public init(accumulator: NumberType, subnormals: Subnormals, overflowModes: [OverflowMode], inputTypes: [NumberType],
-                expUlps: Double? = nil) {
+                inputTypesByOp: [String: [NumberType]]? = nil, expUlps: Double? = nil) {
         self.accumulator = accumulator; self.subnormals = subnormals; self.overflowModes = overflowModes
-        self.inputTypes = inputTypes; self.expUlps = expUlps
+        self.inputTypes = inputTypes; self.inputTypesByOp = inputTypesByOp; self.expUlps = expUlps
+    }
+
+    /// The input types `op` accepts.
+    public func inputTypes(for op: String) -> [NumberType] { inputTypesByOp?[op] ?? inputTypes }
+
+    /// The ops `input_types_by_op` may name (the schema's `propertyNames`).
+    public static let opsWithTypes: Set<String> = ["gemm", "attention", "collective"]
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        accumulator = try c.decode(NumberType.self, forKey: .accumulator)
+        subnormals = try c.decode(Subnormals.self, forKey: .subnormals)
+        overflowModes = try c.decode([OverflowMode].self, forKey: .overflowModes)
+        inputTypes = try c.decode([NumberType].self, forKey: .inputTypes)
+        inputTypesByOp = try c.decodeIfPresent([String: [NumberType]].self, forKey: .inputTypesByOp)
+        expUlps = try c.decodeIfPresent(Double.self, forKey: .expUlps)
+        // As strict as the schema: a misspelt op would otherwise declare nothing, in silence.
+        if let op = inputTypesByOp?.keys.sorted().first(where: { !Self.opsWithTypes.contains($0) }) {
+            throw DecodingError.dataCorruptedError(forKey: .inputTypesByOp, in: c,
+                                                   debugDescription: "unknown op \"\(op)\" (expected gemm, attention or collective)")
+        }
     }
 }
 

@@ -67,6 +67,10 @@ public enum EmulatorFault: Sendable, Hashable {
     /// Grouped GEMMs: each expert's rows are multiplied by the next expert's weights (a routing
     /// table off by one).
     case misroutedGroups
+    /// Batched GEMMs: every batch is multiplied by batch 0's weights (a B batch stride of zero).
+    case batchesShareWeights
+    /// Attention: the softmax scale is always 1/√head_dim, whatever the case sets.
+    case attentionDefaultScale
     /// Collectives: rank 1's data never enters the collective.
     case collectiveDropsRank
     /// Collectives: odd ranks reduce in their own order, so ranks disagree where rounding differs.
@@ -105,6 +109,8 @@ public enum EmulatorFault: Sendable, Hashable {
         ("ignores-leading-dimension", .ignoresLeadingDimension, "strided matrices read and written as if packed (lda, ldb, ldc ignored)"),
         ("ignores-bias", .ignoresBias, "the epilogue's bias vector is never added"),
         ("misrouted-groups", .misroutedGroups, "grouped GEMMs: each expert's rows meet the next expert's weights"),
+        ("batches-share-weights", .batchesShareWeights, "batched GEMMs: every batch meets batch 0's weights (a B batch stride of zero)"),
+        ("attention-default-scale", .attentionDefaultScale, "attention: the softmax scale is always 1/√head_dim, whatever the case sets"),
         ("causal-off-by-one", .causalOffByOne, "attention: the causal mask lets each query see one key too many"),
         ("causal-top-left", .causalTopLeft, "attention: causal mask aligned top-left instead of bottom-right"),
         ("softmax-without-max", .softmaxWithoutMax, "attention: softmax without subtracting the row maximum"),
@@ -114,6 +120,16 @@ public enum EmulatorFault: Sendable, Hashable {
         ("collective-wrong-peer", .collectiveWrongPeer, "collectives: the first chunk is sent to the wrong peer"),
         ("collective-chunk-off-by-one", .collectiveChunkOffByOne, "collectives: chunk boundaries off by one element"),
     ]
+
+    /// The op whose runs the fault changes (the emulator applies it nowhere else), so that a
+    /// mutation run need not run the other ops' cases under it.
+    public var op: String {
+        switch self {
+        case .causalOffByOne, .causalTopLeft, .softmaxWithoutMax, .gqaHeadModulo, .attentionDefaultScale: "attention"
+        case .collectiveDropsRank, .collectiveRanksDisagree, .collectiveWrongPeer, .collectiveChunkOffByOne: "collective"
+        default: "gemm"
+        }
+    }
 
     /// Parses a command-line spelling: a catalogue entry, or a parameterised one such as
     /// `stuck-column:3`, `dropped-k-tile:1`, `skewed-input:2`.

@@ -147,6 +147,12 @@ public struct SystolicEmulator: DeviceAdapter {
         }
         var inputs = inputs
         if faults.contains(.ignoresBias) { inputs.epilogue?.bias = nil }
+        if faults.contains(.batchesShareWeights), g.batch > 1, g.groups == nil {
+            // Batch 0's weights, whatever the batch: a B batch stride of zero.
+            let perBatch = inputs.b.storage.count / g.batch
+            let first = inputs.b.storage.prefix(perBatch)
+            inputs.b = Tensor(type: inputs.b.type, shape: inputs.b.shape, storage: Array((0..<g.batch).map { _ in first }.joined()))
+        }
         var c: Tensor
         if !g.leading.isPacked {
             c = stridedProduct(g, inputs)
@@ -226,7 +232,9 @@ public struct SystolicEmulator: DeviceAdapter {
             default: break
             }
         }
-        let o = AttentionKernel.run(a, inputs, behaviour: b)
+        var asRun = a
+        if faults.contains(.attentionDefaultScale) { asRun.scale = nil }
+        let o = AttentionKernel.run(asRun, inputs, behaviour: b)
         return DeviceOutput(tensors: [a.output.role: o], metrics: attentionMetrics(a, cost))
     }
 
@@ -328,7 +336,8 @@ public struct SystolicEmulator: DeviceAdapter {
             case .ignoresScales: b.ignoresScales = true
             case .activationBeforeBias: b.activationBeforeBias = true
             case .blockScalesFirstGroup: b.blockScalesFirstGroup = true
-            case .cachedResult, .wrongOutputShape, .ignoresLeadingDimension, .ignoresBias, .misroutedGroups, .causalOffByOne, .causalTopLeft, .softmaxWithoutMax, .gqaHeadModulo,
+            case .cachedResult, .wrongOutputShape, .ignoresLeadingDimension, .ignoresBias, .misroutedGroups, .batchesShareWeights,
+                 .attentionDefaultScale, .causalOffByOne, .causalTopLeft, .softmaxWithoutMax, .gqaHeadModulo,
                  .collectiveDropsRank, .collectiveRanksDisagree, .collectiveWrongPeer, .collectiveChunkOffByOne: break
             }
         }

@@ -29,7 +29,10 @@ static const char *device_json =
     "{\"name\": \"example-c-cpu\", \"vendor\": \"SystolicBench example\", \"product\": \"C CPU adapter on the SDK\","
     " \"driver_version\": \"1.0.0\", \"kind\": \"hardware\","
     " \"arithmetic\": {\"accumulator\": \"fp32\", \"subnormals\": \"preserve\", \"overflow_modes\": [\"saturate\", \"ieee\"],"
-    "  \"input_types\": [\"fp32\", \"fp16\", \"bf16\", \"fp8_e4m3\", \"fp8_e5m2\", \"int8\"], \"exp_ulps\": 1},"
+    "  \"input_types\": [\"fp32\", \"fp16\", \"bf16\", \"fp8_e4m3\", \"fp8_e5m2\", \"int8\", \"int32\"], \"exp_ulps\": 1,"
+    "  \"input_types_by_op\": {\"gemm\": [\"fp32\", \"fp16\", \"bf16\", \"fp8_e4m3\", \"fp8_e5m2\", \"int8\"],"
+    "   \"attention\": [\"fp32\", \"fp16\", \"bf16\", \"fp8_e4m3\", \"fp8_e5m2\"],"
+    "   \"collective\": [\"fp32\", \"fp16\", \"bf16\", \"int8\", \"int32\"]}},"
     " \"ops\": [\"gemm\", \"attention\", \"collective\"], \"array\": {\"rows\": 128, \"cols\": 128, \"dataflow\": \"weight_stationary\", \"clock_hz\": 1e9},"
     " \"peak_ops_per_second\": {\"fp32\": 1e10, \"fp16\": 1e10, \"bf16\": 1e10, \"fp8_e4m3\": 1e10, \"fp8_e5m2\": 1e10, \"int8\": 1e10}}";
 
@@ -114,11 +117,11 @@ static uint16_t to_bf16(float f, int saturate) {
     return h;
 }
 
-/* fp32 → fp16, nearest-even (nearbyint in the default rounding mode); overflow to ±inf (ieee) or
+/* fp32 (or binary64) → fp16, nearest-even in one rounding (nearbyint in the default rounding mode); overflow to ±inf (ieee) or
  * ±65504 (saturate); NaN stays NaN. */
-static uint16_t to_fp16(float f, int saturate) {
+static uint16_t to_fp16(double f, int saturate) {
     uint16_t sign = signbit(f) ? 0x8000 : 0;
-    double a = fabs((double)f);
+    double a = fabs(f);
     if (isnan(f)) return 0x7E00;
     if (a >= 65520.0) return sign | (saturate ? 0x7BFF : 0x7C00);
     if (a < 0x1p-14) return sign | (uint16_t)nearbyint(a * 0x1p24); /* subnormal, or the smallest normal by rounding up */
@@ -365,64 +368,153 @@ static size_t kv_offset(const sb_attention *at, const int32_t *pages, long long 
     }
 }
 
+/* e^x for fp32 as the reference device's vector unit computes it (docs/attention.md): exp64's
+ * reduction and polynomial, 2^k applied exactly, rounded once to fp32. */
+static float exp32(float x) {
+    if (isnan(x)) return x;
+    if (x > 89) return INFINITY;
+    if (x < -104) return 0;
+    double xd = x, k = nearbyint(xd * 1.4426950408889634);
+    double r = (xd - k * 0x1.62e42fefa3800p-1) - k * 0x1.ef35793c76730p-45;
+    static const double factorials[] = {479001600.0, 39916800.0, 3628800.0, 362880.0, 40320.0, 5040.0, 720.0, 120.0, 24.0, 6.0, 2.0, 1.0, 1.0};
+    double p = 1.0 / 6227020800.0;
+    for (int i = 0; i < 13; i++) p = p * r + 1.0 / factorials[i];
+    return (float)ldexp(p, (int)k);
+}
+
+/* A probability rounded to P's type, nearest-even (fp32 keeps it). */
+static float round_probability(float p, sb_type t) {
+    switch (t) {
+    case SB_FP32: return p;
+    case SB_BF16: { uint16_t h = to_bf16(p, 0); uint32_t bits = (uint32_t)h << 16; float f; memcpy(&f, &bits, 4); return f; }
+    case SB_FP16: { uint16_t h = to_fp16(p, 0); return load_float(&h, 0, SB_FP16); }
+    default: { uint8_t b = fp8_encode(p, t == SB_FP8_E4M3 ? E4M3 : E5M2, 0); return load_float(&b, 0, t); }
+    }
+}
+
+/* Attention the way the reference device computes it (docs/attention.md): flash-style over blocks
+ * of 128 keys (the array's width), S = Q·Kᵀ and P·V on the array (fused multiply-adds in order
+ * within each K-tile, tiles added in order), the online softmax in fp32 with exp32, each P rounded
+ * to P's type, the running sum rescaled by e^(old max − new max), O = acc / sum, times the V
+ * scale, rounded once to the output type. Plain loops, one query row at a time (rows are
+ * independent), with each sequence's keys and values of a kv head decoded to fp32 once. */
 static sb_status run_attention(void *context, const sb_attention *at, const sb_tensor *q, const sb_tensor *k, const sb_tensor *v,
                                const sb_tensor *kv_lens, const sb_tensor *page_table, sb_tensor *o, double *seconds, double *joules,
                                char *reason, size_t reason_size) {
     (void)context; (void)seconds; (void)joules;
-    if (!is_float(at->input) || !is_float(at->kv) || !is_float(at->output)) {
+    if (!is_float(at->input) || !is_float(at->kv) || !is_float(at->output) || !is_float(at->p) || at->accumulate != SB_FP32) {
         snprintf(reason, reason_size, "types not implemented by the example adapter");
         return SB_NOT_SUPPORTED;
     }
     const int32_t *lengths = kv_lens->data;
     const int32_t *pages = page_table ? page_table->data : NULL;
-    long long group = at->heads / at->kv_heads, d = at->head_dim;
-    double *weights = malloc(sizeof(double) * (size_t)at->kv_len);
-    double *row = malloc(sizeof(double) * (size_t)d);
-    if (!weights || !row) { free(weights); free(row); snprintf(reason, reason_size, "out of memory"); return SB_ERROR; }
+    long long group = at->heads / at->kv_heads, d = at->head_dim, block = 128;
+    int eight_bit = sb_type_width(at->input) == 1 && sb_type_width(at->kv) == 1;
+    long long tile = eight_bit ? 256 : 128; /* the array's K-tile: 128 rows, two 8-bit MACs per PE */
+    float f = (float)(at->scale * at->k_scale), v_scale = (float)at->v_scale;
+    float *qrow = malloc(sizeof(float) * (size_t)d), *p = malloc(sizeof(float) * (size_t)block);
+    float *keys = malloc(sizeof(float) * (size_t)(at->kv_len * d + 1)), *values = malloc(sizeof(float) * (size_t)(at->kv_len * d + 1));
+    float *acc = malloc(sizeof(float) * (size_t)d), *partial = malloc(sizeof(float) * (size_t)d), *sum = malloc(sizeof(float) * (size_t)d);
+    if (!qrow || !keys || !values || !p || !acc || !partial || !sum) {
+        free(qrow); free(keys); free(values); free(p); free(acc); free(partial); free(sum);
+        snprintf(reason, reason_size, "out of memory");
+        return SB_ERROR;
+    }
     for (long long b = 0; b < at->batch; b++) {
         long long n = lengths[b];
-        for (long long h = 0; h < at->heads; h++) {
-            long long g = h / group;
-            for (long long s = 0; s < at->q_len; s++) {
-                long long visible = n;
-                if (at->causal) {
-                    visible = s + n - at->q_len + 1;
-                    if (visible < 0) visible = 0;
-                    if (visible > n) visible = n;
-                }
-                size_t q_row = (size_t)(((b * at->heads + h) * at->q_len + s) * d);
-                double top = -INFINITY, total = 0;
-                for (long long j = 0; j < visible; j++) {
-                    size_t kj = kv_offset(at, pages, b, g, j);
-                    double dot = 0;
-                    for (long long c = 0; c < d; c++) dot += (double)load_float(q->data, q_row + c, at->input) * load_float(k->data, kj + c, at->kv);
-                    weights[j] = dot * at->scale * at->k_scale;
-                    if (weights[j] > top) top = weights[j];
-                }
-                for (long long j = 0; j < visible; j++) { weights[j] = exp(weights[j] - top); total += weights[j]; }
-                for (long long c = 0; c < d; c++) row[c] = 0;
-                for (long long j = 0; j < visible; j++) {
-                    size_t vj = kv_offset(at, pages, b, g, j);
-                    for (long long c = 0; c < d; c++) row[c] += weights[j] * load_float(v->data, vj + c, at->kv);
-                }
+        for (long long g = 0; g < at->kv_heads; g++) {
+            for (long long j = 0; j < n; j++) {
+                size_t at_j = kv_offset(at, pages, b, g, j);
                 for (long long c = 0; c < d; c++) {
-                    float value = visible > 0 ? (float)(row[c] / total * at->v_scale) : 0.0f;
-                    if (at->output == SB_FP8_E4M3 || at->output == SB_FP8_E5M2) {
-                        ((uint8_t *)o->data)[q_row + c] = fp8_encode(value, at->output == SB_FP8_E4M3 ? E4M3 : E5M2, at->overflow_saturate);
-                    } else if (at->output == SB_FP32) {
-                        if (isinf(value) && at->overflow_saturate) value = copysignf(3.40282347e38f, value);
-                        memcpy((char *)o->data + 4 * (q_row + c), &value, 4);
-                    } else {
-                        uint16_t bits = at->output == SB_BF16 ? to_bf16(value, at->overflow_saturate) : to_fp16(value, at->overflow_saturate);
-                        memcpy((char *)o->data + 2 * (q_row + c), &bits, 2);
+                    keys[j * d + c] = load_float(k->data, at_j + c, at->kv);
+                    values[j * d + c] = load_float(v->data, at_j + c, at->kv);
+                }
+            }
+            for (long long h = g * group; h < (g + 1) * group; h++) {
+                for (long long s = 0; s < at->q_len; s++) {
+                    long long visible = n;
+                    if (at->causal) {
+                        visible = s + n - at->q_len + 1;
+                        if (visible < 0) visible = 0;
+                        if (visible > n) visible = n;
+                    }
+                    size_t q_row = (size_t)(((b * at->heads + h) * at->q_len + s) * d);
+                    for (long long c = 0; c < d; c++) qrow[c] = load_float(q->data, q_row + c, at->input);
+                    float row_max = -INFINITY, row_sum = 0;
+                    for (long long c = 0; c < d; c++) acc[c] = 0;
+                    for (long long j0 = 0; j0 < visible; j0 += block) {
+                        long long width = visible - j0 < block ? visible - j0 : block;
+                        /* S for the block: one dot product per key, as the array sums it. */
+                        float top = row_max;
+                        for (long long j = 0; j < width; j++) {
+                            const float *key = keys + (j0 + j) * d;
+                            float score = 0;
+                            for (long long c0 = 0; c0 < d; c0 += tile) {
+                                long long c1 = c0 + tile < d ? c0 + tile : d;
+                                float chain = 0;
+                                for (long long c = c0; c < c1; c++) chain = fmaf(qrow[c], key[c], chain);
+                                score = c0 == 0 ? chain : score + chain;
+                            }
+                            p[j] = score * f;
+                            if (p[j] > top) top = p[j];
+                        }
+                        float alpha = row_max == -INFINITY ? 0 : exp32(row_max - top);
+                        float block_sum = 0;
+                        for (long long j = 0; j < width; j++) {
+                            p[j] = round_probability(exp32(p[j] - top), at->p);
+                            block_sum += p[j];
+                        }
+                        float rescaled = alpha * row_sum;
+                        row_sum = rescaled + block_sum;
+                        row_max = top;
+                        if (alpha != 1) for (long long c = 0; c < d; c++) acc[c] *= alpha;
+                        /* P·V for the block: for each output element a chain over the keys in order,
+                         * K-tiles of `tile` keys added in order; all d chains advanced together. */
+                        for (long long j1 = 0; j1 < width; j1 += tile) {
+                            long long j2 = j1 + tile < width ? j1 + tile : width;
+                            for (long long c = 0; c < d; c++) partial[c] = 0;
+                            for (long long j = j1; j < j2; j++) {
+                                const float *value = values + (j0 + j) * d;
+                                for (long long c = 0; c < d; c++) partial[c] = fmaf(p[j], value[c], partial[c]);
+                            }
+                            for (long long c = 0; c < d; c++) sum[c] = j1 == 0 ? partial[c] : sum[c] + partial[c];
+                        }
+                        for (long long c = 0; c < d; c++) acc[c] += sum[c];
+                    }
+                    for (long long c = 0; c < d; c++) {
+                        float value = row_sum > 0 ? acc[c] / row_sum : 0.0f;
+                        if (v_scale != 1) value *= v_scale;
+                        if (at->output == SB_FP8_E4M3 || at->output == SB_FP8_E5M2) {
+                            ((uint8_t *)o->data)[q_row + c] = fp8_encode(value, at->output == SB_FP8_E4M3 ? E4M3 : E5M2, at->overflow_saturate);
+                        } else if (at->output == SB_FP32) {
+                            memcpy((char *)o->data + 4 * (q_row + c), &value, 4);
+                        } else {
+                            uint16_t bits = at->output == SB_BF16 ? to_bf16(value, at->overflow_saturate) : to_fp16(value, at->overflow_saturate);
+                            memcpy((char *)o->data + 2 * (q_row + c), &bits, 2);
+                        }
                     }
                 }
             }
         }
     }
-    free(weights);
-    free(row);
+    free(qrow); free(keys); free(values); free(p); free(acc); free(partial); free(sum);
     return SB_OK;
+}
+
+/* bf16 from a double, nearest-even in one rounding (no detour through fp32); overflow to ±inf
+ * (ieee) or ±max (saturate). */
+static uint16_t bf16_from_double(double v, int saturate) {
+    if (isnan(v)) return 0x7FC0;
+    uint16_t sign = signbit(v) ? 0x8000 : 0;
+    double a = fabs(v);
+    if (a >= 0x1.ffp127) return sign | (saturate ? 0x7F7F : 0x7F80); /* rounds past (2 − 2⁻⁷)·2¹²⁷ */
+    if (a < 0x1p-126) return sign | (uint16_t)nearbyint(a * 0x1p133);  /* subnormal, or the smallest normal by rounding up */
+    int e;
+    frexp(a, &e); /* a in [2^(e−1), 2^e) */
+    long m = (long)nearbyint(ldexp(a, 8 - e)); /* 8 significant bits */
+    if (m == 256) { m = 128; e += 1; }
+    if (e + 126 >= 255) return sign | (saturate ? 0x7F7F : 0x7F80);
+    return sign | (uint16_t)((e + 126) << 7) | (uint16_t)(m & 0x7F);
 }
 
 /* Element i of a buffer as a double (integers exactly). */
@@ -434,19 +526,116 @@ static double load_value(const void *base, size_t i, sb_type t) {
     }
 }
 
-static void store_value(void *base, size_t i, sb_type t, double v) {
-    switch (t) {
-    case SB_INT8: ((int8_t *)base)[i] = (int8_t)(uint8_t)(uint64_t)(int64_t)v; break; /* wraps, as NCCL adds int8 */
-    case SB_INT32: { int32_t x = (int32_t)(uint32_t)(uint64_t)(int64_t)v; memcpy((char *)base + 4 * i, &x, 4); break; }
-    case SB_FP32: { float f = (float)v; memcpy((char *)base + 4 * i, &f, 4); break; }
-    case SB_BF16: { uint16_t h = to_bf16((float)v, 0); memcpy((char *)base + 2 * i, &h, 2); break; }
-    default: { uint16_t h = to_fp16((float)v, 0); memcpy((char *)base + 2 * i, &h, 2); break; }
+/* dst[i] = src[i] ⊕ dst[i] in the type, as the reference device's links reduce: fp32 in fp32;
+ * bf16 and fp16 exactly in binary64, rounded once to the type (overflow to ±inf); integers wrap.
+ * max and min pick as Swift's max(x, y) = y >= x ? y : x and min(x, y) = y < x ? y : x do. */
+static void reduce_into(void *dst, const void *src, long long count, sb_type t, sb_reduction op) {
+    for (long long i = 0; i < count; i++) {
+        switch (t) {
+        case SB_FP32: {
+            float s = ((const float *)src)[i], d = ((float *)dst)[i];
+            ((float *)dst)[i] = op == SB_SUM ? s + d : op == SB_MAX ? (d >= s ? d : s) : (d < s ? d : s);
+            break;
+        }
+        case SB_INT32: case SB_INT8: {
+            long long s = (long long)load_value(src, (size_t)i, t), d = (long long)load_value(dst, (size_t)i, t);
+            long long v = op == SB_SUM ? s + d : op == SB_MAX ? (d >= s ? d : s) : (d < s ? d : s);
+            if (t == SB_INT8) ((int8_t *)dst)[i] = (int8_t)(uint8_t)(uint64_t)v;
+            else { int32_t x = (int32_t)(uint32_t)(uint64_t)v; memcpy((char *)dst + 4 * i, &x, 4); }
+            break;
+        }
+        default: {
+            double s = load_float(src, (size_t)i, t), d = load_float(dst, (size_t)i, t);
+            double v = op == SB_SUM ? s + d : op == SB_MAX ? (d >= s ? d : s) : (d < s ? d : s);
+            uint16_t h = t == SB_BF16 ? bf16_from_double(v, 0) : to_fp16(v, 0);
+            memcpy((char *)dst + 2 * i, &h, 2);
+        }
+        }
     }
 }
 
-/* Ranks simulated in one process: each output row computed from the input rows as the collective
- * defines it; reductions in rank order, each step rounded to the type (bf16 and fp16 sums of two
- * values are exact in double before that rounding; integer sums wrap). */
+/* One message of a collective's step: `count` elements from rank `source`'s input or work buffer
+ * to rank `destination`'s work buffer, stored or reduced in. */
+typedef struct {
+    long long source, destination, source_offset, destination_offset, count;
+    int from_input, reduce;
+} transfer;
+
+/* Chunk k of n over `count` elements: [k·count/n, (k+1)·count/n). */
+static long long chunk_start(long long k, long long n, long long count) { return k * count / n; }
+
+/* The steps of the reference device's algorithm for the collective (docs/collectives.md): ring
+ * all-reduce (reduce-scatter then all-gather), or recursive doubling for a power-of-two number of
+ * ranks up to 64 KiB; ring reduce-scatter and all-gather; pairwise all-to-all; binomial-tree
+ * broadcast up to 64 KiB, else a pipelined ring; send/recv to the next rank. Appends to `steps`
+ * (each step `per_step` transfers wide, unused ones with count 0) and returns the number of steps. */
+static long long plan(const sb_collective *co, long long work, transfer *steps, long long per_step) {
+    long long n = co->ranks, count = 0;
+#define STEP(s, r) steps[(s) * per_step + (r)]
+    switch (co->op) {
+    case SB_ALL_REDUCE:
+        if ((n & (n - 1)) == 0 && co->bytes <= 65536) {
+            for (long long bit = 1; bit < n; bit <<= 1, count++)
+                for (long long r = 0; r < n; r++) STEP(count, r) = (transfer){r, r ^ bit, 0, 0, work, 0, 1};
+            return count;
+        }
+        /* fall through: a ring reduce-scatter then a ring all-gather */
+    case SB_REDUCE_SCATTER:
+    case SB_ALL_GATHER:
+        for (int phase = 0; phase < 2; phase++) {
+            int reduce = co->op == SB_ALL_GATHER ? 0 : phase == 0;
+            if (co->op != SB_ALL_REDUCE && phase == 1) break;
+            long long shift = reduce ? 1 : 0;
+            for (long long s = 0; s < n - 1; s++, count++)
+                for (long long r = 0; r < n; r++) {
+                    long long k = ((r - s - shift) % n + n) % n;
+                    long long start = chunk_start(k, n, work), end = chunk_start(k + 1, n, work);
+                    STEP(count, r) = (transfer){r, (r + 1) % n, start, start, end - start, 0, reduce};
+                }
+        }
+        return count;
+    case SB_ALL_TO_ALL: {
+        long long block = co->input_count / n;
+        for (long long s = 1; s < n; s++, count++)
+            for (long long r = 0; r < n; r++) {
+                long long to = (r + s) % n;
+                STEP(count, r) = (transfer){r, to, to * block, r * block, block, 1, 0};
+            }
+        return count;
+    }
+    case SB_BROADCAST:
+        if (co->bytes <= 65536) {
+            for (long long span = 1; span < n; span <<= 1, count++)
+                for (long long v = 0; v < per_step; v++)
+                    STEP(count, v) = v < span && v + span < n
+                        ? (transfer){(co->root + v) % n, (co->root + v + span) % n, 0, 0, work, 0, 0} : (transfer){0, 0, 0, 0, 0, 0, 0};
+            return count;
+        } else {
+            long long chunks = (co->bytes + 65535) / 65536;
+            if (chunks > 64) chunks = 64;
+            if (chunks > work) chunks = work;
+            for (long long t = 0; t < n - 2 + chunks; t++, count++)
+                for (long long d = 0; d < per_step; d++) {
+                    long long j = t - d;
+                    if (d < n - 1 && j >= 0 && j < chunks) {
+                        long long start = chunk_start(j, chunks, work), end = chunk_start(j + 1, chunks, work);
+                        STEP(count, d) = (transfer){(co->root + d) % n, (co->root + d + 1) % n, start, start, end - start, 0, 0};
+                    } else {
+                        STEP(count, d) = (transfer){0, 0, 0, 0, 0, 0, 0};
+                    }
+                }
+            return count;
+        }
+    default: /* send/recv */
+        for (long long r = 0; r < n; r++) STEP(0, r) = (transfer){r, (r + 1) % n, 0, 0, co->input_count, 1, 0};
+        return 1;
+    }
+#undef STEP
+}
+
+/* Ranks simulated in one process, with the reference device's algorithms (`plan`): every rank's
+ * work buffer starts as the collective says; in each step every message is first copied out of its
+ * sender (links carry what the buffers held before the step), then delivered. */
 static sb_status run_collective(void *context, const sb_collective *co, const sb_tensor *in, sb_tensor *out, double *seconds,
                                 double *joules, char *reason, size_t reason_size) {
     (void)context; (void)seconds; (void)joules;
@@ -456,50 +645,61 @@ static sb_status run_collective(void *context, const sb_collective *co, const sb
     }
     size_t width = sb_type_width(co->type);
     long long n = co->ranks, ic = co->input_count, oc = co->output_count;
-    const void *x = in ? in->data : NULL;
-    void *y = out ? out->data : NULL;
-    void *own_in = NULL, *own_out = NULL;
-    if (co->timing_only) {
-        /* Buffers of our own, as a device would use; the example stops at 512 MiB in all. */
-        if ((double)(ic + oc) * (double)n * (double)width > 512.0 * 1024 * 1024) {
-            snprintf(reason, reason_size, "the example adapter moves at most 512 MiB of buffers");
-            return SB_NOT_SUPPORTED;
-        }
-        own_in = calloc((size_t)(n * ic), width);
-        own_out = calloc((size_t)(n * oc), width);
-        if (!own_in || !own_out) { free(own_in); free(own_out); snprintf(reason, reason_size, "out of memory"); return SB_ERROR; }
-        x = own_in;
-        y = own_out;
+    long long work = co->op == SB_REDUCE_SCATTER ? ic : oc;
+    if (co->timing_only && (double)(ic + work) * (double)n * (double)width > 512.0 * 1024 * 1024) {
+        snprintf(reason, reason_size, "the example adapter moves at most 512 MiB of buffers");
+        return SB_NOT_SUPPORTED;
     }
-    long long block = co->op == SB_ALL_TO_ALL ? ic / n : (co->op == SB_ALL_GATHER ? ic : oc);
+    /* Buffers of our own for a timing-only request, as a device would use. */
+    char *own_in = co->timing_only ? calloc((size_t)(n * ic), width) : NULL;
+    const char *x = co->timing_only ? own_in : in->data;
+    char *w = calloc((size_t)(n * work), width);
+    long long per_step = n, max_steps = 2 * n + 64;
+    transfer *steps = malloc(sizeof(transfer) * (size_t)(max_steps * per_step));
+    char *staging = malloc((size_t)(n * work + n * ic + 1) * width);
+    if ((co->timing_only && !own_in) || !w || !steps || !staging) {
+        free(own_in); free(w); free(steps); free(staging);
+        snprintf(reason, reason_size, "out of memory");
+        return SB_ERROR;
+    }
     for (long long r = 0; r < n; r++) {
-        for (long long i = 0; i < oc; i++) {
-            size_t o = (size_t)(r * oc + i);
-            if (co->op == SB_ALL_REDUCE || co->op == SB_REDUCE_SCATTER) {
-                long long j = co->op == SB_ALL_REDUCE ? i : r * oc + i;
-                double acc = load_value(x, (size_t)j, co->type);
-                for (long long k = 1; k < n; k++) {
-                    double v = load_value(x, (size_t)(k * ic + j), co->type);
-                    double combined = co->reduction == SB_SUM ? acc + v : co->reduction == SB_MAX ? fmax(acc, v) : fmin(acc, v);
-                    /* Round each step to the type. */
-                    store_value(y, o, co->type, combined);
-                    acc = load_value(y, o, co->type);
-                }
-                store_value(y, o, co->type, acc);
-                continue;
-            }
-            long long k, j;
-            switch (co->op) {
-            case SB_ALL_GATHER: k = i / block; j = i % block; break;
-            case SB_ALL_TO_ALL: k = i / block; j = r * block + i % block; break;
-            case SB_BROADCAST: k = co->root; j = i; break;
-            default: k = (r - 1 + n) % n; j = i; break;
-            }
-            memcpy((char *)y + o * width, (const char *)x + (size_t)(k * ic + j) * width, width);
+        char *dst = w + (size_t)(r * work) * width;
+        const char *src = x + (size_t)(r * ic) * width;
+        switch (co->op) {
+        case SB_ALL_REDUCE: case SB_REDUCE_SCATTER: memcpy(dst, src, (size_t)ic * width); break;
+        case SB_ALL_GATHER: memcpy(dst + (size_t)(r * ic) * width, src, (size_t)ic * width); break;
+        case SB_ALL_TO_ALL: { long long block = ic / n; memcpy(dst + (size_t)(r * block) * width, src + (size_t)(r * block) * width, (size_t)block * width); break; }
+        case SB_BROADCAST: if (r == co->root) memcpy(dst, src, (size_t)ic * width); break;
+        default: break;
         }
     }
-    free(own_in);
-    free(own_out);
+    long long count = plan(co, work, steps, per_step);
+    for (long long s = 0; s < count; s++) {
+        const transfer *step = steps + s * per_step;
+        size_t at = 0;
+        for (long long i = 0; i < per_step; i++) {
+            const transfer *t = step + i;
+            const char *base = t->from_input ? x + (size_t)(t->source * ic) * width : w + (size_t)(t->source * work) * width;
+            memcpy(staging + at, base + (size_t)t->source_offset * width, (size_t)t->count * width);
+            at += (size_t)t->count * width;
+        }
+        at = 0;
+        for (long long i = 0; i < per_step; i++) {
+            const transfer *t = step + i;
+            char *dst = w + (size_t)(t->destination * work + t->destination_offset) * width;
+            if (t->reduce) reduce_into(dst, staging + at, t->count, co->type, co->reduction);
+            else memcpy(dst, staging + at, (size_t)t->count * width);
+            at += (size_t)t->count * width;
+        }
+    }
+    if (!co->timing_only) {
+        /* Reduce-scatter keeps each rank's own chunk; the others their whole work buffer. */
+        for (long long r = 0; r < n; r++) {
+            long long from = co->op == SB_REDUCE_SCATTER ? r * work + r * oc : r * work;
+            memcpy((char *)out->data + (size_t)(r * oc) * width, w + (size_t)from * width, (size_t)oc * width);
+        }
+    }
+    free(own_in); free(w); free(steps); free(staging);
     return SB_OK;
 }
 

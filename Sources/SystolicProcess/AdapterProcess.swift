@@ -27,7 +27,10 @@ final class AdapterProcess {
 
     /// Starts `executable` with `arguments`, its stdout and stderr drained into `stdout` and
     /// `stderr` (capped logs).
-    init(executable: String, arguments: [String], stdout: OutputLog, stderr: OutputLog) throws {
+    /// `scratch`: the harness's scratch directory, which the supervisor removes if this process
+    /// dies without ending the adapter (killed, even with SIGKILL); nil to leave it.
+    init(executable: String, arguments: [String], stdout: OutputLog, stderr: OutputLog, scratch: String?) throws {
+        _ = Self.ignoreBrokenPipes
         var request: [Int32] = [0, 0], reply: [Int32] = [0, 0], out: [Int32] = [0, 0], err: [Int32] = [0, 0]
         guard pipe(&request) == 0, pipe(&reply) == 0, pipe(&out) == 0, pipe(&err) == 0 else {
             throw AdapterFailure("cannot create pipes: \(String(cString: strerror(errno)))")
@@ -54,7 +57,7 @@ final class AdapterProcess {
         defer { for p in argv { free(p) } }
         let fds: [Int32] = [-1, outWrites, errWrites, childReads, childWrites]
         var adapterPid: pid_t = 0
-        let supervisor = sb_spawn_contained(executable, argv, environ, fds, lifeRead, &adapterPid)
+        let supervisor = scratch.withOptionalCString { sb_spawn_contained(executable, argv, environ, fds, lifeRead, $0, &adapterPid) }
         let spawnError = errno
         close(lifeRead)
         close(childReads)
@@ -74,6 +77,10 @@ final class AdapterProcess {
         replyFD = parentReads
         _ = Self.live.withLock { $0.insert(adapterPid) }
     }
+
+    /// A write to an adapter that has gone (a request, the lifeline's byte) must fail with EPIPE,
+    /// which is handled, not kill this process with SIGPIPE. Adapters start with default signals.
+    private static let ignoreBrokenPipes: Void = { signal(SIGPIPE, SIG_IGN) }()
 
     /// Adapters started and not yet terminated, so an interrupted harness can end them.
     private static let live = LockedSet()
@@ -205,6 +212,9 @@ final class AdapterProcess {
         // The supervisor sees the adapter die (or the lifeline close), kills the rest of the tree
         // and exits; the group is killed too, in case the supervisor itself is stuck.
         kill(adapter, SIGKILL)
+        // The byte says this process ends the adapter and keeps its scratch directory.
+        var word: UInt8 = 1
+        _ = write(lifeline, &word, 1)
         close(lifeline)
         _ = Self.live.withLock { $0.remove(adapter) }
         if !exited {
@@ -352,6 +362,16 @@ final class OutputLog: @unchecked Sendable {
             }
             tail.append(contentsOf: bytes.suffix(tailCap))
             if tail.count > tailCap { tail.removeFirst(tail.count - tailCap) }
+        }
+    }
+}
+
+extension Optional where Wrapped == String {
+    /// The string as a C string for the call, or NULL.
+    func withOptionalCString<R>(_ body: (UnsafePointer<CChar>?) -> R) -> R {
+        switch self {
+        case .some(let s): return s.withCString { body($0) }
+        case .none: return body(nil)
         }
     }
 }

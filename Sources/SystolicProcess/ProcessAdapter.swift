@@ -152,8 +152,16 @@ public final class ProcessAdapter: DeviceAdapter, @unchecked Sendable {
         let workload = benchmarkCase.workload
         guard descriptor.ops.contains(workload.op) else { return "the device does not declare op \(workload.op)" }
         if let why = undeclared(workload) { return why }
-        return Self.engineTypes(workload).first { !descriptor.arithmetic.inputTypes.contains($0) }
-            .map { "the device does not declare input type \($0.rawValue)" }
+        let declared = descriptor.arithmetic.inputTypes(for: workload.op)
+        return Self.declaredTypes(workload, descriptor.arithmetic).first { !declared.contains($0) }
+            .map { "the device does not declare input type \($0.rawValue) for \(workload.op)" }
+    }
+
+    /// The types a case is checked against the declaration with: the matrix engine's for GEMMs and
+    /// attention; a collective's data type only when the device lists types for collectives.
+    static func declaredTypes(_ workload: Workload, _ arithmetic: DeclaredArithmetic) -> [NumberType] {
+        if case let .collective(c) = workload, arithmetic.inputTypesByOp?["collective"] != nil { return [c.type] }
+        return engineTypes(workload)
     }
 
     /// The matrix engine's input types a case uses. A collective moves data: its type is not one
@@ -332,7 +340,8 @@ public final class ProcessAdapter: DeviceAdapter, @unchecked Sendable {
 
     /// Starts the adapter and checks its handshake.
     private func start() throws -> HelloReply {
-        let p = try AdapterProcess(executable: executable, arguments: arguments, stdout: stdoutLog, stderr: stderrLog)
+        let p = try AdapterProcess(executable: executable, arguments: arguments, stdout: stdoutLog, stderr: stderrLog,
+                                   scratch: ownsScratch ? scratch.path : nil)
         processGroups.append(p.pid)
         do {
             try p.send(Self.line(HelloRequest(harness: "systolic-bench")))

@@ -26,7 +26,8 @@ import SystolicSuite
 // the scratch directory's input files with symbolic links to PATH and plants more beside them),
 // report-error, left-running (starts a child and answers while it runs), escape (starts a process
 // that leaves the group and session with setsid and a second fork, writes its pid to --victim
-// PATH, and answers), escape-and-hang (the same, and its own pid to PATH.adapter, then hangs),
+// PATH, and answers), escape-and-hang (the same, its own pid to PATH.adapter and the scratch
+// directory to PATH.scratch, then hangs),
 // double-reply (answers twice at once), late-reply (answers, and sends that answer again
 // before answering the next request).
 
@@ -172,6 +173,10 @@ while let line = nextLine() {
             waitpid(child, &status, 0)
             for _ in 0..<200 where (try? String(contentsOfFile: victim, encoding: .utf8))?.hasSuffix("\n") != true { usleep(10_000) }
             if misbehaveNow == "escape-and-hang" {
+                // Where the harness keeps its files, for the test that kills the harness.
+                if let path = request.outputs.values.first?.path {
+                    try? Data(URL(fileURLWithPath: path).deletingLastPathComponent().path.utf8).write(to: URL(fileURLWithPath: victim + ".scratch"))
+                }
                 try? Data("\(getpid())\n".utf8).write(to: URL(fileURLWithPath: victim + ".adapter"))
                 while true { sleep(1000) }
             }
@@ -278,7 +283,9 @@ while let line = nextLine() {
                 }
             }
             if misbehaveNow == "escape-symlink" {
-                let outside = FileManager.default.temporaryDirectory.appendingPathComponent("systolic-outside-\(getpid()).bin")
+                // The link's target may be anywhere: the harness never follows a link. It is kept
+                // in the scratch directory so that the harness's clean-up removes it too.
+                let outside = URL(fileURLWithPath: c.path).deletingLastPathComponent().appendingPathComponent("link-target.bin")
                 try Data(bytes).write(to: outside)
                 // The harness made the output file: put the link in its place.
                 try? FileManager.default.removeItem(atPath: c.path)

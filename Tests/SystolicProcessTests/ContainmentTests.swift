@@ -70,5 +70,10 @@ struct ContainmentTests {
         let a = try #require(adapter, "the adapter never wrote its pid")
         #expect(Self.gone(a), "the hung adapter \(a) outlived the harness")
         #expect(Self.gone(e), "the escaped process \(e) outlived the harness")
+        // The killed harness could not remove its scratch directory: the supervisor did (#28, item 7).
+        let scratch = try #require(try? String(contentsOfFile: pidFile + ".scratch", encoding: .utf8), "the adapter never wrote the scratch directory")
+        for _ in 0..<100 where FileManager.default.fileExists(atPath: scratch) { usleep(20_000) }
+        #expect(!FileManager.default.fileExists(atPath: scratch), "the killed harness's scratch directory \(scratch) was left behind")
+        try? FileManager.default.removeItem(at: dir)
     }
 }

@@ -11,11 +11,29 @@ public enum Repository {
     public static let fixtures = root.appendingPathComponent("Tests/Fixtures")
 }
 
-/// A fresh temporary directory for one test.
+/// A fresh temporary directory for one test, removed when the test process exits (#28, item 7:
+/// the tests leave nothing behind).
 public func temporaryDirectory() -> URL {
     let url = FileManager.default.temporaryDirectory.appendingPathComponent("systolic-bench-tests-\(UUID().uuidString)")
     try! FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    TemporaryDirectories.shared.add(url)
     return url
+}
+
+/// The directories `temporaryDirectory` made, removed at exit.
+final class TemporaryDirectories: @unchecked Sendable {
+    static let shared: TemporaryDirectories = {
+        atexit { TemporaryDirectories.shared.removeAll() }
+        return TemporaryDirectories()
+    }()
+    private let lock = NSLock()
+    private var made: [URL] = []
+
+    func add(_ url: URL) { lock.withLock { made.append(url) } }
+
+    func removeAll() {
+        for url in lock.withLock({ made }) { try? FileManager.default.removeItem(at: url) }
+    }
 }
 
 /// Writes `text` to a file in `dir` and returns its path.

@@ -14,9 +14,13 @@
 /// left behind and exits with the adapter's own status (or dies by its signal), so waitpid on the
 /// returned pid reads the adapter's status. `*adapter` receives the adapter's own pid.
 ///
+/// The harness ends the adapter by writing one byte to the lifeline, then closing it. End of file
+/// without that byte means the harness died; the supervisor then also removes `scratch` (the
+/// harness's scratch directory, NULL for none), which a killed harness cannot.
+///
 /// A failed exec is reported like posix_spawn's: -1 with errno set to the exec's error.
 pid_t sb_spawn_contained(const char *path, char *const argv[], char *const envp[], const int fds[5], int lifeline,
-                         pid_t *adapter);
+                         const char *scratch, pid_t *adapter);
 
 /// Writes up to `capacity` pids of the processes descended from `root` (not `root` itself) into
 /// `out` and returns how many there are (which may exceed `capacity`), or -1 when /proc cannot be
