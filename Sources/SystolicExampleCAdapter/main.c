@@ -4,10 +4,12 @@
  * subnormals preserved), sums in the weight-stationary order of a 128-row array (two 8-bit
  * products per PE per cycle), and implements every GEMM feature of protocol 2 with a plain loop
  * (bias, activations, per-tensor and block scales, int8 requantisation in both schemes, leading
- * dimensions, grouped GEMMs), so its GEMM outputs are the reference emulator's bit for bit; a
- * straightforward attention (full softmax, scores, weights and sums in fp64, more accurate than the
- * fp32 and 1-ulp exp it declares), and collectives over ranks simulated in one process. A vendor
- * replaces the callbacks with calls into their driver. `--protocol 1` makes it a version-1 adapter.
+ * dimensions, grouped GEMMs), so its GEMM outputs are the reference emulator's bit for bit;
+ * attention flash-style in fp32 as the reference device computes it (its exp, K-tiles and P
+ * rounding), and collectives over ranks simulated in one process by the reference device's
+ * algorithms: every output the emulator's, bit for bit, which shows that the protocol carries every
+ * case whole. A vendor replaces the callbacks with calls into their driver. `--protocol 1` makes it
+ * a version-1 adapter.
  *
  *   cc -O2 -o example-adapter main.c ../SystolicAdapterSDK/sbsdk.c -I../SystolicAdapterSDK/include \
  *      $(pkg-config --cflags --libs json-c) -lm

@@ -239,6 +239,12 @@ public final class ProcessAdapter: DeviceAdapter, @unchecked Sendable {
         let output = outputRole.map { (role: $0, slot: ScratchFiles.outputSlot($0), byteCount: outputShape.reduce(1, *) * outputType.byteWidth) }
         if let output { needed[output.slot] = output.byteCount }
         scratchFiles.beginCase(needed)
+        let remadeBefore = scratchFiles.remade
+        defer {
+            if scratchFiles.remade > remadeBefore {
+                note("the scratch directory \(scratch.path) was removed by another process before case \(benchmarkCase.id); made again")
+            }
+        }
         do {
             var inputFiles: [String: TensorFile] = [:]
             for t in tensorsByRole {

@@ -21,7 +21,9 @@ import Darwin
 final class ScratchFiles {
     /// The directory, as the paths in requests name it.
     let directory: String
-    private let directoryFD: Int32
+    private var directoryFD: Int32
+    /// How many times the directory was found removed (by another process) and made again.
+    private(set) var remade = 0
     private struct File {
         let name: String
         let fd: Int32
@@ -128,7 +130,13 @@ final class ScratchFiles {
             remove(slot)
         }
         let name = "\(stem)-\(String(UInt64.random(in: 0...UInt64.max), radix: 16)).bin"
-        let fd = openat(directoryFD, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
+        var fd = openat(directoryFD, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
+        if fd < 0 && errno == ENOENT && directoryRemoved() {
+            // Someone removed the directory under us (#28, item 7: one run lost it and every case
+            // failed): make it again rather than fail every case that follows.
+            try remakeDirectory()
+            fd = openat(directoryFD, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
+        }
         guard fd >= 0 else { throw Failure(description: "cannot create \(directory)/\(name): \(Self.reason())") }
         var info = stat()
         guard fstat(fd, &info) == 0, ftruncate(fd, off_t(byteCount)) == 0 else {
@@ -140,6 +148,26 @@ final class ScratchFiles {
         let file = File(name: name, fd: fd, byteCount: byteCount, device: info.st_dev, inode: info.st_ino)
         files[slot] = file
         return file
+    }
+
+    /// True when the directory held open has no name left (it was removed).
+    private func directoryRemoved() -> Bool {
+        var info = stat()
+        return fstat(directoryFD, &info) == 0 && info.st_nlink == 0
+    }
+
+    private func remakeDirectory() throws(Failure) {
+        // The files held open lived in the removed directory: forget them.
+        for file in files.values { close(file.fd) }
+        files.removeAll()
+        guard mkdir(directory, 0o700) == 0 || errno == EEXIST else {
+            throw Failure(description: "the scratch directory \(directory) was removed and cannot be made again: \(Self.reason())")
+        }
+        let fd = open(directory, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else { throw Failure(description: "cannot open the remade scratch directory \(directory): \(Self.reason())") }
+        close(directoryFD)
+        directoryFD = fd
+        remade += 1
     }
 
     private func remove(_ slot: String) {

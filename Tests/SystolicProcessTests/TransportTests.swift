@@ -189,6 +189,20 @@ struct TransportTests {
         }
     }
 
+    /// A scratch directory removed by someone else is made again at the next file, not left to
+    /// fail every case that follows (#28, item 7).
+    @Test func aRemovedScratchDirectoryIsMadeAgain() throws {
+        let (files, dir) = try Self.scratch()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        files.beginCase(["in:a": 4])
+        _ = try files.writeInput(slot: "in:a", stem: "a", bytes: [1, 2, 3, 4])
+        try FileManager.default.removeItem(atPath: dir)
+        files.beginCase(["in:a": 8])
+        let a = try files.writeInput(slot: "in:a", stem: "a", bytes: Array(repeating: 5, count: 8))
+        #expect(files.remade == 1)
+        #expect(Array(try Data(contentsOf: URL(fileURLWithPath: a))) == Array(repeating: 5, count: 8))
+    }
+
     /// Many cases of two alternating sizes through the example C adapter (whose SDK keeps its
     /// mappings while the files stay the same): every output is the case's own, and the scratch
     /// directory never holds more than one case's files.
