@@ -394,6 +394,45 @@ static float round_probability(float p, sb_type t) {
     }
 }
 
+/* The two products of an attention block, in the array's order: every fused multiply-add rounded
+ * once (fmaf), the chains of a K-tile in order, the tiles' partial sums added in order. Compiled
+ * twice (target_clones): with FMA instructions where the CPU has them, which the same order makes
+ * the same bits, and for any x86-64; the loader picks one. */
+#if defined(__x86_64__) && defined(__ELF__)
+#define SB_FMA_CLONES __attribute__((target_clones("fma", "default")))
+#else
+#define SB_FMA_CLONES
+#endif
+
+/* scores[j] = Σ_c q[c]·kt[c·stride + j] for the block's `width` keys (kt: keys transposed). */
+SB_FMA_CLONES
+static void block_scores(const float *q, const float *kt, long long stride, long long d, long long width, long long tile, float *scores,
+                         float *chain) {
+    for (long long c0 = 0; c0 < d; c0 += tile) {
+        long long c1 = c0 + tile < d ? c0 + tile : d;
+        for (long long j = 0; j < width; j++) chain[j] = 0;
+        for (long long c = c0; c < c1; c++) {
+            const float qc = q[c], *row = kt + c * stride;
+            for (long long j = 0; j < width; j++) chain[j] = fmaf(qc, row[j], chain[j]);
+        }
+        for (long long j = 0; j < width; j++) scores[j] = c0 == 0 ? chain[j] : scores[j] + chain[j];
+    }
+}
+
+/* out[c] = Σ_j p[j]·v[j·d + c] over the block's `width` keys. */
+SB_FMA_CLONES
+static void block_values(const float *p, const float *v, long long d, long long width, long long tile, float *out, float *partial) {
+    for (long long j1 = 0; j1 < width; j1 += tile) {
+        long long j2 = j1 + tile < width ? j1 + tile : width;
+        for (long long c = 0; c < d; c++) partial[c] = 0;
+        for (long long j = j1; j < j2; j++) {
+            const float pj = p[j], *value = v + j * d;
+            for (long long c = 0; c < d; c++) partial[c] = fmaf(pj, value[c], partial[c]);
+        }
+        for (long long c = 0; c < d; c++) out[c] = j1 == 0 ? partial[c] : out[c] + partial[c];
+    }
+}
+
 /* Attention the way the reference device computes it (docs/attention.md): flash-style over blocks
  * of 128 keys (the array's width), S = Q·Kᵀ and P·V on the array (fused multiply-adds in order
  * within each K-tile, tiles added in order), the online softmax in fp32 with exp32, each P rounded
@@ -417,18 +456,20 @@ static sb_status run_attention(void *context, const sb_attention *at, const sb_t
     float *qrow = malloc(sizeof(float) * (size_t)d), *p = malloc(sizeof(float) * (size_t)block);
     float *keys = malloc(sizeof(float) * (size_t)(at->kv_len * d + 1)), *values = malloc(sizeof(float) * (size_t)(at->kv_len * d + 1));
     float *acc = malloc(sizeof(float) * (size_t)d), *partial = malloc(sizeof(float) * (size_t)d), *sum = malloc(sizeof(float) * (size_t)d);
-    if (!qrow || !keys || !values || !p || !acc || !partial || !sum) {
-        free(qrow); free(keys); free(values); free(p); free(acc); free(partial); free(sum);
+    float *chain = malloc(sizeof(float) * (size_t)block);
+    if (!qrow || !keys || !values || !p || !acc || !partial || !sum || !chain) {
+        free(qrow); free(keys); free(values); free(p); free(acc); free(partial); free(sum); free(chain);
         snprintf(reason, reason_size, "out of memory");
         return SB_ERROR;
     }
     for (long long b = 0; b < at->batch; b++) {
         long long n = lengths[b];
         for (long long g = 0; g < at->kv_heads; g++) {
+            /* Keys transposed ([d, n]), so that a block's scores advance together, key by key. */
             for (long long j = 0; j < n; j++) {
                 size_t at_j = kv_offset(at, pages, b, g, j);
                 for (long long c = 0; c < d; c++) {
-                    keys[j * d + c] = load_float(k->data, at_j + c, at->kv);
+                    keys[c * n + j] = load_float(k->data, at_j + c, at->kv);
                     values[j * d + c] = load_float(v->data, at_j + c, at->kv);
                 }
             }
@@ -446,18 +487,12 @@ static sb_status run_attention(void *context, const sb_attention *at, const sb_t
                     for (long long c = 0; c < d; c++) acc[c] = 0;
                     for (long long j0 = 0; j0 < visible; j0 += block) {
                         long long width = visible - j0 < block ? visible - j0 : block;
-                        /* S for the block: one dot product per key, as the array sums it. */
+                        /* S for the block: one dot product per key as the array sums it (a chain of
+                         * fused multiply-adds per K-tile, tiles added in order), all keys advanced together. */
+                        block_scores(qrow, keys + j0, n, d, width, tile, p, chain);
                         float top = row_max;
                         for (long long j = 0; j < width; j++) {
-                            const float *key = keys + (j0 + j) * d;
-                            float score = 0;
-                            for (long long c0 = 0; c0 < d; c0 += tile) {
-                                long long c1 = c0 + tile < d ? c0 + tile : d;
-                                float chain = 0;
-                                for (long long c = c0; c < c1; c++) chain = fmaf(qrow[c], key[c], chain);
-                                score = c0 == 0 ? chain : score + chain;
-                            }
-                            p[j] = score * f;
+                            p[j] *= f;
                             if (p[j] > top) top = p[j];
                         }
                         float alpha = row_max == -INFINITY ? 0 : exp32(row_max - top);
@@ -472,15 +507,7 @@ static sb_status run_attention(void *context, const sb_attention *at, const sb_t
                         if (alpha != 1) for (long long c = 0; c < d; c++) acc[c] *= alpha;
                         /* P·V for the block: for each output element a chain over the keys in order,
                          * K-tiles of `tile` keys added in order; all d chains advanced together. */
-                        for (long long j1 = 0; j1 < width; j1 += tile) {
-                            long long j2 = j1 + tile < width ? j1 + tile : width;
-                            for (long long c = 0; c < d; c++) partial[c] = 0;
-                            for (long long j = j1; j < j2; j++) {
-                                const float *value = values + (j0 + j) * d;
-                                for (long long c = 0; c < d; c++) partial[c] = fmaf(p[j], value[c], partial[c]);
-                            }
-                            for (long long c = 0; c < d; c++) sum[c] = j1 == 0 ? partial[c] : sum[c] + partial[c];
-                        }
+                        block_values(p, values + j0 * d, d, width, tile, sum, partial);
                         for (long long c = 0; c < d; c++) acc[c] += sum[c];
                     }
                     for (long long c = 0; c < d; c++) {
@@ -499,7 +526,7 @@ static sb_status run_attention(void *context, const sb_attention *at, const sb_t
             }
         }
     }
-    free(qrow); free(keys); free(values); free(p); free(acc); free(partial); free(sum);
+    free(qrow); free(keys); free(values); free(p); free(acc); free(partial); free(sum); free(chain);
     return SB_OK;
 }
 
