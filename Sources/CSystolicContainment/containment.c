@@ -83,30 +83,50 @@ struct linux_dirent64 {
     char d_name[];
 };
 
+// A directory read with getdents64 into the reader's own buffer (no allocation: the supervisor
+// may not allocate), one entry at a time.
+typedef struct {
+    _Alignas(8) char buf[4096];
+    long got, off;
+    int dir;
+} dir_reader;
+
+static void start_reading(dir_reader *r, int dir) {
+    r->dir = dir;
+    r->got = r->off = 0;
+}
+
+// The next entry's name, or NULL at the end.
+static const char *next_entry(dir_reader *r) {
+    if (r->off >= r->got) {
+        r->got = syscall(SYS_getdents64, r->dir, r->buf, sizeof r->buf);
+        r->off = 0;
+        if (r->got <= 0) return NULL;
+    }
+    struct linux_dirent64 *d = (struct linux_dirent64 *)(r->buf + r->off);
+    r->off += d->d_reclen;
+    return d->d_name;
+}
+
 #define MAX_PROCS 8192
 
 // Every live process's pid and parent (up to MAX_PROCS), from /proc. Returns the count or -1.
 static int snapshot(pid_t *pids, pid_t *parents, int *zombies) {
     int dir = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dir < 0) return -1;
-    char buf[8192];
+    dir_reader r;
+    start_reading(&r, dir);
     int count = 0;
-    for (;;) {
-        long got = syscall(SYS_getdents64, dir, buf, sizeof buf);
-        if (got <= 0) break;
-        for (long off = 0; off < got;) {
-            struct linux_dirent64 *d = (struct linux_dirent64 *)(buf + off);
-            off += d->d_reclen;
-            long pid = entry_number(d->d_name);
-            if (!pid || count >= MAX_PROCS) continue;
-            pid_t parent;
-            int zombie;
-            if (read_stat((pid_t)pid, &parent, &zombie) != 0) continue;
-            pids[count] = (pid_t)pid;
-            parents[count] = parent;
-            zombies[count] = zombie;
-            count++;
-        }
+    for (const char *name; (name = next_entry(&r));) {
+        long pid = entry_number(name);
+        if (!pid || count >= MAX_PROCS) continue;
+        pid_t parent;
+        int zombie;
+        if (read_stat((pid_t)pid, &parent, &zombie) != 0) continue;
+        pids[count] = (pid_t)pid;
+        parents[count] = parent;
+        zombies[count] = zombie;
+        count++;
     }
     close(dir);
     return count;
@@ -143,39 +163,34 @@ int sb_descendants(pid_t root, pid_t *out, int capacity) {
             if (pid == root) return -1;
             continue;  // it ended meanwhile
         }
-        char buf[4096];
-        for (;;) {
-            long got = syscall(SYS_getdents64, dir, buf, sizeof buf);
-            if (got <= 0) break;
-            for (long off = 0; off < got;) {
-                struct linux_dirent64 *d = (struct linux_dirent64 *)(buf + off);
-                off += d->d_reclen;
-                long tid = entry_number(d->d_name);
-                if (!tid) continue;
-                char children_path[128];
-                proc_path(children_path, pid, (pid_t)tid, "/children");
-                int fd = open(children_path, O_RDONLY | O_CLOEXEC);
-                if (fd < 0) {
-                    if (pid == root) { close(dir); return -1; }
-                    continue;
-                }
-                char list[4096];
-                ssize_t n = read(fd, list, sizeof list - 1);
-                close(fd);
-                if (n <= 0) continue;
-                list[n] = 0;
-                for (char *p = list; *p;) {
-                    while (*p == ' ' || *p == '\n') p++;
-                    long child = 0;
-                    while (*p >= '0' && *p <= '9') child = child * 10 + (*p++ - '0');
-                    if (child <= 0) { if (*p) p++; continue; }
-                    pid_t parent;
-                    int zombie = 0;
-                    if (read_stat((pid_t)child, &parent, &zombie) == 0 && zombie) continue;
-                    if (found < capacity) out[found] = (pid_t)child;
-                    found++;
-                    if (tail < QUEUE) queue[tail++] = (pid_t)child;
-                }
+        dir_reader r;
+        start_reading(&r, dir);
+        for (const char *name; (name = next_entry(&r));) {
+            long tid = entry_number(name);
+            if (!tid) continue;
+            char children_path[128];
+            proc_path(children_path, pid, (pid_t)tid, "/children");
+            int fd = open(children_path, O_RDONLY | O_CLOEXEC);
+            if (fd < 0) {
+                if (pid == root) { close(dir); return -1; }
+                continue;
+            }
+            char list[4096];
+            ssize_t n = read(fd, list, sizeof list - 1);
+            close(fd);
+            if (n <= 0) continue;
+            list[n] = 0;
+            for (char *p = list; *p;) {
+                while (*p == ' ' || *p == '\n') p++;
+                long child = 0;
+                while (*p >= '0' && *p <= '9') child = child * 10 + (*p++ - '0');
+                if (child <= 0) { if (*p) p++; continue; }
+                pid_t parent;
+                int zombie = 0;
+                if (read_stat((pid_t)child, &parent, &zombie) == 0 && zombie) continue;
+                if (found < capacity) out[found] = (pid_t)child;
+                found++;
+                if (tail < QUEUE) queue[tail++] = (pid_t)child;
             }
         }
         close(dir);
@@ -262,26 +277,21 @@ static void kill_subtree(pid_t adapter) {
 static void remove_tree_at(int parent, const char *name, int depth) {
     int dir = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (dir < 0) return;
-    char buf[4096];
     // Passes over the directory until one removes nothing ("." and ".." always remain to be
     // read): entries removed while reading may hide others from the same pass. Bounded, since
     // nothing should be adding entries once the adapter's tree is dead.
     for (int pass = 0; pass < 16; pass++) {
         int removed = 0;
         lseek(dir, 0, SEEK_SET);
-        for (;;) {
-            long got = syscall(SYS_getdents64, dir, buf, sizeof buf);
-            if (got <= 0) break;
-            for (long off = 0; off < got;) {
-                struct linux_dirent64 *d = (struct linux_dirent64 *)(buf + off);
-                off += d->d_reclen;
-                if (d->d_name[0] == '.' && (d->d_name[1] == 0 || (d->d_name[1] == '.' && d->d_name[2] == 0))) continue;
-                if (unlinkat(dir, d->d_name, 0) == 0) {
-                    removed++;
-                } else if (errno == EISDIR && depth > 0) {
-                    remove_tree_at(dir, d->d_name, depth - 1);
-                    if (unlinkat(dir, d->d_name, AT_REMOVEDIR) == 0) removed++;
-                }
+        dir_reader r;
+        start_reading(&r, dir);
+        for (const char *name; (name = next_entry(&r));) {
+            if (name[0] == '.' && (name[1] == 0 || (name[1] == '.' && name[2] == 0))) continue;
+            if (unlinkat(dir, name, 0) == 0) {
+                removed++;
+            } else if (errno == EISDIR && depth > 0) {
+                remove_tree_at(dir, name, depth - 1);
+                if (unlinkat(dir, name, AT_REMOVEDIR) == 0) removed++;
             }
         }
         if (!removed) break;
