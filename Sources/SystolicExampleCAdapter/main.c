@@ -223,9 +223,18 @@ static int8_t requantize(int32_t acc, const sb_gemm *g, long long column) {
     return (int8_t)(value > 127 ? 127 : value < -128 ? -128 : value);
 }
 
+/* Kernels compiled twice (target_clones): with FMA instructions where the CPU has them, for any
+ * x86-64 otherwise; the loader picks one. fmaf rounds once either way, so the bits are the same. */
+#if defined(__x86_64__) && defined(__ELF__)
+#define SB_FMA_CLONES __attribute__((target_clones("fma", "default")))
+#else
+#define SB_FMA_CLONES
+#endif
+
 /* Σ a·b over k in [k0, k1) for row i of A (matrix `ma`) and column j of B (matrix `mb`), summed as
  * a weight-stationary array of TILE rows does: fused multiply-adds down each tile of at most
  * `tile` rows, the tiles' partial sums added in order. */
+SB_FMA_CLONES
 static float dot(const sb_gemm *g, const float *a, const float *b, long long ma, long long i, long long mb, long long j,
                  long long k0, long long k1, long long tile) {
     float total = 0;
@@ -395,15 +404,8 @@ static float round_probability(float p, sb_type t) {
 }
 
 /* The two products of an attention block, in the array's order: every fused multiply-add rounded
- * once (fmaf), the chains of a K-tile in order, the tiles' partial sums added in order. Compiled
- * twice (target_clones): with FMA instructions where the CPU has them, which the same order makes
- * the same bits, and for any x86-64; the loader picks one. */
-#if defined(__x86_64__) && defined(__ELF__)
-#define SB_FMA_CLONES __attribute__((target_clones("fma", "default")))
-#else
-#define SB_FMA_CLONES
-#endif
-
+ * once (fmaf), the chains of a K-tile in order, the tiles' partial sums added in order
+ * (SB_FMA_CLONES, as `dot`). */
 /* scores[j] = Σ_c q[c]·kt[c·stride + j] for the block's `width` keys (kt: keys transposed). */
 SB_FMA_CLONES
 static void block_scores(const float *q, const float *kt, long long stride, long long d, long long width, long long tile, float *scores,
