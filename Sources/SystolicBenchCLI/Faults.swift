@@ -60,9 +60,10 @@ extension SystolicBench {
                 print(row.enumerated().map { i, cell in i == row.count - 1 ? cell : cell.padding(widths[i]) }.joined(separator: "  "))
             }
             print("mutation score: \(caught) of \(EmulatorFault.catalogue.count) faults caught by \(cases.count) cases (profile \(profile), emulator \(preset))")
-            let thin = score.entries.filter { $0.failed.count < minCatching }
+            // Distinct suite cases, not sweep points: two points of one sweep are one case to lose.
+            let thin = score.entries.filter { $0.caughtBy.count < minCatching }
             if !thin.isEmpty {
-                print("caught by fewer than \(minCatching) cases: " + thin.map { "\($0.fault) (\($0.failed.count))" }.joined(separator: ", "))
+                print("caught by fewer than \(minCatching) cases: " + thin.map { "\($0.fault) (\($0.caughtBy.count))" }.joined(separator: ", "))
                 throw statusCode(.conformanceFailure)
             }
             print("every fault caught by at least \(minCatching) cases")
