@@ -30,8 +30,12 @@ extension SystolicBench {
         @Option(help: "Emulator preset the faults are injected into.")
         var preset: String = DeviceConfig.defaultPresetName
 
-        @Option(help: "Cases that must catch each fault.")
+        @Option(help: "Distinct suite cases that must catch each fault.")
         var minCatching: Int = 2
+
+        func validate() throws {
+            guard minCatching >= 1 else { throw ValidationError("--min-catching must be at least 1, found \(minCatching)") }
+        }
 
         func run() throws {
             guard runCases else {

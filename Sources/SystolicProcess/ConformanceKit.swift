@@ -78,7 +78,7 @@ public struct ConformanceKit: Sendable {
         if d.ops.contains("gemm") { probeFeatures(adapter, judge, note) }
 
         if let t = gemmTypes.first, d.ops.contains("gemm") {
-            measure(adapter, t, generator, judge, note)
+            measure(adapter, t, generator, note)
         }
 
         adapter.shutdown()
@@ -151,8 +151,7 @@ public struct ConformanceKit: Sendable {
     /// GEMV whose weights fill 64 MiB, run five times; what the files cost beyond the device's time,
     /// for the first run (files made) and the median of the others (files reused, as in a suite
     /// whose cases share sizes). Inputs are generated before the clock starts.
-    private func measure(_ adapter: ProcessAdapter, _ t: NumberType, _ generator: DataGenerator, _ judge: Judge,
-                         _ note: (Bool, String) -> Void) {
+    private func measure(_ adapter: ProcessAdapter, _ t: NumberType, _ generator: DataGenerator, _ note: (Bool, String) -> Void) {
         func beyondDevice(_ c: BenchmarkCase, _ inputs: CaseInputs) throws -> Double {
             let start = DispatchTime.now().uptimeNanoseconds
             let out = try adapter.run(c, inputs: inputs)

@@ -32,6 +32,7 @@ final class ScratchFiles {
         let inode: ino_t
     }
     private var files: [String: File] = [:]
+    private var poison: [UInt8] = []
 
     struct Failure: Error, CustomStringConvertible {
         let description: String
@@ -71,7 +72,11 @@ final class ScratchFiles {
     func prepareOutput(slot: String, stem: String, byteCount: Int) throws(Failure) -> String {
         let existed = files[slot] != nil
         let file = try file(slot: slot, stem: stem, byteCount: byteCount)
-        if existed { try write([UInt8](repeating: 0xFF, count: byteCount), to: file) }
+        if existed {
+            // One poison buffer, grown to the largest output, rather than one per case.
+            if poison.count < byteCount { poison = [UInt8](repeating: 0xFF, count: byteCount) }
+            try write(poison, count: byteCount, to: file)
+        }
         return path(file)
     }
 
@@ -178,11 +183,12 @@ final class ScratchFiles {
         unlinkat(directoryFD, file.name, 0)
     }
 
-    private func write(_ bytes: [UInt8], to file: File) throws(Failure) {
+    private func write(_ bytes: [UInt8], count: Int? = nil, to file: File) throws(Failure) {
+        let total = count ?? bytes.count
         let failed: Bool = bytes.withUnsafeBytes { raw in
             var offset = 0
-            while offset < raw.count {
-                let n = pwrite(file.fd, raw.baseAddress! + offset, raw.count - offset, off_t(offset))
+            while offset < total {
+                let n = pwrite(file.fd, raw.baseAddress! + offset, total - offset, off_t(offset))
                 if n < 0 && errno == EINTR { continue }
                 if n <= 0 { return true }
                 offset += n
