@@ -8,7 +8,6 @@ import SystolicSuite
 struct ElementJudge {
     let gemm: GemmCase
     let bound: GemmBound
-    let accumulatorMax: Double
     /// True when every partial sum in every order is exact: E is then zero and the output must be
     /// the correctly rounded exact value.
     let exact: Bool
@@ -24,8 +23,7 @@ struct ElementJudge {
 
     init(gemm: GemmCase, arithmetic: DeclaredArithmetic, exact: Bool, testedElements: Int, falseAlarm: Double) {
         self.gemm = gemm
-        self.bound = GemmBound(k: gemm.k, arithmetic: arithmetic)
-        self.accumulatorMax = arithmetic.accumulator.maxFinite
+        self.bound = GemmBound(k: gemm.k, engine: arithmetic.engine(for: gemm))
         self.exact = exact
         self.lambda = GemmBound.lambda(elements: testedElements, falseAlarm: falseAlarm)
     }
@@ -34,7 +32,7 @@ struct ElementJudge {
     mutating func judge(index: Int, device: Double, exact exactValue: Double, absSum s: Double) {
         let out = gemm.types.output
         elements += 1
-        if !exact, s.isFinite, s * (1 + Double(gemm.k) * bound.unitRoundoff) >= accumulatorMax {
+        if !exact, s.isFinite, bound.mayOverflow(s) {
             unverifiable += 1
             return
         }

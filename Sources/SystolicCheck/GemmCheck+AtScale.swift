@@ -40,7 +40,7 @@ extension GemmCheck {
         // doubles); outputs as doubles (an int32 output need not fit a Float).
         let a = inputs.a.decodedFloats(), b = inputs.b.decodedFloats(), cv = c.decoded()
         let exact = isExactByConstruction(g, arithmetic)
-        let bound = GemmBound(k: g.k, arithmetic: arithmetic)
+        let bound = GemmBound(k: g.k, engine: arithmetic.engine(for: g))
         let modular = exact && outputsAreExactIntegers(g, arithmetic)
         var freivalds = FreivaldsReport(kind: modular ? "modular" : "bounded", vectors: freivaldsVectors, failedRows: 0,
                                         skippedRows: 0, worstRow: nil, worstRatio: 0)
@@ -148,7 +148,6 @@ extension GemmCheck {
         let x = (0..<g.n).map { SIMD4(xs[0][$0], xs[1][$0], xs[2][$0], xs[3][$0]) }
         let u64 = 0x1p-53
         let kd = Double(g.k), nd = Double(g.n)
-        let accMax = arithmetic.accumulator.maxFinite
         let totalRows = g.batch * g.m
         // Each vector's ratio for each row; nil where the row is skipped for that vector.
         var ratios = [[Double?]](repeating: [Double?](repeating: nil, count: totalRows), count: 4)
@@ -175,10 +174,10 @@ extension GemmCheck {
                 var y = SIMD4<Double>.zero
                 if !rows[row].special { for j in 0..<g.n { y += c[row * g.n + j] * x[j] } }
                 // Σⱼ Eᵢⱼ with Σⱼ Sᵢⱼ = t (|xⱼ| = 1), the outputs' rounding, and our own fp64 sums.
-                let elementBounds = exact ? 0 : kd * bound.unitRoundoff * t * (1 + 2 * kd * u64) + nd * bound.underflow
+                let elementBounds = exact ? 0 : bound.summed(t, elements: g.n)
                 let allowed = elementBounds + cells + 2 * (kd + nd) * u64 * t + 2 * nd * u64 * cabs + 4 * (kd + nd) * u64 * t * u64
                 for v in 0..<4 {
-                    if rows[row].special || !z[v].isFinite || !t.isFinite || (!exact && t * (1 + kd * bound.unitRoundoff) >= accMax) {
+                    if rows[row].special || !z[v].isFinite || !t.isFinite || (!exact && bound.mayOverflow(t)) {
                         skipped.insert(row)
                         continue
                     }

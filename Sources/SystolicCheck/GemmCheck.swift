@@ -44,6 +44,14 @@ public enum GemmCheck {
     public static func verify(output c: Tensor, inputs: GemmInputs, gemm g: GemmCase, arithmetic: DeclaredArithmetic,
                               options: Options = Options()) -> CheckReport {
         let start = DispatchTime.now().uptimeNanoseconds
+        if !g.types.a.isInteger, arithmetic.engine(for: g).subnormalInputs == .flush {
+            // Judged against what the engine declares to read: its inputs with subnormals flushed.
+            var declared = arithmetic
+            declared.matrixEngine = declared.matrixEngine?.map { var e = $0; e.subnormalInputs = .preserve; return e }
+            var report = verify(output: c, inputs: inputs.flushingSubnormalInputs(), gemm: g, arithmetic: declared, options: options)
+            report.seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            return report
+        }
         if !g.leading.isPacked {
             var report = verifyStrided(c, inputs, g, arithmetic, options)
             report.seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
@@ -134,7 +142,11 @@ public enum GemmCheck {
     static func verifyFloatEpilogue(_ c: Tensor, _ inputs: GemmInputs, _ g: GemmCase, _ arithmetic: DeclaredArithmetic) -> CheckReport {
         let reference = GemmReference.judged(g, inputs)
         let roundings = g.scales.isBlocked ? g.k + 3 : g.k
-        let bound = GemmBound(k: roundings, arithmetic: arithmetic)
+        let engine = arithmetic.engine(for: g)
+        // A plain engine's roundings are counted together (γ_{K+3}); a block engine's K products
+        // are its own bound's, the scales' roundings fp32 ones after them.
+        let bound = engine.isPlain ? GemmBound(k: roundings, engine: engine)
+                                   : GemmBound(k: g.k, engine: engine, extraRoundings: roundings - g.k)
         let u = bound.unitRoundoff
         // γ_n = n·u/(1 − n·u): products rounded along with the sums need the γ form of the bound.
         let gamma = g.scales.isBlocked ? 1 / (1 - Double(roundings) * u) : 1
@@ -228,19 +240,26 @@ public enum GemmCheck {
     }
 
     /// True when every partial sum, in any order, is exact: integer GEMMs; integer-valued data
-    /// with K·max|a|·max|b| ≤ 2^p, p the accumulator's significand bits; and K = 1 with fp16 or fp8
-    /// inputs into an fp32 accumulator (their product is always exact there, so only the output
+    /// with K·max|a|·max|b| ≤ 2^p, p the significant bits the engine's block results keep (every
+    /// term and partial sum is then an integer below 2^p, so alignment, which keeps bits down to
+    /// 2^(e_max − p + 1) ≤ 1, drops nothing); and K = 1 with fp16 or fp8 inputs into an fp32
+    /// accumulator keeping all their product's bits (it is always exact there, so only the output
     /// conversion is tested).
     public static func isExactByConstruction(_ g: GemmCase, _ arithmetic: DeclaredArithmetic) -> Bool {
         if g.types.a.isInteger { return true }
+        let engine = arithmetic.engine(for: g)
+        guard engine.products == .exact else { return false }
+        let p = engine.fractionBits + 1
         let narrow: Set<NumberType> = [.fp16, .fp8_e4m3, .fp8_e5m2]
-        if g.k == 1, narrow.contains(g.types.a), narrow.contains(g.types.b), arithmetic.accumulator == .fp32 { return true }
+        if g.k == 1, narrow.contains(g.types.a), narrow.contains(g.types.b), engine.accumulate == .fp32,
+           let fa = g.types.a.floatFormat, let fb = g.types.b.floatFormat, fa.mantissaBits + fb.mantissaBits + 2 <= p {
+            return true
+        }
         guard g.dataA.isIntegerValued, g.dataB.isIntegerValued,
-              let a = g.dataA.maxMagnitude, let b = g.dataB.maxMagnitude,
-              let format = arithmetic.accumulator.floatFormat else { return false }
+              let a = g.dataA.maxMagnitude, let b = g.dataB.maxMagnitude else { return false }
         // Rounding an integer to a coarse input type can only move it to a nearby integer.
         let maxA = g.types.a.round(a, overflow: .saturate), maxB = g.types.b.round(b, overflow: .saturate)
-        return Double(g.k) * maxA * maxB <= Double(sign: .plus, exponent: format.mantissaBits + 1, significand: 1)
+        return Double(g.k) * maxA * maxB <= Double(sign: .plus, exponent: p, significand: 1)
     }
 
     /// How much of the bound the device needed: the distance from Ĉ to the nearest value that

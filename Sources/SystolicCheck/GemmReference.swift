@@ -167,3 +167,29 @@ public struct GemmReference: Sendable {
         }
     }
 }
+
+extension GemmInputs {
+    /// The inputs as an engine that flushes subnormal inputs reads them: every subnormal of A's and
+    /// B's own types replaced by a zero of its sign (docs/arithmetic.md: such a device is judged
+    /// against the exact sum of what it declares to read).
+    func flushingSubnormalInputs() -> GemmInputs {
+        var out = self
+        out.a = out.a.flushingSubnormals()
+        out.b = out.b.flushingSubnormals()
+        return out
+    }
+}
+
+extension Tensor {
+    func flushingSubnormals() -> Tensor {
+        guard let f = type.floatFormat else { return self }
+        var out = self
+        let signBit = UInt32(1) << UInt32(f.exponentBits + f.mantissaBits)
+        for i in 0..<count {
+            let bits = out.bits(at: i)
+            let v = abs(out.value(at: i))
+            if v != 0, v < f.minNormal { out.setBits(bits & signBit, at: i) }
+        }
+        return out
+    }
+}

@@ -83,6 +83,10 @@ public struct DeclaredArithmetic: Sendable, Codable, Equatable {
     /// The largest error of the vector unit's exp, in ulps of fp32 (relative error ≤ expUlps·2⁻²³);
     /// required to judge attention, absent for devices that do not run it.
     public var expUlps: Double?
+    /// Declared arithmetic v2: how the matrix engine computes a GEMM's dot products, per input and
+    /// accumulate type (block size, alignment, rounding, promotion, subnormals, C's place); a GEMM
+    /// whose types no entry names is judged by `accumulator` and `subnormals` (docs/arithmetic.md).
+    public var matrixEngine: [MatrixArithmetic]?
 
     enum CodingKeys: String, CodingKey {
         case accumulator, subnormals
@@ -90,12 +94,14 @@ public struct DeclaredArithmetic: Sendable, Codable, Equatable {
         case inputTypes = "input_types"
         case inputTypesByOp = "input_types_by_op"
         case expUlps = "exp_ulps"
+        case matrixEngine = "matrix_engine"
     }
 
     public init(accumulator: NumberType, subnormals: Subnormals, overflowModes: [OverflowMode], inputTypes: [NumberType],
-                inputTypesByOp: [String: [NumberType]]? = nil, expUlps: Double? = nil) {
+                inputTypesByOp: [String: [NumberType]]? = nil, expUlps: Double? = nil, matrixEngine: [MatrixArithmetic]? = nil) {
         self.accumulator = accumulator; self.subnormals = subnormals; self.overflowModes = overflowModes
         self.inputTypes = inputTypes; self.inputTypesByOp = inputTypesByOp; self.expUlps = expUlps
+        self.matrixEngine = matrixEngine
     }
 
     /// The input types `op` accepts.
@@ -112,6 +118,10 @@ public struct DeclaredArithmetic: Sendable, Codable, Equatable {
         inputTypes = try c.decode([NumberType].self, forKey: .inputTypes)
         inputTypesByOp = try c.decodeIfPresent([String: [NumberType]].self, forKey: .inputTypesByOp)
         expUlps = try c.decodeIfPresent(Double.self, forKey: .expUlps)
+        matrixEngine = try c.decodeIfPresent([MatrixArithmetic].self, forKey: .matrixEngine)
+        if let problem = matrixEngineProblem {
+            throw DecodingError.dataCorruptedError(forKey: .matrixEngine, in: c, debugDescription: problem)
+        }
         // As strict as the schema: a misspelt op would otherwise declare nothing, in silence.
         if let op = inputTypesByOp?.keys.sorted().first(where: { !Self.opsWithTypes.contains($0) }) {
             throw DecodingError.dataCorruptedError(forKey: .inputTypesByOp, in: c,

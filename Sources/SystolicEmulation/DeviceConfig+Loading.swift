@@ -6,7 +6,8 @@ import SystolicDevice
 
 extension DeviceConfig {
     /// Names of the shipped presets (files `Presets/<name>.json` in this module's resources).
-    public static let presetNames = ["hbm-inference", "tpu-v1", "edge"]
+    public static let presetNames = ["hbm-inference", "tpu-v1", "edge", "v100-tensor-core", "a100-tensor-core", "ada-tensor-core",
+                                             "h100-tensor-core", "h100-fp8-promoted", "b200-tensor-core", "cdna2-matrix-core"]
 
     /// The preset `--device emulator` uses.
     public static let defaultPresetName = "hbm-inference"
@@ -52,6 +53,18 @@ extension DeviceConfig {
         }
         try check(arithmetic.accumulator.floatFormat != nil && arithmetic.accumulator.byteWidth >= 2, "arithmetic.accumulator",
                   "fp32, fp16 or bf16", arithmetic.accumulator.rawValue)
+        var declared = Set<String>()
+        for (i, engine) in (arithmetic.matrixEngine ?? []).enumerated() {
+            let place = "arithmetic.matrix_engine[\(i)]"
+            if !engine.isPlain, let why = BlockFMA.unsupported(engine) {
+                throw InputFileError(file: file, place: place, message: why)
+            }
+            for t in engine.inputTypes {
+                try check(arithmetic.rate(t) != nil, place + ".input_types", "a type in macs_per_pe_per_cycle", "\"\(t.rawValue)\"")
+                try check(declared.insert("\(t.rawValue)/\(engine.accumulate.rawValue)").inserted, place + ".input_types",
+                          "each input type once per accumulate type", "\"\(t.rawValue)\" again")
+            }
+        }
         try check(!arithmetic.overflowModes.isEmpty, "arithmetic.overflow_modes", "at least one mode", "[]")
         for (place, v) in [("memory.unified_buffer_bytes", memory.unifiedBufferBytes), ("memory.accumulator_bytes", memory.accumulatorBytes),
                            ("memory.weight_buffer_bytes", memory.weightBufferBytes), ("memory.hbm_capacity_bytes", memory.hbmCapacityBytes)] {

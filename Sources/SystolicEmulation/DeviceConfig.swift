@@ -62,17 +62,22 @@ public struct DeviceConfig: Sendable, Codable, Equatable {
         public var accumulator: NumberType
         public var subnormals: DeclaredArithmetic.Subnormals
         public var overflowModes: [OverflowMode]
+        /// The matrix engine's arithmetic per input type (declared arithmetic v2, docs/arithmetic.md),
+        /// run bit for bit by `BlockFMA`; types it does not name use the plain fp32 datapath.
+        public var matrixEngine: [MatrixArithmetic]?
 
         enum CodingKeys: String, CodingKey {
             case accumulator, subnormals
             case macsPerCycle = "macs_per_pe_per_cycle"
             case overflowModes = "overflow_modes"
+            case matrixEngine = "matrix_engine"
         }
 
         public init(macsPerCycle: [String: Int], accumulator: NumberType = .fp32,
-                    subnormals: DeclaredArithmetic.Subnormals = .preserve, overflowModes: [OverflowMode] = [.saturate, .ieee]) {
+                    subnormals: DeclaredArithmetic.Subnormals = .preserve, overflowModes: [OverflowMode] = [.saturate, .ieee],
+                    matrixEngine: [MatrixArithmetic]? = nil) {
             self.macsPerCycle = macsPerCycle; self.accumulator = accumulator; self.subnormals = subnormals
-            self.overflowModes = overflowModes
+            self.overflowModes = overflowModes; self.matrixEngine = matrixEngine
         }
 
         /// Supported input types, in a stable order.

@@ -35,11 +35,14 @@ package enum GemmKernel {
         var ignoresScales = false
         var blockScalesFirstGroup = false
         var bitFlip = false
+        /// A declared block-FMA engine (docs/arithmetic.md): it computes every sum, in k order,
+        /// blocks of consecutive k, the accumulator carried through the K-tiles as an MMA chain does.
+        var engine: BlockFMA?
         /// Worker threads; the outputs are the same bits for any count.
         var threads = ProcessInfo.processInfo.activeProcessorCount
 
         var isPlain: Bool {
-            !flushSubnormals && narrowAccumulator == nil && droppedTile == nil && skewedRow == nil && !accumulatorNotCleared
+            !flushSubnormals && narrowAccumulator == nil && droppedTile == nil && skewedRow == nil && !accumulatorNotCleared && engine == nil
         }
     }
 
@@ -197,6 +200,7 @@ package enum GemmKernel {
 
     private static func float(_ g: GemmCase, _ inputs: GemmInputs, behaviour: Behaviour) -> [Float] {
         if g.scales.isBlocked { return blockScaledFloat(g, inputs, behaviour: behaviour) }
+        if let engine = behaviour.engine { return engineFloat(g, inputs, engine, threads: behaviour.threads) }
         if behaviour.isPlain && !behaviour.transposedTile { return fastFloat(g, inputs, behaviour: behaviour) }
         let a = inputs.a.decodedFloats()
         var bT = transposedB(g, inputs.b.decodedFloats())
@@ -247,6 +251,20 @@ package enum GemmKernel {
             }
         }
         return acc
+    }
+
+    /// Sums on a declared block-FMA engine, batch by batch (C starts at +0).
+    private static func engineFloat(_ g: GemmCase, _ inputs: GemmInputs, _ engine: BlockFMA, threads: Int) -> [Float] {
+        let a = inputs.a.decodedFloats()
+        let bT = transposedB(g, inputs.b.decodedFloats())
+        var out: [Float] = []
+        out.reserveCapacity(g.batch * g.m * g.n)
+        for batch in 0..<g.batch {
+            let aBatch = Array(a[(batch * g.m * g.k)..<((batch + 1) * g.m * g.k)])
+            let bBatch = Array(bT[(batch * g.n * g.k)..<((batch + 1) * g.n * g.k)])
+            out += engine.gemm(m: g.m, n: g.n, k: g.k, a: aBatch, bT: bBatch, c: nil, threads: threads)
+        }
+        return out
     }
 
     /// Block-scaled sums: each K group's partial sum p on the array (a GEMM of K = the group, in

@@ -98,7 +98,7 @@ public struct SystolicEmulator: DeviceAdapter {
             driverVersion: Self.modelVersion, kind: "emulator",
             arithmetic: DeclaredArithmetic(accumulator: config.arithmetic.accumulator, subnormals: config.arithmetic.subnormals,
                                            overflowModes: config.arithmetic.overflowModes, inputTypes: config.arithmetic.inputTypes,
-                                           expUlps: config.vectorUnit.expUlps),
+                                           expUlps: config.vectorUnit.expUlps, matrixEngine: config.arithmetic.matrixEngine),
             ops: config.chips.count > 1 ? ["gemm", "attention", "collective"] : ["gemm", "attention"],
             array: ArrayGeometry(rows: config.array.rows, cols: config.array.cols, dataflow: config.array.dataflow.rawValue,
                                  clockHz: config.clockHz),
@@ -314,6 +314,13 @@ public struct SystolicEmulator: DeviceAdapter {
         var b = GemmKernel.Behaviour(kTile: tile, cols: config.array.cols)
         if let threads { b.threads = max(1, threads) }
         b.flushSubnormals = config.arithmetic.subnormals == .flush
+        if !g.types.a.isInteger {
+            let declared = DeclaredArithmetic(accumulator: config.arithmetic.accumulator, subnormals: config.arithmetic.subnormals,
+                                              overflowModes: [], inputTypes: [], matrixEngine: config.arithmetic.matrixEngine)
+            let engine = declared.engine(for: g)
+            // A declared block engine replaces the plain datapath (the loader refused any it cannot run).
+            if !engine.isPlain { b.engine = BlockFMA(engine, a: g.types.a, b: g.types.b) }
+        }
         for fault in faults {
             switch fault {
             case let .narrowAccumulator(t): b.narrowAccumulator = t

@@ -4,6 +4,7 @@
 // reads. The check's reference has kernels and packing of its own (CSystolicReference).
 #include <stddef.h>
 #include "systolic_platform.h"
+#include "block_fma.h"
 
 /// Weight-stationary fp32 GEMM rows [row_begin, row_end) of C (M×N, row-major, ldc = N), in the
 /// emulator's documented order: for each K-tile of `tile` rows, in order, a partial sum starting

@@ -1,0 +1,172 @@
+// Block-FMA dot products (block_fma.h; the arithmetic and its sources in docs/arithmetic.md).
+// Integer arithmetic throughout: a product of two inputs of at most 24 significant bits is an
+// exact 48-bit integer times a power of two, alignment is a shift, the block's sum an exact int64
+// (|sum| < (block + 2)·2^(F + extra + 2) ≤ 2^57 for the limits the loader enforces), and the one
+// rounding per block is done on that integer. No floating-point operation rounds anything except
+// the fp32 addition of a promotion, which is the declared one.
+#pragma STDC FP_CONTRACT OFF
+
+#include "block_fma.h"
+#include <math.h>
+#include <string.h>
+
+void sb_bfma_decode(size_t count, const float *x, int flush, float min_normal, sb_bfma_input *out) {
+    for (size_t i = 0; i < count; i++) {
+        uint32_t bits;
+        memcpy(&bits, &x[i], 4);
+        sb_bfma_input d = {0, 0, 0, (uint8_t)(bits >> 31), 0};
+        uint32_t field = (bits >> 23) & 0xFF, fraction = bits & 0x7FFFFF;
+        if (field == 0xFF) {
+            d.special = 1;
+        } else if (field == 0 && fraction == 0) {
+            // zero: sig 0
+        } else if (flush && fabsf(x[i]) < min_normal) {
+            // a subnormal of the input type read as zero
+        } else if (field == 0) {
+            d.sig = fraction;
+            d.lsb = -149;
+            d.e = (int16_t)(31 - __builtin_clz(fraction) - 149);
+        } else {
+            d.sig = fraction | 0x800000;
+            d.lsb = (int16_t)((int)field - 150);
+            d.e = (int16_t)((int)field - 127);
+        }
+        out[i] = d;
+    }
+}
+
+// |v|·2^shift truncated toward zero, as an integer (shift may be negative).
+static inline int64_t shifted(uint64_t v, int shift) {
+    if (shift >= 0) return (int64_t)(v << shift);
+    if (shift <= -64) return 0;
+    return (int64_t)(v >> -shift);
+}
+
+// An accumulator value (finite, nonzero) as an integer significand and the exponent of its last bit.
+static inline void split(double v, uint64_t *sig, int *lsb, int *e) {
+    int ex;
+    double f = frexp(fabs(v), &ex);   // f in [0.5, 1): exact
+    *sig = (uint64_t)ldexp(f, 53);     // 53 bits, exact
+    *lsb = ex - 53;
+    *e = ex - 1;
+}
+
+// Rounds the exact value mag·2^q (mag > 0) to the engine's accumulator format.
+static double round_block(const sb_block_fma *e, uint64_t mag, int q, int negative) {
+    int top = 63 - __builtin_clzll(mag);
+    int ev = top + q;
+    int quantum = (ev > e->emin ? ev : e->emin) - e->frac_bits;
+    double r;
+    if (quantum <= q) {
+        r = ldexp((double)mag, q);   // here mag < 2^(F + 1): exact
+    } else {
+        int sh = quantum - q;
+        uint64_t t = sh >= 64 ? 0 : mag >> sh;
+        if (e->nearest && sh <= 64) {
+            uint64_t rem = sh == 64 ? mag : mag & ((1ull << sh) - 1);
+            uint64_t half = 1ull << (sh - 1);
+            if (rem > half || (rem == half && (t & 1))) t++;
+        }
+        r = ldexp((double)t, quantum);
+    }
+    if (r >= ldexp(1.0, e->emax + 1)) r = INFINITY;
+    if (e->flush_outputs && r < ldexp(1.0, e->emin)) r = 0.0;
+    return negative ? -r : r;
+}
+
+// One block: the terms t0 (and t1 when `two`), finite accumulator values, plus the products
+// k0 ..< k1, aligned, truncated, summed and rounded once.
+static double block_sum(const sb_block_fma *e, double t0, int two, double t1, const sb_bfma_input *a,
+                        const sb_bfma_input *b, const float *af, const float *bf, int k0, int k1) {
+    int special = isnan(t0) || isinf(t0) || (two && (isnan(t1) || isinf(t1)));
+    for (int k = k0; k < k1 && !special; k++) special = a[k].special | b[k].special;
+    if (special) {
+        // NaN and infinities propagate as IEEE arithmetic says (inf − inf and 0·inf are NaN).
+        double r = t0 + (two ? t1 : 0.0);
+        for (int k = k0; k < k1; k++) r += (double)af[k] * (double)bf[k];
+        return r;
+    }
+    int emax = -100000;
+    int negativeZeros = signbit(t0) && (!two || signbit(t1));
+    if (t0 != 0) { int x; frexp(t0, &x); if (x - 1 > emax) emax = x - 1; }
+    if (two && t1 != 0) { int x; frexp(t1, &x); if (x - 1 > emax) emax = x - 1; }
+    for (int k = k0; k < k1; k++) {
+        if (a[k].sig && b[k].sig) {
+            int ep = a[k].e + b[k].e;
+            if (ep > emax) emax = ep;
+        } else if (!(a[k].negative ^ b[k].negative)) {
+            negativeZeros = 0;
+        }
+    }
+    if (emax == -100000) return negativeZeros ? -0.0 : 0.0;
+    int q = emax - e->frac_bits - e->extra_bits;
+    int64_t total = 0;
+    double terms[2] = {t0, t1};
+    for (int i = 0; i < 1 + two; i++) {
+        if (terms[i] == 0) continue;
+        uint64_t sig; int lsb, ex;
+        split(terms[i], &sig, &lsb, &ex);
+        int64_t v = shifted(sig, lsb - q);
+        total += signbit(terms[i]) ? -v : v;
+    }
+    for (int k = k0; k < k1; k++) {
+        if (!a[k].sig || !b[k].sig) continue;
+        uint64_t p = (uint64_t)a[k].sig * b[k].sig;
+        int lsb = a[k].lsb + b[k].lsb;
+        if (e->round_products) {
+            // A product rounded to the accumulator's F + 1 significant bits, nearest-even.
+            int top = 63 - __builtin_clzll(p);
+            if (top > e->frac_bits) {
+                int sh = top - e->frac_bits;
+                uint64_t t = p >> sh, rem = p & ((1ull << sh) - 1), half = 1ull << (sh - 1);
+                if (rem > half || (rem == half && (t & 1))) t++;
+                p = t;
+                lsb += sh;
+            }
+        }
+        int64_t v = shifted(p, lsb - q);
+        total += (a[k].negative ^ b[k].negative) ? -v : v;
+    }
+    if (total == 0) return 0.0;
+    return round_block(e, total < 0 ? (uint64_t)(-total) : (uint64_t)total, q, total < 0);
+}
+
+float sb_bfma_dot(const sb_block_fma *e, int k, const sb_bfma_input *a, const sb_bfma_input *b,
+                  const float *af, const float *bf, float c) {
+    int n = e->block > 0 ? e->block : 1;
+    // C is an input: a flushing engine reads a subnormal C as zero.
+    if (e->flush_inputs && fabsf(c) < 0x1p-126f) c = signbit(c) ? -0.0f : 0.0f;
+    if (e->promote_every > 0) {
+        // Partial sums of `promote_every` products in the engine's accumulator, each added to an
+        // fp32 accumulator that starts at C (or at +0 with C added last).
+        float outer = e->c_last ? 0.0f : c;
+        for (int p0 = 0; p0 < k; p0 += e->promote_every) {
+            int p1 = p0 + e->promote_every < k ? p0 + e->promote_every : k;
+            double partial = 0.0;
+            for (int k0 = p0; k0 < p1; k0 += n) {
+                int k1 = k0 + n < p1 ? k0 + n : p1;
+                partial = block_sum(e, partial, 0, 0.0, a, b, af, bf, k0, k1);
+            }
+            outer = outer + (float)partial;
+        }
+        return e->c_last ? outer + c : outer;
+    }
+    double acc = e->c_last ? 0.0 : (double)c;
+    for (int k0 = 0; k0 < k; k0 += n) {
+        int k1 = k0 + n < k ? k0 + n : k;
+        acc = block_sum(e, acc, 0, 0.0, a, b, af, bf, k0, k1);
+    }
+    if (e->c_last) acc = block_sum(e, acc, 1, (double)c, a, b, af, bf, 0, 0);
+    return (float)acc;
+}
+
+void sb_bfma_gemm(const sb_block_fma *e, int m, int n, int k, const sb_bfma_input *a, const float *af,
+                  const sb_bfma_input *bt, const float *btf, const float *c, float *out, int row_begin, int row_end) {
+    (void)m;
+    for (int i = row_begin; i < row_end; i++) {
+        for (int j = 0; j < n; j++) {
+            size_t ai = (size_t)i * k, bi = (size_t)j * k, ci = (size_t)i * n + j;
+            out[ci] = sb_bfma_dot(e, k, a + ai, bt + bi, af + ai, btf + bi, c ? c[ci] : 0.0f);
+        }
+    }
+}
