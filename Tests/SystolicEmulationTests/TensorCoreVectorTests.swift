@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import SystolicCheck
 import SystolicDevice
 import SystolicEmulation
 import SystolicNumerics
@@ -95,6 +96,79 @@ import SystolicTestSupport
         for wrong in [wider, nearer, moreBits, biggerBlock] {
             let (bad, _) = Self.mismatches(v, wrong, type: .fp8_e4m3, expected: v.d32, fp16Accumulator: false)
             #expect(bad > 100, "\(wrong) differs in only \(bad) outputs")
+        }
+    }
+
+    /// The interval rule applied to one dot product D = C + Σ aₖbₖ: the fp64 sum (C first), S =
+    /// |C| + Σ|aₖbₖ|, E from the engine (plus our fp64 sum's own error), and the interval converted
+    /// to the output type. Returns (inside, ratio of the distance outside to E, or 0 when inside).
+    static func judge(_ a: [Float], _ b: [Float], c: Float, d: Float, bound: GemmBound, output: NumberType) -> (Bool, Double) {
+        var exact = Double(c), s = abs(Double(c))
+        for k in a.indices {
+            exact += Double(a[k]) * Double(b[k])
+            s += abs(Double(a[k]) * Double(b[k]))
+        }
+        let e = bound.hard(s) + 2 * Double(a.count + 1) * 0x1p-53 * s
+        let low = output.round((exact - e).nextDown, overflow: .ieee), high = output.round((exact + e).nextUp, overflow: .ieee)
+        let device = Double(d)
+        return (device >= low && device <= high, abs(device - exact) / e)
+    }
+
+    struct Verdicts { var rejected = 0, total = 0, worst = 0.0, largestAccepted = 0.0 }
+
+    static func verdicts(_ v: Vectors, engine: MatrixArithmetic, fp16Output: Bool) -> Verdicts {
+        let bound = GemmBound(k: v.a[0].count, engine: engine)
+        var r = Verdicts()
+        for i in v.a.indices {
+            let c = fp16Output ? Float(NumberType.fp16.round(Double(v.c[i]), overflow: .ieee)) : v.c[i]
+            let d = Float(bitPattern: fp16Output ? v.d16![i] : v.d32[i])
+            let (inside, ratio) = judge(v.a[i], v.b[i], c: c, d: d, bound: bound, output: fp16Output ? .fp16 : .fp32)
+            r.total += 1
+            if !inside { r.rejected += 1; r.worst = max(r.worst, ratio) } else { r.largestAccepted = max(r.largestAccepted, ratio) }
+        }
+        return r
+    }
+
+    /// Every real output is accepted by the rule derived from its preset's declaration (soundness
+    /// on silicon), fp32 and fp16 outputs.
+    @Test(arguments: cases.indices)
+    func ruleAcceptsEveryRealOutputUnderItsDeclaration(index: Int) throws {
+        let (gpu, format, preset, type) = Self.cases[index]
+        let v = try Self.load(gpu, format)
+        let r32 = Self.verdicts(v, engine: try Self.engine(preset, type, .fp32), fp16Output: false)
+        #expect(r32.rejected == 0, "\(gpu) \(format): \(r32.rejected) of \(r32.total) rejected, worst ratio \(r32.worst)")
+        print("\(gpu) \(format) under \(preset): largest |D − exact|/E accepted \(r32.largestAccepted)")
+        if v.d16 != nil {
+            let r16 = Self.verdicts(v, engine: try Self.engine(preset, type, .fp16), fp16Output: true)
+            #expect(r16.rejected == 0, "\(gpu) \(format) fp16: \(r16.rejected) of \(r16.total) rejected, worst ratio \(r16.worst)")
+        }
+    }
+
+    /// Ada's fp8 path keeps 13 fraction bits: a device declaring a plain fp32 accumulator for it
+    /// is caught by its own outputs.
+    @Test(arguments: ["E4M3", "E5M2"])
+    func adaFp8IsRejectedUnderAnFp32Declaration(format: String) throws {
+        let v = try Self.load("Ada", format)
+        let type: NumberType = format == "E4M3" ? .fp8_e4m3 : .fp8_e5m2
+        let r = Self.verdicts(v, engine: .plain(accumulator: .fp32, subnormals: .preserve, inputTypes: [type]), fp16Output: false)
+        print("Ada \(format) under a plain fp32 declaration: \(r.rejected) of \(r.total) rejected (\(Double(r.rejected) / Double(r.total) * 100)%), worst ratio \(r.worst)")
+        #expect(r.rejected > 0 && r.worst > 1)
+        // Blocks summed in 13 bits, declared as 23 with blocks of 16 and truncation: still too narrow.
+        let wide = MatrixArithmetic(inputTypes: [type], blockSize: 16, alignment: .extraBits(0), fractionBits: 23, blockRounding: .towardZero)
+        let w = Self.verdicts(v, engine: wide, fp16Output: false)
+        print("Ada \(format) under a 23-bit block-of-16 declaration: \(w.rejected) of \(w.total) rejected, worst ratio \(w.worst)")
+        #expect(w.rejected > 0)
+    }
+
+    /// The 16-bit formats' and tf32's real outputs are within a plain "fp32, round toward zero"
+    /// declaration too (one rounding toward zero per product, exact alignment).
+    @Test func sixteenBitOutputsPassAPlainTowardZeroDeclaration() throws {
+        for (gpu, format, type) in [("V100", "fp16", NumberType.fp16), ("A100", "fp16", .fp16), ("A100", "bf16", .bf16), ("A100", "tf32", .fp32),
+                                    ("Ada", "fp16", .fp16), ("Ada", "bf16", .bf16), ("Ada", "tf32", .fp32)] {
+            let v = try Self.load(gpu, format)
+            let engine = MatrixArithmetic(inputTypes: [type], blockSize: 1, alignment: .exact, blockRounding: .towardZero)
+            let r = Self.verdicts(v, engine: engine, fp16Output: false)
+            #expect(r.rejected == 0, "\(gpu) \(format): \(r.rejected) rejected, worst \(r.worst)")
         }
     }
 }
