@@ -12,6 +12,11 @@ struct ElementJudge {
     /// the correctly rounded exact value.
     let exact: Bool
     let lambda: Double
+    /// The grain of every product (see `GemmBound.hard(_:grain:)`), or nil.
+    let grain: Double?
+    /// The values a block engine's result can take, when an fp32 output holds them exactly
+    /// (see `judge`); nil for plain engines and other outputs.
+    let grid: AccumulatorGrid?
 
     private(set) var elements = 0
     private(set) var mismatches = 0
@@ -21,9 +26,15 @@ struct ElementJudge {
     private(set) var maxSuspectRatio = 0.0
     private(set) var worst: ElementReport?
 
-    init(gemm: GemmCase, arithmetic: DeclaredArithmetic, exact: Bool, testedElements: Int, falseAlarm: Double) {
+    init(gemm: GemmCase, arithmetic: DeclaredArithmetic, exact: Bool, testedElements: Int, falseAlarm: Double, grain: Double? = nil) {
         self.gemm = gemm
+        self.grain = grain
         self.bound = GemmBound(k: gemm.k, engine: arithmetic.engine(for: gemm))
+        let engine = bound.engine
+        self.grid = !engine.isPlain && gemm.types.output == .fp32 && engine.accumulate.floatFormat != nil
+            ? AccumulatorGrid(fractionBits: engine.promoteEvery == nil ? engine.fractionBits : 23,
+                              minExponent: (engine.promoteEvery == nil ? engine.accumulate.floatFormat! : .fp32).minExponent)
+            : nil
         self.exact = exact
         self.lambda = GemmBound.lambda(elements: testedElements, falseAlarm: falseAlarm)
     }
@@ -36,7 +47,7 @@ struct ElementJudge {
             unverifiable += 1
             return
         }
-        let e = exact ? 0 : bound.hard(s)
+        let e = exact ? 0 : bound.hard(s, grain: grain)
         // Most elements sit well inside their bound: when |device − Ĉ| ≤ E the element passes
         // (conversion is monotone and leaves the device's own value alone), and |device − Ĉ|/E
         // caps both ratios, so an element whose caps cannot beat the worst seen so far changes
@@ -57,7 +68,14 @@ struct ElementJudge {
             low = out.round(exactValue, overflow: gemm.overflow)
             high = low
         }
-        let inside = low.isNaN || high.isNaN ? device.isNaN : !device.isNaN && device >= low && device <= high
+        var inside = low.isNaN || high.isNaN ? device.isNaN : !device.isNaN && device >= low && device <= high
+        if inside, e > 0, let grid, exactValue.isFinite, device.isFinite, grid.holds(device) {
+            // A block engine's result lies on its accumulator's grid (F fraction bits), and an fp32
+            // output holds it unchanged: an output on that grid must be one the declared engine can
+            // reach, within [Ĉ − E, Ĉ + E] rounded inward to the grid. An output off the grid keeps
+            // more bits than declared and is judged by the interval alone (docs/arithmetic.md).
+            inside = device >= grid.up((exactValue - e).nextDown) && device <= grid.down((exactValue + e).nextUp)
+        }
         let ratio = GemmCheck.reportedRatio(inside: inside, device: device, exact: exactValue, bound: e, type: out, overflow: gemm.overflow)
         if !inside { mismatches += 1 }
         if ratio > maxRatio || ratio.isNaN { maxRatio = ratio.isNaN ? .infinity : ratio }
@@ -82,4 +100,31 @@ struct ElementJudge {
                     suspect: suspectElements > 0, suspectElements: suspectElements,
                     maxRatioToProbabilisticBound: exact ? nil : maxSuspectRatio)
     }
+}
+
+/// The values of a floating-point accumulator with `fractionBits` fraction bits and fp32's or
+/// fp16's smallest normal exponent (no upper limit: elements that could overflow are not judged).
+struct AccumulatorGrid {
+    let fractionBits: Int
+    let minExponent: Int
+
+    private func quantum(_ v: Double) -> Double {
+        Double(sign: .plus, exponent: max(v.magnitude.exponent, minExponent) - fractionBits, significand: 1)
+    }
+
+    /// The smallest grid value ≥ v.
+    func up(_ v: Double) -> Double {
+        if v == 0 { return 0 }
+        let q = quantum(v)
+        return (v / q).rounded(.up) * q
+    }
+
+    /// The largest grid value ≤ v.
+    func down(_ v: Double) -> Double {
+        if v == 0 { return 0 }
+        let q = quantum(v)
+        return (v / q).rounded(.down) * q
+    }
+
+    func holds(_ v: Double) -> Bool { v == 0 || down(v) == v }
 }

@@ -38,6 +38,10 @@ public struct GemmBound: Sendable {
     /// The probabilistic bound's coefficients: of λ·S, and of S (a truncating engine's bias).
     private let randomPart: Double
     private let biasPart: Double
+    /// E's coefficient when alignment loses nothing (coarse data), and F + x; nil for a plain
+    /// engine, exact alignment or rounded products.
+    private let coarseRelative: Double?
+    private let windowBits: Int
     static let u64 = 0x1p-53
 
     /// The bound for a v1 declaration (its plain engine), with `k` roundings.
@@ -64,6 +68,8 @@ public struct GemmBound: Sendable {
             }
             randomPart = r.squareRoot() * u
             biasPart = 0
+            coarseRelative = nil
+            windowBits = 0
             return
         }
         unitRoundoff = 0x1p-24
@@ -75,37 +81,44 @@ public struct GemmBound: Sendable {
         case .exact: align = 0
         case .extraBits(let x): align = Double(n + 1) * pow(2, -f - Double(x))
         }
-        let beta = rho + align * (1 + rho)
         // The accumulator's smallest step (its subnormal quantum), or its smallest normal when
         // block results are flushed.
         let eta = engine.subnormalOutputs == .flush ? format.minNormal : format.minNormal * pow(2, -f)
         let pi = engine.products == .rounded ? pow(2, -f - 1) : 0
         // Every computed bound is inflated by 2⁻⁴⁰ of itself: pow and the products round.
         let slack = 1 + 0x1p-40
-        func chain(_ blocks: Int) -> Double { (pow(1 + beta, Double(blocks)) - 1) }
-        var rel: Double, under: Double
-        if let every = engine.promoteEvery, k > every {
-            // Chunks of `every` products summed from zero on the engine, each added to an fp32
-            // accumulator with one nearest-even addition (plus C's when it comes last).
-            let chunks = (k + every - 1) / every
-            let inner = (every + engine.blockSize - 1) / engine.blockSize
-            let innerRel = chain(inner) * (1 + pi) + pi
-            let innerUnder = Double(chunks) * Double(inner) * pow(1 + beta, Double(inner)) * eta
-            let u32 = 0x1p-24
-            let outer = pow(1 + u32, Double(chunks + (engine.cPosition == .last ? 1 : 0))) - 1
-            rel = innerRel + outer * (1 + innerRel)
-            under = innerUnder * (1 + outer) + Double(chunks + 1) * FloatFormat.fp32.minSubnormal
+        func bound(align: Double) -> (relative: Double, underflow: Double) {
+            let beta = rho + align * (1 + rho)
+            func chain(_ blocks: Int) -> Double { pow(1 + beta, Double(blocks)) - 1 }
+            var rel: Double, under: Double
+            if let every = engine.promoteEvery, k > every {
+                // Chunks of `every` products summed from zero on the engine, each added to an fp32
+                // accumulator with one nearest-even addition (plus C's when it comes last).
+                let chunks = (k + every - 1) / every
+                let inner = (every + engine.blockSize - 1) / engine.blockSize
+                let innerRel = chain(inner) * (1 + pi) + pi
+                let innerUnder = Double(chunks) * Double(inner) * pow(1 + beta, Double(inner)) * eta
+                let outer = pow(1 + 0x1p-24, Double(chunks + (engine.cPosition == .last ? 1 : 0))) - 1
+                rel = innerRel + outer * (1 + innerRel)
+                under = innerUnder * (1 + outer) + Double(chunks + 1) * FloatFormat.fp32.minSubnormal
+            } else {
+                let blocks = max((k + engine.blockSize - 1) / engine.blockSize + (engine.cPosition == .last ? 1 : 0), 1)
+                rel = chain(blocks) * (1 + pi) + pi
+                under = Double(blocks) * pow(1 + beta, Double(blocks)) * eta
+            }
+            if extraRoundings > 0 { rel = (1 + rel) * pow(1 + 0x1p-24, Double(extraRoundings)) - 1 }
+            return (rel * slack, under * slack)
+        }
+        (relative, underflow) = bound(align: align)
+        // Coarse data (every product a multiple of the alignment window's last place) loses
+        // nothing in alignment: see `hard(_:grain:)`.
+        if case .extraBits(let x) = engine.alignment, engine.products == .exact {
+            coarseRelative = bound(align: 0).relative
+            windowBits = engine.fractionBits + x
         } else {
-            let blocks = (k + engine.blockSize - 1) / engine.blockSize + (engine.cPosition == .last ? 1 : 0)
-            rel = chain(max(blocks, 1)) * (1 + pi) + pi
-            under = Double(max(blocks, 1)) * pow(1 + beta, Double(max(blocks, 1))) * eta
+            coarseRelative = nil
+            windowBits = 0
         }
-        if extraRoundings > 0 {
-            let extra = pow(1 + 0x1p-24, Double(extraRoundings))
-            rel = (1 + rel) * extra - 1
-        }
-        relative = rel * slack
-        underflow = under * slack
         let blocks = Double(max((k + engine.blockSize - 1) / engine.blockSize, 1))
         if engine.blockRounding == .nearestEven {
             randomPart = blocks.squareRoot() * rho * (1 + pi)
@@ -114,6 +127,20 @@ public struct GemmBound: Sendable {
             randomPart = 0
             biasPart = relative
         }
+    }
+
+    /// E for an element whose products are all multiples of `grain` (a power of two: the product
+    /// of the smallest last places in A and in B), or nil when unknown. When the grain reaches the
+    /// alignment window's last place for every block this element can have, 2^(Ê − F − x) with
+    /// 2^Ê ≤ S·(1 + relative) + U bounding every term, no term is ever truncated: every product,
+    /// partial sum and rounded block result is then a multiple of the grain (rounding to a
+    /// quantum at or above the grain keeps that; below it, the sum is already representable), so
+    /// alignment costs nothing and E keeps only the roundings (docs/arithmetic.md).
+    public func hard(_ absSum: Double, grain: Double?) -> Double {
+        guard let coarse = coarseRelative, let g = grain, g > 0, absSum.isFinite else { return hard(absSum) }
+        let top = absSum * (1 + relative) + underflow
+        guard top > 0, g.exponent >= top.exponent - windowBits else { return hard(absSum) }
+        return coarse * absSum + underflow + 2 * Double(k) * Self.u64 * absSum
     }
 
     /// E: the largest error any summation the declaration allows can make.

@@ -67,7 +67,8 @@ extension GemmCheck {
                 for j in j0..<min(j0 + tileSize, g.n) { chosen.insert((batch * g.m + i) * g.n + j) }
             }
         }
-        var judge = ElementJudge(gemm: g, arithmetic: arithmetic, exact: exact, testedElements: chosen.count, falseAlarm: options.falseAlarm)
+        var judge = ElementJudge(gemm: g, arithmetic: arithmetic, exact: exact, testedElements: chosen.count, falseAlarm: options.falseAlarm,
+                                 grain: grain(inputs, g, arithmetic))
         // The reference for every row that holds a chosen element, in the vectorised kernel: whole
         // rows cost little there, and the sums are the same k-ordered fp64 sums element by element.
         let rowsNeeded = Set(chosen.map { $0 / g.n }).sorted()

@@ -48,6 +48,7 @@ public enum GemmCheck {
             // Judged against what the engine declares to read: its inputs with subnormals flushed.
             var declared = arithmetic
             declared.matrixEngine = declared.matrixEngine?.map { var e = $0; e.subnormalInputs = .preserve; return e }
+            precondition(declared.engine(for: g).subnormalInputs == .preserve, "only declared engines flush inputs")
             var report = verify(output: c, inputs: inputs.flushingSubnormalInputs(), gemm: g, arithmetic: declared, options: options)
             report.seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
             return report
@@ -83,7 +84,7 @@ public enum GemmCheck {
                             _ options: Options) -> CheckReport {
         let reference = GemmReference.compute(g, inputs)
         var judge = ElementJudge(gemm: g, arithmetic: arithmetic, exact: isExactByConstruction(g, arithmetic),
-                                 testedElements: c.count, falseAlarm: options.falseAlarm)
+                                 testedElements: c.count, falseAlarm: options.falseAlarm, grain: grain(inputs, g, arithmetic))
         for idx in 0..<c.count {
             judge.judge(index: idx, device: c.value(at: idx), exact: reference.value[idx], absSum: reference.absSum[idx])
         }
@@ -237,6 +238,29 @@ public enum GemmCheck {
                                  worst: worst, suspect: false, suspectElements: 0, maxRatioToProbabilisticBound: nil)
         report.referenceMacs = g.macs
         return report
+    }
+
+    /// The grain of every product of the case, the smallest last place of A's nonzero finite values
+    /// times B's (a power of two), when the engine can use it (`GemmBound.hard(_:grain:)`); nil
+    /// for plain engines, exact alignment, rounded products, or an operand without a nonzero
+    /// finite value.
+    static func grain(_ inputs: GemmInputs, _ g: GemmCase, _ arithmetic: DeclaredArithmetic) -> Double? {
+        let engine = arithmetic.engine(for: g)
+        guard !g.types.a.isInteger, !engine.isPlain, engine.products == .exact, case .extraBits = engine.alignment else { return nil }
+        func smallestLastPlace(_ t: Tensor) -> Double? {
+            var least: Double?
+            for i in 0..<t.count {
+                let v = t.value(at: i)
+                guard v.isFinite, v != 0 else { continue }
+                // The weight of v's last set bit: its exponent less the significand's bits after that bit.
+                let significand = v.significandBitPattern | (1 << 52)
+                let place = Double(sign: .plus, exponent: v.exponent - 52 + significand.trailingZeroBitCount, significand: 1)
+                if least.map({ place < $0 }) ?? true { least = place }
+            }
+            return least
+        }
+        guard let a = smallestLastPlace(inputs.a), let b = smallestLastPlace(inputs.b) else { return nil }
+        return a * b
     }
 
     /// True when every partial sum, in any order, is exact: integer GEMMs; integer-valued data

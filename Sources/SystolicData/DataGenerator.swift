@@ -24,6 +24,8 @@ import SystolicSuite
 ///      `u = (s(i) >> 11) · 2^-53` from the stream of key `mix64(key ^ 0x5350454349414C53)`,
 ///      NaN if u < p_nan, else +Inf if u < p_nan + p_inf
 ///    - cancelling(std): see `GemmInputs` (it needs the operand's role and shape)
+///    - dominant_first(first, lo, hi): `lo + 2·(r(i) mod ((hi - lo)/2 + 1))`, and `first` at k = 0
+///      (set by `GemmInputs`, which knows where k is)
 public struct DataGenerator: Sendable {
     public let seed: UInt64
 
@@ -96,6 +98,9 @@ public struct DataGenerator: Sendable {
             return value(.uniform(low: low, high: high), key: key, index: i)
         case let .cancelling(std):
             return value(.normal(mean: 0, std: std), key: key, index: i)
+        case let .dominantFirst(_, low, high):
+            let span = UInt64((high - low) / 2) + 1
+            return Double(low + 2 * Int(raw(key: key, i) % span))
         }
     }
 

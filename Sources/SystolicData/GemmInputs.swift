@@ -39,6 +39,16 @@ public struct GemmInputs: Sendable {
         } else {
             a = generator.tensor(caseId: caseId, operand: "a", pattern: gemm.dataA, type: gemm.types.a, shape: [gemm.batch, gemm.m, gemm.k])
             b = generator.tensor(caseId: caseId, operand: "b", pattern: gemm.dataB, type: gemm.types.b, shape: bShape)
+            if case let .dominantFirst(first, _, _) = gemm.dataA {
+                let bits = gemm.types.a.encode(first, overflow: .saturate)
+                for row in 0..<(gemm.batch * gemm.m) where gemm.k > 0 { a.setBits(bits, at: row * gemm.k) }
+            }
+            if case let .dominantFirst(first, _, _) = gemm.dataB, gemm.k > 0 {
+                let bits = gemm.types.b.encode(first, overflow: .saturate)
+                for matrix in 0..<bMatrices {
+                    for j in 0..<gemm.n { b.setBits(bits, at: gemm.layoutB == .kn ? matrix * gemm.k * gemm.n + j : (matrix * gemm.n + j) * gemm.k) }
+                }
+            }
         }
         epilogue = EpilogueInputs(gemm, caseId: caseId, generator: generator)
         blockScales = BlockScaleInputs(gemm, caseId: caseId, generator: generator)

@@ -89,11 +89,12 @@ public struct MatrixArithmetic: Sendable, Codable, Equatable {
     }
 
     /// What a v1 declaration means: exact products, each added with one nearest-even rounding to
-    /// the accumulator's precision, in any order (the rule for it is Jeannerod and Rump's).
+    /// the accumulator's precision, in any order (the rule for it is Jeannerod and Rump's). A v1
+    /// `flush` flushes products and partial sums (its bound's 2K·ν), never the inputs.
     public static func plain(accumulator: NumberType, subnormals: Subnormals, inputTypes: [NumberType] = []) -> MatrixArithmetic {
         MatrixArithmetic(inputTypes: inputTypes, accumulate: accumulator, blockSize: 1, alignment: .exact,
                          fractionBits: accumulator.floatFormat?.mantissaBits ?? 23, blockRounding: .nearestEven,
-                         subnormalInputs: subnormals, subnormalOutputs: subnormals)
+                         subnormalInputs: .preserve, subnormalOutputs: subnormals)
     }
 
     /// True for the v1 meaning: one nearest-even rounding per product, nothing else lost.

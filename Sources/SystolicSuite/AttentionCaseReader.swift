@@ -91,6 +91,7 @@ enum AttentionCaseReader {
             }
             for pattern in [dataQ, dataK, dataV] {
                 if case .cancelling = pattern { throw data.failure("the cancelling pattern is defined for GEMM operands only") }
+                if case .dominantFirst = pattern { throw data.failure("the dominant_first pattern is defined for GEMM operands only") }
             }
         }
 

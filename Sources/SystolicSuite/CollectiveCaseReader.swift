@@ -28,7 +28,7 @@ enum CollectiveCaseReader {
         let data = try dataNode.map { n throws(InputFileError) in try SuiteLoader.dataPattern(n, fallback: .normal(mean: 0, std: 1)) }
         if let data {
             switch data {
-            case .cancelling, .specials, .logUniform: throw dataNode!.failure("collectives take the crafted data (no data member) or uniform, normal, integer or constant data")
+            case .cancelling, .specials, .logUniform, .dominantFirst: throw dataNode!.failure("collectives take the crafted data (no data member) or uniform, normal, integer or constant data")
             default: break
             }
         }

@@ -169,8 +169,18 @@ public enum SuiteLoader {
             let std = try stdNode?.double() ?? 1
             guard std > 0 else { throw stdNode!.failure(expected: "a positive standard deviation") }
             return .cancelling(std: std)
+        case "dominant_first":
+            try node.rejectUnknownMembers(["pattern", "first", "low", "high"])
+            let first = try node.member("first").double()
+            let lowNode = try node.member("low")
+            let low = try lowNode.int(in: -(1 << 40)...(1 << 40))
+            let highNode = try node.member("high")
+            let high = try highNode.int(in: -(1 << 40)...(1 << 40))
+            guard low % 2 != 0 else { throw lowNode.failure(expected: "an odd integer") }
+            guard high % 2 != 0, high >= low else { throw highNode.failure(expected: "an odd integer no smaller than \"low\" (\(low))") }
+            return .dominantFirst(first: first, low: low, high: high)
         default:
-            throw kind.failure(expected: "one of \"uniform\", \"normal\", \"integer\", \"constant\", \"log_uniform\", \"specials\", \"cancelling\"")
+            throw kind.failure(expected: "one of \"uniform\", \"normal\", \"integer\", \"constant\", \"log_uniform\", \"specials\", \"cancelling\", \"dominant_first\"")
         }
     }
 

@@ -36,12 +36,19 @@ public enum DataPattern: Sendable, Equatable {
     /// the first half of B plus a small perturbation, so Σ|ab| is large while Σab is small.
     /// Both operands of a case must use it.
     case cancelling(std: Double)
+    /// Odd integers uniform among those in [low, high] (both odd), except the element at k = 0
+    /// (A's column 0, B's row 0), which is `first`: a dominant first product puts a matrix
+    /// engine's accumulator in its top binade from the first block, and odd products have their
+    /// last bit set, so an engine keeping one bit fewer than it declares loses them (#21). GEMM
+    /// operands only.
+    case dominantFirst(first: Double, low: Int, high: Int)
 
     /// True when every generated value is an integer (before rounding to the operand's type).
     public var isIntegerValued: Bool {
         switch self {
         case .integer: return true
         case let .constant(v): return v == v.rounded()
+        case let .dominantFirst(first, _, _): return first == first.rounded()
         default: return false
         }
     }
@@ -56,6 +63,7 @@ public enum DataPattern: Sendable, Equatable {
         case let .logUniform(_, maxExponent): return Double(sign: .plus, exponent: maxExponent + 1, significand: 1)
         case .specials: return .infinity
         case let .cancelling(std): return 6 * std * 1.01
+        case let .dominantFirst(first, low, high): return max(abs(first), Double(max(abs(low), abs(high))))
         }
     }
 }
