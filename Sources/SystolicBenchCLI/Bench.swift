@@ -36,6 +36,9 @@ extension SystolicBench {
         @Option(help: "Time only the emulator or only the reference (to profile one alone).")
         var only: Part?
 
+        @Option(help: ArgumentHelp("Emulator presets to time, comma-separated: a tensor-core preset runs its GEMMs on the block-FMA engine it declares (docs/arithmetic.md), to compare with the plain fp32 path in one run.", valueName: "presets"))
+        var presets: String = DeviceConfig.defaultPresetName
+
         func validate() throws {
             for shape in shapes.split(separator: ",") {
                 let dims = shape.split(separator: "x").compactMap { Int($0) }
@@ -50,13 +53,16 @@ extension SystolicBench {
                     throw ValidationError("shape \(shape) needs \(Int64(bytes)) bytes of tensors, more than the \(SuiteLoader.Limits.caseBytes) a case may hold")
                 }
             }
+            for name in presets.split(separator: ",") where !DeviceConfig.presetNames.contains(String(name)) {
+                throw ValidationError("unknown emulator preset \"\(name)\"; presets: \(DeviceConfig.presetNames.joined(separator: ", "))")
+            }
             guard repeats >= 1 else { throw ValidationError("--repeats must be at least 1, found \(repeats)") }
             if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, found \(threads)") }
         }
 
         func run() throws {
             print("vectorised kernels: \(GemmSpeed.kernelPath)")
-            print("shape            type  emulator s  GFLOP/s  reference s  GFLOP/s")
+            print("shape            type  preset              emulator s  GFLOP/s  reference s  GFLOP/s")
             for shape in shapes.split(separator: ",") {
                 let dims = shape.split(separator: "x").compactMap { Int($0) }
                 guard dims.count == 3, dims.allSatisfy({ $0 > 0 }) else { throw ValidationError("a shape is MxNxK, found \(shape)") }
@@ -64,11 +70,16 @@ extension SystolicBench {
                     guard let t = NumberType(rawValue: String(name)), !t.isInteger else { throw ValidationError("unknown float type \(name)") }
                     let types = GemmCase.Types(a: t, b: t, accumulate: .fp32, output: .fp32)
                     let g = GemmCase(m: dims[0], n: dims[1], k: dims[2], types: types, dataA: .normal(mean: 0, std: 1), dataB: .normal(mean: 0, std: 1))
-                    let emulator = SystolicEmulator(config: try DeviceConfig.preset(DeviceConfig.defaultPresetName), threads: threads)
-                    let f = try GemmSpeed.measure(g, device: only == .reference ? nil : emulator, reference: only != .emulator,
-                                                  threads: threads ?? ProcessInfo.processInfo.activeProcessorCount, repeats: repeats)
-                    print(String(format: "%-16@ %-5@ %10.4f %8.1f %12.4f %8.1f", String(shape) as NSString, t.rawValue as NSString,
-                                 f.deviceSeconds ?? .nan, (f.deviceRate ?? .nan) / 1e9, f.referenceSeconds ?? .nan, (f.referenceRate ?? .nan) / 1e9))
+                    for preset in presets.split(separator: ",") {
+                        let config = try DeviceConfig.preset(String(preset))
+                        guard config.arithmetic.rate(t) != nil else { continue }
+                        let emulator = SystolicEmulator(config: config, threads: threads)
+                        let f = try GemmSpeed.measure(g, device: only == .reference ? nil : emulator, reference: only != .emulator,
+                                                      threads: threads ?? ProcessInfo.processInfo.activeProcessorCount, repeats: repeats)
+                        print(String(format: "%-16@ %-5@ %-18@ %10.4f %8.1f %12.4f %8.1f", String(shape) as NSString, t.rawValue as NSString,
+                                     String(preset) as NSString, f.deviceSeconds ?? .nan, (f.deviceRate ?? .nan) / 1e9,
+                                     f.referenceSeconds ?? .nan, (f.referenceRate ?? .nan) / 1e9))
+                    }
                 }
             }
         }

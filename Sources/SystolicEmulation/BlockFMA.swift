@@ -53,26 +53,41 @@ public struct BlockFMA: Sendable {
     }
 
     /// D = A·B (+ C) for row-major A [M, K] and B given transposed, [N, K]; rows spread over
-    /// threads (each element is computed by one thread in the same order: the same bits for any count).
-    public func gemm(m: Int, n: Int, k: Int, a: [Float], bT: [Float], c: [Float]?, threads: Int) -> [Float] {
+    /// threads (each element is computed by one thread in the same order: the same bits for any
+    /// count). The fast path (`sb_bfma_gemm_fast`) where it applies, else the generic one.
+    public func gemm(m: Int, n: Int, k: Int, a: [Float], bT: [Float], c: [Float]?, threads: Int, fast: Bool = true) -> [Float] {
         let da = decode(a, minNormal: parameters.a_min_normal), db = decode(bT, minNormal: parameters.b_min_normal)
         var out = [Float](repeating: 0, count: m * n)
         let chunks = max(1, min(m, threads * 4))
         let p = parameters
         let cValues = c ?? []
+        var q0 = p
+        let useFast = fast && sb_bfma_fast_applies(&q0) != 0
+        let fa = useFast ? FastOperand(a, rows: m, k: k, flush: p.flush_inputs, minNormal: p.a_min_normal) : nil
+        let fb = useFast ? FastOperand(bT, rows: n, k: k, flush: p.flush_inputs, minNormal: p.b_min_normal) : nil
         da.withUnsafeBufferPointer { dap in
             db.withUnsafeBufferPointer { dbp in
                 a.withUnsafeBufferPointer { ap in
                     bT.withUnsafeBufferPointer { bp in
                         cValues.withUnsafeBufferPointer { cp in
                             out.withUnsafeMutableBufferPointer { op in
-                                let shared = Pointers(da: dap.baseAddress!, db: dbp.baseAddress!, a: ap.baseAddress!, b: bp.baseAddress!,
-                                                      c: c == nil ? nil : cp.baseAddress, out: op.baseAddress!)
+                                let shared = Pointers(da: dap.baseAddress, db: dbp.baseAddress, a: ap.baseAddress, b: bp.baseAddress,
+                                                      c: c == nil ? nil : cp.baseAddress, out: op.baseAddress)
                                 DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
                                     var q = p
                                     let r0 = chunk * m / chunks, r1 = (chunk + 1) * m / chunks
-                                    sb_bfma_gemm(&q, Int32(m), Int32(n), Int32(k), shared.da, shared.a, shared.db, shared.b, shared.c,
-                                                 shared.out, Int32(r0), Int32(r1))
+                                    if let fa, let fb {
+                                        fa.withOperand { ao in
+                                            fb.withOperand { bo in
+                                                var ao = ao, bo = bo
+                                                sb_bfma_gemm_fast(&q, Int32(n), Int32(k), &ao, &bo, shared.da, shared.a, shared.db, shared.b,
+                                                                  shared.c, shared.out, Int32(r0), Int32(r1))
+                                            }
+                                        }
+                                    } else {
+                                        sb_bfma_gemm(&q, Int32(m), Int32(n), Int32(k), shared.da, shared.a, shared.db, shared.b, shared.c,
+                                                     shared.out, Int32(r0), Int32(r1))
+                                    }
                                 }
                             }
                         }
@@ -81,6 +96,35 @@ public struct BlockFMA: Sendable {
             }
         }
         return out
+    }
+
+    /// An operand in the fast path's layout (see `sb_bfma_fast_operand`).
+    final class FastOperand: @unchecked Sendable {
+        var sig: [UInt32], e: [Int32], negative: [UInt32], rowSpecial: [UInt8]
+
+        init(_ x: [Float], rows: Int, k: Int, flush: Int32, minNormal: Float) {
+            var sig = [UInt32](repeating: 0, count: x.count)
+            var e = [Int32](repeating: 0, count: x.count)
+            var negative = [UInt32](repeating: 0, count: x.count)
+            var special = [UInt8](repeating: 0, count: x.count)
+            x.withUnsafeBufferPointer { xp in
+                sb_bfma_decode_fast(x.count, xp.baseAddress, flush, minNormal, &sig, &e, &negative, &special)
+            }
+            self.sig = sig; self.e = e; self.negative = negative
+            rowSpecial = (0..<rows).map { r in special[(r * k)..<((r + 1) * k)].contains(1) ? 1 : 0 }
+        }
+
+        func withOperand<R>(_ body: (sb_bfma_fast_operand) -> R) -> R {
+            sig.withUnsafeMutableBufferPointer { s in
+                e.withUnsafeMutableBufferPointer { ep in
+                    negative.withUnsafeMutableBufferPointer { np in
+                        rowSpecial.withUnsafeMutableBufferPointer { rp in
+                            body(sb_bfma_fast_operand(sig: s.baseAddress, e: ep.baseAddress, negative: np.baseAddress, row_special: rp.baseAddress))
+                        }
+                    }
+                }
+            }
+        }
     }
 
     private func decode(_ x: [Float], minNormal: Float) -> [sb_bfma_input] {
@@ -94,11 +138,11 @@ public struct BlockFMA: Sendable {
     }
 
     private struct Pointers: @unchecked Sendable {
-        let da: UnsafePointer<sb_bfma_input>
-        let db: UnsafePointer<sb_bfma_input>
-        let a: UnsafePointer<Float>
-        let b: UnsafePointer<Float>
+        let da: UnsafePointer<sb_bfma_input>?
+        let db: UnsafePointer<sb_bfma_input>?
+        let a: UnsafePointer<Float>?
+        let b: UnsafePointer<Float>?
         let c: UnsafePointer<Float>?
-        let out: UnsafeMutablePointer<Float>
+        let out: UnsafeMutablePointer<Float>?
     }
 }

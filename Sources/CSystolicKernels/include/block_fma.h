@@ -62,4 +62,28 @@ float sb_bfma_dot(const sb_block_fma *e, int k, const sb_bfma_input *a, const sb
 void sb_bfma_gemm(const sb_block_fma *e, int m, int n, int k, const sb_bfma_input *a, const float *af,
                   const sb_bfma_input *bt, const float *btf, const float *c, float *out, int row_begin, int row_end);
 
+/// The fast path's operand layout: rows of K, significands normalised to 24 bits (0 for zero,
+/// flushed or special inputs), exponents (a large negative one for those), sign bits, and
+/// whether each row holds a NaN or an infinity (such rows take the generic path).
+typedef struct {
+    uint32_t *sig;
+    int32_t *e;
+    uint32_t *negative;
+    uint8_t *row_special;
+} sb_bfma_fast_operand;
+
+/// Decodes `count` floats into the fast layout (`special` per element).
+void sb_bfma_decode_fast(size_t count, const float *x, int flush, float min_normal, uint32_t *sig, int32_t *e, uint32_t *negative,
+                         uint8_t *special);
+
+/// True when the fast path computes engine `e` (exact products, C first, F + x ≤ 46, blocks of
+/// at most 64).
+int sb_bfma_fast_applies(const sb_block_fma *e);
+
+/// `sb_bfma_gemm` on the fast path, the same bits: `a` and `bt` in the fast layout; rows holding
+/// a special go through the generic path with `ag`/`af` and `btg`/`btf`.
+void sb_bfma_gemm_fast(const sb_block_fma *e, int n, int k, const sb_bfma_fast_operand *a, const sb_bfma_fast_operand *bt,
+                       const sb_bfma_input *ag, const float *af, const sb_bfma_input *btg, const float *btf,
+                       const float *c, float *out, int row_begin, int row_end);
+
 #endif
