@@ -1,3 +1,4 @@
+import Foundation
 import SystolicData
 import SystolicResults
 import SystolicDevice
@@ -25,7 +26,16 @@ public enum CaseCheck {
         switch workload {
         case let .gemm(g):
             if !arithmetic.overflowModes.contains(g.overflow) { return "the device does not declare overflow mode \(g.overflow.rawValue)" }
-            return g.types.a.isInteger ? nil : meaningless(terms: g.k, what: "a sum of K = \(g.k) products")
+            if g.types.a.isInteger { return nil }
+            var engine = arithmetic.engine(for: g)
+            if engine.isPlain { return meaningless(terms: g.k, what: "a sum of K = \(g.k) products") }
+            if g.scales.isBlocked, let group = g.scales.group { engine.promoteEvery = min(engine.promoteEvery ?? group, group) }
+            // A block engine's bound is relative·S: at 1 or more it holds 0 and every value of
+            // the output's sign range (docs/arithmetic.md).
+            let relative = GemmBound(k: g.k, engine: engine).relative
+            return relative >= 1
+                ? "the declared matrix engine for \(g.types.a.rawValue) (blocks of \(engine.blockSize), \(engine.fractionBits) fraction bits) makes the bound of a sum of K = \(g.k) products meaningless (E = \(String(format: "%.3g", relative))·S ≥ S): the case cannot be judged"
+                : nil
         case let .attention(a):
             guard let expUlps = arithmetic.expUlps else { return "the device declares op attention but not the accuracy of its exp (exp_ulps)" }
             if !arithmetic.overflowModes.contains(a.overflow) { return "the device does not declare overflow mode \(a.overflow.rawValue)" }

@@ -57,10 +57,12 @@ public enum TensorDump {
         var caseId: String
         var device: String
         var semantics: Semantics
+        /// The device's whole declared arithmetic (v2 included): what `verify` judges by.
+        var arithmetic: DeclaredArithmetic?
         var tensors: [Entry]
 
         enum CodingKeys: String, CodingKey {
-            case format, device, semantics, tensors
+            case format, device, semantics, tensors, arithmetic
             case caseId = "case"
         }
     }
@@ -121,7 +123,7 @@ public enum TensorDump {
         }
         let semantics = Semantics(dataflow: device.array?.dataflow, arrayRows: device.array?.rows, accumulator: device.arithmetic.accumulator.rawValue,
                                   subnormals: device.arithmetic.subnormals.rawValue, overflowMode: g.overflow.rawValue)
-        let manifest = Manifest(caseId: caseId, device: device.name, semantics: semantics, tensors: entries)
+        let manifest = Manifest(caseId: caseId, device: device.name, semantics: semantics, arithmetic: device.arithmetic, tensors: entries)
         try JSONFile.writeAtomically(try JSONFile.encoder().encode(manifest), to: folder.appendingPathComponent("manifest.json").path)
     }
 }

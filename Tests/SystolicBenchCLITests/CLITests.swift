@@ -119,6 +119,26 @@ struct CLITests {
         #expect(r.stdout.contains("worst element [0, 0, "))
     }
 
+    /// `verify` on a dump: 0 when every case passes, 1 when one fails (a faulty emulator's dump),
+    /// 65 for a folder that is not a dump.
+    @Test func verifyJudgesDumpsWithTheRunsExitCodes() throws {
+        let dir = temporaryDirectory()
+        let good = dir.appendingPathComponent("good").path, bad = dir.appendingPathComponent("bad").path
+        _ = try Self.run(["run", "Suites/gemm.json", "--device", "emulator:h100-tensor-core", "--dump-tensors", good,
+                          "--out", dir.appendingPathComponent("g.json").path])
+        let passing = try Self.run(["verify", good])
+        #expect(passing.status == 0 && passing.stdout.contains("pass 52 · fail 0"), "\(passing.stdout)\(passing.stderr)")
+        _ = try Self.run(["run", "Suites/gemm.json", "--fault", "narrow-accumulator:bf16", "--dump-tensors", bad,
+                          "--out", dir.appendingPathComponent("b.json").path])
+        let failing = try Self.run(["verify", bad])
+        #expect(failing.status == 1 && failing.stdout.contains("fail: gemm/gpt2-decode-attn-out/m=1,n=768,k=768: "), "\(failing.stdout)")
+        let missing = try Self.run(["verify", dir.appendingPathComponent("absent").path])
+        #expect(missing.status == 65 && missing.stderr.contains("not a directory"), "\(missing.stderr)")
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("empty"), withIntermediateDirectories: true)
+        let empty = try Self.run(["verify", dir.appendingPathComponent("empty").path])
+        #expect(empty.status == 65 && empty.stderr.contains("holds no manifest.json"), "\(empty.stderr)")
+    }
+
     @Test func usageErrorsExitWith64() throws {
         #expect(try Self.run(["run", "--device", "gpu"]).status == 64)
         #expect(try Self.run(["run", "--device", "emulator:nonexistent"]).status == 64)
