@@ -360,7 +360,9 @@ static int optional_block(json_object *o, const char *key, long long block[2], i
 }
 
 /* By bit position of the SB_GEMM_* and SB_ATTENTION_* flags (sbsdk.h), in the protocol's words. */
-static const char *gemm_feature_names[] = {"bias", "activation", "scales", "block_scales", "requantization", "leading_dimensions", "groups"};
+static const char *gemm_feature_names[] = {"bias", "activation", "scales", "block_scales", "requantization", "leading_dimensions", "groups",
+                                           "accumulate_c"};
+#define GEMM_FEATURES 8
 static const char *attention_feature_names[] = {"kv_scales", "layout_bshd", "layout_paged"};
 
 /* Looks up input `role` and describes it; *t is untouched (and 1 returned) when the role is absent
@@ -453,6 +455,17 @@ static void handle_gemm(const sb_adapter *adapter, void *context, json_object *r
         gemm.activation = (sb_activation)found;
         if (found) used |= SB_GEMM_ACTIVATION;
     }
+    /* D = A·B + C: C's type, fp32 or the output type; never with strided C rows. */
+    sb_type addend_type = SB_FP32;
+    int has_addend = json_object_object_get_ex(g, "accumulate_c", &v);
+    if (has_addend) {
+        const char *name = json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
+        if (!name || !parse_type(name, &addend_type) || (addend_type != SB_FP32 && addend_type != gemm.output) || has_ldc) {
+            reply_status(reply, size, "error", id, "malformed gemm description: accumulate_c (fp32 or the output type, without ldc)");
+            return;
+        }
+        used |= SB_GEMM_ACCUMULATE_C;
+    }
     if (json_object_object_get_ex(g, "requantization", &v)) {
         const char *scheme = get_string(v, "scheme");
         json_object *per_channel;
@@ -467,7 +480,7 @@ static void handle_gemm(const sb_adapter *adapter, void *context, json_object *r
     }
     /* A feature the adapter did not declare is refused, whatever the harness sent. */
     unsigned declared = adapter->protocol >= 2 ? adapter->gemm_features : 0;
-    for (int i = 0; i < 7; i++) {
+    for (int i = 0; i < GEMM_FEATURES; i++) {
         if ((used & (1u << i)) && !(declared & (1u << i))) {
             snprintf(why, sizeof why, "this adapter does not implement gemm feature %s", gemm_feature_names[i]);
             reply_status(reply, size, "not_supported", id, why);
@@ -479,7 +492,7 @@ static void handle_gemm(const sb_adapter *adapter, void *context, json_object *r
     enum { A, B, C_INITIAL, BIAS, SCALE, ZERO_POINT, MULTIPLIER, SHIFT, SCALE_A, SCALE_B, GROUP_SIZES, INPUTS };
     static const char *roles[INPUTS] = {"a", "b", "c", "bias", "scale", "zero_point", "multiplier", "shift", "scale_a", "scale_b", "group_sizes"};
     long long c_count = gemm.requant_per_channel ? gemm.n : 1, matrices = has_groups ? gemm.groups : gemm.batch;
-    int required[INPUTS] = {1, 1, has_ldc, has_bias, gemm.requant != SB_REQUANT_NONE, gemm.requant != SB_REQUANT_NONE,
+    int required[INPUTS] = {1, 1, has_ldc || has_addend, has_bias, gemm.requant != SB_REQUANT_NONE, gemm.requant != SB_REQUANT_NONE,
                             gemm.requant == SB_REQUANT_FIXED_POINT, gemm.requant == SB_REQUANT_FIXED_POINT, has_block_a, has_block_b, has_groups};
     sb_tensor t[INPUTS], c;
     int present[INPUTS];
@@ -497,7 +510,7 @@ static void handle_gemm(const sb_adapter *adapter, void *context, json_object *r
     struct { int i; sb_type type; int rank; long long d0, d1, d2; } expect[INPUTS] = {
         {A, gemm.a, 3, gemm.batch, gemm.m, gemm.lda},
         {B, gemm.b, 3, matrices, gemm.layout_nk ? gemm.n : gemm.k, gemm.ldb},
-        {C_INITIAL, gemm.output, 3, gemm.batch, gemm.m, gemm.ldc},
+        {C_INITIAL, has_addend ? addend_type : gemm.output, 3, gemm.batch, gemm.m, gemm.ldc},
         {BIAS, bias_type, 1, gemm.n, 0, 0},
         {SCALE, SB_FP32, 1, c_count, 0, 0},
         {ZERO_POINT, SB_INT32, 1, c_count, 0, 0},
@@ -536,7 +549,8 @@ static void handle_gemm(const sb_adapter *adapter, void *context, json_object *r
     gemm.scale_a_blocks = present[SCALE_A] ? &t[SCALE_A] : NULL;
     gemm.scale_b_blocks = present[SCALE_B] ? &t[SCALE_B] : NULL;
     gemm.group_sizes = present[GROUP_SIZES] ? &t[GROUP_SIZES] : NULL;
-    call.c_initial = present[C_INITIAL] ? &t[C_INITIAL] : NULL;
+    call.c_initial = present[C_INITIAL] && has_ldc ? &t[C_INITIAL] : NULL;
+    gemm.addend = present[C_INITIAL] && has_addend ? &t[C_INITIAL] : NULL;
     run_timed(adapter, context, request, id, &call, reply, size);
 }
 
@@ -741,7 +755,7 @@ int sb_handle_line(const sb_adapter *adapter, void *context, const char *line, s
         json_object_object_add(o, "protocol", json_object_new_int(version));
         if (version == 2) {
             json_object *features = json_object_new_object(), *gemm = json_object_new_array(), *attention = json_object_new_array();
-            for (int i = 0; i < 7; i++)
+            for (int i = 0; i < GEMM_FEATURES; i++)
                 if (adapter->gemm_features & (1u << i)) json_object_array_add(gemm, json_object_new_string(gemm_feature_names[i]));
             for (int i = 0; i < 3; i++)
                 if (adapter->attention_features & (1u << i)) json_object_array_add(attention, json_object_new_string(attention_feature_names[i]));

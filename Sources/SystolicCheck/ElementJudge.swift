@@ -29,7 +29,10 @@ struct ElementJudge {
     init(gemm: GemmCase, arithmetic: DeclaredArithmetic, exact: Bool, testedElements: Int, falseAlarm: Double, grain: Double? = nil) {
         self.gemm = gemm
         self.grain = grain
-        self.bound = GemmBound(k: gemm.k, engine: arithmetic.engine(for: gemm))
+        // C, where the case accumulates into it, is one more term: one more rounding for a plain
+        // engine; a block engine's bound already counts the accumulator (and C's own block when it comes last).
+        let engine0 = arithmetic.engine(for: gemm)
+        self.bound = GemmBound(k: gemm.k + (gemm.addend != nil && engine0.isPlain ? 1 : 0), engine: engine0)
         let engine = bound.engine
         self.grid = !engine.isPlain && gemm.types.output == .fp32 && engine.accumulate.floatFormat != nil
             ? AccumulatorGrid(fractionBits: engine.promoteEvery == nil ? engine.fractionBits : 23,

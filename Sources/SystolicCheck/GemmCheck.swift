@@ -36,7 +36,8 @@ public enum GemmCheck {
     /// The mode `verification` resolves to for `g`.
     public static func mode(for g: GemmCase) -> Verification {
         switch g.verification {
-        case .auto: return g.macs > atScaleThresholdMacs ? .atScale : .full
+        // A case that accumulates into C is judged elementwise (the projections do not carry C).
+        case .auto: return g.macs > atScaleThresholdMacs && g.addend == nil ? .atScale : .full
         case .full, .atScale: return g.verification
         }
     }
@@ -265,6 +266,8 @@ public enum GemmCheck {
             return least
         }
         guard let a = smallestLastPlace(inputs.a), let b = smallestLastPlace(inputs.b) else { return nil }
+        // C is a term too: the grain is also at most its smallest last place.
+        if g.addend != nil, let c = inputs.c, let cPlace = smallestLastPlace(c) { return min(a * b, cPlace) }
         return a * b
     }
 
@@ -276,6 +279,7 @@ public enum GemmCheck {
     /// conversion is tested).
     public static func isExactByConstruction(_ g: GemmCase, _ arithmetic: DeclaredArithmetic) -> Bool {
         if g.types.a.isInteger { return true }
+        if g.addend != nil { return false }
         let engine = arithmetic.engine(for: g)
         guard engine.products == .exact else { return false }
         let p = engine.fractionBits + 1

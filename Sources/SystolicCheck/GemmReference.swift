@@ -28,7 +28,16 @@ public struct GemmReference: Sendable {
     }
 
     public static func compute(_ g: GemmCase, _ inputs: GemmInputs, threads: Int = ProcessInfo.processInfo.activeProcessorCount) -> GemmReference {
-        let (value, absSum) = fill(g, inputs, rows: Array(0..<(g.batch * g.m)), threads: threads)
+        var (value, absSum) = fill(g, inputs, rows: Array(0..<(g.batch * g.m)), threads: threads)
+        if g.addend != nil, let c = inputs.c {
+            // D = A·B + C: C is one more term. Ĉ + c in fp64 rounds once more (within u₆₄ of
+            // |Ĉ + c| ≤ S + |c|); S + |c| rounded up keeps S an upper bound.
+            for i in value.indices {
+                let cv = c.value(at: i)
+                value[i] += cv
+                absSum[i] = (absSum[i] + abs(cv)).nextUp
+            }
+        }
         return GemmReference(value: value, absSum: absSum)
     }
 

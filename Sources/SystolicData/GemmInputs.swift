@@ -11,7 +11,8 @@ public struct GemmInputs: Sendable {
     /// fp32 block scales of A and B, when the case has them.
     public var blockScales: BlockScaleInputs?
     /// C's stored rows [batch, M, ldc] before the GEMM, when the case sets ldc: the device writes
-    /// the M×N matrix into them and must leave every padding element as it was.
+    /// the M×N matrix into them and must leave every padding element as it was. When the case
+    /// accumulates into C (`GemmCase.addend`), the addend [batch, M, N].
     public var c: Tensor?
 
     public init(a: Tensor, b: Tensor, epilogue: EpilogueInputs? = nil, blockScales: BlockScaleInputs? = nil, c: Tensor? = nil) {
@@ -50,6 +51,10 @@ public struct GemmInputs: Sendable {
                 }
             }
         }
+        if let addend = gemm.addend {
+            // D = A·B + C: C [batch, M, N] from stream "c" (the addend; such a case has no ldc).
+            c = generator.tensor(caseId: caseId, operand: "c", pattern: gemm.dataC, type: addend, shape: [gemm.batch, gemm.m, gemm.n])
+        }
         epilogue = EpilogueInputs(gemm, caseId: caseId, generator: generator)
         blockScales = BlockScaleInputs(gemm, caseId: caseId, generator: generator)
         guard !gemm.leading.isPacked else { return }
@@ -68,7 +73,7 @@ public struct GemmInputs: Sendable {
     public func packed(_ g: GemmCase) -> GemmInputs {
         guard !g.leading.isPacked else { return self }
         return GemmInputs(a: a.packedRows(length: g.k), b: b.packedRows(length: g.layoutB == .kn ? g.n : g.k), epilogue: epilogue,
-                          blockScales: blockScales)
+                          blockScales: blockScales, c: g.addend != nil ? c : nil)
     }
 
     /// Packed operands restricted to K in [k0, k1): A [batch, M, k1 − k0] and B's matching rows

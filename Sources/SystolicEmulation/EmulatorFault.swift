@@ -69,6 +69,8 @@ public enum EmulatorFault: Sendable, Hashable {
     case misroutedGroups
     /// Batched GEMMs: every batch is multiplied by batch 0's weights (a B batch stride of zero).
     case batchesShareWeights
+    /// D = A·B + C computed as A·B: C is never added (a beta of zero).
+    case ignoresAddend
     /// Attention: the softmax scale is always 1/√head_dim, whatever the case sets.
     case attentionDefaultScale
     /// Collectives: rank 1's data never enters the collective.
@@ -110,6 +112,7 @@ public enum EmulatorFault: Sendable, Hashable {
         ("ignores-bias", .ignoresBias, "the epilogue's bias vector is never added"),
         ("misrouted-groups", .misroutedGroups, "grouped GEMMs: each expert's rows meet the next expert's weights"),
         ("batches-share-weights", .batchesShareWeights, "batched GEMMs: every batch meets batch 0's weights (a B batch stride of zero)"),
+        ("ignores-c", .ignoresAddend, "D = A·B + C computed as A·B: C is never added (beta taken as zero)"),
         ("attention-default-scale", .attentionDefaultScale, "attention: the softmax scale is always 1/√head_dim, whatever the case sets"),
         ("causal-off-by-one", .causalOffByOne, "attention: the causal mask lets each query see one key too many"),
         ("causal-top-left", .causalTopLeft, "attention: causal mask aligned top-left instead of bottom-right"),

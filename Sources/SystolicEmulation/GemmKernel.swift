@@ -35,6 +35,8 @@ package enum GemmKernel {
         var ignoresScales = false
         var blockScalesFirstGroup = false
         var bitFlip = false
+        /// D = A·B + C computed as D = A·B (fault `ignores-c`).
+        var ignoresAddend = false
         /// A declared block-FMA engine (docs/arithmetic.md): it computes every sum, in k order,
         /// blocks of consecutive k, the accumulator carried through the K-tiles as an MMA chain does.
         var engine: BlockFMA?
@@ -120,7 +122,7 @@ package enum GemmKernel {
                 c.setBits(convert(total, g, behaviour.output), at: i)
             }
         } else if g.types.output == .fp32, behaviour.output == .declared, behaviour.isPlain, !behaviour.transposedTile,
-                  !g.bias, g.activation == .none, g.scales.isUnit {
+                  !g.bias, g.activation == .none, g.scales.isUnit, g.addend == nil {
             // The accumulator's bits are the output, written in place; saturation only changes
             // infinities (to ±max finite), which are rare.
             let anyInfinite: Bool
@@ -199,8 +201,21 @@ package enum GemmKernel {
     }
 
     private static func float(_ g: GemmCase, _ inputs: GemmInputs, behaviour: Behaviour) -> [Float] {
+        if let engine = behaviour.engine, !g.scales.isBlocked {
+            return engineFloat(g, inputs, engine, threads: behaviour.threads, ignoresAddend: behaviour.ignoresAddend)
+        }
+        var sums = productSums(g, inputs, behaviour: behaviour)
+        if g.addend != nil, let c = inputs.c, !behaviour.ignoresAddend {
+            // D = A·B + C on the plain datapath: C joins the finished sum, one fp32 addition.
+            let cv = c.decodedFloats()
+            for i in sums.indices { sums[i] = sums[i] + cv[i] }
+        }
+        return sums
+    }
+
+    /// Σ a·b for every output element, C aside.
+    private static func productSums(_ g: GemmCase, _ inputs: GemmInputs, behaviour: Behaviour) -> [Float] {
         if g.scales.isBlocked { return blockScaledFloat(g, inputs, behaviour: behaviour) }
-        if let engine = behaviour.engine { return engineFloat(g, inputs, engine, threads: behaviour.threads) }
         if behaviour.isPlain && !behaviour.transposedTile { return fastFloat(g, inputs, behaviour: behaviour) }
         let a = inputs.a.decodedFloats()
         var bT = transposedB(g, inputs.b.decodedFloats())
@@ -253,16 +268,19 @@ package enum GemmKernel {
         return acc
     }
 
-    /// Sums on a declared block-FMA engine, batch by batch (C starts at +0).
-    private static func engineFloat(_ g: GemmCase, _ inputs: GemmInputs, _ engine: BlockFMA, threads: Int) -> [Float] {
+    /// Sums on a declared block-FMA engine, batch by batch: the accumulator starts at C where the
+    /// case accumulates into C (in the place the engine declares for it), else at +0.
+    private static func engineFloat(_ g: GemmCase, _ inputs: GemmInputs, _ engine: BlockFMA, threads: Int, ignoresAddend: Bool = false) -> [Float] {
         let a = inputs.a.decodedFloats()
         let bT = transposedB(g, inputs.b.decodedFloats())
+        let c = g.addend != nil && !ignoresAddend ? inputs.c?.decodedFloats() : nil
         var out: [Float] = []
         out.reserveCapacity(g.batch * g.m * g.n)
         for batch in 0..<g.batch {
             let aBatch = Array(a[(batch * g.m * g.k)..<((batch + 1) * g.m * g.k)])
             let bBatch = Array(bT[(batch * g.n * g.k)..<((batch + 1) * g.n * g.k)])
-            out += engine.gemm(m: g.m, n: g.n, k: g.k, a: aBatch, bT: bBatch, c: nil, threads: threads)
+            let cBatch = c.map { Array($0[(batch * g.m * g.n)..<((batch + 1) * g.m * g.n)]) }
+            out += engine.gemm(m: g.m, n: g.n, k: g.k, a: aBatch, bT: bBatch, c: cBatch, threads: threads)
         }
         return out
     }

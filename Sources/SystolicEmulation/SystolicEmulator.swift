@@ -343,6 +343,7 @@ public struct SystolicEmulator: DeviceAdapter {
             case .ignoresScales: b.ignoresScales = true
             case .activationBeforeBias: b.activationBeforeBias = true
             case .blockScalesFirstGroup: b.blockScalesFirstGroup = true
+            case .ignoresAddend: b.ignoresAddend = true
             case .cachedResult, .wrongOutputShape, .ignoresLeadingDimension, .ignoresBias, .misroutedGroups, .batchesShareWeights,
                  .attentionDefaultScale, .causalOffByOne, .causalTopLeft, .softmaxWithoutMax, .gqaHeadModulo,
                  .collectiveDropsRank, .collectiveRanksDisagree, .collectiveWrongPeer, .collectiveChunkOffByOne: break

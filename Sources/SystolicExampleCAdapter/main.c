@@ -308,8 +308,9 @@ static sb_status run_gemm(void *context, const sb_gemm *g, const sb_tensor *a, c
     long long tile = g->a == SB_FP8_E4M3 || g->a == SB_FP8_E5M2 ? 2 * TILE : TILE;
     double factor = blocked ? 1 / g->scale_output : g->scale_a * g->scale_b / g->scale_output;
     float *af = integer ? NULL : decoded(a), *bf = integer ? NULL : decoded_b(g, b, g->groups ? g->groups : g->batch);
-    if (!integer && (!af || !bf)) {
-        free(af); free(bf);
+    float *cf = g->addend ? decoded(g->addend) : NULL;
+    if (!integer && (!af || !bf || (g->addend && !cf))) {
+        free(af); free(bf); free(cf);
         snprintf(reason, reason_size, "out of memory");
         return SB_ERROR;
     }
@@ -354,6 +355,8 @@ static sb_status run_gemm(void *context, const sb_gemm *g, const sb_tensor *a, c
                 } else {
                     total = dot(g, af, bf, batch, i, mb, j, 0, g->k, tile);
                 }
+                /* D = A·B + C: C joins the finished sum, one fp32 addition (the emulator's order). */
+                if (cf) total = total + cf[(batch * g->m + i) * g->n + j];
                 if (factor != 1) total *= (float)factor;
                 if (g->bias) total = total + value_f32(g->bias, j);
                 total = activate(total, g->activation);
@@ -363,6 +366,7 @@ static sb_status run_gemm(void *context, const sb_gemm *g, const sb_tensor *a, c
     }
     free(af);
     free(bf);
+    free(cf);
     return SB_OK;
 }
 
@@ -750,7 +754,7 @@ static sb_status run_collective(void *context, const sb_collective *co, const sb
 int main(int argc, char **argv) {
     sb_adapter adapter = {device_json, "wall", "none", run_gemm, run_attention, run_collective, 2,
                           SB_GEMM_BIAS | SB_GEMM_ACTIVATION | SB_GEMM_SCALES | SB_GEMM_BLOCK_SCALES | SB_GEMM_REQUANTIZATION |
-                              SB_GEMM_LEADING_DIMENSIONS | SB_GEMM_GROUPS,
+                              SB_GEMM_LEADING_DIMENSIONS | SB_GEMM_GROUPS | SB_GEMM_ACCUMULATE_C,
                           SB_ATTENTION_KV_SCALES | SB_ATTENTION_LAYOUT_BSHD | SB_ATTENTION_LAYOUT_PAGED};
     /* --protocol 1: the same adapter as written for version 1 (no features). */
     if (argc == 3 && strcmp(argv[1], "--protocol") == 0 && strcmp(argv[2], "1") == 0) adapter.protocol = 1;

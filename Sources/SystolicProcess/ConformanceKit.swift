@@ -132,6 +132,7 @@ public struct ConformanceKit: Sendable {
             "{\"name\": \"block-scales\", \"shape\": {\"m\": 5, \"n\": 24, \"k\": 48}, \"types\": \(f), \"scales\": {\"a\": {\"block\": [1, 16], \"range\": [0.25, 4]}, \"b\": {\"block\": [16, 16], \"range\": [0.25, 4]}}}",
             "{\"name\": \"leading-dimensions\", \"shape\": \(shape), \"types\": \(f), \"layout\": {\"b\": \"kn\", \"lda\": 45, \"ldb\": 29, \"ldc\": 27}}",
             "{\"name\": \"groups\", \"shape\": {\"groups\": [2, 0, 3], \"n\": 24, \"k\": 40}, \"types\": \(f)}",
+            "{\"name\": \"accumulate-c\", \"shape\": \(shape), \"types\": \(f), \"accumulate_c\": \"fp32\", \"data\": {\"c\": {\"pattern\": \"uniform\", \"low\": 2, \"high\": 4}}}",
         ]
         if !types.contains(.fp32) { cases.remove(at: 3) }
         if types.contains(.int8) {

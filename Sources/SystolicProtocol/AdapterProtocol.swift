@@ -120,9 +120,12 @@ public struct GemmSpec: Codable, Sendable, Equatable {
     /// Experts of a grouped GEMM (`groups`): input `group_sizes` int32 [experts], rows of A per
     /// expert in order (summing to M); B is [experts, K, N] (or [experts, N, K]).
     public var groups: Int?
+    /// D = A·B + C (`accumulate_c`): C's type (fp32 or the output type); input `c` [batch, M, N].
+    public var accumulateC: NumberType?
 
     enum CodingKeys: String, CodingKey {
         case m, n, k, batch, a, b, accumulate, output, overflow, lda, ldb, ldc, bias, activation, requantization, groups
+        case accumulateC = "accumulate_c"
         case layoutB = "layout_b"
         case scaleA = "scale_a"
         case scaleB = "scale_b"
@@ -159,6 +162,7 @@ public struct GemmSpec: Codable, Sendable, Equatable {
         blockB = g.scales.blockB.map { [$0.rows, $0.cols] }
         requantization = g.requantization.map { RequantizationSpec(scheme: $0.scheme.rawValue, perChannel: $0.perChannel) }
         groups = g.groups?.count
+        accumulateC = g.addend
     }
 
     /// The case back, for an adapter that wraps our own emulator; `groupSizes` from the request's
@@ -179,6 +183,7 @@ public struct GemmSpec: Codable, Sendable, Equatable {
                          overflow: overflow, requantization: requant)
         g.leading = .init(a: lda, b: ldb, c: ldc)
         if groups != nil { g.groups = groupSizes }
+        g.addend = accumulateC
         return g
     }
 

@@ -32,6 +32,9 @@ public enum GemmFeature: String, Codable, CaseIterable, Sendable {
     case leadingDimensions = "leading_dimensions"
     /// Mixture-of-experts grouped GEMM (`groups`; input `group_sizes`, B [experts, K, N]).
     case groups
+    /// D = A·B + C (`accumulate_c`: C's type; input `c` [batch, M, N]), C in the place the
+    /// device's declared matrix engine gives it (docs/arithmetic.md).
+    case accumulateC = "accumulate_c"
 
     /// The features `g` uses.
     public static func used(by g: GemmCase) -> [GemmFeature] {
@@ -43,6 +46,7 @@ public enum GemmFeature: String, Codable, CaseIterable, Sendable {
         if g.requantization != nil { out.append(.requantization) }
         if !g.leading.isPacked { out.append(.leadingDimensions) }
         if g.groups != nil { out.append(.groups) }
+        if g.addend != nil { out.append(.accumulateC) }
         return out
     }
 }

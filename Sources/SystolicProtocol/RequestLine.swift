@@ -61,6 +61,7 @@ extension GemmSpec {
         w.beginObject()
         w.member(CodingKeys.a, a.rawValue)
         w.member(CodingKeys.accumulate, accumulate.rawValue)
+        if let accumulateC { w.member(CodingKeys.accumulateC, accumulateC.rawValue) }
         if let activation { w.member(CodingKeys.activation, activation) }
         w.member(CodingKeys.b, b.rawValue)
         w.member(CodingKeys.batch, batch)

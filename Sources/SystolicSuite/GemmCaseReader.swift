@@ -14,7 +14,7 @@ import SystolicNumerics
 enum GemmCaseReader {
     static func read(_ node: JSONNode, overflow: OverflowMode) throws(InputFileError) -> [(params: String, workload: Workload)] {
         try node.rejectUnknownMembers(["name", "op", "description", "profiles", "overflow", "shape", "types", "layout",
-                                        "epilogue", "scales", "data", "verification", "requantize"])
+                                        "epilogue", "scales", "data", "verification", "requantize", "accumulate_c"])
         let verification = try node.optionalMember("verification")?.choice(Verification.self) ?? .auto
         let shape = try node.member("shape")
         try shape.rejectUnknownMembers(["m", "n", "k", "batch", "groups"])
@@ -74,7 +74,16 @@ enum GemmCaseReader {
             scales = try Self.scales(s)
         }
         let data = try node.optionalMember("data")
-        try data?.rejectUnknownMembers(["a", "b"])
+        try data?.rejectUnknownMembers(["a", "b", "c"])
+        // D = A·B + C: C's type is fp32 or the output type ("output").
+        let addendNode = try node.optionalMember("accumulate_c")
+        let addendWord = try addendNode?.string()
+        if let addendWord, addendWord != "fp32", addendWord != "output" {
+            throw addendNode!.failure(expected: "\"fp32\" or \"output\" (C's type)")
+        }
+        if addendWord == nil, try data?.optionalMember("c") != nil {
+            throw try data!.member("c").failure("data for C is given only with \"accumulate_c\"")
+        }
 
         if let data {
             let a = try data.optionalMember("a"), b = try data.optionalMember("b")
@@ -96,6 +105,18 @@ enum GemmCaseReader {
                                     verification: verification, requantization: requantization)
                 gemm.groups = groups
                 gemm.leading = leading
+                if let addendWord {
+                    // This version adds C to a plain or batched floating-point GEMM: no epilogue
+                    // to order it against, no strided C rows, no experts.
+                    if types.a.isInteger || bias || activation != .none || requantization != nil || scales.a != 1 || scales.b != 1
+                        || scales.output != 1 || scales.isBlocked || groups != nil || leading.c != nil || verification == .atScale {
+                        throw addendNode!.failure("accumulate_c takes a plain or batched floating-point GEMM (no epilogue, scales, groups, ldc or at-scale verification) in this version")
+                    }
+                    gemm.addend = addendWord == "fp32" ? .fp32 : types.output
+                    gemm.dataC = try SuiteLoader.dataPattern(data?.optionalMember("c"), fallback: .normal(mean: 0, std: 1))
+                    if case .cancelling = gemm.dataC { throw try data!.member("c").failure("C takes no cancelling pattern") }
+                    if case .dominantFirst = gemm.dataC { throw try data!.member("c").failure("C takes no dominant_first pattern") }
+                }
                 if let layout { try checkLeadingDimensions(gemm, layout: layout) }
                 if scales.isBlocked {
                     guard !types.a.isInteger else { throw try node.member("scales").failure("block scales take floating-point inputs; int8 GEMMs use requantize") }

@@ -217,6 +217,10 @@ public struct GemmCase: Sendable, Equatable {
     public var dataB: DataPattern
     public var overflow: OverflowMode
     public var verification: Verification
+    /// D = A·B + C (`"accumulate_c"` in a suite): C's type (fp32 or the output type), nil for
+    /// D = A·B. C is input `c` [batch, M, N], data `dataC` from stream "c" (docs/numerics.md).
+    public var addend: NumberType?
+    public var dataC: DataPattern = .normal(mean: 0, std: 1)
 
     public init(m: Int, n: Int, k: Int, batch: Int = 1, types: Types, layoutB: WeightLayout = .kn,
                 scales: Scales = Scales(), bias: Bool = false, activation: Activation = .none,

@@ -12,6 +12,7 @@ struct FeatureProbeTests {
         ("ignores-bias", "bias"), ("activation-before-bias", "bias"), ("gelu-tanh-for-erf", "activation"),
         ("ignores-scales", "scales"), ("block-scales-first-group", "block_scales"), ("requant-ignores-zero-point", "requantization"),
         ("requant-per-tensor", "requantization"), ("ignores-leading-dimension", "leading_dimensions"), ("misrouted-groups", "groups"),
+        ("ignores-c", "accumulate_c"),
     ])
     func aFeatureDeclaredAndIgnoredIsNamed(fault: String, feature: String) throws {
         let adapter = try ProcessAdapter(executable: try ProcessAdapterTests.adapterPath(), arguments: ["--fault", fault],

@@ -48,11 +48,14 @@ public struct ReorderingDevice: DeviceAdapter {
                         let bv = g.layoutB == .kn ? b[(batch * g.k + kk) * g.n + j] : b[(batch * g.n + j) * g.k + kk]
                         return (a[(batch * g.m + i) * g.k + kk], bv)
                     }
-                    let sum: Float
+                    // D = A·B + C: C first (the accumulator's initial value) in the running orders,
+                    // last in the tree-shaped ones; the emulator adds it last.
+                    let addend: Float = g.addend != nil ? Float(t.c!.value(at: (batch * g.m + i) * g.n + j)) : 0
+                    var sum: Float
                     switch order {
-                    case .reversed: sum = products.reversed().reduce(Float(0)) { $0.addingProduct($1.0, $1.1) }
-                    case .pairwise: sum = Self.pairwise(products[...])
-                    case .unfusedForward: sum = products.reduce(Float(0)) { $0 + $1.0 * $1.1 }
+                    case .reversed: sum = products.reversed().reduce(addend) { $0.addingProduct($1.0, $1.1) }
+                    case .pairwise: sum = Self.pairwise(products[...]) + addend
+                    case .unfusedForward: sum = products.reduce(addend) { $0 + $1.0 * $1.1 }
                     case .randomPerElement:
                         var shuffled = products
                         var state = UInt64((batch * g.m + i) * g.n + j) &* 0x9E37_79B9_7F4A_7C15
@@ -60,19 +63,19 @@ public struct ReorderingDevice: DeviceAdapter {
                             state = state &+ 0x9E37_79B9_7F4A_7C15
                             shuffled.swapAt(x, Int(DataGenerator.mix64(state) % UInt64(x + 1)))
                         }
-                        sum = shuffled.reduce(Float(0)) { $0.addingProduct($1.0, $1.1) }
+                        sum = shuffled.reduce(addend) { $0.addingProduct($1.0, $1.1) }
                     case .splitK:
                         let q = (products.count + 3) / 4
                         let parts = (0..<4).map { s in
                             products[min(s * q, products.count)..<min((s + 1) * q, products.count)].reduce(Float(0)) { $0.addingProduct($1.0, $1.1) }
                         }
-                        sum = (parts[0] + parts[1]) + (parts[2] + parts[3])
+                        sum = (parts[0] + parts[1]) + (parts[2] + parts[3]) + addend
                     }
                     c.setValue(Double(Self.epilogue(sum, g, t.epilogue?.bias, column: j)), at: (batch * g.m + i) * g.n + j, overflow: g.overflow)
                 }
             }
         }
-        if let background = storedInputs.c { c = c.placedInRows(of: background) }
+        if stored.addend == nil, let background = storedInputs.c { c = c.placedInRows(of: background) }
         return DeviceOutput(tensors: ["c": c], metrics: [:])
     }
 

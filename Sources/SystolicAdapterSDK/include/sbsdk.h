@@ -43,7 +43,8 @@ enum {
     SB_GEMM_BLOCK_SCALES = 1 << 3,
     SB_GEMM_REQUANTIZATION = 1 << 4,
     SB_GEMM_LEADING_DIMENSIONS = 1 << 5,
-    SB_GEMM_GROUPS = 1 << 6
+    SB_GEMM_GROUPS = 1 << 6,
+    SB_GEMM_ACCUMULATE_C = 1 << 7
 };
 enum { SB_ATTENTION_KV_SCALES = 1 << 0, SB_ATTENTION_LAYOUT_BSHD = 1 << 1, SB_ATTENTION_LAYOUT_PAGED = 1 << 2 };
 
@@ -84,6 +85,9 @@ typedef struct {
      * order); B is [groups, K, N] (or [groups, N, K]). 0 and NULL when not grouped. */
     long long groups;
     const sb_tensor *group_sizes;
+    /* D = A·B + C: C [batch, M, N] in fp32 or the output type, added where the device's declared
+     * matrix engine adds it (docs/arithmetic.md); NULL for D = A·B. Never with ldc. */
+    const sb_tensor *addend;
 } sb_gemm;
 
 /* How an attention request's KV cache is laid out (docs/protocol.md). */
