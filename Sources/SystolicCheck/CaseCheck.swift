@@ -27,9 +27,8 @@ public enum CaseCheck {
         case let .gemm(g):
             if !arithmetic.overflowModes.contains(g.overflow) { return "the device does not declare overflow mode \(g.overflow.rawValue)" }
             if g.types.a.isInteger { return nil }
-            var engine = arithmetic.engine(for: g)
+            let engine = arithmetic.judgedEngine(for: g)
             if engine.isPlain { return meaningless(terms: g.k, what: "a sum of K = \(g.k) products") }
-            if g.scales.isBlocked, let group = g.scales.group { engine.promoteEvery = min(engine.promoteEvery ?? group, group) }
             // A block engine's bound is relative·S: at 1 or more it holds 0 and every value of
             // the output's sign range (docs/arithmetic.md).
             let relative = GemmBound(k: g.k, engine: engine).relative

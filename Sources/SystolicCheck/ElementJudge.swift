@@ -31,8 +31,8 @@ struct ElementJudge {
         self.grain = grain
         // C, where the case accumulates into it, is one more term: one more rounding for a plain
         // engine; a block engine's bound already counts the accumulator (and C's own block when it comes last).
-        let engine0 = arithmetic.engine(for: gemm)
-        self.bound = GemmBound(k: gemm.k + (gemm.addend != nil && engine0.isPlain ? 1 : 0), engine: engine0)
+        let declared = arithmetic.engine(for: gemm)
+        self.bound = GemmBound(k: gemm.k + (gemm.addend != nil && declared.isPlain ? 1 : 0), engine: declared)
         let engine = bound.engine
         self.grid = !engine.isPlain && gemm.types.output == .fp32 && engine.accumulate.floatFormat != nil
             ? AccumulatorGrid(fractionBits: engine.promoteEvery == nil ? engine.fractionBits : 23,

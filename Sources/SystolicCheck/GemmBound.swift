@@ -1,6 +1,7 @@
 import Foundation
 import SystolicDevice
 import SystolicNumerics
+import SystolicSuite
 
 /// The error bounds for one GEMM element of K terms with S ≥ Σ|aₖbₖ| (the reference's upper
 /// bound, within K·2⁻²³ of it: each bound grows with S, so it stays sound), for the matrix engine
@@ -182,5 +183,18 @@ public struct GemmBound: Sendable {
     /// λ for a false-alarm probability δ over `elements` elements tested.
     public static func lambda(elements: Int, falseAlarm: Double) -> Double {
         (2 * log(2 * Double(max(elements, 1)) / falseAlarm)).squareRoot()
+    }
+}
+
+extension DeclaredArithmetic {
+    /// The engine a GEMM is judged by: the declared one, and for a block-scaled GEMM on a block
+    /// engine, a promotion every quantisation group (each group is summed on the engine alone and
+    /// joins the fp32 sum on the vector unit; the scales' two roundings are the bound's extra ones).
+    func judgedEngine(for g: GemmCase) -> MatrixArithmetic {
+        var engine = engine(for: g)
+        if g.scales.isBlocked, !engine.isPlain, let group = g.scales.group {
+            engine.promoteEvery = min(engine.promoteEvery ?? group, group)
+        }
+        return engine
     }
 }

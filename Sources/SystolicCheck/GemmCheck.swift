@@ -144,12 +144,7 @@ public enum GemmCheck {
     static func verifyFloatEpilogue(_ c: Tensor, _ inputs: GemmInputs, _ g: GemmCase, _ arithmetic: DeclaredArithmetic) -> CheckReport {
         let reference = GemmReference.judged(g, inputs)
         let roundings = g.scales.isBlocked ? g.k + 3 : g.k
-        var engine = arithmetic.engine(for: g)
-        if g.scales.isBlocked, !engine.isPlain, let group = g.scales.group {
-            // Each quantisation group is summed on the engine alone and joins the fp32 sum on the
-            // vector unit: a promotion every group (the scales' two roundings are the extra ones).
-            engine.promoteEvery = min(engine.promoteEvery ?? group, group)
-        }
+        let engine = arithmetic.judgedEngine(for: g)
         // A plain engine's roundings are counted together (γ_{K+3}); a block engine's K products
         // are its own bound's, the scales' roundings fp32 ones after them.
         let bound = engine.isPlain ? GemmBound(k: roundings, engine: engine)
