@@ -39,6 +39,23 @@ extension SystolicBench {
         @Option(help: ArgumentHelp("Emulator presets to time, comma-separated: a tensor-core preset runs its GEMMs on the block-FMA engine it declares (docs/arithmetic.md), to compare with the plain fp32 path in one run.", valueName: "presets"))
         var presets: String = DeviceConfig.defaultPresetName
 
+        @Option(help: ArgumentHelp("Kernel paths to time, comma-separated: avx512, avx2, portable (default: the best this CPU has). Every path gives the same bits; an AVX-512 machine times what an AVX2-only one runs.", valueName: "paths"))
+        var paths: String?
+
+        /// The levels `--paths` names, best first.
+        func pathLevels() throws -> [Int] {
+            guard let paths else { return [GemmSpeed.bestPath] }
+            return try paths.split(separator: ",").map { key in
+                guard let level = GemmSpeed.pathKeys.firstIndex(of: String(key)) else {
+                    throw ValidationError("unknown kernel path \"\(key)\"; paths: \(GemmSpeed.pathKeys.reversed().joined(separator: ", "))")
+                }
+                guard level <= GemmSpeed.bestPath else {
+                    throw ValidationError("this CPU has no \(GemmSpeed.pathNames[level]) path (its best is \(GemmSpeed.kernelPath))")
+                }
+                return level
+            }
+        }
+
         func validate() throws {
             for shape in shapes.split(separator: ",") {
                 let dims = shape.split(separator: "x").compactMap { Int($0) }
@@ -58,11 +75,18 @@ extension SystolicBench {
             }
             guard repeats >= 1 else { throw ValidationError("--repeats must be at least 1, found \(repeats)") }
             if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, found \(threads)") }
+            _ = try pathLevels()
+        }
+
+        /// `text` padded with spaces to `width` characters (left-aligned).
+        private func cell(_ text: String, _ width: Int) -> String {
+            text.count >= width ? text : text + String(repeating: " ", count: width - text.count)
         }
 
         func run() throws {
-            print("vectorised kernels: \(GemmSpeed.kernelPath)")
-            print("shape            type  preset              emulator s  GFLOP/s  reference s  GFLOP/s")
+            let levels = try pathLevels()
+            print("best kernel path on this CPU: \(GemmSpeed.kernelPath)")
+            print(cell("shape", 16) + cell("type", 10) + cell("preset", 19) + cell("path", 11) + "emulator s  GFLOP/s  reference s  GFLOP/s")
             for shape in shapes.split(separator: ",") {
                 let dims = shape.split(separator: "x").compactMap { Int($0) }
                 guard dims.count == 3, dims.allSatisfy({ $0 > 0 }) else { throw ValidationError("a shape is MxNxK, found \(shape)") }
@@ -74,11 +98,16 @@ extension SystolicBench {
                         let config = try DeviceConfig.preset(String(preset))
                         guard config.arithmetic.rate(t) != nil else { continue }
                         let emulator = SystolicEmulator(config: config, threads: threads)
-                        let f = try GemmSpeed.measure(g, device: only == .reference ? nil : emulator, reference: only != .emulator,
+                        for level in levels {
+                            let f = try GemmSpeed.onPath(level) {
+                                try GemmSpeed.measure(g, device: only == .reference ? nil : emulator, reference: only != .emulator,
                                                       threads: threads ?? ProcessInfo.processInfo.activeProcessorCount, repeats: repeats)
-                        print(String(format: "%-16@ %-5@ %-18@ %10.4f %8.1f %12.4f %8.1f", String(shape) as NSString, t.rawValue as NSString,
-                                     String(preset) as NSString, f.deviceSeconds ?? .nan, (f.deviceRate ?? .nan) / 1e9,
-                                     f.referenceSeconds ?? .nan, (f.referenceRate ?? .nan) / 1e9))
+                            }
+                            let figures = String(format: "%10.4f %8.1f %12.4f %8.1f", f.deviceSeconds ?? .nan, (f.deviceRate ?? .nan) / 1e9,
+                                                 f.referenceSeconds ?? .nan, (f.referenceRate ?? .nan) / 1e9)
+                            print(cell(String(shape), 16) + cell(t.rawValue, 10) + cell(String(preset), 19)
+                                  + cell(GemmSpeed.pathKeys[level], 11) + figures)
+                        }
                     }
                 }
             }

@@ -11,7 +11,25 @@ import SystolicSuite
 /// generation and checking are not timed.
 public enum GemmSpeed {
     /// The instruction set the C kernels use on this machine.
-    public static var kernelPath: String { ["portable C", "AVX2+FMA", "AVX-512"][Int(sb_kernels_vectorised())] }
+    public static var kernelPath: String { pathNames[Int(sb_kernels_vectorised())] }
+
+    /// The kernel paths by level (sb_kernels_limit's), and their names on the command line.
+    public static let pathNames = ["portable C", "AVX2+FMA", "AVX-512"]
+    public static let pathKeys = ["portable", "avx2", "avx512"]
+
+    /// The best path this CPU offers (its level).
+    public static var bestPath: Int {
+        sb_kernels_limit(2)
+        return Int(sb_kernels_vectorised())
+    }
+
+    /// Runs `body` with the kernels capped at `level` (every path gives the same bits: only the
+    /// time changes), restoring the best path after.
+    public static func onPath<T>(_ level: Int, _ body: () throws -> T) rethrows -> T {
+        sb_kernels_limit(Int32(level))
+        defer { sb_kernels_limit(2) }
+        return try body()
+    }
 
     /// One shape and type: the device's and the reference's median seconds (nil when not timed)
     /// and the case's operation count.
