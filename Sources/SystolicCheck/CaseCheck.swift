@@ -41,7 +41,18 @@ public enum CaseCheck {
             if expUlps * 0x1p-23 >= 1 {
                 return "the declared exp_ulps \(expUlps) allows a relative error of 100 % or more in every probability: the case cannot be judged"
             }
-            return meaningless(terms: max(a.headDim, a.kvLengths.max() ?? 0), what: "attention's sums over head_dim \(a.headDim) and the KV length")
+            if let why = meaningless(terms: max(a.headDim, a.kvLengths.max() ?? 0), what: "attention's sums over head_dim \(a.headDim) and the KV length") {
+                return why
+            }
+            // A declared engine's bound of either product at 1 or more (as for GEMM above).
+            let bound = AttentionBound(a, arithmetic: arithmetic, expUlps: expUlps)
+            let keys = a.kvLengths.max() ?? 0
+            let score = bound.scoreEngine.map { GemmBound(k: a.headDim, engine: $0).relative } ?? 0
+            let value = bound.valueBound(visible: keys)?.relative ?? 0
+            if score >= 1 || value >= 1 {
+                return "the declared matrix engine for attention makes the bound of \(score >= 1 ? "its scores (head_dim \(a.headDim) products)" : "P·V (\(keys) keys)") meaningless (E ≥ S): the case cannot be judged"
+            }
+            return nil
         case .collective:
             return nil
         }

@@ -188,17 +188,3 @@ extension GemmInputs {
         return out
     }
 }
-
-extension Tensor {
-    func flushingSubnormals() -> Tensor {
-        guard let f = type.floatFormat else { return self }
-        var out = self
-        let signBit = UInt32(1) << UInt32(f.exponentBits + f.mantissaBits)
-        for i in 0..<count {
-            let bits = out.bits(at: i)
-            let v = abs(out.value(at: i))
-            if v != 0, v < f.minNormal { out.setBits(bits & signBit, at: i) }
-        }
-        return out
-    }
-}

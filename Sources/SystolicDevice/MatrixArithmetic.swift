@@ -40,6 +40,13 @@ public struct MatrixArithmetic: Sendable, Codable, Equatable {
         case last
     }
 
+    /// The ops whose matrix products an entry describes: GEMM, and attention's two products
+    /// (Q·Kᵀ on the entry for Q's type, P·V on the entry for P's type; the softmax runs on the
+    /// vector unit, declared by `exp_ulps` and the v1 accumulator).
+    public enum Op: String, Sendable, Codable, CaseIterable {
+        case gemm, attention
+    }
+
     public typealias Subnormals = DeclaredArithmetic.Subnormals
 
     /// The GEMM input types this entry describes (A's type decides).
@@ -60,6 +67,10 @@ public struct MatrixArithmetic: Sendable, Codable, Equatable {
     public var subnormalInputs: Subnormals
     public var subnormalOutputs: Subnormals
     public var cPosition: CPosition
+    /// The ops this entry describes (`ops`; both unless the declaration says otherwise): a device
+    /// whose attention kernels use the matrix engine differently from its GEMMs (another block
+    /// size, promotion in software) declares one entry per op.
+    public var ops: [Op]
 
     enum CodingKeys: String, CodingKey {
         case products, alignment
@@ -73,6 +84,7 @@ public struct MatrixArithmetic: Sendable, Codable, Equatable {
         case subnormalInputs = "subnormal_inputs"
         case subnormalOutputs = "subnormal_outputs"
         case cPosition = "c_position"
+        case ops
     }
 
     /// Limits the loader enforces (the schema's): larger blocks or windows describe no engine.
@@ -81,11 +93,13 @@ public struct MatrixArithmetic: Sendable, Codable, Equatable {
 
     public init(inputTypes: [NumberType], accumulate: NumberType = .fp32, products: Products = .exact, blockSize: Int,
                 alignment: Alignment, fractionBits: Int = 23, blockRounding: Rounding, promoteEvery: Int? = nil,
-                subnormalInputs: Subnormals = .preserve, subnormalOutputs: Subnormals = .preserve, cPosition: CPosition = .firstBlock) {
+                subnormalInputs: Subnormals = .preserve, subnormalOutputs: Subnormals = .preserve, cPosition: CPosition = .firstBlock,
+                ops: [Op] = Op.allCases) {
         self.inputTypes = inputTypes; self.accumulate = accumulate; self.products = products; self.blockSize = blockSize
         self.alignment = alignment; self.fractionBits = fractionBits; self.blockRounding = blockRounding
         self.promoteEvery = promoteEvery; self.subnormalInputs = subnormalInputs; self.subnormalOutputs = subnormalOutputs
         self.cPosition = cPosition
+        self.ops = ops
     }
 
     /// What a v1 declaration means: exact products, each added with one nearest-even rounding to
@@ -123,6 +137,7 @@ public struct MatrixArithmetic: Sendable, Codable, Equatable {
         subnormalInputs = try c.decode(Subnormals.self, forKey: .subnormalInputs)
         subnormalOutputs = try c.decode(Subnormals.self, forKey: .subnormalOutputs)
         cPosition = try c.decode(CPosition.self, forKey: .cPosition)
+        ops = try c.decodeIfPresent([Op].self, forKey: .ops) ?? Op.allCases
         if let problem = problem {
             throw DecodingError.dataCorrupted(DecodingError.Context(codingPath: decoder.codingPath, debugDescription: problem))
         }
@@ -144,6 +159,8 @@ public struct MatrixArithmetic: Sendable, Codable, Equatable {
         try c.encode(subnormalInputs, forKey: .subnormalInputs)
         try c.encode(subnormalOutputs, forKey: .subnormalOutputs)
         try c.encode(cPosition, forKey: .cPosition)
+        // Written only when it narrows the default, so v2 declarations without it read back the same.
+        if ops != Op.allCases { try c.encode(ops, forKey: .ops) }
     }
 
     /// Why this entry describes no engine, or nil: the limits of the schema that JSON Schema
@@ -164,6 +181,8 @@ public struct MatrixArithmetic: Sendable, Codable, Equatable {
         if !(1...format.mantissaBits).contains(fractionBits) {
             return "fraction_bits \(fractionBits) is outside 1…\(format.mantissaBits) (\(accumulate.rawValue)'s fraction)"
         }
+        if ops.isEmpty { return "ops is empty" }
+        if Set(ops).count != ops.count { return "ops names an op twice" }
         if let p = promoteEvery, p < blockSize || p % blockSize != 0 || p > 1 << 24 {
             return "promote_every \(p) is not a whole number of blocks of \(blockSize)"
         }
@@ -172,19 +191,28 @@ public struct MatrixArithmetic: Sendable, Codable, Equatable {
 }
 
 extension DeclaredArithmetic {
-    /// The engine a GEMM with A of type `input` accumulating in `accumulate` runs on: the declared
-    /// entry naming them, else the v1 declaration's plain accumulator.
-    public func engine(input: NumberType, accumulate: NumberType) -> MatrixArithmetic {
-        if let e = matrixEngine?.first(where: { $0.accumulate == accumulate && $0.inputTypes.contains(input) }) { return e }
-        return .plain(accumulator: accumulator, subnormals: subnormals, inputTypes: [input])
+    /// The declared entry for products of `op` with A of type `input` accumulating in `accumulate`,
+    /// or nil (then the v1 declaration's plain accumulator judges them).
+    public func declaredEngine(input: NumberType, accumulate: NumberType, op: MatrixArithmetic.Op) -> MatrixArithmetic? {
+        matrixEngine?.first(where: { $0.accumulate == accumulate && $0.inputTypes.contains(input) && $0.ops.contains(op) })
     }
 
-    /// Why `matrix_engine` is inconsistent (two entries for one input and accumulate type), or nil.
+    /// The engine a GEMM (or attention's product, `op`) with A of type `input` accumulating in
+    /// `accumulate` runs on: the declared entry naming them, else the v1 declaration's plain accumulator.
+    public func engine(input: NumberType, accumulate: NumberType, op: MatrixArithmetic.Op = .gemm) -> MatrixArithmetic {
+        declaredEngine(input: input, accumulate: accumulate, op: op)
+            ?? .plain(accumulator: accumulator, subnormals: subnormals, inputTypes: [input])
+    }
+
+    /// Why `matrix_engine` is inconsistent (two entries for one input type, accumulate type and
+    /// op), or nil.
     var matrixEngineProblem: String? {
         var seen = Set<String>()
         for e in matrixEngine ?? [] {
-            for t in e.inputTypes where !seen.insert("\(t.rawValue)/\(e.accumulate.rawValue)").inserted {
-                return "matrix_engine declares input type \(t.rawValue) accumulating in \(e.accumulate.rawValue) twice"
+            for t in e.inputTypes {
+                for op in e.ops where !seen.insert("\(t.rawValue)/\(e.accumulate.rawValue)/\(op.rawValue)").inserted {
+                    return "matrix_engine declares input type \(t.rawValue) accumulating in \(e.accumulate.rawValue) for \(op.rawValue) twice"
+                }
             }
         }
         return nil
@@ -194,4 +222,13 @@ extension DeclaredArithmetic {
 extension DeclaredArithmetic {
     /// The engine GEMM `g` runs on (A's type and the case's accumulate type decide).
     public func engine(for g: GemmCase) -> MatrixArithmetic { engine(input: g.types.a, accumulate: g.types.accumulate) }
+}
+
+extension DeclaredArithmetic {
+    /// The declared engines of attention `a`'s two products: Q·Kᵀ on the entry for Q's type, P·V on
+    /// the entry for P's type (nil where none is declared for attention: the v1 rule judges them).
+    public func attentionEngines(_ a: AttentionCase) -> (score: MatrixArithmetic?, value: MatrixArithmetic?) {
+        (declaredEngine(input: a.inputType, accumulate: a.accumulateType, op: .attention),
+         declaredEngine(input: a.probabilityType, accumulate: a.accumulateType, op: .attention))
+    }
 }

@@ -20,6 +20,9 @@ enum AttentionKernel {
         var kTile: Int
         /// Keep P in fp32 instead of rounding it to the case's P type (more accurate than declared).
         var keepProbabilitiesInFP32 = false
+        /// Read P below its type's smallest normal as zero (a declared P·V engine that flushes
+        /// subnormal inputs; Q, K and V are flushed before the kernel runs).
+        var flushProbabilities = false
         /// Process query heads from last to first (outputs do not depend on it).
         var reverseHeads = false
         var threads = ProcessInfo.processInfo.activeProcessorCount
@@ -105,6 +108,8 @@ enum AttentionKernel {
         let f = Float(a.softmaxScale * a.kScale)
         let blockSize = behaviour.kvBlock ?? widest
         let pType = behaviour.keepProbabilitiesInFP32 ? NumberType.fp32 : a.probabilityType
+        let pMinNormal = Float((pType.floatFormat ?? .fp32).minNormal)
+        @inline(__always) func read(_ p: Float) -> Float { behaviour.flushProbabilities && abs(p) < pMinNormal ? 0 : p }
         var rowMax = [Float](repeating: -.infinity, count: m)
         var rowSum = [Float](repeating: 0, count: m)
         var acc = [Float](repeating: 0, count: m * d)
@@ -133,7 +138,7 @@ enum AttentionKernel {
                 var blockSum: Float = 0
                 for j in 0..<limit {
                     var pj = VectorMath.exp(s[i * width + j] * f - top)
-                    if behaviour.kvBlock != nil { pj = roundProbability(pj, pType) }
+                    if behaviour.kvBlock != nil { pj = read(roundProbability(pj, pType)) }
                     p[i * width + j] = pj
                     blockSum += pj
                 }
@@ -144,7 +149,7 @@ enum AttentionKernel {
             if behaviour.kvBlock == nil {
                 // Full softmax: normalise P in fp32, round it to P's type, then one product.
                 for i in 0..<m where rowSum[i] > 0 {
-                    for j in 0..<width { p[i * width + j] = roundProbability(p[i * width + j] / rowSum[i], pType) }
+                    for j in 0..<width { p[i * width + j] = read(roundProbability(p[i * width + j] / rowSum[i], pType)) }
                 }
             }
             let vBlock = Array(values[(j0 * d)..<((j0 + width) * d)])

@@ -61,8 +61,10 @@ extension DeviceConfig {
             }
             for t in engine.inputTypes {
                 try check(arithmetic.rate(t) != nil, place + ".input_types", "a type in macs_per_pe_per_cycle", "\"\(t.rawValue)\"")
-                try check(declared.insert("\(t.rawValue)/\(engine.accumulate.rawValue)").inserted, place + ".input_types",
-                          "each input type once per accumulate type", "\"\(t.rawValue)\" again")
+                for op in engine.ops {
+                    try check(declared.insert("\(t.rawValue)/\(engine.accumulate.rawValue)/\(op.rawValue)").inserted, place + ".input_types",
+                              "each input type once per accumulate type and op", "\"\(t.rawValue)\" again for \(op.rawValue)")
+                }
             }
         }
         try check(!arithmetic.overflowModes.isEmpty, "arithmetic.overflow_modes", "at least one mode", "[]")

@@ -88,7 +88,7 @@ public struct SystolicEmulator: DeviceAdapter {
     }
 
     /// Version of the numeric and timing model; it changes whenever any output bit or figure would.
-    public static let modelVersion = "2.7.0"
+    public static let modelVersion = "2.8.0"
 
     public var descriptor: DeviceDescriptor {
         var peaks: [String: Double] = [:]
@@ -234,7 +234,16 @@ public struct SystolicEmulator: DeviceAdapter {
         }
         var asRun = a
         if faults.contains(.attentionDefaultScale) { asRun.scale = nil }
-        let o = AttentionKernel.run(asRun, inputs, behaviour: b)
+        // A declared engine that flushes subnormal inputs reads them as zero (the products
+        // themselves run in fp32, at least as accurate as any engine the bound allows).
+        let engines = descriptor.arithmetic.attentionEngines(a)
+        var read = inputs
+        if engines.score?.subnormalInputs == .flush { read.q = read.q.flushingSubnormals(); read.k = read.k.flushingSubnormals() }
+        if engines.value?.subnormalInputs == .flush {
+            read.v = read.v.flushingSubnormals()
+            b.flushProbabilities = true
+        }
+        let o = AttentionKernel.run(asRun, read, behaviour: b)
         return DeviceOutput(tensors: [a.output.role: o], metrics: attentionMetrics(a, cost))
     }
 

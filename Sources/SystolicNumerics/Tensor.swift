@@ -165,3 +165,19 @@ public struct Tensor: Sendable, Equatable {
         }
     }
 }
+
+extension Tensor {
+    /// This tensor with every subnormal value read as zero of the same sign (a float type's; other
+    /// types unchanged): what an engine that flushes subnormal inputs reads.
+    public func flushingSubnormals() -> Tensor {
+        guard let f = type.floatFormat else { return self }
+        var out = self
+        let signBit = UInt32(1) << UInt32(f.exponentBits + f.mantissaBits)
+        for i in 0..<count {
+            let bits = out.bits(at: i)
+            let v = abs(out.value(at: i))
+            if v != 0, v < f.minNormal { out.setBits(bits & signBit, at: i) }
+        }
+        return out
+    }
+}

@@ -100,7 +100,8 @@ struct DeclaringDevice: DeviceAdapter {
             let started = Date()
             let (failed, unexpected) = Self.failing(device, suite, cases)
             #expect(failed.isEmpty && unexpected.isEmpty, "\(engine): failed \(failed), unexpected \(unexpected)")
-            print("declaration \(seen.count + 1) of \(count): \(cases.count) cases in \(String(format: "%.1f", Date().timeIntervalSince(started))) s, failed \(failed.count)")
+            // On standard error, unbuffered: a full-profile run takes minutes per declaration.
+            FileHandle.standardError.write(Data("declaration \(seen.count + 1) of \(count): \(cases.count) cases in \(String(format: "%.1f", Date().timeIntervalSince(started))) s, failed \(failed.count)\n".utf8))
             seen.append("n \(engine.blockSize) x \(engine.alignment) F \(engine.fractionBits) \(engine.blockRounding.rawValue) \(engine.products.rawValue) promote \(engine.promoteEvery ?? 0) in \(engine.subnormalInputs.rawValue) out \(engine.subnormalOutputs.rawValue) C \(engine.cPosition.rawValue)")
         }
         print("declarations run:\n" + seen.joined(separator: "\n"))
