@@ -192,11 +192,12 @@ static int map_output(sb_tensor *t, char *why, size_t n) {
         sb_mapping *m = kept_mapping(t, &st, 1);
         if (m) { m->used = 1; t->data = m->data; return 1; }
     }
-    /* Written in place: the harness made the file (or it is made here, for an older harness). */
-    int fd = open(t->path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
-    if (fd < 0) { snprintf(why, n, "cannot create %s: %s", t->path, strerror(errno)); return 0; }
-    if (fstat(fd, &st) != 0 || ((size_t)st.st_size != t->bytes && ftruncate(fd, (off_t)t->bytes) != 0)) {
-        snprintf(why, n, "cannot size %s: %s", t->path, strerror(errno));
+    /* Written in place, into the file the harness made at its full size (docs/protocol.md): the
+     * SDK never creates or resizes a file, so a request naming another path writes nothing there. */
+    int fd = open(t->path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) { snprintf(why, n, "cannot open output %s: %s", t->path, strerror(errno)); return 0; }
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (size_t)st.st_size != t->bytes) {
+        snprintf(why, n, "output %s is not a regular file of %zu bytes (the harness makes it at its full size)", t->path, t->bytes);
         close(fd);
         return 0;
     }

@@ -43,7 +43,8 @@ struct ExampleCAdapterTests {
         }
         let a = file("a.bin", [UInt8](repeating: 0, count: 4 * 4 * 8)), b = file("b.bin", [UInt8](repeating: 0, count: 2 * 8 * 4 * 4))
         let sizes = file("g.bin", [1, 0, 0, 0, 2, 0, 0, 0])  // 1 + 2 rows, not M = 4
-        let c = dir.appendingPathComponent("c.bin").path
+        // The output exists at its full size, as the harness makes it (the SDK never creates one).
+        let c = file("c.bin", [UInt8](repeating: 0, count: 4 * 4 * 4))
         let grouped = """
             {"type": "run", "id": "g", "op": "gemm", "gemm": {"m": 4, "n": 4, "k": 8, "batch": 1, "a": "fp32", "b": "fp32", "accumulate": "fp32",
              "output": "fp32", "layout_b": "kn", "overflow": "ieee", "groups": 2},
@@ -63,6 +64,22 @@ struct ExampleCAdapterTests {
             """.replacingOccurrences(of: "\n", with: " ")
         let wrong = try adapter.probe(blocked)
         #expect(wrong.contains("\"type\":\"error\"") && wrong.contains("input scale_a: type or shape does not match"), "\(wrong)")
+        // An output path the harness did not make (a request naming a file elsewhere) is refused,
+        // and nothing is created there; one of the wrong size is not resized.
+        let elsewhere = dir.appendingPathComponent("elsewhere.bin").path
+        let short = file("short.bin", [UInt8](repeating: 0, count: 8)), b1 = file("b1.bin", [UInt8](repeating: 0, count: 8 * 4 * 4))
+        let plain = """
+            {"type": "run", "id": "p", "op": "gemm", "gemm": {"m": 4, "n": 4, "k": 8, "batch": 1, "a": "fp32", "b": "fp32", "accumulate": "fp32",
+             "output": "fp32", "layout_b": "kn", "overflow": "ieee"},
+             "inputs": {"a": {"path": "\(a)", "type": "fp32", "shape": [1, 4, 8]}, "b": {"path": "\(b1)", "type": "fp32", "shape": [1, 8, 4]}},
+             "outputs": {"c": {"path": "OUT", "type": "fp32", "shape": [1, 4, 4]}}, "timing": {"warmup": 0, "min_repeats": 1, "min_seconds": 0}}
+            """.replacingOccurrences(of: "\n", with: " ")
+        let missing = try adapter.probe(plain.replacingOccurrences(of: "OUT", with: elsewhere))
+        #expect(missing.contains("\"type\":\"error\"") && missing.contains("cannot open output"), "\(missing)")
+        #expect(!FileManager.default.fileExists(atPath: elsewhere))
+        let resized = try adapter.probe(plain.replacingOccurrences(of: "OUT", with: short))
+        #expect(resized.contains("\"type\":\"error\"") && resized.contains("not a regular file of 64 bytes"), "\(resized)")
+        #expect((try FileManager.default.attributesOfItem(atPath: short)[.size] as? Int) == 8)
     }
 
     /// The same adapter as written for version 1 (`--protocol 1`) is sent no GEMM feature: those
