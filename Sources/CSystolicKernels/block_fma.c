@@ -337,13 +337,13 @@ static float dot_fast(const sb_block_fma *p, int k, const uint32_t *sa, const in
 #if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
 #include <immintrin.h>
 #include "systolic_platform.h"
-#define SB_BFMA_AVX512 __attribute__((target("avx512f,avx512cd")))
+#define SB_BFMA_AVX512 __attribute__((target("avx512f,avx512cd,avx512dq")))
 
 static int bfma_wide(void) {
     static int cached = -1;
     if (cached < 0) {
         __builtin_cpu_init();
-        cached = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512cd");
+        cached = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512cd") && __builtin_cpu_supports("avx512dq");
     }
     return cached && sb_kernels_vectorised() >= 2;
 }
@@ -511,11 +511,14 @@ SB_BFMA_AVX512 static __mmask8 dot_fast_x8(const sb_block_fma *p, int k, const u
             live &= ~over;
         }
         if (p->promote_every > 0) {
-            uint64_t sig[8];
-            int64_t ex[8];
-            _mm512_storeu_si512(sig, acc.sig);
-            _mm512_storeu_si512(ex, acc.e);
-            for (int l = 0; l < 8; l++) outer[l] = outer[l] + acc_value(sig[l], (int)ex[l], (acc.negative >> l) & 1);
+            // The partial sums join the fp32 accumulators: sig·2^(e − 46) is exact in fp64 (47
+            // bits) and in fp32 (at most F + 1 ≤ 24 significant bits, inside fp32's range), so
+            // the one rounding is the fp32 addition, as acc_value and `outer + partial` do.
+            __m512d v = _mm512_scalef_pd(_mm512_cvtepu64_pd(acc.sig), _mm512_cvtepi64_pd(_mm512_sub_epi64(acc.e, _mm512_set1_epi64(46))));
+            __m512i bits = _mm512_mask_xor_epi64(_mm512_castpd_si512(v), acc.negative, _mm512_castpd_si512(v),
+                                                 _mm512_set1_epi64((long long)0x8000000000000000ull));
+            __m256 partial = _mm512_cvtpd_ps(_mm512_castsi512_pd(bits));
+            _mm256_storeu_ps(outer, _mm256_add_ps(_mm256_loadu_ps(outer), partial));
         }
     }
     if (p->c_last && p->promote_every <= 0) {
