@@ -58,7 +58,7 @@ let package = Package(
             name: "SystolicHarness",
             dependencies: [
                 "SystolicJSON", "SystolicNumerics", "SystolicSuite", "SystolicData",
-                "SystolicDevice", "SystolicResults", "SystolicCheck", "CSystolicPlatform",
+                "SystolicDevice", "SystolicResults", "SystolicCheck", "SystolicEmulation", "CSystolicPlatform",
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),

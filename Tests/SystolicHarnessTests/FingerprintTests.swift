@@ -1,0 +1,144 @@
+import Foundation
+import Testing
+import SystolicData
+import SystolicDevice
+import SystolicEmulation
+import SystolicHarness
+import SystolicNumerics
+import SystolicResults
+import SystolicSuite
+
+/// The fingerprint (docs/fingerprint.md) recovers what an engine does from its outputs alone: on
+/// every emulator preset each declared parameter comes back as declared (or is one no input of
+/// that type can show), on random block-FMA engines each is recovered exactly, and a device doing
+/// worse than it declares is caught by the probe that shows it.
+@Suite struct FingerprintTests {
+    static func table(_ f: ArithmeticFingerprint) -> String {
+        f.engines.map { e in
+            "\(e.input.rawValue)/\(e.accumulate.rawValue): " + e.findings.map { "\($0.parameter.rawValue)=\($0.measured ?? "?")[\($0.declared)] \($0.status.rawValue)" }
+                .joined(separator: ", ") + " reproduced \(String(describing: e.reproduced))"
+        }.joined(separator: "\n")
+    }
+
+    /// Every preset: nothing measured worse than declared, every probe reproduced by the model
+    /// where it runs, and the block engines' parameters measured, not assumed.
+    @Test(arguments: DeviceConfig.presetNames)
+    func everyPresetIsRecoveredAsDeclared(preset: String) throws {
+        let device = SystolicEmulator(config: try DeviceConfig.preset(preset))
+        let f = try Fingerprinter(device: device).run()
+        print("\(preset) (\(f.gemms) GEMMs, \(String(format: "%.2f", f.seconds)) s)\n" + Self.table(f))
+        for e in f.engines {
+            #expect(e.reproduced != false, "\(preset) \(e.input): probe \(e.unreproducedProbe ?? "") not reproduced")
+            for finding in e.findings {
+                #expect(finding.status == .same || finding.status == .unobservable || finding.status == .differs,
+                        "\(preset) \(e.input): \(finding)")
+            }
+        }
+    }
+
+    /// A device that runs one engine for bf16 and declares another.
+    struct Declaring: DeviceAdapter {
+        let inner: SystolicEmulator
+        let declared: MatrixArithmetic
+        var descriptor: DeviceDescriptor {
+            var d = inner.descriptor
+            d.arithmetic.matrixEngine = [declared]
+            return d
+        }
+        func run(_ c: BenchmarkCase, inputs: CaseInputs) throws(DeviceError) -> DeviceOutput { try inner.run(c, inputs: inputs) }
+        func unsupported(_ c: BenchmarkCase) -> String? { inner.unsupported(c) }
+        func shutdown() {}
+        var log: String? { nil }
+    }
+
+    static func emulator(_ engine: MatrixArithmetic) throws -> SystolicEmulator {
+        var config = try DeviceConfig.preset("hbm-inference")
+        config.arithmetic.matrixEngine = [engine]
+        return SystolicEmulator(config: config)
+    }
+
+    /// Random block-FMA engines for bf16 (fixed seed): every parameter is recovered exactly, but
+    /// for rounded products, which a probe shows only where some product of two bf16 values (16
+    /// bits at most) rounds differently at F + 1 bits inside the window: the test takes that one
+    /// as recovered or unobservable, never wrong. The ranges are those the probes resolve with
+    /// bf16 inputs (docs/fingerprint.md, "Limits"): F from 2 (at F = 1 the rounding probe's small
+    /// terms reach the big ones), x up to 7 for nearest-even engines (a product carries at most 8
+    /// bits), up to 24 (the emulator's limit) for truncating ones, promotion every 4 products or
+    /// more, and no nearest-even engine with rounded products in blocks of 1 or 2 and x > F + 1
+    /// (a rounded product cannot carry the tie and the bit below it).
+    @Test func randomEnginesAreRecoveredExactly() throws {
+        var rng: UInt64 = 0xF1_6E_2026
+        func next(_ n: Int) -> Int {
+            rng &+= 0x9E37_79B9_7F4A_7C15
+            return Int(DataGenerator.mix64(rng) % UInt64(n))
+        }
+        var covered: [String: [String: Int]] = [:]
+        var gemms = 0
+        for trial in 0..<200 {
+            let n = [1, 2, 4, 8, 16, 32, 64][next(7)]
+            let nearest = next(2) == 0
+            var e = MatrixArithmetic(inputTypes: [.bf16], blockSize: n, alignment: .extraBits(nearest ? next(8) : next(25)),
+                                     fractionBits: 2 + next(22), blockRounding: nearest ? .nearestEven : .towardZero)
+            if next(3) == 0 {
+                let p = n * [1, 2, 4, 8][next(4)]
+                if p >= 4 { e.promoteEvery = p }
+            }
+            e.subnormalInputs = next(3) == 0 ? .flush : .preserve
+            e.subnormalOutputs = next(3) == 0 ? .flush : .preserve
+            e.cPosition = next(2) == 0 ? .firstBlock : .last
+            e.products = next(3) == 0 ? .rounded : .exact
+            if case .extraBits(let x) = e.alignment, e.products == .rounded, nearest, n <= 2, x > e.fractionBits + 1 { e.products = .exact }
+            let (f, count) = try Fingerprinter(device: try Self.emulator(e)).engine(input: .bf16)
+            gemms += count
+            #expect(f.reproduced == true, "trial \(trial) \(e): probe \(f.unreproducedProbe ?? "") not reproduced")
+            for finding in f.findings {
+                #expect(finding.status == .same || (finding.parameter == .products && finding.status == .unobservable),
+                        "trial \(trial) \(e): \(finding.parameter.rawValue) measured \(finding.measured ?? "?") declared \(finding.declared) (\(finding.status))")
+                covered[finding.parameter.rawValue, default: [:]][finding.measured ?? "unobservable", default: 0] += 1
+            }
+        }
+        print("200 engines, \(gemms) GEMMs; parameters covered:\n" + covered.sorted { $0.key < $1.key }
+            .map { "\($0.key): " + $0.value.sorted { $0.key < $1.key }.map { "\($0.key) ×\($0.value)" }.joined(separator: ", ") }.joined(separator: "\n"))
+    }
+
+    /// A device doing worse than it declares, each way: the finding is `worse`, named by the
+    /// probe that showed it.
+    @Test(arguments: [
+        ("12 fraction bits declared as 13", "fraction_bits", "fraction-"),
+        ("blocks of 32 declared as 16", "block_size", "block-"),
+        ("flushing subnormal inputs declared as preserving", "subnormal_inputs", "subnormal-input"),
+        ("flushing subnormal outputs declared as preserving", "subnormal_outputs", "subnormal-output"),
+        ("truncating declared as nearest-even", "rounding", "rounding-"),
+        ("one extra alignment bit declared as two", "extra_alignment_bits", "alignment-"),
+        ("no promotion declared as every 128", "promote_every", "promotion-"),
+        ("C last declared first", "c_position", "c-place"),
+        ("rounded products declared exact", "products", "products"),
+    ])
+    func aDeviceWorseThanItDeclaresIsCaught(lie: String, parameter: String, probe: String) throws {
+        var honest = MatrixArithmetic(inputTypes: [.bf16], blockSize: 16, alignment: .extraBits(2), fractionBits: 13, blockRounding: .nearestEven)
+        // Rounded products show only where a bf16 product (16 bits) is longer than F + 1 bits and
+        // rounds differently: a narrow truncating engine.
+        if parameter == "products" { honest = MatrixArithmetic(inputTypes: [.bf16], blockSize: 4, alignment: .extraBits(3), fractionBits: 5, blockRounding: .towardZero) }
+        var actual = honest, declared = honest
+        switch parameter {
+        case "fraction_bits": actual.fractionBits = 12
+        case "block_size": actual.blockSize = 32
+        case "subnormal_inputs": actual.subnormalInputs = .flush
+        case "subnormal_outputs": actual.subnormalOutputs = .flush
+        case "rounding": actual.blockRounding = .towardZero
+        case "extra_alignment_bits": actual.alignment = .extraBits(1)
+        case "promote_every": declared.promoteEvery = 128
+        case "c_position": actual.cPosition = .last
+        case "products": actual.products = .rounded
+        default: Issue.record("unknown parameter \(parameter)")
+        }
+        let device = Declaring(inner: try Self.emulator(actual), declared: declared)
+        let (f, _) = try Fingerprinter(device: device).engine(input: .bf16)
+        let worse = f.findings.filter { $0.status == .worse }
+        #expect(worse.map(\.parameter.rawValue) == [parameter], "\(lie): \(f.findings)")
+        #expect(worse.first?.probe.hasPrefix(probe) == true, "\(lie): \(String(describing: worse.first))")
+        // The honest device shows nothing worse.
+        let (clean, _) = try Fingerprinter(device: try Self.emulator(honest)).engine(input: .bf16)
+        #expect(clean.findings.allSatisfy { $0.status == .same || $0.status == .unobservable }, "\(clean.findings)")
+    }
+}
