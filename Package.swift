@@ -58,7 +58,7 @@ let package = Package(
             name: "SystolicHarness",
             dependencies: [
                 "SystolicJSON", "SystolicNumerics", "SystolicSuite", "SystolicData",
-                "SystolicDevice", "SystolicResults", "SystolicCheck", "SystolicEmulation", "CSystolicPlatform",
+                "SystolicDevice", "SystolicResults", "SystolicCheck", "CSystolicPlatform",
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),

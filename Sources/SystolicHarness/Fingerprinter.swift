@@ -2,7 +2,6 @@ import Dispatch
 import Foundation
 import SystolicData
 import SystolicDevice
-import SystolicEmulation
 import SystolicNumerics
 import SystolicResults
 import SystolicSuite
@@ -15,7 +14,7 @@ import SystolicSuite
 /// parameters are found in order, each probe using only those found before it: the fraction bits
 /// F, the rounding, the extra alignment bits x, the block size n, promotion, C's place, subnormal
 /// inputs and outputs, rounded products. Then the measured engine is run on the block-FMA model
-/// (`BlockFMA`) over every probe: it must give every output bit for bit.
+/// (`BlockDotModel`) over every probe: it must give every output bit for bit.
 public struct Fingerprinter {
     public let device: any DeviceAdapter
     /// Whether the device accepts D = A·B + C (`accumulate_c`): C's place needs it.
@@ -389,14 +388,11 @@ extension Fingerprinter {
                 if findings.first(where: { $0.parameter == .subnormalInputs })?.measured == "flush" { model.subnormalInputs = .flush }
                 if findings.first(where: { $0.parameter == .subnormalOutputs })?.measured == "flush" { model.subnormalOutputs = .flush }
                 if productsFinding.measured == "rounded" { model.products = .rounded }
-                if BlockFMA.unsupported(model) == nil {
-                    let engine = BlockFMA(model, a: input, b: input)
+                do {
+                    let engine = BlockDotModel(model, input: input)
                     reproduced = true
                     for run in runs {
-                        var a = [Float](repeating: 0, count: run.k), b = a
-                        for (k, x, y) in run.pairs { a[k] = Float(x); b[k] = Float(y) }
-                        var predicted = Double(engine.dot(a, b, c: Float(run.c ?? 0)))
-                        predicted = accumulate.round(predicted, overflow: .ieee)
+                        let predicted = accumulate.round(engine.dot(k: run.k, pairs: run.pairs, c: run.c ?? 0), overflow: .ieee)
                         if predicted.bitPattern != run.value.bitPattern && !(predicted.isNaN && run.value.isNaN) {
                             reproduced = false
                             unreproduced = run.name
@@ -417,14 +413,14 @@ extension Fingerprinter {
         func modelEngine(fraction: Int, rounding: String, extra: Int?, block: Int, declared: MatrixArithmetic) -> MatrixArithmetic? {
             guard fraction >= 1, fraction <= acc.mantissaBits, ["nearest_even", "toward_zero"].contains(rounding) else { return nil }
             let x = extra ?? 24
-            guard x <= 24, block <= 64 else { return nil }
+            guard x <= 40 else { return nil }
             return MatrixArithmetic(inputTypes: [input], accumulate: accumulate, blockSize: block, alignment: .extraBits(x),
                                     fractionBits: fraction, blockRounding: rounding == "nearest_even" ? .nearestEven : .towardZero)
         }
 
         /// A term d after `big` whose sum the engine and an fp32 addition round differently.
         func promotionTerm(model: MatrixArithmetic, big: Double) -> (Double, Double, Double)? {
-            let e = BlockFMA(model, a: input, b: input)
+            let e = BlockDotModel(model, input: input)
             let E = Int(big.exponent), p2 = Self.p2
             let f = model.fractionBits
             var candidates = [p2(E - f - 1), 1.5 * p2(E - 24), p2(E - 25), 1.5 * p2(E - f - 1)]
@@ -432,7 +428,7 @@ extension Fingerprinter {
             for i in stride(from: 2, through: format.mantissaBits + 1, by: 1) { candidates.append(p2(E - f - 1) * (1 + p2(1 - i))) }
             for d in candidates where representable(d) && representable(big) {
                 let (ba, bb) = factors(big)!, (da, db) = factors(d)!
-                let engineValue = Double(e.dot([Float(ba), Float(da)], [Float(bb), Float(db)], c: 0))
+                let engineValue = e.dot(k: 2, pairs: [(0, ba, bb), (1, da, db)], c: 0)
                 let fp32Value = Double(Float(big) + Float(d))
                 if engineValue != fp32Value { return (d, engineValue, fp32Value) }
             }
@@ -453,7 +449,7 @@ extension Fingerprinter {
         /// A probe (one product alone, or after 2^E) whose output exact and rounded products give
         /// differently on the model, with the two predictions.
         func productsProbe(exact: MatrixArithmetic, rounded: MatrixArithmetic) -> ([(Int, Double, Double)], Double, Double)? {
-            let e = BlockFMA(exact, a: input, b: input), r = BlockFMA(rounded, a: input, b: input)
+            let e = BlockDotModel(exact, input: input), r = BlockDotModel(rounded, input: input)
             let m = format.mantissaBits
             let allOnes = 2 - Self.p2(-m)
             let E = top, F = exact.fractionBits
@@ -474,9 +470,8 @@ extension Fingerprinter {
             for pairs in probes {
                 guard pairs.allSatisfy({ input.round($0.1, overflow: .ieee) == $0.1 && input.round($0.2, overflow: .ieee) == $0.2
                     && abs($0.1) >= format.minNormal && abs($0.2) >= format.minNormal }) else { continue }
-                let a = pairs.map { Float($0.1) }, b = pairs.map { Float($0.2) }
-                let pe = e.dot(a, b, c: 0), pr = r.dot(a, b, c: 0)
-                if pe.bitPattern != pr.bitPattern { return (pairs, Double(pe), Double(pr)) }
+                let pe = e.dot(k: pairs.count, pairs: pairs, c: 0), pr = r.dot(k: pairs.count, pairs: pairs, c: 0)
+                if pe.bitPattern != pr.bitPattern { return (pairs, pe, pr) }
             }
             return nil
         }
