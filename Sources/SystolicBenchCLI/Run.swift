@@ -49,6 +49,9 @@ extension SystolicBench {
         @Flag(help: "Continue a stopped or killed run with the same arguments: the cases in its journal (or incomplete results file) are kept, the rest run.")
         var resume = false
 
+        @Flag(help: "Measure the device's matrix engines first (as `systolic-bench fingerprint` does) and keep the report in the results.")
+        var fingerprint = false
+
         func validate() throws {
             guard maxCaseMemory.bytes <= SuiteLoader.Limits.caseBytes else {
                 throw ValidationError("--max-case-memory is at most \(SuiteLoader.Limits.caseBytes) bytes (the loader's limit), found \(maxCaseMemory.bytes)")
@@ -71,9 +74,18 @@ extension SystolicBench {
             let stop = InterruptFlag()
             let progress = ProgressLine(enabled: showsProgress)
             let results: RunResults
+            var measured: ArithmeticFingerprint?
+            if fingerprint {
+                do { measured = try Fingerprinter(device: device).run() } catch {
+                    device.shutdown()
+                    printError("error: \(error)")
+                    throw statusCode(.deviceError)
+                }
+            }
             do {
                 results = try Harness(device: device, audit: audit, dumpDirectory: dumpTensors, maxCaseBytes: maxCaseMemory.bytes).run(
-                    Harness.Plan(suites: loaded, profile: selectedProfile, seed: seed, resultsPath: path, shard: shardPart, resume: resume),
+                    Harness.Plan(suites: loaded, profile: selectedProfile, seed: seed, resultsPath: path, shard: shardPart, resume: resume,
+                                 fingerprint: measured),
                     progress: progress.update,
                     shouldStop: { stop.isSet })
             } catch {
@@ -89,6 +101,15 @@ extension SystolicBench {
                 print("results: \(path)")
             }
             var status = ExitStatus.forVerdicts(results.cases.map(\.verdict))
+            if let f = results.fingerprint {
+                let worse = f.worse
+                if !json {
+                    print("fingerprint: \(f.engines.count) engines in \(f.gemms) GEMMs; " + (worse.isEmpty ? "nothing worse than declared"
+                        : worse.map { "\($0.engine.input.rawValue) \($0.finding.parameter.rawValue) measured \($0.finding.measured ?? "?"), declared \($0.finding.declared) (probe \($0.finding.probe))" }.joined(separator: "; ")))
+                }
+                // A device measured worse than it declares fails, as a failing case does.
+                if !worse.isEmpty { status = status.combined(with: .conformanceFailure) }
+            }
             if !results.complete {
                 printError("interrupted: results are incomplete, the cases not run are marked skipped (exit \(ExitStatus.interrupted.rawValue) unless a case failed)")
                 status = status.combined(with: .interrupted)

@@ -16,7 +16,7 @@ struct SystolicBench: ParsableCommand {
             65 bad input file. When several apply the lowest non-zero one wins.
             """,
         version: HarnessInfo.current.version,
-        subcommands: [Run.self, Verify.self, Validate.self, List.self, Devices.self, BaselineCommand.self, Compare.self, Merge.self, Faults.self, CheckAdapter.self, Bench.self, Certify.self, CheckPackage.self, LeaderboardCommand.self])
+        subcommands: [Run.self, Verify.self, Fingerprint.self, Validate.self, List.self, Devices.self, BaselineCommand.self, Compare.self, Merge.self, Faults.self, CheckAdapter.self, Bench.self, Certify.self, CheckPackage.self, LeaderboardCommand.self])
 
     /// ArgumentParser's main, except that a file the tool cannot write ends it with its own code
     /// and the file named (so does an input file

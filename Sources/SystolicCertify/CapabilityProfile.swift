@@ -1,6 +1,7 @@
 import SystolicDevice
 import SystolicJSON
 import SystolicNumerics
+import SystolicResults
 import SystolicSuite
 
 /// A capability profile (`Certification/profiles/*.json`, format `systolic-bench.profile/1`):
@@ -18,6 +19,9 @@ public struct CapabilityProfile: Codable, Sendable, Equatable {
         public var overflowModes: [OverflowMode]
         /// Largest exp error accepted, in ulps (attention profiles).
         public var maxExpUlps: Double?
+        /// The device's matrix engines for the profile's float input types must be fingerprinted
+        /// (docs/fingerprint.md) and measured no worse than declared.
+        public var fingerprint: Bool?
 
         enum CodingKeys: String, CodingKey {
             case ops
@@ -25,6 +29,32 @@ public struct CapabilityProfile: Codable, Sendable, Equatable {
             case accumulators
             case overflowModes = "overflow_modes"
             case maxExpUlps = "max_exp_ulps"
+            case fingerprint
+        }
+
+        /// The float input types whose engines a required fingerprint covers.
+        public var fingerprintedTypes: [NumberType] { fingerprint == true ? inputTypes.filter { $0.floatFormat != nil } : [] }
+
+        /// What the results' fingerprint shows against this profile, one sentence each: missing,
+        /// an engine not measured, a parameter worse than declared (naming its probe).
+        public func unmet(by fingerprint: ArithmeticFingerprint?) -> [String] {
+            let types = fingerprintedTypes
+            guard !types.isEmpty else { return [] }
+            guard let f = fingerprint else { return ["the profile requires a fingerprint of the matrix engines (\(types.map(\.rawValue).joined(separator: ", "))); the results hold none"] }
+            var out: [String] = []
+            for t in types {
+                guard let e = f.engines.first(where: { $0.input == t && $0.accumulate == .fp32 }) else {
+                    out.append("the fingerprint does not measure the \(t.rawValue) engine")
+                    continue
+                }
+                for finding in e.findings where finding.status == .worse {
+                    out.append("fingerprint: \(t.rawValue) \(finding.parameter.rawValue) measured \(finding.measured ?? "?"), declared \(finding.declared) (probe \(finding.probe))")
+                }
+                if e.reproduced == false {
+                    out.append("fingerprint: the \(t.rawValue) engine is not what its measured parameters give on the block-FMA model (probe \(e.unreproducedProbe ?? "?"))")
+                }
+            }
+            return out
         }
 
         /// What `descriptor` fails to declare, one sentence each.

@@ -75,9 +75,12 @@ public struct Certifier {
         try OutputFileError.writing(staging) { try fm.createDirectory(atPath: staging, withIntermediateDirectories: true) }
         let store = OutputStore(directory: staging)
         let harness = Harness(device: device, outputSink: { id, tensor in store.keep(id, tensor) })
+        // Profiles that require a fingerprint have the device's engines measured first.
+        let fingerprinted = Array(Set(profiles.flatMap { $0.0.requires.fingerprintedTypes }))
+        let fingerprint = fingerprinted.isEmpty ? nil : try Fingerprinter(device: device).run(only: fingerprinted)
         let results = try harness.run(
             Harness.Plan(suites: used, profile: nil, seed: seed, resultsPath: (directory as NSString).appendingPathComponent("results.json"),
-                         caseIDs: ids),
+                         caseIDs: ids, fingerprint: fingerprint),
             progress: progress)
         try store.checkWritten()
 

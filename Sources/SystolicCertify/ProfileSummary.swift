@@ -47,7 +47,7 @@ public struct ProfileSummary: Codable, Sendable, Equatable {
                 statuses.append(CaseStatus(id: c.id, verdict: verdict, status: "fail", reason: why))
             }
         }
-        let unmet = profile.requires.unmet(by: results.device)
+        let unmet = profile.requires.unmet(by: results.device) + profile.requires.unmet(by: results.fingerprint)
         let certified = unmet.isEmpty && statuses.allSatisfy { $0.status != "fail" } && statuses.contains { $0.status == "pass" }
         return ProfileSummary(profile: profile.name, version: profile.version, certified: certified, unmetRequirements: unmet,
                               cases: statuses, waived: waived)

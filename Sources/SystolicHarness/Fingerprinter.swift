@@ -39,11 +39,12 @@ public struct Fingerprinter {
         }
     }
 
-    /// Every engine the device runs (fp32 accumulation; `accumulate` for others).
-    public func run(accumulate: NumberType = .fp32) throws -> ArithmeticFingerprint {
+    /// Every engine the device runs (fp32 accumulation; `accumulate` for others), or those of
+    /// the input types `only` names.
+    public func run(accumulate: NumberType = .fp32, only: [NumberType]? = nil) throws -> ArithmeticFingerprint {
         let start = DispatchTime.now().uptimeNanoseconds
         var engines: [EngineFingerprint] = [], gemms = 0
-        for t in inputTypes(accumulate: accumulate) {
+        for t in inputTypes(accumulate: accumulate) where only?.contains(t) ?? true {
             var session = Session(prober: self, input: t, accumulate: accumulate)
             engines.append(try session.fingerprint())
             gemms += session.gemms
@@ -483,7 +484,7 @@ extension Fingerprinter {
             if lowerBound { status = measuredValue >= declared ? .same : .worse } else if measuredValue == declared { status = .same } else {
                 status = measuredValue < declared ? .worse : .better
             }
-            return Finding(parameter: p, measured: measured, declared: "\(declared)", status: status, probe: probe)
+            return Finding(parameter: p, measured: measured, declared: "\(declared)", status: status, probe: probe)   // fraction bits
         }
 
         func compareRounding(_ measured: String, declared: MatrixArithmetic.Rounding, probe: String) -> Finding {

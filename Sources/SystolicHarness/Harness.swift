@@ -25,11 +25,13 @@ public struct Harness: Sendable {
         /// Continue the stopped or killed run whose journal (or incomplete results file) is at
         /// `resultsPath`: its finished cases are kept, the rest run (`run --resume`).
         public var resume: Bool
+        /// The device's fingerprint, taken before the cases, to keep in the results.
+        public var fingerprint: ArithmeticFingerprint?
 
         public init(suites: [Suite], profile: String?, seed: UInt64? = nil, resultsPath: String, shard: Shard? = nil,
-                    caseIDs: Set<String>? = nil, resume: Bool = false) {
+                    caseIDs: Set<String>? = nil, resume: Bool = false, fingerprint: ArithmeticFingerprint? = nil) {
             self.suites = suites; self.profile = profile; self.seed = seed; self.resultsPath = resultsPath; self.shard = shard
-            self.caseIDs = caseIDs; self.resume = resume
+            self.caseIDs = caseIDs; self.resume = resume; self.fingerprint = fingerprint
         }
     }
 
@@ -85,6 +87,7 @@ public struct Harness: Sendable {
                             seed: plan.seed ?? suite.seed, cases: cases.count)
             },
             summary: [:], cases: [], audit: audit ? true : nil)
+        results.fingerprint = plan.fingerprint
         var finished: [String: CaseResult] = [:]
         if plan.resume {
             let prior = try RunResumption.finishedCases(of: results, resultsPath: plan.resultsPath,

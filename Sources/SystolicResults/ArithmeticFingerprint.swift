@@ -39,6 +39,11 @@ public struct EngineFingerprint: Sendable, Codable, Equatable {
     public var unreproducedProbe: String?
     public var probes: [ProbeEvidence]
 
+    enum CodingKeys: String, CodingKey {
+        case input, accumulate, findings, reproduced, probes
+        case unreproducedProbe = "unreproduced_probe"
+    }
+
     public init(input: NumberType, accumulate: NumberType, findings: [Finding], reproduced: Bool?, unreproducedProbe: String?,
                 probes: [ProbeEvidence]) {
         self.input = input; self.accumulate = accumulate; self.findings = findings; self.reproduced = reproduced
@@ -111,5 +116,86 @@ public struct ProbeEvidence: Sendable, Codable, Equatable {
 
     public init(name: String, k: Int, terms: [Term], c: Double?, bits: String, value: Double) {
         self.name = name; self.k = k; self.terms = terms; self.c = c; self.bits = bits; self.value = value
+    }
+}
+
+extension ArithmeticFingerprint {
+    /// The human report: a table per engine, measured beside declared, a mark where they differ.
+    public var table: String {
+        var lines = ["fingerprint of \(device): \(gemms) GEMMs in \(String(format: "%.2f", seconds)) s"]
+        func cell(_ s: String, _ w: Int) -> String { s.count >= w ? s + " " : s + String(repeating: " ", count: w - s.count) }
+        for e in engines {
+            lines.append("")
+            lines.append("\(e.input.rawValue) inputs, \(e.accumulate.rawValue) accumulation")
+            lines.append("  " + cell("parameter", 22) + cell("measured", 16) + cell("declared", 14) + "")
+            for f in e.findings {
+                let mark: String
+                switch f.status {
+                case .same: mark = ""
+                case .better: mark = "better than declared"
+                case .worse: mark = "WORSE than declared (probe \(f.probe))"
+                case .differs: mark = "differs (an order the declaration allows)"
+                case .unobservable: mark = "not observable" + (f.note.map { ": \($0)" } ?? "")
+                }
+                lines.append("  " + cell(f.parameter.rawValue, 22) + cell(f.measured ?? "-", 16) + cell(f.declared, 14) + mark)
+            }
+            switch e.reproduced {
+            case true?: lines.append("  the measured engine reproduces all \(e.probes.count) probes on the block-FMA model")
+            case false?: lines.append("  NOT described by the block-FMA model: probe \(e.unreproducedProbe ?? "?") differs")
+            case nil: lines.append("  (the measured engine is outside what the block-FMA model runs)")
+            }
+        }
+        return lines.joined(separator: "\n")
+    }
+}
+
+extension Finding.Parameter {
+    /// The parameter's value in a declaration, as a finding writes it.
+    public func declared(in e: MatrixArithmetic) -> String {
+        switch self {
+        case .fractionBits: return "\(e.fractionBits)"
+        case .rounding: return e.blockRounding.rawValue
+        case .extraAlignmentBits:
+            switch e.alignment { case .exact: return "exact"; case .extraBits(let x): return "\(x)" }
+        case .blockSize: return "\(e.blockSize)"
+        case .promoteEvery: return e.promoteEvery.map(String.init) ?? "none"
+        case .cPosition: return e.cPosition.rawValue
+        case .subnormalInputs: return e.subnormalInputs.rawValue
+        case .subnormalOutputs: return e.subnormalOutputs.rawValue
+        case .products: return e.products.rawValue
+        }
+    }
+}
+
+extension ArithmeticFingerprint {
+    /// Why this fingerprint cannot be the one of `device` (its name, or a declared value that is
+    /// not what the descriptor declares), or nil: a results file or package cannot restate the
+    /// declaration its device was measured against.
+    public func problem(for device: DeviceDescriptor) -> (place: String, message: String)? {
+        if format != Self.formatTag { return ("fingerprint.format", "expected \"\(Self.formatTag)\", found \"\(format)\"") }
+        if self.device != device.name { return ("fingerprint.device", "the fingerprint is of \"\(self.device)\", the results of \"\(device.name)\"") }
+        if gemms < 0 || !(seconds >= 0) { return ("fingerprint", "negative counts or times") }
+        var seen = Set<String>()
+        for (i, e) in engines.enumerated() {
+            guard seen.insert("\(e.input.rawValue)/\(e.accumulate.rawValue)").inserted else {
+                return ("fingerprint.engines[\(i)]", "engine \(e.input.rawValue)/\(e.accumulate.rawValue) appears twice")
+            }
+            let declared = device.arithmetic.engine(input: e.input, accumulate: e.accumulate)
+            var parameters = Set<Finding.Parameter>()
+            for (j, f) in e.findings.enumerated() {
+                guard parameters.insert(f.parameter).inserted else {
+                    return ("fingerprint.engines[\(i)].findings[\(j)]", "\(f.parameter.rawValue) appears twice")
+                }
+                let expected = f.parameter.declared(in: declared)
+                if f.declared != expected {
+                    return ("fingerprint.engines[\(i)].findings[\(j)].declared",
+                            "the device declares \(f.parameter.rawValue) \(expected), the fingerprint says \(f.declared)")
+                }
+                if f.status == .unobservable ? f.measured != nil && f.parameter != .extraAlignmentBits : f.measured == nil {
+                    return ("fingerprint.engines[\(i)].findings[\(j)].measured", "a measured value goes with every status but unobservable")
+                }
+            }
+        }
+        return nil
     }
 }

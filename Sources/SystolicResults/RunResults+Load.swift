@@ -20,6 +20,7 @@ extension RunResults {
     /// summary counts the cases' verdicts, each case id and position appears once.
     func checkConsistency(file path: String) throws(InputFileError) {
         func fail(_ place: String, _ message: String) -> InputFileError { InputFileError(file: path, place: place, message: message) }
+        if let f = fingerprint, let (place, message) = f.problem(for: device) { throw fail(place, message) }
         guard host.cpus >= 1 else { throw fail("host.cpus", "expected a positive integer, found \(host.cpus)") }
         guard StringFormats.isDateTime(startedAt) else { throw fail("started_at", "expected an RFC 3339 date-time, found \"\(startedAt)\"") }
         if let finishedAt, !StringFormats.isDateTime(finishedAt) {

@@ -25,9 +25,12 @@ public struct RunResults: Sendable, Codable, Equatable {
     public var deviceLog: String?
     /// True when every passing case was re-run on fresh data (`run --audit`); absent otherwise.
     public var audit: Bool?
+    /// What the device's matrix engines were measured to do (`run --fingerprint`, and certification
+    /// for profiles that require it): docs/fingerprint.md.
+    public var fingerprint: ArithmeticFingerprint?
 
     enum CodingKeys: String, CodingKey {
-        case format, harness, device, profile, host, complete, shard, suites, summary, cases, audit
+        case format, harness, device, profile, host, complete, shard, suites, summary, cases, audit, fingerprint
         case deviceLog = "device_log"
         case startedAt = "started_at"
         case finishedAt = "finished_at"
@@ -63,7 +66,7 @@ public struct Shard: Sendable, Codable, Equatable {
 public struct HarnessInfo: Sendable, Codable, Equatable {
     public var name: String
     public var version: String
-    public static let current = HarnessInfo(name: "systolic-bench", version: "0.7.0")
+    public static let current = HarnessInfo(name: "systolic-bench", version: "0.8.0")
 
     public init(name: String, version: String) {
         self.name = name; self.version = version

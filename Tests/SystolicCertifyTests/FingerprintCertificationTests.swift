@@ -1,0 +1,78 @@
+import Foundation
+import Testing
+import SystolicCertify
+import SystolicDevice
+import SystolicEmulation
+import SystolicJSON
+import SystolicResults
+import SystolicSuite
+import SystolicTestSupport
+
+/// A profile may require a fingerprint (docs/fingerprint.md): certification measures the engines
+/// of its input types, a device measured worse than it declares fails naming the probe, and the
+/// checker re-derives that from the package and refuses a fingerprint that restates the declaration.
+@Suite struct FingerprintCertificationTests {
+    /// A device whose bf16 engine keeps 13 fraction bits while it declares 23.
+    struct Overclaiming: DeviceAdapter {
+        let inner: SystolicEmulator
+        var descriptor: DeviceDescriptor {
+            var d = inner.descriptor
+            d.arithmetic.matrixEngine = d.arithmetic.matrixEngine?.map { var e = $0; e.fractionBits = 23; return e }
+            return d
+        }
+        func run(_ c: BenchmarkCase, inputs: CaseInputs) throws(DeviceError) -> DeviceOutput { try inner.run(c, inputs: inputs) }
+        func unsupported(_ c: BenchmarkCase) -> String? { inner.unsupported(c) }
+        func shutdown() {}
+        var log: String? { nil }
+    }
+
+    static func profile() throws -> (CapabilityProfile, String) {
+        let path = temporaryDirectory().appendingPathComponent("small-fingerprinted-v1.json").path
+        let text = """
+            {"format": "systolic-bench.profile/1", "name": "small-fingerprinted-v1", "version": "1", "family": "gemm", "description": "test",
+             "suite_profile": "quick", "mandatory": ["gemm/odd-shape-tails", "gemm/gpt2-decode-attn-out-nk"],
+             "requires": {"ops": ["gemm"], "input_types": ["bf16"], "accumulators": ["fp32"], "overflow_modes": ["saturate"], "fingerprint": true}}
+            """
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return (try CapabilityProfile.load(path), path)
+    }
+
+    static func engine(fractionBits: Int) throws -> (SystolicEmulator, DeviceConfig) {
+        var config = try DeviceConfig.preset("hbm-inference")
+        config.name = "fingerprinted"
+        config.arithmetic.matrixEngine = [MatrixArithmetic(inputTypes: [.bf16], blockSize: 8, alignment: .extraBits(1),
+                                                           fractionBits: fractionBits, blockRounding: .towardZero)]
+        return (SystolicEmulator(config: config), config)
+    }
+
+    @Test func anHonestDeviceHoldsAProfileThatRequiresAFingerprint() throws {
+        let (device, config) = try Self.engine(fractionBits: 23)
+        let (dir, summaries) = try CertificationTests.certify(device: device, config: config, profiles: [try Self.profile()])
+        #expect(summaries.first?.certified == true, "\(summaries)")
+        let results = try RunResults.load((dir as NSString).appendingPathComponent("results.json"))
+        #expect(results.fingerprint?.engines.map(\.input) == [.bf16])
+        let report = try CertificationTests.check(dir)
+        #expect(report.accepted, "\(report.problems)")
+    }
+
+    @Test func aDeviceWorseThanItDeclaresFailsNamingTheProbe() throws {
+        let (inner, _) = try Self.engine(fractionBits: 13)
+        let (dir, summaries) = try CertificationTests.certify(device: Overclaiming(inner: inner), config: nil, profiles: [try Self.profile()])
+        let s = try #require(summaries.first)
+        #expect(!s.certified)
+        #expect(s.unmetRequirements.contains("fingerprint: bf16 fraction_bits measured 13, declared 23 (probe fraction-13)"), "\(s.unmetRequirements)")
+        _ = dir
+    }
+
+    /// A package whose fingerprint says the device declared less than it does is refused.
+    @Test func aFingerprintThatRestatesTheDeclarationIsRefused() throws {
+        let (device, config) = try Self.engine(fractionBits: 23)
+        let (dir, _) = try CertificationTests.certify(device: device, config: config, profiles: [try Self.profile()])
+        let path = (dir as NSString).appendingPathComponent("results.json")
+        var results = try JSONFile.decode(RunResults.self, from: path)
+        results.fingerprint?.engines[0].findings[0].declared = "13"
+        try JSONFile.writeAtomically(try JSONFile.encoder().encode(results), to: path)
+        #expect(throws: InputFileError.self) { try RunResults.load(path) }
+        #expect(try !CertificationTests.check(dir).accepted)
+    }
+}
