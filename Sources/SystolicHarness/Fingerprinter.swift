@@ -282,17 +282,21 @@ extension Fingerprinter {
                 }
                 block = g > 0 ? g : nil
             } else if !xObservable {
-                let tiny = p2(max(low, E - 60))
+                // The deepest term the window was seen to keep (x ≥ extra): kept in a block with 2^E.
+                let tiny = p2(max(low, E - F - max(extra, 1)))
                 var firstSplit: Int?
                 for j in 2...65 {
                     let d = try probe("block-exact-\(j)", k: j + 1, terms: [Term(k: 0, value: big), Term(k: 1, value: tiny), Term(k: j, value: -big)])
                     if d != tiny { firstSplit = j; break }
                 }
-                // The −big term at j leaves the first block from j = n on (n ≤ 2 look alike).
-                block = firstSplit.map { max($0, 1) }
-                if block == 2 { block = 1 }
+                // The −big term at j leaves the first block from j = n on; blocks of 1 and 2 look
+                // alike here (both round 2^E plus the small term before −2^E).
+                block = firstSplit
             }
-            findings.append(compareBlock(block, declared: declared, probe: xObservable ? "block-\(block ?? 0)" : "block-exact-\(block ?? 0)"))
+            let blockOneOrTwo = !xObservable && block == 2
+            findings.append(compareBlock(block, oneOrTwo: blockOneOrTwo, declared: declared,
+                                         probe: xObservable ? "block-\(block ?? 0)" : "block-exact-\(block ?? 0)"))
+            if blockOneOrTwo { block = declared.blockSize <= 2 ? declared.blockSize : 1 }
 
             // Promotion: big at j−1 and a term d at j that the engine and an fp32 addition treat
             // differently (chosen by running both on the model with what is known so far): a
@@ -300,8 +304,10 @@ extension Fingerprinter {
             var promote: Int?
             var promoteObservable = false
             if let n = block, F >= 1 {
-                let model = modelEngine(fraction: F, rounding: rounding, extra: xObservable ? extra : nil, block: n, declared: declared)
-                if let model, let (d, engineValue, fp32Value) = promotionTerm(model: model, big: big) {
+                let model = modelEngine(fraction: F, rounding: rounding, extra: extra, block: n, declared: declared)
+                // With the window not resolved, only terms inside what it was seen to keep.
+                let depth = xObservable ? nil : F + extra
+                if let model, let (d, engineValue, fp32Value) = promotionTerm(model: model, big: big, within: depth) {
                     promoteObservable = true
                     for t in 1...64 {
                         let j = n * t
@@ -332,7 +338,7 @@ extension Fingerprinter {
                     position = d == 0 ? "first_block" : d == tiny ? "last" : nil
                 } else if !xObservable {
                     probeName = "c-place-exact"
-                    let tiny = p2(max(low, E - 60))
+                    let tiny = p2(max(low, E - F - max(extra, 1)))
                     let d = try probe(probeName, k: 2, terms: [Term(k: 0, value: -big), Term(k: 1, value: tiny)], c: big)
                     position = d == tiny ? "first_block" : "last"
                 } else {
@@ -380,27 +386,30 @@ extension Fingerprinter {
             }
             findings.append(productsFinding)
 
-            // The measured engine on the model must reproduce every probe.
+            // The measured engine on the model must reproduce every probe (with a window not
+            // resolved, some window at least as wide as the one seen must).
             var reproduced: Bool?
             var unreproduced: String?
-            if let n = block, var model = modelEngine(fraction: F, rounding: rounding, extra: xObservable ? extra : nil, block: n, declared: declared) {
+            let windows = xObservable ? [extra] : Array(extra...max(extra, min(40, 47 - F)))
+            for x in windows {
+                guard let n = block, var model = modelEngine(fraction: F, rounding: rounding, extra: x, block: n, declared: declared) else { break }
                 model.promoteEvery = promote.map { max($0, n) }
                 if let place = findings.first(where: { $0.parameter == .cPosition })?.measured { model.cPosition = place == "last" ? .last : .firstBlock }
                 if findings.first(where: { $0.parameter == .subnormalInputs })?.measured == "flush" { model.subnormalInputs = .flush }
                 if findings.first(where: { $0.parameter == .subnormalOutputs })?.measured == "flush" { model.subnormalOutputs = .flush }
                 if productsFinding.measured == "rounded" { model.products = .rounded }
-                do {
-                    let engine = BlockDotModel(model, input: input)
-                    reproduced = true
-                    for run in runs {
-                        let predicted = accumulate.round(engine.dot(k: run.k, pairs: run.pairs, c: run.c ?? 0), overflow: .ieee)
-                        if predicted.bitPattern != run.value.bitPattern && !(predicted.isNaN && run.value.isNaN) {
-                            reproduced = false
-                            unreproduced = run.name
-                            break
-                        }
+                let engine = BlockDotModel(model, input: input)
+                reproduced = true
+                unreproduced = nil
+                for run in runs {
+                    let predicted = accumulate.round(engine.dot(k: run.k, pairs: run.pairs, c: run.c ?? 0), overflow: .ieee)
+                    if predicted.bitPattern != run.value.bitPattern && !(predicted.isNaN && run.value.isNaN) {
+                        reproduced = false
+                        unreproduced = unreproduced ?? run.name
+                        break
                     }
                 }
+                if reproduced == true { break }
             }
             return EngineFingerprint(input: input, accumulate: accumulate, findings: findings, reproduced: reproduced,
                                      unreproducedProbe: unreproduced, probes: evidence)
@@ -420,7 +429,7 @@ extension Fingerprinter {
         }
 
         /// A term d after `big` whose sum the engine and an fp32 addition round differently.
-        func promotionTerm(model: MatrixArithmetic, big: Double) -> (Double, Double, Double)? {
+        func promotionTerm(model: MatrixArithmetic, big: Double, within depth: Int? = nil) -> (Double, Double, Double)? {
             let e = BlockDotModel(model, input: input)
             let E = Int(big.exponent), p2 = Self.p2
             let f = model.fractionBits
@@ -428,6 +437,9 @@ extension Fingerprinter {
             // A half unit plus a bit the window truncates: a tie for the engine, above it for fp32.
             for i in stride(from: 2, through: format.mantissaBits + 1, by: 1) { candidates.append(p2(E - f - 1) * (1 + p2(1 - i))) }
             for d in candidates where representable(d) && representable(big) {
+                // The candidate's lowest bit, below 2^E.
+                let trailing = d.significandBitPattern == 0 ? 52 : d.significandBitPattern.trailingZeroBitCount
+                if let depth, E - (Int(d.exponent) - (52 - trailing)) > depth { continue }
                 let (ba, bb) = factors(big)!, (da, db) = factors(d)!
                 let engineValue = e.dot(k: 2, pairs: [(0, ba, bb), (1, da, db)], c: 0)
                 let fp32Value = Double(Float(big) + Float(d))
@@ -523,9 +535,13 @@ extension Fingerprinter {
             return Finding(parameter: .extraAlignmentBits, measured: "\(x)", declared: declaredText, status: status, probe: probe)
         }
 
-        func compareBlock(_ measured: Int?, declared: MatrixArithmetic, probe: String) -> Finding {
+        func compareBlock(_ measured: Int?, oneOrTwo: Bool = false, declared: MatrixArithmetic, probe: String) -> Finding {
             guard let n = measured else {
                 return Finding(parameter: .blockSize, measured: nil, declared: "\(declared.blockSize)", status: .unobservable, probe: probe)
+            }
+            if oneOrTwo {
+                return Finding(parameter: .blockSize, measured: "1 or 2", declared: "\(declared.blockSize)", status: declared.blockSize <= 2 ? .same : .worse,
+                               probe: probe, note: "with no truncation seen, blocks of 1 and 2 give the same outputs on these probes")
             }
             // A plain engine's rule holds in any order and grouping: its block is not a claim.
             if declared.isPlain { return Finding(parameter: .blockSize, measured: "\(n)", declared: "\(declared.blockSize)", status: n == 1 ? .same : .differs, probe: probe) }

@@ -3,6 +3,7 @@ import Testing
 import SystolicCertify
 import SystolicDevice
 import SystolicEmulation
+import SystolicHarness
 import SystolicJSON
 import SystolicResults
 import SystolicSuite
@@ -74,5 +75,50 @@ import SystolicTestSupport
         try JSONFile.writeAtomically(try JSONFile.encoder().encode(results), to: path)
         #expect(throws: InputFileError.self) { try RunResults.load(path) }
         #expect(try !CertificationTests.check(dir).accepted)
+    }
+
+    /// A device that runs one bf16 engine and declares another.
+    struct Declaring: DeviceAdapter {
+        let inner: SystolicEmulator
+        let declared: MatrixArithmetic
+        var descriptor: DeviceDescriptor {
+            var d = inner.descriptor
+            d.arithmetic.matrixEngine = [declared]
+            return d
+        }
+        func run(_ c: BenchmarkCase, inputs: CaseInputs) throws(DeviceError) -> DeviceOutput { try inner.run(c, inputs: inputs) }
+        func unsupported(_ c: BenchmarkCase) -> String? { inner.unsupported(c) }
+        func shutdown() {}
+        var log: String? { nil }
+    }
+
+    /// Each way of doing worse than declared is an unmet requirement of a profile that requires a
+    /// fingerprint, and the sentence names the probe that showed it.
+    @Test(arguments: ["fraction_bits", "block_size", "subnormal_inputs", "subnormal_outputs", "rounding", "extra_alignment_bits",
+                      "promote_every", "c_position", "products"])
+    func eachLieFailsTheProfileNamingItsProbe(parameter: String) throws {
+        var honest = MatrixArithmetic(inputTypes: [.bf16], blockSize: 16, alignment: .extraBits(2), fractionBits: 13, blockRounding: .nearestEven)
+        if parameter == "products" { honest = MatrixArithmetic(inputTypes: [.bf16], blockSize: 4, alignment: .extraBits(3), fractionBits: 5, blockRounding: .towardZero) }
+        var actual = honest, declared = honest
+        switch parameter {
+        case "fraction_bits": actual.fractionBits -= 1
+        case "block_size": actual.blockSize = 32
+        case "subnormal_inputs": actual.subnormalInputs = .flush
+        case "subnormal_outputs": actual.subnormalOutputs = .flush
+        case "rounding": actual.blockRounding = .towardZero
+        case "extra_alignment_bits": actual.alignment = .extraBits(1)
+        case "promote_every": declared.promoteEvery = 128
+        case "c_position": actual.cPosition = .last
+        default: actual.products = .rounded
+        }
+        var config = try DeviceConfig.preset("hbm-inference")
+        config.arithmetic.matrixEngine = [actual]
+        let device = Declaring(inner: SystolicEmulator(config: config), declared: declared)
+        let fingerprint = try Fingerprinter(device: device).run(only: [.bf16])
+        let (profile, _) = try Self.profile()
+        let unmet = profile.requires.unmet(by: fingerprint)
+        #expect(unmet.count == 1 && unmet[0].hasPrefix("fingerprint: bf16 \(parameter) measured") && unmet[0].contains("(probe "), "\(unmet)")
+        // Without a fingerprint the profile is not held either.
+        #expect(profile.requires.unmet(by: nil).count == 1)
     }
 }

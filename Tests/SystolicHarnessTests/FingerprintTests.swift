@@ -141,4 +141,56 @@ import SystolicSuite
         let (clean, _) = try Fingerprinter(device: try Self.emulator(honest)).engine(input: .bf16)
         #expect(clean.findings.allSatisfy { $0.status == .same || $0.status == .unobservable }, "\(clean.findings)")
     }
+
+    /// The emulator's block-FMA model as a device for 1×1×K GEMMs of any accumulate type (the
+    /// emulator itself accumulates in fp32 only): the presets' fp16-accumulating engines.
+    struct ModelDevice: DeviceAdapter {
+        let engine: MatrixArithmetic
+        var descriptor: DeviceDescriptor {
+            var d = SystolicEmulator().descriptor
+            d.name = "block-fma-model"
+            d.arithmetic.matrixEngine = [engine]
+            return d
+        }
+        func run(_ c: BenchmarkCase, inputs: CaseInputs) throws(DeviceError) -> DeviceOutput {
+            guard case let .gemm(g) = c.workload, case let .gemm(i) = inputs else { throw .notSupported("GEMM only") }
+            let model = BlockFMA(engine, a: g.types.a, b: g.types.b)
+            let a = (0..<g.k).map { Float(i.a.value(at: $0)) }, b = (0..<g.k).map { Float(i.b.value(at: $0)) }
+            let d = model.dot(a, b, c: i.c.map { Float($0.value(at: 0)) } ?? 0)
+            let out = Tensor(type: g.types.output, shape: [1, 1, 1], values: [Double(d)], overflow: .ieee)
+            return DeviceOutput(tensors: [g.output.role: out], metrics: [:])
+        }
+        func unsupported(_ c: BenchmarkCase) -> String? {
+            guard case let .gemm(g) = c.workload else { return "GEMM only" }
+            return g.m == 1 && g.n == 1 && g.types.accumulate == engine.accumulate ? nil : "1×1×K GEMMs accumulating in \(engine.accumulate.rawValue) only"
+        }
+        func shutdown() {}
+        var log: String? { nil }
+    }
+
+    /// The presets' fp16-accumulating engines, through the model: nothing worse than declared,
+    /// every probe reproduced, F, rounding and block size recovered (their 13 or 14 extra bits
+    /// are deeper than an fp16 or fp8 product can carry a tie and its low bit: "at least").
+    @Test func fp16AccumulatingEnginesAreRecovered() throws {
+        var seen = 0
+        for preset in DeviceConfig.presetNames {
+            for engine in try DeviceConfig.preset(preset).arithmetic.matrixEngine ?? [] where engine.accumulate == .fp16 {
+                for t in engine.inputTypes {
+                    var e = engine
+                    e.inputTypes = [t]
+                    let (f, _) = try Fingerprinter(device: ModelDevice(engine: e)).engine(input: t, accumulate: .fp16)
+                    seen += 1
+                    #expect(f.reproduced == true, "\(preset) \(t): probe \(f.unreproducedProbe ?? "") not reproduced")
+                    for finding in f.findings {
+                        #expect(finding.status != .worse, "\(preset) \(t): \(finding)")
+                        if [.fractionBits, .rounding, .blockSize].contains(finding.parameter) {
+                            #expect(finding.status == .same, "\(preset) \(t): \(finding)")
+                        }
+                    }
+                    print("\(preset) \(t.rawValue)/fp16: " + f.findings.map { "\($0.parameter.rawValue)=\($0.measured ?? "-")[\($0.declared)]" }.joined(separator: " "))
+                }
+            }
+        }
+        #expect(seen >= 4)
+    }
 }
