@@ -13,20 +13,6 @@ import SystolicTestSupport
 /// of its input types, a device measured worse than it declares fails naming the probe, and the
 /// checker re-derives that from the package and refuses a fingerprint that restates the declaration.
 @Suite struct FingerprintCertificationTests {
-    /// A device whose bf16 engine keeps 13 fraction bits while it declares 23.
-    struct Overclaiming: DeviceAdapter {
-        let inner: SystolicEmulator
-        var descriptor: DeviceDescriptor {
-            var d = inner.descriptor
-            d.arithmetic.matrixEngine = d.arithmetic.matrixEngine?.map { var e = $0; e.fractionBits = 23; return e }
-            return d
-        }
-        func run(_ c: BenchmarkCase, inputs: CaseInputs) throws(DeviceError) -> DeviceOutput { try inner.run(c, inputs: inputs) }
-        func unsupported(_ c: BenchmarkCase) -> String? { inner.unsupported(c) }
-        func shutdown() {}
-        var log: String? { nil }
-    }
-
     static func profile() throws -> (CapabilityProfile, String) {
         let path = temporaryDirectory().appendingPathComponent("small-fingerprinted-v1.json").path
         let text = """
@@ -57,8 +43,12 @@ import SystolicTestSupport
     }
 
     @Test func aDeviceWorseThanItDeclaresFailsNamingTheProbe() throws {
+        // The bf16 engine keeps 13 fraction bits; the device declares 23.
         let (inner, _) = try Self.engine(fractionBits: 13)
-        let (dir, summaries) = try CertificationTests.certify(device: Overclaiming(inner: inner), config: nil, profiles: [try Self.profile()])
+        var claimed = try #require(inner.descriptor.arithmetic.matrixEngine?.first)
+        claimed.fractionBits = 23
+        let device = DeclaringDevice(inner: inner, declared: [claimed])
+        let (dir, summaries) = try CertificationTests.certify(device: device, config: nil, profiles: [try Self.profile()])
         let s = try #require(summaries.first)
         #expect(!s.certified)
         #expect(s.unmetRequirements.contains("fingerprint: bf16 fraction_bits measured 13, declared 23 (probe fraction-13)"), "\(s.unmetRequirements)")
@@ -75,21 +65,6 @@ import SystolicTestSupport
         try JSONFile.writeAtomically(try JSONFile.encoder().encode(results), to: path)
         #expect(throws: InputFileError.self) { try RunResults.load(path) }
         #expect(try !CertificationTests.check(dir).accepted)
-    }
-
-    /// A device that runs one bf16 engine and declares another.
-    struct Declaring: DeviceAdapter {
-        let inner: SystolicEmulator
-        let declared: MatrixArithmetic
-        var descriptor: DeviceDescriptor {
-            var d = inner.descriptor
-            d.arithmetic.matrixEngine = [declared]
-            return d
-        }
-        func run(_ c: BenchmarkCase, inputs: CaseInputs) throws(DeviceError) -> DeviceOutput { try inner.run(c, inputs: inputs) }
-        func unsupported(_ c: BenchmarkCase) -> String? { inner.unsupported(c) }
-        func shutdown() {}
-        var log: String? { nil }
     }
 
     /// Each way of doing worse than declared is an unmet requirement of a profile that requires a
@@ -113,7 +88,7 @@ import SystolicTestSupport
         }
         var config = try DeviceConfig.preset("hbm-inference")
         config.arithmetic.matrixEngine = [actual]
-        let device = Declaring(inner: SystolicEmulator(config: config), declared: declared)
+        let device = DeclaringDevice(inner: SystolicEmulator(config: config), declared: [declared])
         let fingerprint = try Fingerprinter(device: device).run(only: [.bf16])
         let (profile, _) = try Self.profile()
         let unmet = profile.requires.unmet(by: fingerprint)

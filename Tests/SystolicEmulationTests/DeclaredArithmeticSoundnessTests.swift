@@ -8,24 +8,6 @@ import SystolicNumerics
 import SystolicSuite
 import SystolicTestSupport
 
-/// A device that runs one matrix engine and declares another: an honest device when they are the
-/// same, a device doing worse than it declares otherwise.
-struct DeclaringDevice: DeviceAdapter {
-    let inner: SystolicEmulator
-    let declared: [MatrixArithmetic]
-    var descriptor: DeviceDescriptor {
-        var d = inner.descriptor
-        d.arithmetic.matrixEngine = declared
-        return d
-    }
-    func run(_ benchmarkCase: BenchmarkCase, inputs: CaseInputs) throws(DeviceError) -> DeviceOutput {
-        try inner.run(benchmarkCase, inputs: inputs)
-    }
-    func unsupported(_ benchmarkCase: BenchmarkCase) -> String? { inner.unsupported(benchmarkCase) }
-    func shutdown() {}
-    var log: String? { nil }
-}
-
 /// The interval rule derived from a declaration is sound (an emulator running exactly the declared
 /// engine passes every shipped case, for random declarations) and sharp enough (an engine one bit
 /// worse than declared fails a shipped case): docs/arithmetic.md.

@@ -7,6 +7,7 @@ import SystolicHarness
 import SystolicNumerics
 import SystolicResults
 import SystolicSuite
+import SystolicTestSupport
 
 /// The fingerprint (docs/fingerprint.md) recovers what an engine does from its outputs alone: on
 /// every emulator preset each declared parameter comes back as declared (or is one no input of
@@ -34,21 +35,6 @@ import SystolicSuite
                         "\(preset) \(e.input): \(finding)")
             }
         }
-    }
-
-    /// A device that runs one engine for bf16 and declares another.
-    struct Declaring: DeviceAdapter {
-        let inner: SystolicEmulator
-        let declared: MatrixArithmetic
-        var descriptor: DeviceDescriptor {
-            var d = inner.descriptor
-            d.arithmetic.matrixEngine = [declared]
-            return d
-        }
-        func run(_ c: BenchmarkCase, inputs: CaseInputs) throws(DeviceError) -> DeviceOutput { try inner.run(c, inputs: inputs) }
-        func unsupported(_ c: BenchmarkCase) -> String? { inner.unsupported(c) }
-        func shutdown() {}
-        var log: String? { nil }
     }
 
     static func emulator(_ engine: MatrixArithmetic) throws -> SystolicEmulator {
@@ -132,7 +118,7 @@ import SystolicSuite
         case "products": actual.products = .rounded
         default: Issue.record("unknown parameter \(parameter)")
         }
-        let device = Declaring(inner: try Self.emulator(actual), declared: declared)
+        let device = DeclaringDevice(inner: try Self.emulator(actual), declared: [declared])
         let (f, _) = try Fingerprinter(device: device).engine(input: .bf16)
         let worse = f.findings.filter { $0.status == .worse }
         #expect(worse.map(\.parameter.rawValue) == [parameter], "\(lie): \(f.findings)")

@@ -157,3 +157,22 @@ public enum GemmReferenceProbe {
         GemmBound(k: g.k, arithmetic: arithmetic).hard(absSum)
     }
 }
+
+/// A device that runs as `inner` does and declares the matrix engines `declared`: an honest device
+/// when they are what `inner` runs, a device doing worse than it declares otherwise.
+public struct DeclaringDevice: DeviceAdapter {
+    public let inner: any DeviceAdapter
+    public let declared: [MatrixArithmetic]
+    public init(inner: any DeviceAdapter, declared: [MatrixArithmetic]) { self.inner = inner; self.declared = declared }
+    public var descriptor: DeviceDescriptor {
+        var d = inner.descriptor
+        d.arithmetic.matrixEngine = declared
+        return d
+    }
+    public func run(_ benchmarkCase: BenchmarkCase, inputs: CaseInputs) throws(DeviceError) -> DeviceOutput {
+        try inner.run(benchmarkCase, inputs: inputs)
+    }
+    public func unsupported(_ benchmarkCase: BenchmarkCase) -> String? { inner.unsupported(benchmarkCase) }
+    public func shutdown() {}
+    public var log: String? { nil }
+}
