@@ -72,20 +72,7 @@ import SystolicTestSupport
     @Test(arguments: ["fraction_bits", "block_size", "subnormal_inputs", "subnormal_outputs", "rounding", "extra_alignment_bits",
                       "promote_every", "c_position", "products"])
     func eachLieFailsTheProfileNamingItsProbe(parameter: String) throws {
-        var honest = MatrixArithmetic(inputTypes: [.bf16], blockSize: 16, alignment: .extraBits(2), fractionBits: 13, blockRounding: .nearestEven)
-        if parameter == "products" { honest = MatrixArithmetic(inputTypes: [.bf16], blockSize: 4, alignment: .extraBits(3), fractionBits: 5, blockRounding: .towardZero) }
-        var actual = honest, declared = honest
-        switch parameter {
-        case "fraction_bits": actual.fractionBits -= 1
-        case "block_size": actual.blockSize = 32
-        case "subnormal_inputs": actual.subnormalInputs = .flush
-        case "subnormal_outputs": actual.subnormalOutputs = .flush
-        case "rounding": actual.blockRounding = .towardZero
-        case "extra_alignment_bits": actual.alignment = .extraBits(1)
-        case "promote_every": declared.promoteEvery = 128
-        case "c_position": actual.cPosition = .last
-        default: actual.products = .rounded
-        }
+        let (actual, declared) = engineLie(parameter)
         var config = try DeviceConfig.preset("hbm-inference")
         config.arithmetic.matrixEngine = [actual]
         let device = DeclaringDevice(inner: SystolicEmulator(config: config), declared: [declared])

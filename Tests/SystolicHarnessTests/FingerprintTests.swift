@@ -101,30 +101,14 @@ import SystolicTestSupport
         ("rounded products declared exact", "products", "products"),
     ])
     func aDeviceWorseThanItDeclaresIsCaught(lie: String, parameter: String, probe: String) throws {
-        var honest = MatrixArithmetic(inputTypes: [.bf16], blockSize: 16, alignment: .extraBits(2), fractionBits: 13, blockRounding: .nearestEven)
-        // Rounded products show only where a bf16 product (16 bits) is longer than F + 1 bits and
-        // rounds differently: a narrow truncating engine.
-        if parameter == "products" { honest = MatrixArithmetic(inputTypes: [.bf16], blockSize: 4, alignment: .extraBits(3), fractionBits: 5, blockRounding: .towardZero) }
-        var actual = honest, declared = honest
-        switch parameter {
-        case "fraction_bits": actual.fractionBits = 12
-        case "block_size": actual.blockSize = 32
-        case "subnormal_inputs": actual.subnormalInputs = .flush
-        case "subnormal_outputs": actual.subnormalOutputs = .flush
-        case "rounding": actual.blockRounding = .towardZero
-        case "extra_alignment_bits": actual.alignment = .extraBits(1)
-        case "promote_every": declared.promoteEvery = 128
-        case "c_position": actual.cPosition = .last
-        case "products": actual.products = .rounded
-        default: Issue.record("unknown parameter \(parameter)")
-        }
+        let (actual, declared) = engineLie(parameter)
         let device = DeclaringDevice(inner: try Self.emulator(actual), declared: [declared])
         let (f, _) = try Fingerprinter(device: device).engine(input: .bf16)
         let worse = f.findings.filter { $0.status == .worse }
         #expect(worse.map(\.parameter.rawValue) == [parameter], "\(lie): \(f.findings)")
         #expect(worse.first?.probe.hasPrefix(probe) == true, "\(lie): \(String(describing: worse.first))")
         // The honest device shows nothing worse.
-        let (clean, _) = try Fingerprinter(device: try Self.emulator(honest)).engine(input: .bf16)
+        let (clean, _) = try Fingerprinter(device: try Self.emulator(declared)).engine(input: .bf16)
         #expect(clean.findings.allSatisfy { $0.status == .same || $0.status == .unobservable }, "\(clean.findings)")
     }
 

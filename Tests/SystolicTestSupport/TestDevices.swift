@@ -176,3 +176,26 @@ public struct DeclaringDevice: DeviceAdapter {
     public func shutdown() {}
     public var log: String? { nil }
 }
+
+/// A bf16 engine doing worse than it declares in one way (`parameter`, a fingerprint parameter's
+/// name): the engine it runs and the one it declares. Rounded products show only where a bf16
+/// product (16 bits) is longer than F + 1 bits and rounds differently, so that lie uses a narrow
+/// truncating engine.
+public func engineLie(_ parameter: String) -> (actual: MatrixArithmetic, declared: MatrixArithmetic) {
+    var honest = MatrixArithmetic(inputTypes: [.bf16], blockSize: 16, alignment: .extraBits(2), fractionBits: 13, blockRounding: .nearestEven)
+    if parameter == "products" { honest = MatrixArithmetic(inputTypes: [.bf16], blockSize: 4, alignment: .extraBits(3), fractionBits: 5, blockRounding: .towardZero) }
+    var actual = honest, declared = honest
+    switch parameter {
+    case "fraction_bits": actual.fractionBits -= 1
+    case "block_size": actual.blockSize = 32
+    case "subnormal_inputs": actual.subnormalInputs = .flush
+    case "subnormal_outputs": actual.subnormalOutputs = .flush
+    case "rounding": actual.blockRounding = .towardZero
+    case "extra_alignment_bits": actual.alignment = .extraBits(1)
+    case "promote_every": declared.promoteEvery = 128
+    case "c_position": actual.cPosition = .last
+    case "products": actual.products = .rounded
+    default: preconditionFailure("no lie about \(parameter)")
+    }
+    return (actual, declared)
+}
