@@ -84,6 +84,38 @@ SB_TARGET static void tile_scalar(int k0, int k1, int n, int k, const float *a, 
     *cij = first ? p : *cij + p;
 }
 
+// The 6×16 block again, from a packed micro-panel of A (kc steps of 6 values, one per row; rows
+// past the matrix are zeros) instead of six rows of A k floats apart: one contiguous stream for
+// the broadcasts. Only the first `rows` rows are stored.
+SB_TARGET static void tile_6x16p(int kc, const float *ap, const float *bp, float *c, int n, int rows, int first) {
+    __m256 p0a = _mm256_setzero_ps(), p0b = p0a, p1a = p0a, p1b = p0a, p2a = p0a, p2b = p0a;
+    __m256 p3a = p0a, p3b = p0a, p4a = p0a, p4b = p0a, p5a = p0a, p5b = p0a;
+    // The block of C is read back at the end: start fetching it now.
+    for (int r = 0; r < rows; r++) _mm_prefetch((const char *)(c + (size_t)r * n), _MM_HINT_T0);
+#pragma clang loop unroll_count(2)
+    for (int kk = 0; kk < kc; kk++) {
+        const float *bk = bp + (size_t)kk * 16, *av = ap + (size_t)kk * 6;
+        __m256 b0 = _mm256_loadu_ps(bk), b1 = _mm256_loadu_ps(bk + 8), x;
+        x = _mm256_broadcast_ss(av + 0); p0a = _mm256_fmadd_ps(x, b0, p0a); p0b = _mm256_fmadd_ps(x, b1, p0b);
+        x = _mm256_broadcast_ss(av + 1); p1a = _mm256_fmadd_ps(x, b0, p1a); p1b = _mm256_fmadd_ps(x, b1, p1b);
+        x = _mm256_broadcast_ss(av + 2); p2a = _mm256_fmadd_ps(x, b0, p2a); p2b = _mm256_fmadd_ps(x, b1, p2b);
+        x = _mm256_broadcast_ss(av + 3); p3a = _mm256_fmadd_ps(x, b0, p3a); p3b = _mm256_fmadd_ps(x, b1, p3b);
+        x = _mm256_broadcast_ss(av + 4); p4a = _mm256_fmadd_ps(x, b0, p4a); p4b = _mm256_fmadd_ps(x, b1, p4b);
+        x = _mm256_broadcast_ss(av + 5); p5a = _mm256_fmadd_ps(x, b0, p5a); p5b = _mm256_fmadd_ps(x, b1, p5b);
+    }
+    __m256 pa[6] = {p0a, p1a, p2a, p3a, p4a, p5a}, pb[6] = {p0b, p1b, p2b, p3b, p4b, p5b};
+    for (int r = 0; r < rows; r++) {
+        float *cr = c + (size_t)r * n;
+        if (first) {
+            _mm256_storeu_ps(cr, pa[r]);
+            _mm256_storeu_ps(cr + 8, pb[r]);
+        } else {
+            _mm256_storeu_ps(cr, _mm256_add_ps(_mm256_loadu_ps(cr), pa[r]));
+            _mm256_storeu_ps(cr + 8, _mm256_add_ps(_mm256_loadu_ps(cr + 8), pb[r]));
+        }
+    }
+}
+
 SB_TARGET static void gemm_ws_avx2(int m, int n, int k, int tile, const float *a, const float *packed, float *c, int r0, int r1, int j_begin) {
     (void)m;
     // Column panels of 16 from j_begin (a multiple of 16), so a tile's slice of B (tile × 16
@@ -274,10 +306,56 @@ void sb_pack_bt_panel(int k, int n, int width, const float *columns, int p, floa
     }
 }
 
+#if SB_X86
+// The AVX2 path blocked as the AVX-512 one is (gemm_ws_avx512: A packed once into 6-row
+// micro-panels per K-tile, 512 columns of C at a time, 8 K-tiles back to back per block of C),
+// with 6×16 blocks: 12 ymm accumulators, two of B and one broadcast. Columns past a multiple of
+// 16 go through the unblocked AVX2 path. The same sequence of roundings per element as every path.
+SB_TARGET static void gemm_ws_avx2_blocked(int m, int n, int k, int tile, const float *a, const float *packed, float *c, int r0, int r1) {
+    int covered = n / 16 * 16;
+    int blocks = (r1 - r0 + 5) / 6;
+    size_t apFloats = (size_t)blocks * 6 * k;
+    float *ap = covered == 0 ? NULL : sb_alloc_floats(apFloats);
+    if (ap == NULL) { gemm_ws_avx2(m, n, k, tile, a, packed, c, r0, r1, 0); return; }
+    for (int k0 = 0; k0 < k; k0 += tile) {
+        int kc = (k0 + tile < k ? k0 + tile : k) - k0;
+        for (int blk = 0; blk < blocks; blk++) {
+            float *dst = ap + (size_t)k0 * blocks * 6 + (size_t)blk * 6 * kc;
+            int rows = r1 - (r0 + blk * 6) < 6 ? r1 - (r0 + blk * 6) : 6;
+            const float *src[6];
+            for (int r = 0; r < 6; r++) src[r] = a + (size_t)(r0 + blk * 6 + (r < rows ? r : 0)) * k + k0;
+            for (int kk = 0; kk < kc; kk++) {
+                for (int r = 0; r < 6; r++) dst[(size_t)kk * 6 + r] = r < rows ? src[r][kk] : 0.0f;
+            }
+        }
+    }
+    for (int j0 = 0; j0 < covered; j0 += SB_NC) {
+        int j1 = j0 + SB_NC < covered ? j0 + SB_NC : covered;
+        for (int g0 = 0; g0 < k; g0 += SB_KT * tile) {
+            int g1 = g0 + SB_KT * tile < k ? g0 + SB_KT * tile : k;
+            for (int j = j0; j < j1; j += 16) {
+                for (int blk = 0; blk < blocks; blk++) {
+                    int rows = r1 - (r0 + blk * 6) < 6 ? r1 - (r0 + blk * 6) : 6;
+                    float *cb = c + (size_t)(r0 + blk * 6) * n + j;
+                    for (int k0 = g0; k0 < g1; k0 += tile) {
+                        int kc = (k0 + tile < k ? k0 + tile : k) - k0;
+                        const float *panel = packed + (size_t)(j / 16) * k * 16 + (size_t)k0 * 16;
+                        const float *apanel = ap + (size_t)k0 * blocks * 6 + (size_t)blk * 6 * kc;
+                        tile_6x16p(kc, apanel, panel, cb, n, rows, k0 == 0);
+                    }
+                }
+            }
+        }
+    }
+    sb_free_floats(ap, apFloats);
+    if (covered < n) gemm_ws_avx2(m, n, k, tile, a, packed, c, r0, r1, covered);
+}
+#endif
+
 void sb_gemm_ws_f32(int m, int n, int k, int tile, const float *a, const float *packed16, float *c, int r0, int r1) {
 #if SB_X86
     if (wide()) { gemm_ws_avx512(m, n, k, tile, a, packed16, c, r0, r1); return; }
-    if (vectorised()) { gemm_ws_avx2(m, n, k, tile, a, packed16, c, r0, r1, 0); return; }
+    if (vectorised()) { gemm_ws_avx2_blocked(m, n, k, tile, a, packed16, c, r0, r1); return; }
 #endif
     gemm_ws_portable(m, n, k, tile, a, packed16, c, r0, r1);
 }
