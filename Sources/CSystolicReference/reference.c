@@ -96,6 +96,25 @@ static void reference_portable(int m, int n, int k, const float *a, const float 
 // order (a product of two fp32 values is exact in fp64, so fma(a, b, x) rounds exactly as
 // x + a·b does), and S₃₂ in fp32, 8 floats per vector (fma(|a|, |b|, y), the portable path's
 // fmaf). The caller makes S₃₂ a bound.
+// Columns [j0, j1) of rows [r0, r1), element by element: Ĉ in fp64 and S₃₂ with fmaf, k in
+// order (the AVX2 paths' tails; the caller makes S₃₂ a bound).
+SB_TARGET static void tail_columns(int n, int k, const float *a, const float *b, double *v, double *s, int r0, int r1, int j0, int j1) {
+    for (int i = r0; i < r1; i++) {
+        const float *ar = a + (size_t)i * k;
+        for (int j = j0; j < j1; j++) {
+            double x = 0;
+            float y = 0;
+            for (int kk = 0; kk < k; kk++) {
+                float bv = b[(size_t)kk * n + j];
+                x += (double)ar[kk] * (double)bv;
+                y = fmaf(fabsf(ar[kk]), fabsf(bv), y);
+            }
+            v[(size_t)i * n + j] = x;
+            s[(size_t)i * n + j] = y;
+        }
+    }
+}
+
 SB_TARGET static void reference_avx2(int m, int n, int k, const float *a, const float *b, const float *packed, double *v, double *s, int r0, int r1) {
     (void)m;
     const __m256 sign = _mm256_set1_ps(-0.0f);
@@ -128,20 +147,7 @@ SB_TARGET static void reference_avx2(int m, int n, int k, const float *a, const 
                 }
             }
         } else {
-            for (; i < r1; i++) {
-                const float *ar = a + (size_t)i * k;
-                for (int j = j0; j < jend; j++) {
-                    double x = 0;
-                    float y = 0;
-                    for (int kk = 0; kk < k; kk++) {
-                        float bv = b[(size_t)kk * n + j];
-                        x += (double)ar[kk] * (double)bv;
-                        y = fmaf(fabsf(ar[kk]), fabsf(bv), y);
-                    }
-                    v[(size_t)i * n + j] = x;
-                    s[(size_t)i * n + j] = y;
-                }
-            }
+            tail_columns(n, k, a, b, v, s, r0, r1, j0, jend);
         }
     }
 }
@@ -210,23 +216,7 @@ SB_TARGET static void reference_avx2_packed(int m, int n, int k, const float *a,
         }
     }
     sb_free_floats(ap, apFloats);
-    if (covered < n) {
-        // The last columns, element by element as reference_avx2 computes its tails.
-        for (int i = r0; i < r1; i++) {
-            const float *ar = a + (size_t)i * k;
-            for (int j = covered; j < n; j++) {
-                double x = 0;
-                float y = 0;
-                for (int kk = 0; kk < k; kk++) {
-                    float bv = b[(size_t)kk * n + j];
-                    x += (double)ar[kk] * (double)bv;
-                    y = fmaf(fabsf(ar[kk]), fabsf(bv), y);
-                }
-                v[(size_t)i * n + j] = x;
-                s[(size_t)i * n + j] = y;
-            }
-        }
-    }
+    if (covered < n) tail_columns(n, k, a, b, v, s, r0, r1, covered, n);
 }
 
 #define SB_TARGET512 __attribute__((target("avx512f,fma")))
