@@ -1,0 +1,118 @@
+#!/usr/bin/env python3
+"""A minimal adapter on the Python kit: GEMMs in numpy on the host CPU, for vendors to start from.
+
+Products of every input type are exact in binary64 and numpy sums them in binary64, which is
+within the bound of the fp32 accumulator it declares (docs/numerics.md: the rule holds for any
+order and any rounding at least as accurate as the declared one). The epilogue follows
+docs/numerics.md: bias in fp32, the activation in binary64 rounded once to fp32, per-tensor and
+block scales, D = A·B + C, then the output conversion by the kit (nearest-even, the case's
+overflow mode). Integer GEMMs are exact in int64. Requantisation is left out (`not_supported`),
+so the conformance kit shows what a declared feature costs and an undeclared one does not.
+
+    systolic-bench check-adapter --device "process:adapters/python/example_numpy_adapter.py"
+"""
+
+import math
+import os
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from systolic_adapter import (Adapter, Description, NotSupported, Reply, block_scale_columns, decode,  # noqa: E402
+                              encode, gemm_operands, gemm_output, serve, time_repeats)
+
+GEMM_TYPES = ["fp32", "fp16", "bf16", "fp8_e4m3", "fp8_e5m2", "int8"]
+
+_erf = np.frompyfunc(math.erf, 1, 1)
+
+
+def activate(y: np.ndarray, activation) -> np.ndarray:
+    """The activation on fp32 values, evaluated in binary64 and rounded once to fp32."""
+    if activation is None:
+        return y
+    x = y.astype(np.float64)
+    if activation == "relu":
+        out = np.where(x > 0, x, 0.0)
+    elif activation == "gelu_erf":
+        out = 0.5 * x * (1 + _erf(x / math.sqrt(2)).astype(np.float64))
+    elif activation == "gelu_tanh":
+        out = 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3)))
+    else:
+        raise NotSupported(f"activation {activation!r}")
+    return out.astype(np.float32)
+
+
+class NumpyDevice(Adapter):
+    def describe(self):
+        return Description(
+            device={"name": "example-numpy-cpu", "vendor": "SystolicBench example", "product": "numpy on the host CPU",
+                    "driver_version": np.__version__, "kind": "hardware",
+                    "arithmetic": {"accumulator": "fp32", "subnormals": "preserve", "overflow_modes": ["saturate", "ieee"],
+                                   "input_types": GEMM_TYPES},
+                    "ops": ["gemm"], "peak_ops_per_second": {t: 1e10 for t in GEMM_TYPES}},
+            features={"gemm": ["bias", "activation", "scales", "block_scales", "leading_dimensions", "groups", "accumulate_c"],
+                      "attention": []})
+
+    def gemm(self, request):
+        g = request.spec
+        if g.requantization:
+            raise NotSupported("requantisation is not implemented by this example")
+        ops = gemm_operands(request)
+        a, b = decode(ops.a, g.a), decode(ops.b, g.b)
+        integer = g.a == "int8"
+        if integer:
+            a, b = a.astype(np.int64), b.astype(np.int64)
+
+        def product(rows, matrix):
+            if ops.scale_a is None and ops.scale_b is None:
+                return rows @ matrix
+            # Block scales: each K group's partial sum times its blocks' scales, summed in fp32.
+            ka, kb = g.block_a or [1, g.k], g.block_b or [g.k, 1]
+            group = ka[1]
+            acc = np.zeros((rows.shape[0], matrix.shape[1]), np.float32)
+            for j, k0 in enumerate(range(0, g.k, group)):
+                part = (rows[:, k0:k0 + group] @ matrix[k0:k0 + group]).astype(np.float32)
+                sa = block_scale_columns(scale_a_rows[:, j:j + 1], ka[0], rows.shape[0], 0) \
+                    if ops.scale_a is not None else np.ones((rows.shape[0], 1))
+                sb = block_scale_columns(scale_b_cols[j:j + 1, :], kb[1], matrix.shape[1], 1) \
+                    if ops.scale_b is not None else np.ones((1, matrix.shape[1]))
+                acc = (acc + part * (sa * sb).astype(np.float32)).astype(np.float32)
+            return acc
+
+        def run():
+            nonlocal scale_a_rows, scale_b_cols
+            out = np.empty((g.batch, g.m, g.n), np.int64 if integer else np.float32)
+            for i in range(g.batch):
+                if ops.group_sizes is not None:
+                    start = 0
+                    for e, rows in enumerate(ops.group_sizes):
+                        scale_a_rows = ops.scale_a[0, start:start + rows] if ops.scale_a is not None else None
+                        scale_b_cols = ops.scale_b[e] if ops.scale_b is not None else None
+                        out[i, start:start + rows] = product(a[i, start:start + rows], b[e])
+                        start += rows
+                else:
+                    scale_a_rows = ops.scale_a[i] if ops.scale_a is not None else None
+                    scale_b_cols = ops.scale_b[i if ops.scale_b.shape[0] > 1 else 0] if ops.scale_b is not None else None
+                    out[i] = product(a[i], b[i if b.shape[0] > 1 else 0])
+            if integer:
+                if g.bias:
+                    out = out + ops.bias.astype(np.int64)
+                return out
+            y = out.astype(np.float32)
+            if g.scale_a is not None or g.scale_b is not None or g.scale_output is not None:
+                y = y * np.float32((g.scale_a or 1) * (g.scale_b or 1) / (g.scale_output or 1))
+            if ops.c is not None:
+                y = y + decode(ops.c, g.accumulate_c).astype(np.float32)
+            if g.bias:
+                y = y + decode(ops.bias, "fp32").astype(np.float32)
+            return activate(y, g.activation)
+
+        scale_a_rows = scale_b_cols = None
+        result, samples = time_repeats(run, request.timing)
+        bits = encode(result, g.output, g.overflow)
+        return Reply({"c": gemm_output(request, ops, bits)}, samples)
+
+
+if __name__ == "__main__":
+    sys.exit(serve(NumpyDevice()))
