@@ -165,7 +165,7 @@ class JaxDevice(Adapter):
             if integer:
                 if "bias" in extra:
                     acc = acc + extra["bias"]
-                return acc.astype(DTYPES[g.output])
+                return convert(acc, g.output, g.overflow)
             if factor is not None:
                 acc = acc * factor
             if "c" in extra:
