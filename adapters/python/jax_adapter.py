@@ -14,10 +14,11 @@ rounded to the case's P type, O = P·V in float32 divided by the row sum. Collec
 (`--xla_force_host_platform_device_count`), so every collective of the quick profile has its
 ranks.
 
-Declared arithmetic, and how it was determined: XLA's CPU backend flushes subnormal results and
-operands (measured: a dot of 1e-20·1e-20 gives 0), hence `subnormals: flush`; products are exact
-and sums are fp32 (the fingerprint, docs/fingerprint.md, measures every parameter:
-`systolic-bench fingerprint --device process:adapters/python/jax_adapter.py`); its float32 exp is
+Declared arithmetic, and how it was determined: by the fingerprint (docs/fingerprint.md,
+`systolic-bench fingerprint --device process:adapters/python/jax_adapter.py`): on a CPU, XLA's
+GEMMs round fp32 sums to nearest-even, flush subnormal results, and read subnormal fp32 and bf16
+operands as zero (fp16 and fp8 ones survive, being normal once widened to fp32): `matrix_engine`
+says so per input type; its float32 exp is
 within 0.99 ulp over 2·10⁶ points of [−87, 88] (declared `exp_ulps: 2`). On another backend the
 same declaration is a starting point that the fingerprint confirms or refutes.
 
@@ -53,6 +54,19 @@ DTYPES = {"fp32": jnp.float32, "fp16": jnp.float16, "bf16": jnp.bfloat16, "fp8_e
 GEMM_TYPES = ["fp32", "fp16", "bf16", "fp8_e4m3", "fp8_e5m2", "int8"]
 ATTENTION_TYPES = ["fp32", "fp16", "bf16", "fp8_e4m3", "fp8_e5m2"]
 COLLECTIVE_TYPES = ["fp32", "fp16", "bf16", "fp8_e4m3", "fp8_e5m2", "int8", "int32"]
+
+
+def _engine(types, subnormal_inputs):
+    return {"input_types": types, "accumulate": "fp32", "products": "exact", "block_size": 1,
+            "extra_alignment_bits": "exact", "fraction_bits": 23, "block_rounding": "nearest_even",
+            "subnormal_inputs": subnormal_inputs, "subnormal_outputs": "flush", "c_position": "last"}
+
+
+# XLA on a CPU as the fingerprint measured it (docs/fingerprint.md; jax 0.10.2 on x86-64): fp32 sums
+# rounded to nearest-even, C added last, subnormal results flushed, and subnormal fp32 and bf16
+# operands read as zero (denormals-are-zero); fp16 and fp8 operands are widened to fp32 first,
+# where even their subnormals are normal, so those survive.
+CPU_ENGINE = [_engine(["fp32", "bf16"], "flush"), _engine(["fp16", "fp8_e4m3", "fp8_e5m2"], "preserve")]
 
 
 def to_device(bits, name):
@@ -102,7 +116,8 @@ class JaxDevice(Adapter):
                     "arithmetic": {"accumulator": "fp32", "subnormals": "flush" if self.backend == "cpu" else "preserve",
                                    "overflow_modes": ["saturate", "ieee"], "input_types": COLLECTIVE_TYPES, "exp_ulps": 2,
                                    "input_types_by_op": {"gemm": GEMM_TYPES, "attention": ATTENTION_TYPES,
-                                                         "collective": COLLECTIVE_TYPES}},
+                                                         "collective": COLLECTIVE_TYPES},
+                                   **({"matrix_engine": CPU_ENGINE} if self.backend == "cpu" else {})},
                     "ops": ["gemm", "attention", "collective"],
                     "peak_ops_per_second": {t: 1e11 for t in GEMM_TYPES}},
             features={"gemm": ["bias", "activation", "scales", "block_scales", "leading_dimensions", "groups", "accumulate_c"],
