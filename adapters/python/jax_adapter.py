@@ -28,7 +28,6 @@ same declaration is a starting point that the fingerprint confirms or refutes.
 import argparse
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -46,7 +45,7 @@ import numpy as np  # noqa: E402
 from jax.sharding import Mesh, PartitionSpec  # noqa: E402
 
 from systolic_adapter import (Adapter, Description, NotSupported, Reply, as_ml_dtype, attention_operands,  # noqa: E402
-                              block_scale_columns, decode, gemm_operands, gemm_output, largest_finite, serve,
+                              expanded_block_scales, gemm_operands, gemm_output, largest_finite, serve,
                               time_repeats)
 
 DTYPES = {"fp32": jnp.float32, "fp16": jnp.float16, "bf16": jnp.bfloat16, "fp8_e4m3": jnp.float8_e4m3fn,
@@ -133,15 +132,9 @@ class JaxDevice(Adapter):
         accumulate = jnp.int32 if integer else jnp.float32
         a, b = to_device(ops.a, g.a), to_device(ops.b, g.b)
         extra, group_k = {}, None
-        if ops.scale_a is not None or ops.scale_b is not None:
-            # Each K group's scales, expanded to the rows of A and the columns of B they cover.
-            ka, kb = g.block_a or [1, g.k], g.block_b or [g.k, 1]
-            groups = -(-g.k // ka[1])
-            sa = ops.scale_a if ops.scale_a is not None else np.ones((g.batch, -(-g.m // ka[0]), groups))
-            sb = ops.scale_b if ops.scale_b is not None else np.ones((ops.b.shape[0], groups, -(-g.n // kb[1])))
-            extra["sa"] = jnp.asarray(block_scale_columns(sa, ka[0], g.m, 1).astype(np.float32))   # [batch, M, G]
-            extra["sb"] = jnp.asarray(block_scale_columns(sb, kb[1], g.n, 2).astype(np.float32))   # [mats, G, N]
-            group_k = ka[1]
+        scales = expanded_block_scales(request, ops)
+        if scales:
+            extra["sa"], extra["sb"], group_k = jnp.asarray(scales[0]), jnp.asarray(scales[1]), scales[2]
         if ops.c is not None:
             extra["c"] = to_device(ops.c, g.accumulate_c)
         if ops.bias is not None:

@@ -34,7 +34,8 @@ import numpy as np
 __all__ = [
     "Adapter", "AdapterError", "Attention", "AttentionOperands", "Collective", "Description", "Gemm",
     "GemmOperands", "NotSupported", "Reply", "RunRequest", "TensorFile", "Timing", "TYPES", "as_ml_dtype",
-    "attention_operands", "block_scale_columns", "decode", "encode", "gemm_operands", "gemm_output",
+    "attention_operands", "block_scale_columns", "decode", "encode", "expanded_block_scales", "gemm_operands",
+    "gemm_output",
     "largest_finite", "read_tensor", "serve", "time_repeats",
 ]
 
@@ -493,6 +494,21 @@ def block_scale_columns(scales: np.ndarray, block: int, size: int, axis: int) ->
     """Block scales expanded along one axis to every row or column they cover (the last block may
     be partial): [.., blocks, ..] to [.., size, ..] along `axis`."""
     return np.repeat(scales, block, axis=axis).take(np.arange(size), axis=axis)
+
+
+def expanded_block_scales(request: RunRequest, ops: GemmOperands):
+    """For a case with block scales: (sa [batch, M, G], sb [matrices, G, N], g) as float32, each K
+    group's scales expanded to every row of A and column of B they cover, g the group's width in K
+    (a side without block scales gets ones); None for a case without them."""
+    if ops.scale_a is None and ops.scale_b is None:
+        return None
+    spec = request.spec
+    block_a, block_b = spec.block_a or [1, spec.k], spec.block_b or [spec.k, 1]
+    groups = -(-spec.k // block_a[1])
+    sa = ops.scale_a if ops.scale_a is not None else np.ones((spec.batch, -(-spec.m // block_a[0]), groups))
+    sb = ops.scale_b if ops.scale_b is not None else np.ones((ops.b.shape[0], groups, -(-spec.n // block_b[1])))
+    return (block_scale_columns(sa, block_a[0], spec.m, 1).astype(np.float32),
+            block_scale_columns(sb, block_b[1], spec.n, 2).astype(np.float32), block_a[1])
 
 
 @dataclass

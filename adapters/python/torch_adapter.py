@@ -38,7 +38,7 @@ import torch  # noqa: E402
 import torch.distributed as dist  # noqa: E402
 
 from systolic_adapter import (TYPES, Adapter, Description, NotSupported, Reply, attention_operands,  # noqa: E402
-                              block_scale_columns, decode, gemm_operands, gemm_output, largest_finite, serve,
+                              expanded_block_scales, gemm_operands, gemm_output, largest_finite, serve,
                               time_repeats)
 
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16, "fp8_e4m3": torch.float8_e4m3fn,
@@ -233,14 +233,9 @@ class TorchDevice(Adapter):
                 return x @ w
             return x.to(torch.float32) @ w.to(torch.float32)
 
-        scales = None
-        if ops.scale_a is not None or ops.scale_b is not None:
-            ka, kb = g.block_a or [1, g.k], g.block_b or [g.k, 1]
-            groups = -(-g.k // ka[1])
-            sa = ops.scale_a if ops.scale_a is not None else np.ones((g.batch, -(-g.m // ka[0]), groups))
-            sb = ops.scale_b if ops.scale_b is not None else np.ones((ops.b.shape[0], groups, -(-g.n // kb[1])))
-            scales = (torch.from_numpy(block_scale_columns(sa, ka[0], g.m, 1).astype(np.float32)).to(dev),
-                      torch.from_numpy(block_scale_columns(sb, kb[1], g.n, 2).astype(np.float32)).to(dev), ka[1])
+        scales = expanded_block_scales(request, ops)
+        if scales:
+            scales = (torch.from_numpy(scales[0]).to(dev), torch.from_numpy(scales[1]).to(dev), scales[2])
 
         def product(x, w, sa=None, sb=None):
             if sa is None:
