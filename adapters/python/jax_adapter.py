@@ -118,7 +118,7 @@ class JaxDevice(Adapter):
                                                          "collective": COLLECTIVE_TYPES},
                                    **({"matrix_engine": CPU_ENGINE} if self.backend == "cpu" else {})},
                     "ops": ["gemm", "attention", "collective"],
-                    "peak_ops_per_second": {}},  # no published peak: no utilisation figures,
+                    "peak_ops_per_second": {}},  # no published peak, so no utilisation figures
             features={"gemm": ["bias", "activation", "scales", "block_scales", "leading_dimensions", "groups", "accumulate_c"],
                       "attention": ["kv_scales", "layout_bshd", "layout_paged"]})
 

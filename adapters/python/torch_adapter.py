@@ -198,7 +198,7 @@ class TorchDevice(Adapter):
                                    "input_types_by_op": {"gemm": GEMM_TYPES, "attention": ATTENTION_TYPES,
                                                          "collective": COLLECTIVE_TYPES}},
                     "ops": ["gemm", "attention"] + (["collective"] if self.pool else []),
-                    "peak_ops_per_second": {}},  # no published peak: no utilisation figures,
+                    "peak_ops_per_second": {}},  # no published peak, so no utilisation figures
             features={"gemm": ["bias", "activation", "scales", "block_scales", "leading_dimensions", "groups", "accumulate_c"],
                       "attention": ["kv_scales", "layout_bshd", "layout_paged"]})
 
