@@ -11,7 +11,7 @@ as a boolean `attn_mask` and `enable_gqa`; an fp8 cache is widened to the query'
 fully masked rows are set to zero (SDPA gives NaN there); a case whose P type is fp32 runs SDPA on
 inputs widened to float32, since SDPA rounds P to the inputs' dtype. Collectives run over a pool of worker
 processes started before the handshake (`--ranks`, default 16), one rank each, with
-`torch.distributed` on gloo (CPU tensors, also with `--device cuda`: an NCCL pool is not written yet): `all_reduce`, `all_gather`, `all_to_all_single`,
+`torch.distributed` on gloo (NCCL with `--device cuda`, one GPU per rank; not yet run on a GPU): `all_reduce`, `all_gather`, `all_to_all_single`,
 `broadcast`, `isend`/`irecv` to the next rank; reduce-scatter as the all-reduce then each rank's
 slice (gloo has no reduce_scatter). Timing by the host's clock; a collective's repetition is the
 slowest rank's.
@@ -88,6 +88,10 @@ REDUCE = {"sum": "SUM", "max": "MAX", "min": "MIN"}
 
 def _rank_loop(rank, world, init_file, backend, conn):
     """One rank of the pool: joins the process group, then runs each collective it is sent."""
+    device = "cpu"
+    if backend == "nccl":  # one GPU per rank (NCCL refuses two ranks on one GPU)
+        torch.cuda.set_device(rank)
+        device = "cuda"
     dist.init_process_group(backend, init_method=f"file://{init_file}", rank=rank, world_size=world)
     torch.set_num_threads(1)
     groups = {}
@@ -103,12 +107,12 @@ def _rank_loop(rank, world, init_file, backend, conn):
             conn.send(None)
             continue
         try:
-            conn.send(_run_collective(rank, n, groups[n], spec, row, timing))
+            conn.send(_run_collective(rank, n, groups[n], spec, row, timing, device))
         except Exception as e:  # noqa: BLE001 - reported to the adapter as the case's error
             conn.send(f"rank {rank}: {type(e).__name__}: {e}")
 
 
-def _run_collective(rank, n, group, spec, row, timing):
+def _run_collective(rank, n, group, spec, row, timing, device):
     kind, name = spec["collective"], spec["type"]
     moving = kind in ("all_gather", "all_to_all", "broadcast", "send_recv")
     # Data that only moves travels as its bytes (gloo reduces no fp8); reductions in the type itself.
@@ -116,6 +120,7 @@ def _run_collective(rank, n, group, spec, row, timing):
         base = torch.from_numpy(np.ascontiguousarray(row).view(np.uint8).copy())
     else:
         base = to_torch(row, name)
+    base = base.to(device)
     op = getattr(dist.ReduceOp, REDUCE.get(spec["reduction"], "SUM"))
 
     def once():
@@ -152,11 +157,11 @@ def _run_collective(rank, n, group, spec, row, timing):
     while len(samples) < max(timing["min_repeats"], 1) or total < timing["min_seconds"]:
         dist.barrier(group=group)
         start = time.perf_counter()
-        out = once()
+        out = synchronize(once())
         seconds = time.perf_counter() - start
         samples.append(seconds)
         total += seconds
-    bits = out.numpy().view(np.uint8) if moving else to_bits(out, name)
+    bits = out.cpu().numpy().view(np.uint8) if moving else to_bits(out, name)
     return bits, samples
 
 
@@ -165,10 +170,14 @@ class TorchDevice(Adapter):
         self.device = device
         self.ranks = ranks
         self.pool = []
+        if device == "cuda" and ranks > torch.cuda.device_count():
+            raise SystemExit(f"torch_adapter: {ranks} ranks but {torch.cuda.device_count()} GPUs (NCCL takes one GPU per rank)")
         if ranks > 1:
-            context = multiprocessing.get_context("fork")  # before any torch thread exists; no re-import
+            # CPU: fork, before any torch thread exists (no re-import). CUDA: spawn, since a forked
+            # child cannot initialise CUDA; each rank then holds one GPU and talks NCCL.
+            context = multiprocessing.get_context("spawn" if device == "cuda" else "fork")
             self.init_file = tempfile.mktemp(prefix="systolic-torch-dist-")
-            backend = "gloo"  # on CPU tensors, also beside a GPU (an NCCL pool is not written yet)
+            backend = "nccl" if device == "cuda" else "gloo"
             for rank in range(ranks):
                 parent, child = context.Pipe()
                 process = context.Process(target=_rank_loop, args=(rank, ranks, self.init_file, backend, child), daemon=True)
