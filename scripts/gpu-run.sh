@@ -9,6 +9,11 @@ cd "$(dirname "$0")/.."
 out=${1:?usage: scripts/gpu-run.sh OUT_DIR [BENCH]}
 bench=${2:-.build-static/bundle/systolic-bench}
 mkdir -p "$out"
+if [ ! -x "$bench" ] && [ -f "$bench.gz" ]; then
+    bench_dir=$(mktemp -d)
+    gunzip -c "$bench.gz" > "$bench_dir/systolic-bench" && chmod +x "$bench_dir/systolic-bench"
+    bench="$bench_dir/systolic-bench"
+fi
 nvidia-smi > "$out/nvidia-smi.txt" 2>&1 || true
 python3 -c "import torch, jax; print('torch', torch.__version__, torch.cuda.get_device_name()); print('jax', jax.__version__, jax.devices())" \
     > "$out/versions.txt" 2>&1
