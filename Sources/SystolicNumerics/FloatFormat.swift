@@ -4,15 +4,33 @@
 public struct FloatFormat: Sendable, Hashable {
     public let exponentBits: Int
     public let mantissaBits: Int
-    /// True for IEEE-style formats whose all-ones exponent holds infinities and NaNs. False for
-    /// OCP E4M3 "fn", whose all-ones exponent holds normal numbers except the NaN S.1111.111.
-    public let hasInfinity: Bool
+    /// How the all-ones exponent is used.
+    public let specials: Specials
+    /// True for IEEE-style formats whose all-ones exponent holds infinities and NaNs.
+    public var hasInfinity: Bool { specials == .ieee }
+
+    public enum Specials: Sendable, Hashable {
+        /// IEEE 754: the all-ones exponent holds ±infinity and NaNs.
+        case ieee
+        /// OCP E4M3 "fn": the all-ones exponent holds normal numbers except the NaN S.1111.111.
+        case nanOnly
+        /// OCP MX fp6 and fp4 (E2M3, E3M2, E2M1): every code is a finite number; no infinity, no
+        /// NaN (OCP Microscaling Formats v1.0, 5.3.2 and 5.3.3). Overflow saturates in either mode,
+        /// and a NaN to encode gives +0: in MX a NaN is carried by the block's scale.
+        case finiteOnly
+    }
 
     public static let fp32 = FloatFormat(exponentBits: 8, mantissaBits: 23, hasInfinity: true)
     public static let fp16 = FloatFormat(exponentBits: 5, mantissaBits: 10, hasInfinity: true)
     public static let bf16 = FloatFormat(exponentBits: 8, mantissaBits: 7, hasInfinity: true)
     public static let e4m3fn = FloatFormat(exponentBits: 4, mantissaBits: 3, hasInfinity: false)
     public static let e5m2 = FloatFormat(exponentBits: 5, mantissaBits: 2, hasInfinity: true)
+    /// MXFP6 E2M3: bias 1, largest ±7.5, smallest subnormal 0.125.
+    public static let e2m3 = FloatFormat(exponentBits: 2, mantissaBits: 3, specials: .finiteOnly)
+    /// MXFP6 E3M2: bias 3, largest ±28, smallest subnormal 0.0625.
+    public static let e3m2 = FloatFormat(exponentBits: 3, mantissaBits: 2, specials: .finiteOnly)
+    /// fp4 E2M1 (MXFP4's and NVFP4's element): bias 1, values ±{0, 0.5, 1, 1.5, 2, 3, 4, 6}.
+    public static let e2m1 = FloatFormat(exponentBits: 2, mantissaBits: 1, specials: .finiteOnly)
 
     public let bias: Int
     /// Exponent of the smallest normal number.
@@ -29,20 +47,31 @@ public struct FloatFormat: Sendable, Hashable {
     private let signBit: UInt32
     private let nanBits: UInt32
 
-    // Every constant is computed once here: encode and decode run per element.
     public init(exponentBits: Int, mantissaBits: Int, hasInfinity: Bool) {
+        self.init(exponentBits: exponentBits, mantissaBits: mantissaBits, specials: hasInfinity ? .ieee : .nanOnly)
+    }
+
+    // Every constant is computed once here: encode and decode run per element.
+    public init(exponentBits: Int, mantissaBits: Int, specials: Specials) {
         self.exponentBits = exponentBits
         self.mantissaBits = mantissaBits
-        self.hasInfinity = hasInfinity
+        self.specials = specials
         bias = (1 << (exponentBits - 1)) - 1
         minExponent = 1 - bias
         exponentMask = (1 << UInt32(exponentBits)) - 1
         mantissaMask = (1 << UInt32(mantissaBits)) - 1
         signBit = 1 << UInt32(exponentBits + mantissaBits)
-        maxFiniteBits = hasInfinity ? ((exponentMask - 1) << UInt32(mantissaBits)) | mantissaMask
-                                    : (exponentMask << UInt32(mantissaBits)) | (mantissaMask - 1)
-        nanBits = hasInfinity ? (exponentMask << UInt32(mantissaBits)) | (1 << UInt32(mantissaBits - 1))
-                              : (exponentMask << UInt32(mantissaBits)) | mantissaMask
+        switch specials {
+        case .ieee:
+            maxFiniteBits = ((exponentMask - 1) << UInt32(mantissaBits)) | mantissaMask
+            nanBits = (exponentMask << UInt32(mantissaBits)) | (1 << UInt32(mantissaBits - 1))
+        case .nanOnly:
+            maxFiniteBits = (exponentMask << UInt32(mantissaBits)) | (mantissaMask - 1)
+            nanBits = (exponentMask << UInt32(mantissaBits)) | mantissaMask
+        case .finiteOnly:
+            maxFiniteBits = (exponentMask << UInt32(mantissaBits)) | mantissaMask
+            nanBits = 0  // no NaN: +0 (see `Specials.finiteOnly`)
+        }
         minSubnormal = Double(sign: .plus, exponent: minExponent - mantissaBits, significand: 1)
         minNormal = Double(sign: .plus, exponent: minExponent, significand: 1)
         let top = Int((maxFiniteBits >> UInt32(mantissaBits)) & exponentMask)
@@ -56,9 +85,9 @@ public struct FloatFormat: Sendable, Hashable {
         let e = Int((bits >> UInt32(mantissaBits)) & exponentMask)
         let f = bits & mantissaMask
         let magnitude: Double
-        if hasInfinity && e == Int(exponentMask) {
+        if specials == .ieee && e == Int(exponentMask) {
             magnitude = f == 0 ? .infinity : .nan
-        } else if !hasInfinity && e == Int(exponentMask) && f == mantissaMask {
+        } else if specials == .nanOnly && e == Int(exponentMask) && f == mantissaMask {
             magnitude = .nan
         } else if e == 0 {
             magnitude = Double(f) * minSubnormal
@@ -108,7 +137,52 @@ public struct FloatFormat: Sendable, Hashable {
     private func overflowBits(_ mode: OverflowMode) -> UInt32 {
         switch mode {
         case .saturate: return maxFiniteBits
-        case .ieee: return hasInfinity ? exponentMask << UInt32(mantissaBits) : nanBits
+        case .ieee:
+            switch specials {
+            case .ieee: return exponentMask << UInt32(mantissaBits)
+            case .nanOnly: return nanBits
+            case .finiteOnly: return maxFiniteBits
+            }
         }
+    }
+}
+
+/// The MX block scale E8M0 (OCP Microscaling Formats v1.0, 5.4.1): an unsigned 8-bit exponent,
+/// value 2^(code − 127); 0xFF is NaN; no zero, no sign, no infinity.
+public enum ScaleE8M0 {
+    public static let nanCode: UInt8 = 0xFF
+
+    /// The scale's value: 2^(code − 127), or NaN for 0xFF.
+    public static func decode(_ code: UInt8) -> Double {
+        code == nanCode ? .nan : Double(sign: .plus, exponent: Int(code) - 127, significand: 1)
+    }
+
+    /// The code of 2^exponent, nil outside −127…127 (what a scale out of range becomes is the
+    /// quantisation scheme's rule, not the format's).
+    public static func encode(exponent: Int) -> UInt8? {
+        (-127...127).contains(exponent) ? UInt8(exponent + 127) : nil
+    }
+}
+
+/// int4 as stored: two's complement nibbles, two per byte, the element with the lower index in
+/// the low nibble (bits 0–3) and the next in the high nibble (bits 4–7); values −8…7.
+public enum PackedInt4 {
+    /// The value of element `index` of a packed buffer.
+    public static func value(at index: Int, in bytes: [UInt8]) -> Int {
+        let byte = bytes[index / 2]
+        let nibble = index % 2 == 0 ? byte & 0x0F : byte >> 4
+        return Int(nibble) - (nibble & 0x08 != 0 ? 16 : 0)  // sign-extend bit 3
+    }
+
+    /// `values` (each in −8…7) packed two per byte, low nibble first; an odd count leaves the last
+    /// byte's high nibble zero.
+    public static func pack(_ values: [Int]) -> [UInt8] {
+        precondition(values.allSatisfy { (-8...7).contains($0) }, "int4 values lie in -8...7")
+        var bytes = [UInt8](repeating: 0, count: (values.count + 1) / 2)
+        for (i, v) in values.enumerated() {
+            let nibble = UInt8(v & 0x0F)
+            bytes[i / 2] |= i % 2 == 0 ? nibble : nibble << 4
+        }
+        return bytes
     }
 }

@@ -150,3 +150,68 @@ struct NumberFormatTests {
         #expect(t.value(at: 1) == 1)
     }
 }
+
+/// The MX and NVFP4 element and scale formats against the shared vectors (ml_dtypes 0.6.0), every row.
+struct NarrowFormatTests {
+    static let formats: [String: FloatFormat] = ["e2m1": .e2m1, "e2m3": .e2m3, "e3m2": .e3m2]
+
+    @Test func everyCodeOfTheElementAndScaleFormatsDecodesAsTheVectorsSay() throws {
+        let url = Repository.fixtures.appendingPathComponent("vectors/narrow-decode.csv")
+        let lines = try String(contentsOf: url, encoding: .utf8).split(separator: "\n").filter { !$0.hasPrefix("#") && !$0.isEmpty }
+        var seen: [String: Int] = [:]
+        for line in lines {
+            let fields = line.split(separator: ",").map(String.init)
+            let code = UInt32(fields[1].dropFirst(2), radix: 16)!
+            let expected = Double(Float(bitPattern: UInt32(fields[2].dropFirst(2), radix: 16)!))
+            let got = fields[0] == "e8m0" ? ScaleE8M0.decode(UInt8(code)) : Self.formats[fields[0]]!.decode(code)
+            #expect(got == expected || (got.isNaN && expected.isNaN), "\(fields[0]) code \(fields[1]): got \(got), expected \(expected)")
+            seen[fields[0], default: 0] += 1
+        }
+        #expect(seen == ["e2m1": 16, "e2m3": 64, "e3m2": 64, "e8m0": 256])
+    }
+
+    @Test func encodeVectorsMatchEveryRowSaturating() throws {
+        let rows = try NumberFormatTests.rows("narrow-encode.csv")
+        #expect(rows.count > 15_000)
+        var failures: [String] = []
+        for row in rows {
+            let input = Double(Float(bitPattern: row[0]))
+            for (column, format) in [FloatFormat.e2m1, .e2m3, .e3m2].enumerated() {
+                // The element formats have no infinity or NaN: both overflow modes saturate.
+                for mode in OverflowMode.allCases where format.encode(input, overflow: mode) != row[column + 1] {
+                    failures.append("0x\(String(row[0], radix: 16)) → column \(column + 1) \(mode): got 0x\(String(format.encode(input, overflow: mode), radix: 16)), expected 0x\(String(row[column + 1], radix: 16))")
+                }
+            }
+        }
+        #expect(failures.isEmpty, "\(failures.count) mismatches, first: \(failures.prefix(5))")
+    }
+
+    @Test func elementFormatsRoundTripEveryCodeAndKnowTheirRange() {
+        for (format, largest, smallest) in [(FloatFormat.e2m1, 6.0, 0.5), (.e2m3, 7.5, 0.125), (.e3m2, 28.0, 0.0625)] {
+            #expect(format.maxFinite == largest && format.minSubnormal == smallest)
+            let codes = 1 << (1 + format.exponentBits + format.mantissaBits)
+            for code in 0..<UInt32(codes) {
+                let v = format.decode(code)
+                #expect(v.isFinite)
+                #expect(format.encode(v, overflow: .ieee) == code, "0x\(String(code, radix: 16)) (\(v))")
+            }
+            #expect(format.decode(format.encode(.infinity, overflow: .ieee)) == largest)
+            #expect(format.encode(.nan, overflow: .saturate) == 0)
+        }
+    }
+
+    @Test func e8m0CodesArePowersOfTwoWithNaNAtTheTop() {
+        #expect(ScaleE8M0.decode(127) == 1 && ScaleE8M0.decode(0) == 0x1p-127 && ScaleE8M0.decode(254) == 0x1p127)
+        #expect(ScaleE8M0.decode(0xFF).isNaN)
+        #expect(ScaleE8M0.encode(exponent: -3) == 124 && ScaleE8M0.encode(exponent: 128) == nil && ScaleE8M0.encode(exponent: -128) == nil)
+    }
+
+    @Test func int4PacksLowNibbleFirstAndSignExtends() {
+        #expect(PackedInt4.pack([1, -1]) == [0xF1])
+        #expect(PackedInt4.pack([-8, 7, 3]) == [0x78, 0x03])
+        let all = Array(-8...7)
+        let packed = PackedInt4.pack(all)
+        #expect(packed.count == 8)
+        #expect((0..<16).map { PackedInt4.value(at: $0, in: packed) } == all)
+    }
+}
