@@ -6,17 +6,27 @@ import SystolicNumerics
 /// apart from the emulator's C model (`block_fma.c`), so that nothing that judges a device shares
 /// the emulator's arithmetic (.ci/check-seams.py); the fingerprint tests run the one against the
 /// other on every probe. Products of two inputs of at most 24 significant bits are exact in
-/// binary64, and a block's aligned terms are integers below 2^50 times 2^q, so every step is exact
+/// binary64, and a block's aligned terms are integers below 2^120 times 2^q, so every step is exact
 /// but the declared roundings. No NaN or infinity: probes send finite values.
 struct BlockDotModel {
     let engine: MatrixArithmetic
     let input: NumberType
     let accumulator: FloatFormat
+    /// The block result's rounding: the declaration's two, or one the fingerprint measured that no
+    /// declaration names (so that such an engine is still reproduced probe by probe).
+    let rounding: Rounding
 
-    init(_ engine: MatrixArithmetic, input: NumberType) {
+    /// The roundings the fingerprint recognises (docs/fingerprint.md, "rounding"), by the names
+    /// its report uses.
+    enum Rounding: String {
+        case nearestEven = "nearest_even", nearestAway = "nearest_away", towardZero = "toward_zero", up, down
+    }
+
+    init(_ engine: MatrixArithmetic, input: NumberType, rounding: Rounding? = nil) {
         self.engine = engine
         self.input = input
         accumulator = engine.accumulate.floatFormat!
+        self.rounding = rounding ?? (engine.blockRounding == .nearestEven ? .nearestEven : .towardZero)
     }
 
     /// A finite nonzero value's exponent ⌊log₂|v|⌋.
@@ -77,36 +87,43 @@ struct BlockDotModel {
         guard let emax = exponents.max() else { return negativeZero ? -0.0 : 0 }
         let window: Int
         switch engine.alignment {
-        // Exact alignment: wide enough for any probe (a term's multiple of 2^q stays below 2^50).
-        case .exact: window = 48
-        case .extraBits(let x): window = engine.fractionBits + x
+        // Exact alignment: wide enough for any probe (a term's multiple of 2^q stays below
+        // 2^120, and probes span less than 100 binades below the largest term).
+        case .exact: window = 100
+        case .extraBits(let x): window = min(engine.fractionBits + x, 100)
         }
         let q = emax - window
         let unit = Double(sign: .plus, exponent: q, significand: 1)
-        var total: Int64 = 0
+        var total: Int128 = 0
         for t in terms.filter({ $0 != 0 }) + products {
-            let kept = Int64((abs(t) / unit).rounded(.towardZero))
+            let kept = Int128((abs(t) / unit).rounded(.towardZero))
             total += t < 0 ? -kept : kept
         }
         if total == 0 { return 0 }
-        return roundBlock(magnitude: UInt64(abs(total)), q: q, negative: total < 0)
+        return roundBlock(magnitude: total.magnitude, q: q, negative: total < 0)
     }
 
     /// mag·2^q rounded to F fraction bits (the accumulator's subnormal quantum below its normals),
     /// by the declared rounding; ±∞ beyond its range; flushed below its normals when declared.
-    func roundBlock(magnitude: UInt64, q: Int, negative: Bool) -> Double {
-        let top = 63 - magnitude.leadingZeroBitCount
+    func roundBlock(magnitude: UInt128, q: Int, negative: Bool) -> Double {
+        let top = 127 - magnitude.leadingZeroBitCount
         let quantum = max(top + q, accumulator.minExponent) - engine.fractionBits
         var r: Double
         if quantum <= q {
             r = Double(magnitude) * Double(sign: .plus, exponent: q, significand: 1)
         } else {
             let shift = quantum - q
-            var t = shift >= 64 ? 0 : magnitude >> UInt64(shift)
-            if engine.blockRounding == .nearestEven && shift <= 64 {
-                let rest = shift == 64 ? magnitude : magnitude & ((1 << UInt64(shift)) - 1)
-                let half: UInt64 = 1 << UInt64(shift - 1)
-                if rest > half || (rest == half && t & 1 == 1) { t += 1 }
+            var t = shift >= 128 ? 0 : magnitude >> UInt128(shift)
+            let rest = shift >= 128 ? magnitude : magnitude & ((1 << UInt128(shift)) - 1)
+            // The rest against half a unit: below, at, or above (beyond 128 bits it is below).
+            let half: UInt128? = shift <= 128 ? 1 << UInt128(shift - 1) : nil
+            let aboveHalf = half.map { rest > $0 } ?? false, atHalf = half.map { rest == $0 } ?? false
+            switch rounding {
+            case .towardZero: break
+            case .nearestEven: if aboveHalf || (atHalf && t & 1 == 1) { t += 1 }
+            case .nearestAway: if aboveHalf || atHalf { t += 1 }
+            case .up: if rest != 0 && !negative { t += 1 }
+            case .down: if rest != 0 && negative { t += 1 }
             }
             r = Double(t) * Double(sign: .plus, exponent: quantum, significand: 1)
         }

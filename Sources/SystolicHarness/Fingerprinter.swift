@@ -94,6 +94,8 @@ extension Fingerprinter {
         var evidence: [ProbeEvidence] = []
         /// Every probe's factors, for the model's reproduction at the end.
         var runs: [(name: String, k: Int, pairs: [(Int, Double, Double)], c: Double?, value: Double)] = []
+        /// The block rounding measured, for the model (nil until measured, or when unclassified).
+        var modelRounding: BlockDotModel.Rounding?
 
         init(prober: Fingerprinter, input: NumberType, accumulate: NumberType) {
             self.prober = prober
@@ -180,13 +182,13 @@ extension Fingerprinter {
             let E = top, p2 = Self.p2
             let big = p2(E)
 
-            // F: 2^E + 2^(E−j) keeps its small term for j ≤ F (exact), loses it above (a tie to
-            // even or less, or truncated), whatever x, n and the rounding.
+            // F: 2^E + 2^(E−j) comes back exact for j ≤ F, and inexact above (a tie to even or
+            // away, truncated, or rounded up or down), whatever x, n and the rounding.
             let jMax = min(acc.mantissaBits + 1, E - low)
             var fraction = 0
             for j in 1...jMax {
                 let d = try probe("fraction-\(j)", k: 2, terms: [Term(k: 0, value: big), Term(k: 1, value: p2(E - j))])
-                if d != big { fraction = j }
+                if d == big + p2(E - j) { fraction = j }
             }
             let fObservable = fraction < jMax
             findings.append(compare(.fractionBits, measured: fObservable ? "\(fraction)" : "at least \(jMax)",
@@ -219,6 +221,7 @@ extension Fingerprinter {
             default: rounding = "unclassified"
             }
             findings.append(compareRounding(rounding, declared: declared.blockRounding, probe: "rounding-odd-tie"))
+            modelRounding = BlockDotModel.Rounding(rawValue: rounding)
 
             // x: a term 2^(E−F−i) below the block result's last place survives alignment iff
             // i ≤ x. Toward zero (or down), −2^(E−F−i) kept pulls the sum into the binade below
@@ -398,7 +401,7 @@ extension Fingerprinter {
                 if findings.first(where: { $0.parameter == .subnormalInputs })?.measured == "flush" { model.subnormalInputs = .flush }
                 if findings.first(where: { $0.parameter == .subnormalOutputs })?.measured == "flush" { model.subnormalOutputs = .flush }
                 if productsFinding.measured == "rounded" { model.products = .rounded }
-                let engine = BlockDotModel(model, input: input)
+                let engine = BlockDotModel(model, input: input, rounding: modelRounding)
                 reproduced = true
                 unreproduced = nil
                 for run in runs {
@@ -421,16 +424,18 @@ extension Fingerprinter {
 
         /// The engine the measurements so far describe, for the model (nil where it cannot run it).
         func modelEngine(fraction: Int, rounding: String, extra: Int?, block: Int, declared: MatrixArithmetic) -> MatrixArithmetic? {
-            guard fraction >= 1, fraction <= acc.mantissaBits, ["nearest_even", "toward_zero"].contains(rounding) else { return nil }
+            // Any recognised rounding: the declaration's field holds the nearest of the two it can
+            // say, and the model takes the measured one itself (`modelRounding`).
+            guard fraction >= 1, fraction <= acc.mantissaBits, BlockDotModel.Rounding(rawValue: rounding) != nil else { return nil }
             let x = extra ?? 24
             guard x <= 40 else { return nil }
             return MatrixArithmetic(inputTypes: [input], accumulate: accumulate, blockSize: block, alignment: .extraBits(x),
-                                    fractionBits: fraction, blockRounding: rounding == "nearest_even" ? .nearestEven : .towardZero)
+                                    fractionBits: fraction, blockRounding: rounding.hasPrefix("nearest") ? .nearestEven : .towardZero)
         }
 
         /// A term d after `big` whose sum the engine and an fp32 addition round differently.
         func promotionTerm(model: MatrixArithmetic, big: Double, within depth: Int? = nil) -> (Double, Double, Double)? {
-            let e = BlockDotModel(model, input: input)
+            let e = BlockDotModel(model, input: input, rounding: modelRounding)
             let E = Int(big.exponent), p2 = Self.p2
             let f = model.fractionBits
             var candidates = [p2(E - f - 1), 1.5 * p2(E - 24), p2(E - 25), 1.5 * p2(E - f - 1)]
@@ -462,7 +467,7 @@ extension Fingerprinter {
         /// A probe (one product alone, or after 2^E) whose output exact and rounded products give
         /// differently on the model, with the two predictions.
         func productsProbe(exact: MatrixArithmetic, rounded: MatrixArithmetic) -> ([(Int, Double, Double)], Double, Double)? {
-            let e = BlockDotModel(exact, input: input), r = BlockDotModel(rounded, input: input)
+            let e = BlockDotModel(exact, input: input, rounding: modelRounding), r = BlockDotModel(rounded, input: input, rounding: modelRounding)
             let m = format.mantissaBits
             let allOnes = 2 - Self.p2(-m)
             let E = top, F = exact.fractionBits

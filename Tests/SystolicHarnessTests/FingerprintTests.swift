@@ -138,6 +138,60 @@ import SystolicTestSupport
         var log: String? { nil }
     }
 
+    /// A chain of fused multiply-adds in fp32 whose every addition rounds up (or down): written
+    /// here from the definition, independently of the model. Each product of two fp32 values is
+    /// exact in binary64; the sum s + p is rounded to binary64 (t) with its error e found exactly
+    /// (Knuth's TwoSum), and t rounded to fp32 (r) is moved one fp32 step when the exact s + p
+    /// = t + e lies on the wrong side of r: its side is that of t − r (exact, and when nonzero far
+    /// larger than e) or else of e.
+    struct DirectedChainDevice: DeviceAdapter {
+        let up: Bool
+        var descriptor: DeviceDescriptor {
+            var d = SystolicEmulator().descriptor
+            d.name = up ? "fma-chain-up" : "fma-chain-down"
+            d.arithmetic.matrixEngine = [MatrixArithmetic(inputTypes: [.fp32, .bf16], accumulate: .fp32, blockSize: 1, alignment: .exact,
+                                                          fractionBits: 23, blockRounding: .towardZero)]
+            return d
+        }
+        func add(_ s: Float, _ p: Double) -> Float {
+            let t = Double(s) + p
+            let bv = t - Double(s), e = (Double(s) - (t - bv)) + (p - bv)
+            var r = Float(t)
+            let side = t - Double(r) != 0 ? t - Double(r) : e
+            if up && side > 0 { r = r.nextUp } else if !up && side < 0 { r = r.nextDown }
+            return r
+        }
+        func run(_ c: BenchmarkCase, inputs: CaseInputs) throws(DeviceError) -> DeviceOutput {
+            guard case let .gemm(g) = c.workload, case let .gemm(i) = inputs else { throw .notSupported("GEMM only") }
+            var s = Float(i.c.map { $0.value(at: 0) } ?? 0)
+            for k in 0..<g.k { s = add(s, i.a.value(at: k) * i.b.value(at: k)) }
+            let out = Tensor(type: .fp32, shape: [1, 1, 1], values: [Double(s)], overflow: .ieee)
+            return DeviceOutput(tensors: [g.output.role: out], metrics: [:])
+        }
+        func unsupported(_ c: BenchmarkCase) -> String? {
+            guard case let .gemm(g) = c.workload else { return "GEMM only" }
+            return g.m == 1 && g.n == 1 && g.types.accumulate == .fp32 && g.types.output == .fp32 ? nil : "1×1×K fp32 GEMMs only"
+        }
+        func shutdown() {}
+        var log: String? { nil }
+    }
+
+    /// Rounding up and down is recognised on both signs, and the model, which runs the measured
+    /// rounding whatever the declaration can say, reproduces every probe; against a toward-zero
+    /// declaration such an engine differs (its error is still under one unit) but is not worse.
+    @Test(arguments: [true, false])
+    func directedRoundingIsMeasuredAndReproduced(up: Bool) throws {
+        for t in [NumberType.fp32, .bf16] {
+            let (f, _) = try Fingerprinter(device: DirectedChainDevice(up: up)).engine(input: t)
+            let table = Self.table(ArithmeticFingerprint(device: "chain", engines: [f], gemms: 0, seconds: 0))
+            #expect(f.finding(.rounding)?.measured == (up ? "up" : "down"), "\(table)")
+            #expect(f.finding(.rounding)?.status == .differs, "\(table)")
+            #expect(f.finding(.fractionBits)?.measured == "23", "\(table)")
+            #expect(f.reproduced == true, "\(table)")
+            #expect(!f.findings.contains { $0.status == .worse }, "\(table)")
+        }
+    }
+
     /// The presets' fp16-accumulating engines, through the model: nothing worse than declared,
     /// every probe reproduced, F, rounding and block size recovered (their 13 or 14 extra bits
     /// are deeper than an fp16 or fp8 product can carry a tie and its low bit: "at least").
