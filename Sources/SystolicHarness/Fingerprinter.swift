@@ -389,6 +389,37 @@ extension Fingerprinter {
             }
             findings.append(productsFinding)
 
+            // Carry bits: n products of the largest significand, n the block measured (2 for
+            // "1 or 2"), summed within one unit of F bits whatever the rounding and window; an
+            // adder without the ⌈log₂(n + 1)⌉ carry bits above the largest term loses the top of
+            // the sum (half of it or more).
+            let carryBlock = max(block ?? 2, 2)
+            let needed = Finding.Parameter.carryBitsNeeded(block: carryBlock)
+            let allOnes = 2 - p2(-format.mantissaBits)
+            let eMaxT = Int(format.maxFinite.exponent)
+            // Both factors (2 − 2^−m)·2^e, their exponents summing two binades and the carry below the top.
+            let productExponent = top - 2 - needed
+            // (2 − 2^−m)·2^emax is beyond E4M3's largest value (it is NaN there): one binade less.
+            let eTop = eMaxT - 1
+            let ea = min(eTop, productExponent - format.minExponent), eb = productExponent - ea
+            if (format.minExponent...eTop).contains(eb), (format.minExponent...eTop).contains(ea) {
+                let a = allOnes * p2(ea), b = allOnes * p2(eb)
+                let d = try send("carry-\(carryBlock)", k: carryBlock, pairs: (0..<carryBlock).map { ($0, a, b) }, c: nil)
+                let exact = Double(carryBlock) * a * b
+                let carried = abs(d - exact) <= exact * p2(2 - F)
+                let declaredNeeded = Finding.Parameter.carryBitsNeeded(block: declared.blockSize)
+                if carried && needed < declaredNeeded {
+                    findings.append(Finding(parameter: .carryBits, measured: nil, declared: "\(declaredNeeded)", status: .unobservable,
+                                            probe: "carry-\(carryBlock)", note: "the block measured needs fewer carry bits than the one declared"))
+                } else {
+                    findings.append(Finding(parameter: .carryBits, measured: carried ? "at least \(needed)" : "fewer than \(needed)",
+                                            declared: "\(declaredNeeded)", status: carried ? .same : .worse, probe: "carry-\(carryBlock)"))
+                }
+            } else {
+                findings.append(Finding(parameter: .carryBits, measured: nil, declared: "\(Finding.Parameter.carryBitsNeeded(block: declared.blockSize))",
+                                        status: .unobservable, probe: "carry", note: "no product of the largest significand fits the range"))
+            }
+
             // The measured engine on the model must reproduce every probe (with a window not
             // resolved, some window at least as wide as the one seen must).
             var reproduced: Bool?

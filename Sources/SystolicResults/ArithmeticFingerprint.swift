@@ -65,6 +65,9 @@ public struct Finding: Sendable, Codable, Equatable {
         case subnormalInputs = "subnormal_inputs"
         case subnormalOutputs = "subnormal_outputs"
         case products
+        /// Carry bits above the block's largest term: enough for the block's n products and the
+        /// accumulator (⌈log₂(n + 1)⌉), as a declaration's exact block sum implies.
+        case carryBits = "carry_bits"
     }
 
     public enum Status: String, Sendable, Codable {
@@ -163,7 +166,16 @@ extension Finding.Parameter {
         case .subnormalInputs: return e.subnormalInputs.rawValue
         case .subnormalOutputs: return e.subnormalOutputs.rawValue
         case .products: return e.products.rawValue
+        case .carryBits: return "\(Self.carryBitsNeeded(block: e.blockSize))"
         }
+    }
+
+    /// The carry bits a block of n products and the accumulator needs: their sum is below
+    /// (n + 1)·2^(e_max + 1).
+    public static func carryBitsNeeded(block n: Int) -> Int {
+        var bits = 0
+        while (1 << bits) < n + 1 { bits += 1 }
+        return bits
     }
 }
 

@@ -145,10 +145,15 @@ import SystolicTestSupport
     /// = t + e lies on the wrong side of r: its side is that of t − r (exact, and when nonzero far
     /// larger than e) or else of e.
     struct DirectedChainDevice: DeviceAdapter {
-        let up: Bool
+        enum Mode { case up, down, towardZero }
+        let mode: Mode
+        /// A lie: an adder with no carry bit, which drops the bit a sum carries above both terms.
+        var dropsCarry = false
+        init(up: Bool) { mode = up ? .up : .down }
+        init(mode: Mode, dropsCarry: Bool) { self.mode = mode; self.dropsCarry = dropsCarry }
         var descriptor: DeviceDescriptor {
             var d = SystolicEmulator().descriptor
-            d.name = up ? "fma-chain-up" : "fma-chain-down"
+            d.name = "fma-chain"
             d.arithmetic.matrixEngine = [MatrixArithmetic(inputTypes: [.fp32, .bf16], accumulate: .fp32, blockSize: 1, alignment: .exact,
                                                           fractionBits: 23, blockRounding: .towardZero)]
             return d
@@ -158,7 +163,15 @@ import SystolicTestSupport
             let bv = t - Double(s), e = (Double(s) - (t - bv)) + (p - bv)
             var r = Float(t)
             let side = t - Double(r) != 0 ? t - Double(r) : e
-            if up && side > 0 { r = r.nextUp } else if !up && side < 0 { r = r.nextDown }
+            switch mode {
+            case .up: if side > 0 { r = r.nextUp }
+            case .down: if side < 0 { r = r.nextDown }
+            case .towardZero: if r > 0 && side < 0 { r = r.nextDown } else if r < 0 && side > 0 { r = r.nextUp }
+            }
+            if dropsCarry, s != 0, p != 0, (s < 0) == (p < 0), r.isFinite, r != 0,
+               Int(r.exponent) > max(Int(s.exponent), Int(p.exponent)) {
+                r -= Float(sign: r.sign, exponent: r.exponent, significand: 1)
+            }
             return r
         }
         func run(_ c: BenchmarkCase, inputs: CaseInputs) throws(DeviceError) -> DeviceOutput {
@@ -190,6 +203,16 @@ import SystolicTestSupport
             #expect(f.reproduced == true, "\(table)")
             #expect(!f.findings.contains { $0.status == .worse }, "\(table)")
         }
+    }
+
+    /// Carry bits: an honest chain carries; one whose adder drops the carry-out bit is caught by the
+    /// carry probe, named.
+    @Test func aLostCarryIsCaught() throws {
+        let (honest, _) = try Fingerprinter(device: DirectedChainDevice(mode: .towardZero, dropsCarry: false)).engine(input: .fp32)
+        #expect(honest.finding(.carryBits)?.status == .same && honest.finding(.carryBits)?.measured == "at least 2")
+        let (lossy, _) = try Fingerprinter(device: DirectedChainDevice(mode: .towardZero, dropsCarry: true)).engine(input: .fp32)
+        let carry = lossy.finding(.carryBits)
+        #expect(carry?.status == .worse && carry?.measured == "fewer than 2" && carry?.probe == "carry-2")
     }
 
     /// The presets' fp16-accumulating engines, through the model: nothing worse than declared,
