@@ -40,6 +40,13 @@ extension SystolicBench {
                     guard let t = NumberType(rawValue: String(name)), t.floatFormat != nil else { throw ValidationError("unknown float type \(name)") }
                     return t
                 }
+                // A type the device does not run with fp32 accumulation is a usage error, not a
+                // silently shorter report.
+                let runs = prober.inputTypes()
+                if let missing = wanted?.first(where: { !runs.contains($0) }) {
+                    throw ValidationError("the device \(device.descriptor.name) runs no \(missing.rawValue) GEMM with fp32 accumulation "
+                                          + "(it runs: \(runs.map(\.rawValue).joined(separator: ", ")))")
+                }
             }
             let report: ArithmeticFingerprint
             do {

@@ -307,7 +307,7 @@ extension Fingerprinter {
             var promote: Int?
             var promoteObservable = false
             if let n = block, F >= 1 {
-                let model = modelEngine(fraction: F, rounding: rounding, extra: extra, block: n, declared: declared)
+                let model = modelEngine(fraction: F, rounding: rounding, extra: extra, block: n)
                 // With the window not resolved, only terms inside what it was seen to keep.
                 let depth = xObservable ? nil : F + extra
                 if let model, let (d, engineValue, fp32Value) = promotionTerm(model: model, big: big, within: depth) {
@@ -378,7 +378,7 @@ extension Fingerprinter {
             // of this type fits F + 1 bits.
             var productsFinding = Finding(parameter: .products, measured: nil, declared: declared.products.rawValue, status: .unobservable,
                                           probe: "products", note: "every product of two \(input.rawValue) values fits the engine's \(F + 1) bits")
-            if xObservable, let n = block, let exact = modelEngine(fraction: F, rounding: rounding, extra: extra, block: n, declared: declared) {
+            if xObservable, let n = block, let exact = modelEngine(fraction: F, rounding: rounding, extra: extra, block: n) {
                 var rounded = exact
                 rounded.products = .rounded
                 if let (pairs, pe, pr) = productsProbe(exact: exact, rounded: rounded) {
@@ -426,7 +426,7 @@ extension Fingerprinter {
             var unreproduced: String?
             let windows = xObservable ? [extra] : Array(extra...max(extra, min(40, 47 - F)))
             for x in windows {
-                guard let n = block, var model = modelEngine(fraction: F, rounding: rounding, extra: x, block: n, declared: declared) else { break }
+                guard let n = block, var model = modelEngine(fraction: F, rounding: rounding, extra: x, block: n) else { break }
                 model.promoteEvery = promote.map { max($0, n) }
                 if let place = findings.first(where: { $0.parameter == .cPosition })?.measured { model.cPosition = place == "last" ? .last : .firstBlock }
                 if findings.first(where: { $0.parameter == .subnormalInputs })?.measured == "flush" { model.subnormalInputs = .flush }
@@ -454,7 +454,7 @@ extension Fingerprinter {
         func gcd(_ a: Int, _ b: Int) -> Int { b == 0 ? a : gcd(b, a % b) }
 
         /// The engine the measurements so far describe, for the model (nil where it cannot run it).
-        func modelEngine(fraction: Int, rounding: String, extra: Int?, block: Int, declared: MatrixArithmetic) -> MatrixArithmetic? {
+        func modelEngine(fraction: Int, rounding: String, extra: Int?, block: Int) -> MatrixArithmetic? {
             // Any recognised rounding: the declaration's field holds the nearest of the two it can
             // say, and the model takes the measured one itself (`modelRounding`).
             guard fraction >= 1, fraction <= acc.mantissaBits, BlockDotModel.Rounding(rawValue: rounding) != nil else { return nil }
@@ -532,7 +532,7 @@ extension Fingerprinter {
             if lowerBound { status = measuredValue >= declared ? .same : .worse } else if measuredValue == declared { status = .same } else {
                 status = measuredValue < declared ? .worse : .better
             }
-            return Finding(parameter: p, measured: measured, declared: "\(declared)", status: status, probe: probe)   // fraction bits
+            return Finding(parameter: p, measured: measured, declared: "\(declared)", status: status, probe: probe)
         }
 
         func compareRounding(_ measured: String, declared: MatrixArithmetic.Rounding, probe: String) -> Finding {

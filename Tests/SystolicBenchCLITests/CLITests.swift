@@ -67,6 +67,17 @@ struct CLITests {
         #expect(written.cases.contains { $0.verdict == .skipped } && written.cases.contains { $0.verdict == .pass })
     }
 
+    /// `fingerprint --types` naming a type the device does not run is a usage error (64) that says
+    /// what it runs, not a silently shorter report; a type it runs gives the report and exit 0.
+    @Test func fingerprintRefusesATypeTheDeviceDoesNotRun() throws {
+        let refused = try Self.run(["fingerprint", "--device", "emulator:tpu-v1", "--types", "bf16"])
+        #expect(refused.status == 64)
+        #expect(refused.stderr.contains("runs no bf16 GEMM with fp32 accumulation"), "\(refused.stderr)")
+        let report = try Self.run(["fingerprint", "--device", "emulator:ada-tensor-core", "--types", "fp8_e4m3"])
+        #expect(report.status == 0)
+        #expect(report.stdout.contains("fp8_e4m3 inputs, fp32 accumulation") && !report.stdout.contains("fp16 inputs"))
+    }
+
     @Test func validateAcceptsShippedSuitesAndRejectsBadOnesWithCode65() throws {
         let ok = try Self.run(["validate", "Suites/gemm.json", "Suites/attention.json", "Suites/networking.json",
                                "Baselines/tolerances.json", "Baselines/emulator-hbm-inference/gemm.json"])
