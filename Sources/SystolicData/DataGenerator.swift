@@ -73,13 +73,7 @@ public struct DataGenerator: Sendable {
             let u = Double(raw(key: key, i) >> 11) * 0x1p-53
             return low + (high - low) * u
         case let .normal(mean, std):
-            var s: UInt64 = 0
-            for j in 0..<3 {
-                let r = raw(key: key, 3 * i + j)
-                s += (r & 0xFFFF) + ((r >> 16) & 0xFFFF) + ((r >> 32) & 0xFFFF) + (r >> 48)
-            }
-            let z = (Double(2 * s) - 786_420) / 131_072
-            return mean + std * z
+            return mean + std * normal(key: key, index: i)
         case let .integer(low, high):
             let span = UInt64(high - low) + 1
             return Double(low + Int(raw(key: key, i) % span))
@@ -104,6 +98,19 @@ public struct DataGenerator: Sendable {
         }
     }
 
+    /// The standard normal draw of element `i` (Irwin–Hall over twelve 16-bit pieces).
+    @inline(__always)
+    static func normal(key: UInt64, index i: Int) -> Double {
+        var s: UInt64 = 0
+        for j in 0..<3 {
+            let r = raw(key: key, 3 * i + j)
+            // The four 16-bit pieces summed two at a time in 32-bit lanes, then the lanes.
+            let pairs = (r & 0x0000_FFFF_0000_FFFF) + ((r >> 16) & 0x0000_FFFF_0000_FFFF)
+            s += (pairs & 0xFFFF_FFFF) + (pairs >> 32)
+        }
+        return (Double(2 * s) - 786_420) / 131_072
+    }
+
     /// A tensor of `type` and `shape` filled from the operand's stream, rounded to nearest-even
     /// with saturation. Elements are encoded straight into the tensor's storage, slices of them
     /// by the cores (each element depends on its index alone): no binary64 copy of the whole
@@ -115,13 +122,40 @@ public struct DataGenerator: Sendable {
             let target = Storage(raw: UnsafeMutableRawBufferPointer(out))
             let slices = count >= 1 << 16 ? 64 : 1
             DispatchQueue.concurrentPerform(iterations: slices) { s in
-                for i in (s * count / slices)..<((s + 1) * count / slices) {
-                    Tensor.store(type.encode(Self.value(pattern, key: key, index: i), overflow: .saturate), at: i, width: width, in: target.raw)
-                }
+                Self.fill((s * count / slices)..<((s + 1) * count / slices), of: type, pattern: pattern, key: key, into: target.raw)
             }
             initialized = count * width
         }
         return Tensor(type: type, shape: shape, storage: storage)
+    }
+
+    /// Elements `range` of a tensor encoded into its storage: the type's encoder and element width
+    /// chosen once, outside the loop (per element, `NumberType.encode` looked them up again).
+    static func fill(_ range: Range<Int>, of type: NumberType, pattern: DataPattern, key: UInt64, into raw: UnsafeMutableRawBufferPointer) {
+        @inline(__always) func each<T: FixedWidthInteger>(_: T.Type, _ encode: (Double) -> UInt32) {
+            @inline(__always) func loop(_ element: (Int) -> Double) {
+                for i in range {
+                    raw.storeBytes(of: T(truncatingIfNeeded: encode(element(i))).littleEndian, toByteOffset: i * MemoryLayout<T>.size, as: T.self)
+                }
+            }
+            // The common patterns with their parameters taken out of the loop; the rest per element.
+            switch pattern {
+            case let .normal(mean, std): loop { mean + std * normal(key: key, index: $0) }
+            case let .uniform(low, high): loop { low + (high - low) * (Double(Self.raw(key: key, $0) >> 11) * 0x1p-53) }
+            default: loop { value(pattern, key: key, index: $0) }
+            }
+        }
+        switch type {
+        case .fp32: each(UInt32.self) { type.encode($0, overflow: .saturate) }
+        case .fp16, .bf16:
+            let format = type.floatFormat!
+            each(UInt16.self) { format.encode($0, overflow: .saturate) }
+        case .fp8_e4m3, .fp8_e5m2:
+            let format = type.floatFormat!
+            each(UInt8.self) { format.encode($0, overflow: .saturate) }
+        case .int8: each(UInt8.self) { type.encode($0, overflow: .saturate) }
+        case .int32: each(UInt32.self) { type.encode($0, overflow: .saturate) }
+        }
     }
 
     /// A storage buffer whose disjoint slices the threads fill.

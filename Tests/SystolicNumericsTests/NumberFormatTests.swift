@@ -61,7 +61,7 @@ struct NumberFormatTests {
     /// (written out here), on every format and overflow mode, for values across the whole double
     /// range: random magnitudes, every rounding tie between neighbours, the edges of the subnormal
     /// range and of overflow, double subnormals, zeros, infinities and NaN.
-    @Test(arguments: [FloatFormat.fp32, .fp16, .bf16, .e4m3fn, .e5m2])
+    @Test(arguments: [FloatFormat.fp32, .fp16, .bf16, .e4m3fn, .e5m2, .e2m3, .e3m2, .e2m1])
     func encodeFromTheBitsMatchesThePlainArithmetic(format f: FloatFormat) {
         func plain(_ value: Double, _ overflow: OverflowMode) -> UInt32 {
             if value.isNaN { return f.encode(.nan, overflow: overflow) }
@@ -94,7 +94,7 @@ struct NumberFormatTests {
             let bits = width > 16 ? (UInt32(i) << UInt32(width - 16)) | UInt32(i & 0xFF) : UInt32(i)
             let (x, y) = (f.decode(bits), f.decode(bits + 1))
             guard x.isFinite, y.isFinite else { continue }
-            values += [x, (x + y) / 2, y]
+            values += [x, (x + y) / 2, ((x + y) / 2).nextUp, ((x + y) / 2).nextDown, y]
         }
         for v in values + values.map({ -$0 }) {
             for overflow in [OverflowMode.saturate, .ieee] {
