@@ -52,13 +52,29 @@ extension SystolicBench {
         @Flag(help: "Measure the device's matrix engines first (as `systolic-bench fingerprint` does) and keep the report in the results.")
         var fingerprint = false
 
+        @Option(help: "Cap the host's kernels (the emulator's and the check's) at avx512, avx2 or portable, to time another machine's path here; every path gives the same bits.")
+        var kernelPath: String?
+
         func validate() throws {
+            if let kernelPath {
+                guard let level = GemmSpeed.pathKeys.firstIndex(of: kernelPath) else {
+                    throw ValidationError("--kernel-path is one of \(GemmSpeed.pathKeys.joined(separator: ", ")), found \(kernelPath)")
+                }
+                guard level <= GemmSpeed.bestPath else {
+                    throw ValidationError("this CPU has no \(GemmSpeed.pathNames[level]) path (its best is \(GemmSpeed.kernelPath))")
+                }
+            }
             guard maxCaseMemory.bytes <= SuiteLoader.Limits.caseBytes else {
                 throw ValidationError("--max-case-memory is at most \(SuiteLoader.Limits.caseBytes) bytes (the loader's limit), found \(maxCaseMemory.bytes)")
             }
         }
 
         func run() throws {
+            guard let kernelPath, let level = GemmSpeed.pathKeys.firstIndex(of: kernelPath) else { return try runOnBestPath() }
+            try GemmSpeed.onPath(level) { try runOnBestPath() }
+        }
+
+        func runOnBestPath() throws {
             let loaded = try SuiteSelection.load(suites)
             let selectedProfile: String? = allProfiles ? nil : profile.name
             if let p = selectedProfile {

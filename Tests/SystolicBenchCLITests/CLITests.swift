@@ -78,6 +78,19 @@ struct CLITests {
         #expect(report.stdout.contains("fp8_e4m3 inputs, fp32 accumulation") && !report.stdout.contains("fp16 inputs"))
     }
 
+    /// `run --kernel-path` takes the bench's path names and refuses others with 64; a capped run
+    /// gives the same results (the bits are the same on every path).
+    @Test func runCapsTheKernelPathOnRequest() throws {
+        let refused = try Self.run(["run", "Suites/gemm.json", "--kernel-path", "avx1024"])
+        #expect(refused.status == 64 && refused.stderr.contains("--kernel-path is one of portable, avx2, avx512"))
+        let dir = temporaryDirectory()
+        let best = dir.appendingPathComponent("best.json").path, portable = dir.appendingPathComponent("portable.json").path
+        #expect(try Self.run(["run", "Suites/attention.json", "--out", best]).status == 0)
+        #expect(try Self.run(["run", "Suites/attention.json", "--kernel-path", "portable", "--out", portable]).status == 0)
+        let digests = { (path: String) in try RunResults.load(path).cases.map { $0.check?.outputDigest } }
+        #expect(try digests(best) == digests(portable))
+    }
+
     @Test func validateAcceptsShippedSuitesAndRejectsBadOnesWithCode65() throws {
         let ok = try Self.run(["validate", "Suites/gemm.json", "Suites/attention.json", "Suites/networking.json",
                                "Baselines/tolerances.json", "Baselines/emulator-hbm-inference/gemm.json"])
