@@ -19,8 +19,8 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from systolic_adapter import (Adapter, Description, NotSupported, Reply, block_scale_columns, decode,  # noqa: E402
-                              encode, gemm_operands, gemm_output, serve, time_repeats)
+from systolic_adapter import (Adapter, block_scale_columns, decode, Description, encode, features_except,  # noqa: E402
+                              gemm_operands, gemm_output, NotSupported, Reply, serve, time_repeats)
 
 GEMM_TYPES = ["fp32", "fp16", "bf16", "fp8_e4m3", "fp8_e5m2", "int8"]
 
@@ -51,13 +51,10 @@ class NumpyDevice(Adapter):
                     "arithmetic": {"accumulator": "fp32", "subnormals": "preserve", "overflow_modes": ["saturate", "ieee"],
                                    "input_types": GEMM_TYPES},
                     "ops": ["gemm"], "peak_ops_per_second": {}},
-            features={"gemm": ["bias", "activation", "scales", "block_scales", "leading_dimensions", "groups", "accumulate_c"],
-                      "attention": []})
+            features={"gemm": features_except("requantization")["gemm"], "attention": []})
 
     def gemm(self, request):
         g = request.spec
-        if g.requantization:
-            raise NotSupported("requantisation is not implemented by this example")
         ops = gemm_operands(request)
         a, b = decode(ops.a, g.a), decode(ops.b, g.b)
         integer = g.a == "int8"

@@ -44,9 +44,9 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 from jax.sharding import Mesh, PartitionSpec  # noqa: E402
 
-from systolic_adapter import (Adapter, Description, NotSupported, Reply, as_ml_dtype, attention_operands,  # noqa: E402
-                              expanded_block_scales, gemm_operands, gemm_output, largest_finite, serve,
-                              time_repeats)
+from systolic_adapter import (Adapter, as_ml_dtype, attention_operands, Description, expanded_block_scales,  # noqa: E402
+                              features_except, gemm_operands, gemm_output, largest_finite, NotSupported, Reply,
+                              serve, time_repeats)
 
 DTYPES = {"fp32": jnp.float32, "fp16": jnp.float16, "bf16": jnp.bfloat16, "fp8_e4m3": jnp.float8_e4m3fn,
           "fp8_e5m2": jnp.float8_e5m2, "int8": jnp.int8, "int32": jnp.int32}
@@ -119,14 +119,12 @@ class JaxDevice(Adapter):
                                    **({"matrix_engine": CPU_ENGINE} if self.backend == "cpu" else {})},
                     "ops": ["gemm", "attention", "collective"],
                     "peak_ops_per_second": {}},  # no published peak, so no utilisation figures
-            features={"gemm": ["bias", "activation", "scales", "block_scales", "leading_dimensions", "groups", "accumulate_c"],
-                      "attention": ["kv_scales", "layout_bshd", "layout_paged"]})
+            # Requantisation (int32 to int8 with scales and zero points) has no framework op.
+            features=features_except("requantization"))
 
     # ---------------------------------------------------------------------------------- GEMM
     def gemm(self, request):
         g = request.spec
-        if g.requantization:
-            raise NotSupported("requantisation (int32 to int8 with scales and zero points) has no JAX op; not implemented")
         ops = gemm_operands(request)
         integer = g.a == "int8"
         accumulate = jnp.int32 if integer else jnp.float32

@@ -34,7 +34,8 @@ import numpy as np
 __all__ = [
     "Adapter", "AdapterError", "Attention", "AttentionOperands", "Collective", "Description", "Gemm",
     "GemmOperands", "NotSupported", "Reply", "RunRequest", "TensorFile", "Timing", "TYPES", "as_ml_dtype",
-    "attention_operands", "block_scale_columns", "decode", "encode", "expanded_block_scales", "gemm_operands",
+    "FEATURES", "attention_operands", "block_scale_columns", "decode", "encode", "expanded_block_scales",
+    "features_except", "gemm_operands",
     "gemm_output",
     "largest_finite", "read_tensor", "serve", "time_repeats",
 ]
@@ -575,6 +576,17 @@ def time_repeats(run: Callable[[], object], timing: Timing, sync: Callable[[obje
 # The adapter and the loop
 # --------------------------------------------------------------------------------------------
 
+# Every protocol-2 feature by op (docs/protocol.md, "hello"); `features_except` for a declaration.
+FEATURES = {"gemm": ["bias", "activation", "scales", "block_scales", "requantization", "leading_dimensions", "groups",
+                     "accumulate_c"],
+            "attention": ["kv_scales", "layout_bshd", "layout_paged"]}
+
+
+def features_except(*left_out: str) -> dict:
+    """Every feature but those named, by op: what an adapter that implements the rest declares."""
+    return {op: [f for f in names if f not in left_out] for op, names in FEATURES.items()}
+
+
 @dataclass
 class Description:
     """What `hello` answers: `device` in the results' device-descriptor format
@@ -619,6 +631,7 @@ def _hello_reply(adapter: Adapter, message: dict) -> dict:
     offered = message.get("protocols") or [message.get("protocol", 1)]
     version = max(v for v in offered if v in PROTOCOLS) if any(v in PROTOCOLS for v in offered) else 1
     d = adapter.describe()
+    adapter._description = d  # what the run requests are held to
     reply = {"type": "hello", "protocol": version, "timer": d.timer, "energy_source": d.energy_source, "device": d.device}
     if version >= 2:
         reply["features"] = d.features
@@ -635,6 +648,14 @@ def handle(adapter: Adapter, message: dict) -> dict:
         return {"type": "error", "id": case_id, "reason": f"unknown request type {kind!r}"}
     try:
         request = RunRequest.parse(message)
+        if request.op == "gemm":
+            # The harness sends only what was declared; a request that uses more is refused here,
+            # so a run method never meets a feature it did not claim.
+            description = getattr(adapter, "_description", None) or adapter.describe()
+            declared = set(description.features.get("gemm", []))
+            missing = [f for f in request.spec.features() if f not in declared]
+            if missing:
+                raise NotSupported(f"the adapter does not declare gemm feature {missing[0]}")
         reply = {"gemm": adapter.gemm, "attention": adapter.attention, "collective": adapter.collective}[request.op](request)
         for role, tf in request.outputs.items():
             if role not in reply.outputs:

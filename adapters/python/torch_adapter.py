@@ -37,9 +37,9 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.distributed as dist  # noqa: E402
 
-from systolic_adapter import (TYPES, Adapter, Description, NotSupported, Reply, attention_operands,  # noqa: E402
-                              expanded_block_scales, gemm_operands, gemm_output, largest_finite, serve,
-                              time_repeats)
+from systolic_adapter import (TYPES, Adapter, attention_operands, Description, expanded_block_scales,  # noqa: E402
+                              features_except, gemm_operands, gemm_output, largest_finite, NotSupported, Reply,
+                              serve, time_repeats)
 
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16, "fp8_e4m3": torch.float8_e4m3fn,
           "fp8_e5m2": torch.float8_e5m2, "int8": torch.int8, "int32": torch.int32}
@@ -208,14 +208,12 @@ class TorchDevice(Adapter):
                                                          "collective": COLLECTIVE_TYPES}},
                     "ops": ["gemm", "attention"] + (["collective"] if self.pool else []),
                     "peak_ops_per_second": {}},  # no published peak, so no utilisation figures
-            features={"gemm": ["bias", "activation", "scales", "block_scales", "leading_dimensions", "groups", "accumulate_c"],
-                      "attention": ["kv_scales", "layout_bshd", "layout_paged"]})
+            # Requantisation (int32 to int8 with scales and zero points) has no framework op.
+            features=features_except("requantization"))
 
     # ---------------------------------------------------------------------------------- GEMM
     def gemm(self, request):
         g = request.spec
-        if g.requantization:
-            raise NotSupported("requantisation (int32 to int8 with scales and zero points) has no PyTorch op; not implemented")
         ops = gemm_operands(request)
         dev = self.device
         a, b = to_torch(ops.a, g.a, dev), to_torch(ops.b, g.b, dev)
