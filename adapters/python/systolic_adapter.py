@@ -34,7 +34,8 @@ import numpy as np
 __all__ = [
     "Adapter", "AdapterError", "Attention", "AttentionOperands", "Collective", "Description", "Gemm",
     "GemmOperands", "NotSupported", "Reply", "RunRequest", "TensorFile", "Timing", "TYPES", "as_ml_dtype",
-    "FEATURES", "attention_operands", "block_scale_columns", "decode", "encode", "expanded_block_scales",
+    "FEATURES", "NARROW_FORMATS", "attention_operands", "decode_e8m0", "decode_narrow", "encode_narrow",
+    "pack_int4", "unpack_int4", "block_scale_columns", "decode", "encode", "expanded_block_scales",
     "features_except", "gemm_operands",
     "gemm_output",
     "largest_finite", "read_tensor", "serve", "time_repeats",
@@ -63,6 +64,7 @@ class FloatFormat:
     exponent_bits: int
     mantissa_bits: int
     has_infinity: bool  # False for OCP E4M3 ("fn"): no infinities, S.1111.111 is NaN
+    finite_only: bool = False  # OCP MX fp6 and fp4: every code a number, no infinity, no NaN
 
     @property
     def bias(self) -> int:
@@ -116,7 +118,7 @@ def _codes(fmt: FloatFormat) -> np.ndarray:
     magnitude = np.where(e == 0, subnormal, normal)
     if fmt.has_infinity:
         magnitude = np.where(e == emask, np.where(m == 0, np.inf, np.nan), magnitude)
-    else:
+    elif not fmt.finite_only:
         magnitude = np.where((e == emask) & (m == mmask), np.nan, magnitude)
     sign = (codes >> (total - 1)) & 1
     return np.where(sign == 1, -magnitude, magnitude)
@@ -215,6 +217,70 @@ def encode(values, name: str, overflow: str = "ieee") -> np.ndarray:
     sign = np.where(np.signbit(rounded), np.uint8(0x80), np.uint8(0))
     nan_code = np.uint8(0x7F if not fmt.has_infinity else 0x7E)
     return np.where(np.isnan(rounded), nan_code, codes | sign).astype(np.uint8)
+
+
+# --------------------------------------------------------------------------------------------
+# Narrow formats of MX, NVFP4 and int4 weights (docs/formats.md), for adapters of chips that take
+# them: element codes one per array element (uint8), values as float64.
+# --------------------------------------------------------------------------------------------
+
+NARROW_FORMATS = {
+    "e2m1": FloatFormat(2, 1, False, finite_only=True),   # fp4: ±{0, 0.5, 1, 1.5, 2, 3, 4, 6}
+    "e2m3": FloatFormat(2, 3, False, finite_only=True),   # fp6: largest 7.5
+    "e3m2": FloatFormat(3, 2, False, finite_only=True),   # fp6: largest 28
+}
+_NARROW_TABLES: dict = {}
+
+
+def _narrow_table(name: str) -> np.ndarray:
+    if name not in _NARROW_TABLES:
+        _NARROW_TABLES[name] = _codes(NARROW_FORMATS[name])
+    return _NARROW_TABLES[name]
+
+
+def decode_narrow(codes: np.ndarray, name: str) -> np.ndarray:
+    """fp4 or fp6 codes (low bits of each byte) to their values."""
+    table = _narrow_table(name)
+    return table[np.asarray(codes, np.uint8) & np.uint8(len(table) - 1)]
+
+
+def encode_narrow(values, name: str) -> np.ndarray:
+    """Values to fp4 or fp6 codes: nearest-even in one rounding, saturating (the formats have no
+    infinity); NaN gives +0 (in MX a NaN is carried by the block's scale)."""
+    fmt = NARROW_FORMATS[name]
+    x = np.asarray(values, np.float64)
+    rounded = _round_to_format(np.where(np.isnan(x), 0.0, x), fmt)
+    table = _narrow_table(name)
+    top = float(table[: len(table) // 2].max())
+    rounded = np.clip(rounded, -top, top)
+    positive = table[: len(table) // 2]
+    codes = np.searchsorted(positive, np.abs(rounded)).astype(np.uint8)   # positive codes ascend
+    sign = np.where(np.signbit(rounded), np.uint8(len(table) // 2), np.uint8(0))
+    return (codes | sign).astype(np.uint8)
+
+
+def decode_e8m0(codes: np.ndarray) -> np.ndarray:
+    """E8M0 scale codes to 2^(code − 127); 0xFF is NaN."""
+    c = np.asarray(codes, np.uint8).astype(np.int32)
+    return np.where(c == 0xFF, np.nan, np.ldexp(1.0, c - 127))
+
+
+def pack_int4(values) -> np.ndarray:
+    """int4 values (−8…7) two per byte, the lower index in the low nibble."""
+    v = np.asarray(values, np.int64).reshape(-1)
+    if v.size and (v.min() < -8 or v.max() > 7):
+        raise ValueError("int4 values lie in -8...7")
+    nibbles = (v & 0xF).astype(np.uint8)
+    if nibbles.size % 2:
+        nibbles = np.append(nibbles, np.uint8(0))
+    return (nibbles[0::2] | (nibbles[1::2] << 4)).astype(np.uint8)
+
+
+def unpack_int4(packed: np.ndarray, count: int) -> np.ndarray:
+    """The first `count` int4 values of a packed buffer, sign-extended."""
+    p = np.asarray(packed, np.uint8)
+    nibbles = np.stack([p & 0xF, p >> 4], axis=-1).reshape(-1)[:count].astype(np.int64)
+    return np.where(nibbles >= 8, nibbles - 16, nibbles)
 
 
 def as_ml_dtype(bits: np.ndarray, name: str) -> np.ndarray:

@@ -75,6 +75,36 @@ class Conversions(unittest.TestCase):
         self.assertEqual([kit.largest_finite(t) for t in ("fp8_e4m3", "fp8_e5m2", "fp16")], [448.0, 57344.0, 65504.0])
 
 
+class NarrowFormats(unittest.TestCase):
+    """fp4, fp6, E8M0 and int4 (docs/formats.md) against the shared narrow vectors, every row."""
+
+    def test_every_code_decodes_as_the_vectors_say(self):
+        with open(os.path.join(VECTORS, "narrow-decode.csv")) as f:
+            table = [line.strip().split(",") for line in f if line.strip() and not line.startswith("#")]
+        self.assertEqual(len(table), 16 + 64 + 64 + 256)
+        for name, code, bits in table:
+            expected = np.array([int(bits, 16)], np.uint32).view(np.float32).astype(np.float64)[0]
+            codes = np.array([int(code, 16)], np.uint8)
+            got = kit.decode_e8m0(codes)[0] if name == "e8m0" else kit.decode_narrow(codes, name)[0]
+            self.assertTrue(got == expected or (np.isnan(got) and np.isnan(expected)), f"{name} {code}: {got} != {expected}")
+
+    def test_encode_equals_the_vectors_saturating(self):
+        table = np.array(rows("narrow-encode.csv"), np.uint64)
+        self.assertGreater(len(table), 15000)
+        values = table[:, 0].astype(np.uint32).view(np.float32).astype(np.float64)
+        for column, name in ((1, "e2m1"), (2, "e2m3"), (3, "e3m2")):
+            got = kit.encode_narrow(values, name)
+            expected = table[:, column].astype(np.uint8)
+            wrong = got != expected
+            self.assertFalse(wrong.any(), f"{name}: {values[wrong][:3]} encode to {got[wrong][:3]}, expected {expected[wrong][:3]}")
+
+    def test_int4_packs_low_nibble_first(self):
+        self.assertEqual(list(kit.pack_int4([1, -1])), [0xF1])
+        self.assertEqual(list(kit.unpack_int4(kit.pack_int4(range(-8, 8)), 16)), list(range(-8, 8)))
+        with self.assertRaises(ValueError):
+            kit.pack_int4([8])
+
+
 class Operands(unittest.TestCase):
     def test_paged_cache_is_gathered_and_the_causal_mask_aligns_bottom_right(self):
         with tempfile.TemporaryDirectory() as d:
