@@ -30,9 +30,9 @@ size_t sb_type_width(sb_type type) {
 }
 
 static int parse_type(const char *s, sb_type *t) {
-    static const char *names[] = {"fp32", "fp16", "bf16", "fp8_e4m3", "fp8_e5m2", "int8", "int32"};
+    static const char *names[] = {"fp32", "fp16", "bf16", "fp8_e4m3", "fp8_e5m2", "int8", "int32", "fp6_e2m3", "fp6_e3m2", "fp4_e2m1"};
     if (!s) return 0;
-    for (int i = 0; i < 7; i++) if (strcmp(s, names[i]) == 0) { *t = (sb_type)i; return 1; }
+    for (int i = 0; i < (int)(sizeof names / sizeof names[0]); i++) if (strcmp(s, names[i]) == 0) { *t = (sb_type)i; return 1; }
     return 0;
 }
 

@@ -278,7 +278,7 @@ public enum GemmCheck {
         let engine = arithmetic.engine(for: g)
         guard engine.products == .exact else { return false }
         let p = engine.fractionBits + 1
-        let narrow: Set<NumberType> = [.fp16, .fp8_e4m3, .fp8_e5m2]
+        let narrow: Set<NumberType> = [.fp16, .fp8_e4m3, .fp8_e5m2, .fp6_e2m3, .fp6_e3m2, .fp4_e2m1]
         if g.k == 1, narrow.contains(g.types.a), narrow.contains(g.types.b), engine.accumulate == .fp32,
            let fa = g.types.a.floatFormat, let fb = g.types.b.floatFormat, fa.mantissaBits + fb.mantissaBits + 2 <= p {
             return true

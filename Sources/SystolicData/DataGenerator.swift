@@ -150,7 +150,7 @@ public struct DataGenerator: Sendable {
         case .fp16, .bf16:
             let format = type.floatFormat!
             each(UInt16.self) { format.encode($0, overflow: .saturate) }
-        case .fp8_e4m3, .fp8_e5m2:
+        case .fp8_e4m3, .fp8_e5m2, .fp6_e2m3, .fp6_e3m2, .fp4_e2m1:
             let format = type.floatFormat!
             each(UInt8.self) { format.encode($0, overflow: .saturate) }
         case .int8: each(UInt8.self) { type.encode($0, overflow: .saturate) }

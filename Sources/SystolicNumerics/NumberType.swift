@@ -12,15 +12,25 @@ public enum NumberType: String, CaseIterable, Sendable, Codable, Hashable {
     case fp8_e5m2
     case int8
     case int32
+    /// OCP MX fp6 E2M3 (bias 1, largest 7.5) and E3M2 (bias 3, largest 28), and fp4 E2M1 (values
+    /// ±{0, 0.5, 1, 1.5, 2, 3, 4, 6}): GEMM input formats only, with no infinity and no NaN
+    /// (docs/formats.md). One code per byte in memory, dumps and tensor files.
+    case fp6_e2m3
+    case fp6_e3m2
+    case fp4_e2m1
 
     /// Bytes per element in memory and in dumps.
     public var byteWidth: Int {
         switch self {
         case .fp32, .int32: return 4
         case .fp16, .bf16: return 2
-        case .fp8_e4m3, .fp8_e5m2, .int8: return 1
+        case .fp8_e4m3, .fp8_e5m2, .int8, .fp6_e2m3, .fp6_e3m2, .fp4_e2m1: return 1
         }
     }
+
+    /// The MX element formats below fp8, which a GEMM takes as inputs only: never an accumulator,
+    /// an output, or attention's or a collective's type.
+    public var isNarrowInput: Bool { self == .fp6_e2m3 || self == .fp6_e3m2 || self == .fp4_e2m1 }
 
     public var isInteger: Bool { self == .int8 || self == .int32 }
 
@@ -32,6 +42,9 @@ public enum NumberType: String, CaseIterable, Sendable, Codable, Hashable {
         case .bf16: return .bf16
         case .fp8_e4m3: return .e4m3fn
         case .fp8_e5m2: return .e5m2
+        case .fp6_e2m3: return .e2m3
+        case .fp6_e3m2: return .e3m2
+        case .fp4_e2m1: return .e2m1
         case .int8, .int32: return nil
         }
     }
@@ -77,6 +90,9 @@ public enum NumberType: String, CaseIterable, Sendable, Codable, Hashable {
         case .bf16: return Double(Float(bitPattern: (bits & 0xFFFF) << 16))
         case .fp8_e4m3: return DecodeTables.e4m3[Int(bits & 0xFF)]
         case .fp8_e5m2: return DecodeTables.e5m2[Int(bits & 0xFF)]
+        case .fp6_e2m3: return DecodeTables.e2m3[Int(bits & 0x3F)]
+        case .fp6_e3m2: return DecodeTables.e3m2[Int(bits & 0x3F)]
+        case .fp4_e2m1: return DecodeTables.e2m1[Int(bits & 0x0F)]
         case .int8: return Double(Int8(truncatingIfNeeded: bits))
         case .int32: return Double(Int32(truncatingIfNeeded: bits))
         }
@@ -106,4 +122,7 @@ enum DecodeTables {
     static let fp16 = (0..<65536).map { FloatFormat.fp16.decode(UInt32($0)) }
     static let e4m3 = (0..<256).map { FloatFormat.e4m3fn.decode(UInt32($0)) }
     static let e5m2 = (0..<256).map { FloatFormat.e5m2.decode(UInt32($0)) }
+    static let e2m3 = (0..<64).map { FloatFormat.e2m3.decode(UInt32($0)) }
+    static let e3m2 = (0..<64).map { FloatFormat.e3m2.decode(UInt32($0)) }
+    static let e2m1 = (0..<16).map { FloatFormat.e2m1.decode(UInt32($0)) }
 }

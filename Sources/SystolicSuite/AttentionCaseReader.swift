@@ -60,8 +60,8 @@ enum AttentionCaseReader {
             p = try typesNode.optionalMember("p")?.choice(NumberType.self) ?? input
             output = try typesNode.optionalMember("output")?.choice(NumberType.self) ?? input
         }
-        for (t, what) in [(input, "input"), (kv, "kv"), (acc, "accumulate"), (p, "p"), (output, "output")] where t.isInteger {
-            throw typesNode.failure("attention \(what) type must be floating point, found \(t.rawValue)")
+        for (t, what) in [(input, "input"), (kv, "kv"), (acc, "accumulate"), (p, "p"), (output, "output")] where t.isInteger || t.isNarrowInput {
+            throw typesNode.failure("attention \(what) type must be floating point, fp8 or wider, found \(t.rawValue)")
         }
         var kScale = 1.0, vScale = 1.0
         if let scales = try node.optionalMember("kv_scales") {

@@ -19,7 +19,11 @@ enum CollectiveCaseReader {
         let ranks = try Sweep.integers(node.member("ranks"), in: 2...64, what: "a rank count")
         let bytesNode = try node.member("bytes")
         let sizes = try Sweep.integers(bytesNode, in: 1...(1 << 34), what: "a byte count")
-        let type = try node.member("type").choice(NumberType.self)
+        let typeNode = try node.member("type")
+        let type = try typeNode.choice(NumberType.self)
+        if type.isNarrowInput {
+            throw typeNode.failure("\(type.rawValue) is a GEMM input format (docs/formats.md), not a collective's type")
+        }
         let reduction = try node.optionalMember("reduction")?.choice(CollectiveCase.Reduction.self) ?? .sum
         let inPlace = try node.optionalMember("in_place")?.bool() ?? false
         let rootNode = try node.optionalMember("root")

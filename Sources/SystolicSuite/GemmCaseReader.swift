@@ -196,7 +196,13 @@ enum GemmCaseReader {
     }
 
     private static func readTypes(_ node: JSONNode) throws(InputFileError) -> GemmCase.Types {
-        if case .string = node.value { return GemmCase.Types(shorthand: try node.choice(NumberType.self)) }
+        if case .string = node.value {
+            let t = try node.choice(NumberType.self)
+            if t.isNarrowInput {
+                throw node.failure("\(t.rawValue) is an input format (docs/formats.md): name the accumulator and output, {\"a\": \"\(t.rawValue)\", \"b\": …, \"output\": …}")
+            }
+            return GemmCase.Types(shorthand: t)
+        }
         try node.rejectUnknownMembers(["a", "b", "accumulate", "output"])
         let a = try node.member("a").choice(NumberType.self)
         let b = try node.member("b").choice(NumberType.self)
@@ -208,9 +214,12 @@ enum GemmCaseReader {
             guard a == .int8, b == .int8 else { throw node.failure("integer GEMM takes int8 inputs, found \(a.rawValue) × \(b.rawValue)") }
             guard acc == .int32 else { throw accNode!.failure(expected: "\"int32\" for int8 inputs") }
         } else {
-            guard acc.floatFormat != nil, acc != .fp8_e4m3, acc != .fp8_e5m2 else {
+            guard acc.floatFormat != nil, acc != .fp8_e4m3, acc != .fp8_e5m2, !acc.isNarrowInput else {
                 throw (accNode ?? node).failure(expected: "an fp32, fp16 or bf16 accumulator")
             }
+        }
+        if output.isNarrowInput {
+            throw try node.member("output").failure("\(output.rawValue) is an input format (docs/formats.md): a GEMM's output is fp32, fp16, bf16, fp8 or an integer type")
         }
         return GemmCase.Types(a: a, b: b, accumulate: acc, output: output)
     }

@@ -95,7 +95,12 @@ TYPES = {
     "fp8_e5m2": ElementType("fp8_e5m2", 1, "u1", FloatFormat(5, 2, True)),
     "int8": ElementType("int8", 1, "i1", None),
     "int32": ElementType("int32", 4, "<i4", None),
+    # OCP MX element formats below fp8 (docs/formats.md): GEMM inputs only, one code per byte.
+    "fp6_e2m3": ElementType("fp6_e2m3", 1, "u1", FloatFormat(2, 3, False, finite_only=True)),
+    "fp6_e3m2": ElementType("fp6_e3m2", 1, "u1", FloatFormat(3, 2, False, finite_only=True)),
+    "fp4_e2m1": ElementType("fp4_e2m1", 1, "u1", FloatFormat(2, 1, False, finite_only=True)),
 }
+_NARROW_NAMES = {"fp6_e2m3": "e2m3", "fp6_e3m2": "e3m2", "fp4_e2m1": "e2m1"}
 
 
 def _element_type(name: str) -> ElementType:
@@ -156,6 +161,8 @@ def decode(bits: np.ndarray, name: str) -> np.ndarray:
         return (bits.view("<u2").astype(np.uint32) << 16).view("<f4").astype(np.float64)
     if name == "fp16":
         return bits.view("<u2").view("<f2").astype(np.float64)
+    if name in _NARROW_NAMES:
+        return decode_narrow(bits.view("u1"), _NARROW_NAMES[name])
     return _table(name)[bits.view("u1")]
 
 
@@ -181,6 +188,8 @@ def encode(values, name: str, overflow: str = "ieee") -> np.ndarray:
         v = np.rint(x) if x.dtype.kind == "f" else x
         return np.clip(v, info.min, info.max).astype(np.dtype(t.raw))
     x = x.astype(np.float64)
+    if name in _NARROW_NAMES:
+        return encode_narrow(x, _NARROW_NAMES[name])   # saturating in either mode: no infinity
     fmt = t.float_format
     if name == "fp32":
         out = x.astype(np.float32)  # correctly rounded by the FPU

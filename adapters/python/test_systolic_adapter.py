@@ -98,6 +98,13 @@ class NarrowFormats(unittest.TestCase):
             wrong = got != expected
             self.assertFalse(wrong.any(), f"{name}: {values[wrong][:3]} encode to {got[wrong][:3]}, expected {expected[wrong][:3]}")
 
+    def test_the_protocol_types_use_the_same_codecs(self):
+        for name, short in (("fp4_e2m1", "e2m1"), ("fp6_e2m3", "e2m3"), ("fp6_e3m2", "e3m2")):
+            codes = np.arange(16 if short == "e2m1" else 64, dtype=np.uint8)
+            self.assertTrue((kit.decode(codes, name) == kit.decode_narrow(codes, short)).all())
+            self.assertTrue((kit.encode(kit.decode(codes, name), name, "ieee") == codes).all(), name)
+        self.assertEqual(kit.decode(kit.encode([100.0], "fp4_e2m1", "ieee"), "fp4_e2m1")[0], 6.0)
+
     def test_int4_packs_low_nibble_first(self):
         self.assertEqual(list(kit.pack_int4([1, -1])), [0xF1])
         self.assertEqual(list(kit.unpack_int4(kit.pack_int4(range(-8, 8)), 16)), list(range(-8, 8)))

@@ -19,7 +19,9 @@
 extern "C" {
 #endif
 
-typedef enum { SB_FP32, SB_FP16, SB_BF16, SB_FP8_E4M3, SB_FP8_E5M2, SB_INT8, SB_INT32 } sb_type;
+/* fp6 E2M3 and E3M2 and fp4 E2M1 (OCP MX element formats, docs/formats.md) are GEMM inputs only,
+ * one code per byte in the low bits. Appended, so earlier values keep their numbers. */
+typedef enum { SB_FP32, SB_FP16, SB_BF16, SB_FP8_E4M3, SB_FP8_E5M2, SB_INT8, SB_INT32, SB_FP6_E2M3, SB_FP6_E3M2, SB_FP4_E2M1 } sb_type;
 
 /* Bytes per element of a type. */
 size_t sb_type_width(sb_type type);
