@@ -28,25 +28,27 @@ struct NarrowInputTests {
          "data": {"a": {"pattern": "uniform", "low": -6, "high": 6}, "b": {"pattern": "uniform", "low": -28, "high": 28}}}
         """
 
-    /// A Blackwell-like configuration with fp6 and fp4 rates: every case passes, its inputs are
-    /// values of their formats, and a preset without them reports them not supported by name.
+    /// The Blackwell-class preset runs fp6 and fp4 (on its fp8 engine, at fp8's and twice fp8's
+    /// rate): every case passes, its inputs are values of their formats, and a preset without
+    /// them reports them not supported by name.
     @Test func narrowGemmsRunOnAConfigurationThatHasThem() throws {
-        var config = try DeviceConfig.preset("b200-tensor-core")
-        config.arithmetic.macsPerCycle["fp6_e2m3"] = 2
-        config.arithmetic.macsPerCycle["fp6_e3m2"] = 2
-        config.arithmetic.macsPerCycle["fp4_e2m1"] = 4
+        let config = try DeviceConfig.preset("b200-tensor-core")
+        #expect(config.arithmetic.rate(.fp4_e2m1) == 2 * (config.arithmetic.rate(.fp8_e4m3) ?? 0))
+        #expect(config.arithmetic.rate(.fp6_e2m3) == config.arithmetic.rate(.fp8_e4m3))
         let suite = try Self.suite(Self.gemms)
         let harness = Harness(device: SystolicEmulator(config: config))
         for c in suite.cases(inProfile: "quick") {
             let r = harness.runCase(c, generator: DataGenerator(seed: suite.seed))
             #expect(r.verdict == Verdict.pass, "\(c.id): \(r.reason ?? "")")
         }
+        // The cases ran on the declared fp8 engine (blocks of 32, two extra bits, toward zero).
+        #expect(config.arithmetic.matrixEngine?.first { $0.inputTypes.contains(.fp4_e2m1) }?.blockSize == 32)
         // The generated inputs are values of their formats (saturated to their range).
         let a = DataGenerator(seed: 7).tensor(caseId: "x", operand: "a", pattern: .normal(mean: 0, std: 3), type: .fp4_e2m1, shape: [1, 64])
         let values = Set((0..<64).map { a.value(at: $0) })
         #expect(values.isSubset(of: Set([0, 0.5, 1, 1.5, 2, 3, 4, 6].flatMap { [$0, -$0] })))
         #expect(values.contains(6) || values.contains(-6), "normal(0, 3) saturates at ±6 somewhere in 64 draws")
-        let plain = Harness(device: SystolicEmulator(config: try DeviceConfig.preset("b200-tensor-core")))
+        let plain = Harness(device: SystolicEmulator(config: try DeviceConfig.preset("h100-tensor-core")))
         let refused = plain.runCase(suite.cases(inProfile: "quick")[0], generator: DataGenerator(seed: 7))
         #expect(refused.verdict == Verdict.notSupported && (refused.reason ?? "").contains("fp4_e2m1"), "\(refused.reason ?? "")")
     }
