@@ -9,6 +9,8 @@ expected (adapters/python/expected-verdicts.json): a case that fails or errors w
 listed, or a listed case whose verdict changed, exits 1, so a regression in the kit, the
 adapters or the harness's rule shows in CI, and so does a framework update that fixes a listed
 difference. Cases not sent (`not_supported`) are counted in the table with their reasons.
+Exit 0 when every verdict is as expected, 1 when one is not, 2 when an argument or a results file
+cannot be read.
 """
 import argparse
 import collections
@@ -26,8 +28,14 @@ lines.append("| adapter | suite | pass | fail | not_supported | error |")
 lines.append("|---|---|---|---|---|---|")
 notes = []
 for run in args.runs:
+    if "=" not in run:
+        parser.error(f"{run!r}: expected NAME=RESULTS.json")
     name, path = run.split("=", 1)
-    results = json.load(open(path))
+    try:
+        results = json.load(open(path))
+    except (OSError, ValueError) as e:
+        print(f"{path}: cannot read the results: {e}", file=sys.stderr)
+        sys.exit(2)
     listed = expected.get(name, {})
     by_suite = collections.defaultdict(collections.Counter)
     for case in results["cases"]:

@@ -70,11 +70,12 @@ extension SystolicBench {
         }
 
         func run() throws {
-            guard let kernelPath, let level = GemmSpeed.pathKeys.firstIndex(of: kernelPath) else { return try runOnBestPath() }
-            try GemmSpeed.onPath(level) { try runOnBestPath() }
+            // Every case on the best kernel path, or all of them under the cap asked for.
+            guard let kernelPath, let level = GemmSpeed.pathKeys.firstIndex(of: kernelPath) else { return try runCases() }
+            try GemmSpeed.onPath(level) { try runCases() }
         }
 
-        func runOnBestPath() throws {
+        func runCases() throws {
             let loaded = try SuiteSelection.load(suites)
             let selectedProfile: String? = allProfiles ? nil : profile.name
             if let p = selectedProfile {

@@ -44,7 +44,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 from jax.sharding import Mesh, PartitionSpec  # noqa: E402
 
-from systolic_adapter import (Adapter, as_ml_dtype, attention_operands, Description, expanded_block_scales,  # noqa: E402
+from systolic_adapter import (TYPES, Adapter, as_ml_dtype, attention_operands, Description, expanded_block_scales,  # noqa: E402
                               features_except, gemm_operands, gemm_output, largest_finite, NotSupported, Reply,
                               serve, time_repeats)
 
@@ -73,7 +73,6 @@ def to_device(bits, name):
 
 
 def to_bits(array, name):
-    from systolic_adapter import TYPES
     return np.asarray(array).view(TYPES[name].raw)
 
 

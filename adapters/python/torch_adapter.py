@@ -27,6 +27,7 @@ kept (measured: a dot of 1e-20·1e-20 gives 4e-40), exp within 2 ulps of fp32 (m
 import argparse
 import multiprocessing
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -176,7 +177,10 @@ class TorchDevice(Adapter):
             # CPU: fork, before any torch thread exists (no re-import). CUDA: spawn, since a forked
             # child cannot initialise CUDA; each rank then holds one GPU and talks NCCL.
             context = multiprocessing.get_context("spawn" if device == "cuda" else "fork")
-            self.init_file = tempfile.mktemp(prefix="systolic-torch-dist-")
+            # The rendezvous file in a directory of our own (mkdtemp: no name another process can
+            # take first), removed at shutdown.
+            self.init_dir = tempfile.mkdtemp(prefix="systolic-torch-dist-")
+            self.init_file = os.path.join(self.init_dir, "rendezvous")
             backend = "nccl" if device == "cuda" else "gloo"
             for rank in range(ranks):
                 parent, child = context.Pipe()
@@ -194,8 +198,8 @@ class TorchDevice(Adapter):
             process.join(timeout=2)
             if process.is_alive():
                 process.kill()
-        if self.pool and os.path.exists(self.init_file):
-            os.unlink(self.init_file)
+        if self.pool:
+            shutil.rmtree(self.init_dir, ignore_errors=True)
 
     def describe(self):
         product = torch.cuda.get_device_name() if self.device == "cuda" else "CPU (ATen, oneDNN)"
