@@ -362,8 +362,8 @@ static int optional_block(json_object *o, const char *key, long long block[2], i
 
 /* By bit position of the SB_GEMM_* and SB_ATTENTION_* flags (sbsdk.h), in the protocol's words. */
 static const char *gemm_feature_names[] = {"bias", "activation", "scales", "block_scales", "requantization", "leading_dimensions", "groups",
-                                           "accumulate_c"};
-#define GEMM_FEATURES 8
+                                           "accumulate_c", "block_formats", "quantizes_a"};
+#define GEMM_FEATURES 10
 static const char *attention_feature_names[] = {"kv_scales", "layout_bshd", "layout_paged"};
 
 /* Looks up input `role` and describes it; *t is untouched (and 1 returned) when the role is absent
@@ -479,6 +479,31 @@ static void handle_gemm(const sb_adapter *adapter, void *context, json_object *r
         gemm.requant_per_channel = json_object_get_boolean(per_channel);
         used |= SB_GEMM_REQUANTIZATION;
     }
+    /* MX or NVFP4 operands: the scheme's blocks of A and B, element types it takes, and where the
+     * device quantises A, the type A travels in. */
+    if (json_object_object_get_ex(g, "block_format", &v)) {
+        const char *scheme = get_string(v, "scheme");
+        json_object *from;
+        gemm.block_scheme = scheme && strcmp(scheme, "mx") == 0 ? SB_BLOCKS_MX : scheme && strcmp(scheme, "nvfp4") == 0 ? SB_BLOCKS_NVFP4 : SB_BLOCKS_NONE;
+        long long block = gemm.block_scheme == SB_BLOCKS_MX ? 32 : 16;
+        int mx_element = gemm.a == SB_FP8_E4M3 || gemm.a == SB_FP8_E5M2 || gemm.a == SB_FP6_E2M3 || gemm.a == SB_FP6_E3M2 || gemm.a == SB_FP4_E2M1;
+        int mx_element_b = gemm.b == SB_FP8_E4M3 || gemm.b == SB_FP8_E5M2 || gemm.b == SB_FP6_E2M3 || gemm.b == SB_FP6_E3M2 || gemm.b == SB_FP4_E2M1;
+        int elements_ok = gemm.block_scheme == SB_BLOCKS_MX ? mx_element && mx_element_b : gemm.a == SB_FP4_E2M1 && gemm.b == SB_FP4_E2M1;
+        if (json_object_object_get_ex(v, "a_from", &from)) {
+            gemm.quantize_a = json_object_is_type(from, json_type_string) && parse_type(json_object_get_string(from), &gemm.a_from) &&
+                              (gemm.a_from == SB_FP32 || gemm.a_from == SB_BF16 || gemm.a_from == SB_FP16);
+            if (!gemm.quantize_a) elements_ok = 0;
+            used |= SB_GEMM_QUANTIZES_A;
+        }
+        if (gemm.block_scheme == SB_BLOCKS_NONE || !elements_ok || !has_block_a || !has_block_b || gemm.block_a[0] != 1 ||
+            gemm.block_a[1] != block || gemm.block_b[0] != block || gemm.block_b[1] != 1 || gemm.k % block != 0) {
+            reply_status(reply, size, "error", id,
+                         "malformed gemm description: block_format (scheme mx or nvfp4 with its element types, blocks [1, 32] and [32, 1] "
+                         "or [1, 16] and [16, 1], K a whole number of blocks, a_from fp32, bf16 or fp16)");
+            return;
+        }
+        used |= SB_GEMM_BLOCK_FORMATS;
+    }
     /* A feature the adapter did not declare is refused, whatever the harness sent. */
     unsigned declared = adapter->protocol >= 2 ? adapter->gemm_features : 0;
     for (int i = 0; i < GEMM_FEATURES; i++) {
@@ -490,11 +515,14 @@ static void handle_gemm(const sb_adapter *adapter, void *context, json_object *r
     }
 
     /* The tensors, each with the type and shape the description implies. */
-    enum { A, B, C_INITIAL, BIAS, SCALE, ZERO_POINT, MULTIPLIER, SHIFT, SCALE_A, SCALE_B, GROUP_SIZES, INPUTS };
-    static const char *roles[INPUTS] = {"a", "b", "c", "bias", "scale", "zero_point", "multiplier", "shift", "scale_a", "scale_b", "group_sizes"};
+    enum { A, B, C_INITIAL, BIAS, SCALE, ZERO_POINT, MULTIPLIER, SHIFT, SCALE_A, SCALE_B, GROUP_SIZES, TENSOR_SCALE_A, TENSOR_SCALE_B, INPUTS };
+    static const char *roles[INPUTS] = {"a", "b", "c", "bias", "scale", "zero_point", "multiplier", "shift", "scale_a", "scale_b", "group_sizes",
+                                        "tensor_scale_a", "tensor_scale_b"};
     long long c_count = gemm.requant_per_channel ? gemm.n : 1, matrices = has_groups ? gemm.groups : gemm.batch;
+    int nvfp4 = gemm.block_scheme == SB_BLOCKS_NVFP4;
     int required[INPUTS] = {1, 1, has_ldc || has_addend, has_bias, gemm.requant != SB_REQUANT_NONE, gemm.requant != SB_REQUANT_NONE,
-                            gemm.requant == SB_REQUANT_FIXED_POINT, gemm.requant == SB_REQUANT_FIXED_POINT, has_block_a, has_block_b, has_groups};
+                            gemm.requant == SB_REQUANT_FIXED_POINT, gemm.requant == SB_REQUANT_FIXED_POINT, has_block_a && !gemm.quantize_a,
+                            has_block_b, has_groups, nvfp4 && !gemm.quantize_a, nvfp4};
     sb_tensor t[INPUTS], c;
     int present[INPUTS];
     memset(t, 0, sizeof t);
@@ -509,7 +537,7 @@ static void handle_gemm(const sb_adapter *adapter, void *context, json_object *r
     if (!describe_tensor(c_spec, &c, why, sizeof why)) { reply_status(reply, size, "error", id, why); return; }
     sb_type bias_type = gemm.a == SB_INT8 ? SB_INT32 : SB_FP32;
     struct { int i; sb_type type; int rank; long long d0, d1, d2; } expect[INPUTS] = {
-        {A, gemm.a, 3, gemm.batch, gemm.m, gemm.lda},
+        {A, gemm.quantize_a ? gemm.a_from : gemm.a, 3, gemm.batch, gemm.m, gemm.lda},
         {B, gemm.b, 3, matrices, gemm.layout_nk ? gemm.n : gemm.k, gemm.ldb},
         {C_INITIAL, has_addend ? addend_type : gemm.output, 3, gemm.batch, gemm.m, gemm.ldc},
         {BIAS, bias_type, 1, gemm.n, 0, 0},
@@ -522,6 +550,8 @@ static void handle_gemm(const sb_adapter *adapter, void *context, json_object *r
         {SCALE_B, SB_FP32, 3, matrices, has_block_b ? (gemm.k + gemm.block_b[0] - 1) / gemm.block_b[0] : 0,
          has_block_b ? (gemm.n + gemm.block_b[1] - 1) / gemm.block_b[1] : 0},
         {GROUP_SIZES, SB_INT32, 1, gemm.groups, 0, 0},
+        {TENSOR_SCALE_A, SB_FP32, 1, 1, 0, 0},
+        {TENSOR_SCALE_B, SB_FP32, 1, 1, 0, 0},
     };
     for (int i = 0; i < INPUTS; i++) {
         if (!present[i]) continue;
@@ -550,6 +580,8 @@ static void handle_gemm(const sb_adapter *adapter, void *context, json_object *r
     gemm.scale_a_blocks = present[SCALE_A] ? &t[SCALE_A] : NULL;
     gemm.scale_b_blocks = present[SCALE_B] ? &t[SCALE_B] : NULL;
     gemm.group_sizes = present[GROUP_SIZES] ? &t[GROUP_SIZES] : NULL;
+    gemm.tensor_scale_a = present[TENSOR_SCALE_A] ? &t[TENSOR_SCALE_A] : NULL;
+    gemm.tensor_scale_b = present[TENSOR_SCALE_B] ? &t[TENSOR_SCALE_B] : NULL;
     call.c_initial = present[C_INITIAL] && has_ldc ? &t[C_INITIAL] : NULL;
     gemm.addend = present[C_INITIAL] && has_addend ? &t[C_INITIAL] : NULL;
     run_timed(adapter, context, request, id, &call, reply, size);

@@ -19,7 +19,7 @@ extension SystolicBench {
         @Option(help: "Shapes MxNxK, comma-separated.")
         var shapes: String = "1024x1024x1024,2048x2048x2048"
 
-        @Option(help: "Input types (shorthand: inputs of that type, fp32 accumulator and output), comma-separated.")
+        @Option(help: "Input types (shorthand: inputs of that type, fp32 accumulator and output), or block-scaled formats (mxfp8: E4M3, mxfp4 and nvfp4: E2M1, both operands quantised by the harness), comma-separated.")
         var types: String = "fp32,bf16"
 
         @Option(help: "Timed repetitions; the median is reported.")
@@ -91,9 +91,20 @@ extension SystolicBench {
                 let dims = shape.split(separator: "x").compactMap { Int($0) }
                 guard dims.count == 3, dims.allSatisfy({ $0 > 0 }) else { throw ValidationError("a shape is MxNxK, found \(shape)") }
                 for name in types.split(separator: ",") {
-                    guard let t = NumberType(rawValue: String(name)), !t.isInteger else { throw ValidationError("unknown float type \(name)") }
+                    let blockFormats: [String: (NumberType, GemmCase.BlockFormat.Scheme)] = ["mxfp8": (.fp8_e4m3, .mx), "mxfp4": (.fp4_e2m1, .mx),
+                                                                                          "nvfp4": (.fp4_e2m1, .nvfp4)]
+                    let format = blockFormats[String(name)]
+                    guard let t = format?.0 ?? NumberType(rawValue: String(name)), !t.isInteger else {
+                        throw ValidationError("unknown float type \(name) (or block format: mxfp8, mxfp4, nvfp4)")
+                    }
                     let types = GemmCase.Types(a: t, b: t, accumulate: .fp32, output: .fp32)
-                    let g = GemmCase(m: dims[0], n: dims[1], k: dims[2], types: types, dataA: .normal(mean: 0, std: 1), dataB: .normal(mean: 0, std: 1))
+                    var g = GemmCase(m: dims[0], n: dims[1], k: dims[2], types: types, dataA: .normal(mean: 0, std: 1), dataB: .normal(mean: 0, std: 1))
+                    if let (_, scheme) = format {
+                        let f = GemmCase.BlockFormat(scheme: scheme)
+                        guard dims[2] % f.blockSize == 0 else { throw ValidationError("\(name) needs K a multiple of \(f.blockSize), found \(dims[2])") }
+                        g.blockFormat = f
+                        g.scales = f.scales
+                    }
                     for preset in presets.split(separator: ",") {
                         let config = try DeviceConfig.preset(String(preset))
                         guard config.arithmetic.rate(t) != nil else { continue }
@@ -105,7 +116,7 @@ extension SystolicBench {
                             }
                             let figures = String(format: "%10.4f %8.1f %12.4f %8.1f", f.deviceSeconds ?? .nan, (f.deviceRate ?? .nan) / 1e9,
                                                  f.referenceSeconds ?? .nan, (f.referenceRate ?? .nan) / 1e9)
-                            print(cell(String(shape), 16) + cell(t.rawValue, 10) + cell(String(preset), 19)
+                            print(cell(String(shape), 16) + cell(format == nil ? t.rawValue : String(name), 10) + cell(String(preset), 19)
                                   + cell(GemmSpeed.pathKeys[level], 11) + figures)
                         }
                     }

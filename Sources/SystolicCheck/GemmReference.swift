@@ -49,6 +49,9 @@ public struct GemmReference: Sendable {
     public static func judged(_ g: GemmCase, _ inputs: GemmInputs) -> GemmReference {
         let packed = inputs.packed(g)
         guard let scales = packed.blockScales, g.scales.isBlocked else { return compute(g.packed, packed) }
+        // MX and NVFP4 operands whose scaled elements are exact in fp32: Σ (sa·a)(sb·b) over all of
+        // K in one fp64 chain, within (K − 1)·u₆₄·S of exact (a tighter sum than the groups').
+        if let plain = packed.dequantisedBlockFormat(g) { return compute(GemmInputs.dequantisedCase(g.packed), plain) }
         var sub = g.packed
         sub.scales = GemmCase.Scales()
         var value = [Double](repeating: 0, count: g.batch * g.m * g.n)

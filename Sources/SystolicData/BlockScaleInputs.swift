@@ -11,6 +11,10 @@ public struct BlockScaleInputs: Sendable {
     public var b: Tensor?
     /// The K extent of one quantisation group.
     public let group: Int
+    /// NVFP4's fp32 tensor scales of A and B (1 for MX and for drawn scales): the sum of a
+    /// block-scaled GEMM is multiplied by their product after the groups are summed.
+    public var tensorA: Double = 1
+    public var tensorB: Double = 1
     let perTensorA: Double
     let perTensorB: Double
     let blockA: GemmCase.ScaleBlocks?
@@ -19,7 +23,7 @@ public struct BlockScaleInputs: Sendable {
     let gridB: (rows: Int, cols: Int)
 
     init?(_ g: GemmCase, caseId: String, generator: DataGenerator) {
-        guard let group = g.scales.group else { return nil }
+        guard let group = g.scales.group, g.blockFormat == nil else { return nil }
         self.group = group
         perTensorA = g.scales.a; perTensorB = g.scales.b
         blockA = g.scales.blockA; blockB = g.scales.blockB
@@ -36,11 +40,14 @@ public struct BlockScaleInputs: Sendable {
     }
 
     /// Block scales received as tensors (an adapter's side of the protocol): `a` [batch, ⌈M/rows⌉,
-    /// ⌈K/cols⌉] and `b` [matrices of B, ⌈K/rows⌉, ⌈N/cols⌉], fp32, for `g`'s block shapes.
-    public init?(_ g: GemmCase, a: Tensor?, b: Tensor?) {
+    /// ⌈K/cols⌉] and `b` [matrices of B, ⌈K/rows⌉, ⌈N/cols⌉], fp32, for `g`'s block shapes, and
+    /// NVFP4's tensor scales (1 when absent).
+    public init?(_ g: GemmCase, a: Tensor?, b: Tensor?, tensorA: Double = 1, tensorB: Double = 1) {
         guard let group = g.scales.group else { return nil }
         self.init(a: a, b: b, group: group, perTensorA: g.scales.a, perTensorB: g.scales.b, blockA: g.scales.blockA,
                   blockB: g.scales.blockB, gridA: g.scales.blockA?.grid(g.m, g.k) ?? (1, 1), gridB: g.scales.blockB?.grid(g.k, g.n) ?? (1, 1))
+        self.tensorA = tensorA
+        self.tensorB = tensorB
     }
 
     private init(a: Tensor?, b: Tensor?, group: Int, perTensorA: Double, perTensorB: Double, blockA: GemmCase.ScaleBlocks?,
@@ -53,9 +60,15 @@ public struct BlockScaleInputs: Sendable {
     /// requires there) and its own matrix of B scales.
     public func expert(_ e: Int, firstRow: Int, rows: Int) -> BlockScaleInputs {
         let rowsA = blockA == nil ? gridA : (rows: rows, cols: gridA.cols)
-        return BlockScaleInputs(a: a?.rows(firstRow, firstRow + rows), b: b.map { matrix($0, e) }, group: group, perTensorA: perTensorA,
-                                perTensorB: perTensorB, blockA: blockA, blockB: blockB, gridA: rowsA, gridB: gridB)
+        var out = BlockScaleInputs(a: a?.rows(firstRow, firstRow + rows), b: b.map { matrix($0, e) }, group: group, perTensorA: perTensorA,
+                                   perTensorB: perTensorB, blockA: blockA, blockB: blockB, gridA: rowsA, gridB: gridB)
+        out.tensorA = tensorA
+        out.tensorB = tensorB
+        return out
     }
+
+    /// The product of the tensor scales, as the device's epilogue multiplies by it (1 unless NVFP4).
+    public var tensorProduct: Double { tensorA * tensorB }
 
     /// Matrix `e` of a [matrices, rows, cols] tensor, as a [1, rows, cols] one.
     private func matrix(_ t: Tensor, _ e: Int) -> Tensor {

@@ -35,6 +35,13 @@ public struct GemmInputs: Sendable {
     public init(_ gemm: GemmCase, caseId: String, generator: DataGenerator) {
         let bMatrices = gemm.groups?.count ?? gemm.batch
         let bShape = gemm.layoutB == .kn ? [bMatrices, gemm.k, gemm.n] : [bMatrices, gemm.n, gemm.k]
+        if let format = gemm.blockFormat {
+            // Block-scaled operands: drawn unquantised and quantised by the scheme (packed rows,
+            // no addend: the loader allows nothing else).
+            self = Self.blockScaled(gemm, format, caseId: caseId, generator: generator)
+            epilogue = EpilogueInputs(gemm, caseId: caseId, generator: generator)
+            return
+        }
         if case let .cancelling(stdA) = gemm.dataA, case let .cancelling(stdB) = gemm.dataB {
             self = Self.cancelling(gemm, stdA: stdA, stdB: stdB, caseId: caseId, generator: generator)
         } else {

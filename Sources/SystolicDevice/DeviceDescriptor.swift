@@ -87,8 +87,16 @@ public struct DeclaredArithmetic: Sendable, Codable, Equatable {
     /// accumulate type (block size, alignment, rounding, promotion, subnormals, C's place); a GEMM
     /// whose types no entry names is judged by `accumulator` and `subnormals` (docs/arithmetic.md).
     public var matrixEngine: [MatrixArithmetic]?
+    /// How the device rounds the scales of block-scaled operands it quantises itself (an MX or
+    /// NVFP4 case's A, `a_from`): judged by it, so a device rounding otherwise than it declares
+    /// fails (docs/formats.md). Absent: the specifications' own, floor (MX) and nearest (NVFP4).
+    public var scaleRounding: ScaleRoundings?
+
+    /// The scale roundings the device is judged by.
+    public var declaredScaleRounding: ScaleRoundings { scaleRounding ?? ScaleRoundings() }
 
     enum CodingKeys: String, CodingKey {
+        case scaleRounding = "scale_rounding"
         case accumulator, subnormals
         case overflowModes = "overflow_modes"
         case inputTypes = "input_types"
@@ -98,7 +106,9 @@ public struct DeclaredArithmetic: Sendable, Codable, Equatable {
     }
 
     public init(accumulator: NumberType, subnormals: Subnormals, overflowModes: [OverflowMode], inputTypes: [NumberType],
-                inputTypesByOp: [String: [NumberType]]? = nil, expUlps: Double? = nil, matrixEngine: [MatrixArithmetic]? = nil) {
+                inputTypesByOp: [String: [NumberType]]? = nil, expUlps: Double? = nil, matrixEngine: [MatrixArithmetic]? = nil,
+                scaleRounding: ScaleRoundings? = nil) {
+        self.scaleRounding = scaleRounding
         self.accumulator = accumulator; self.subnormals = subnormals; self.overflowModes = overflowModes
         self.inputTypes = inputTypes; self.inputTypesByOp = inputTypesByOp; self.expUlps = expUlps
         self.matrixEngine = matrixEngine
@@ -119,6 +129,7 @@ public struct DeclaredArithmetic: Sendable, Codable, Equatable {
         inputTypesByOp = try c.decodeIfPresent([String: [NumberType]].self, forKey: .inputTypesByOp)
         expUlps = try c.decodeIfPresent(Double.self, forKey: .expUlps)
         matrixEngine = try c.decodeIfPresent([MatrixArithmetic].self, forKey: .matrixEngine)
+        scaleRounding = try c.decodeIfPresent(ScaleRoundings.self, forKey: .scaleRounding)
         if let problem = matrixEngineProblem {
             throw DecodingError.dataCorruptedError(forKey: .matrixEngine, in: c, debugDescription: problem)
         }

@@ -65,12 +65,16 @@ public struct DeviceConfig: Sendable, Codable, Equatable {
         /// The matrix engine's arithmetic per input type (declared arithmetic v2, docs/arithmetic.md),
         /// run bit for bit by `BlockFMA`; types it does not name use the plain fp32 datapath.
         public var matrixEngine: [MatrixArithmetic]?
+        /// How the chip rounds the scales of block-scaled operands it quantises itself (MX and
+        /// NVFP4 activations, docs/formats.md); absent: the specifications' own (floor, nearest).
+        public var scaleRounding: ScaleRoundings?
 
         enum CodingKeys: String, CodingKey {
             case accumulator, subnormals
             case macsPerCycle = "macs_per_pe_per_cycle"
             case overflowModes = "overflow_modes"
             case matrixEngine = "matrix_engine"
+            case scaleRounding = "scale_rounding"
         }
 
         public init(macsPerCycle: [String: Int], accumulator: NumberType = .fp32,

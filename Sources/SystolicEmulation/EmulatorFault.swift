@@ -60,6 +60,17 @@ public enum EmulatorFault: Sendable, Hashable {
     /// Block scales: every block takes the scales of its row's (A) or column's (B) first K group,
     /// as a kernel that loads the scales once per tile instead of once per group would.
     case blockScalesFirstGroup
+    /// Block-scaled activations the device quantises (`a_from`): scales rounded the other way
+    /// than declared (rceil for floor or even, floor for rceil; up for nearest, nearest for up).
+    case undeclaredScaleRounding
+    /// MX: the E8M0 NaN scale (0xFF) decoded as an ordinary exponent, 2^128, which is +inf in
+    /// fp32, so its block's products come out infinite (or NaN where they are zero) instead of NaN.
+    case scaleNaNAsNumber
+    /// fp4 elements stored two per byte unpacked high nibble first: each even-indexed element of
+    /// storage exchanged with the odd one after it.
+    case swappedNibbles
+    /// NVFP4: the sum is never multiplied by the two fp32 tensor scales.
+    case ignoresTensorScale
     /// Strided rows read and written as if packed: lda, ldb and ldc are ignored.
     case ignoresLeadingDimension
     /// The epilogue's bias vector is never added.
@@ -108,6 +119,10 @@ public enum EmulatorFault: Sendable, Hashable {
         ("activation-before-bias", .activationBeforeBias, "the epilogue applies the activation before adding the bias"),
         ("ignores-scales", .ignoresScales, "per-tensor scales (fp8 dequantisation, output scale) are not applied"),
         ("block-scales-first-group", .blockScalesFirstGroup, "fp8 block scales: every K group scaled by the first group's scales"),
+        ("scale-rounding-undeclared", .undeclaredScaleRounding, "block-scaled activations quantised with the other scale rounding than the one declared"),
+        ("e8m0-nan-as-number", .scaleNaNAsNumber, "MX: the E8M0 scale 0xFF read as the number 2^128 instead of NaN"),
+        ("swapped-nibbles", .swappedNibbles, "fp4 elements unpacked high nibble first: neighbouring elements exchanged"),
+        ("ignores-tensor-scale", .ignoresTensorScale, "NVFP4: the fp32 tensor scales are never applied"),
         ("ignores-leading-dimension", .ignoresLeadingDimension, "strided matrices read and written as if packed (lda, ldb, ldc ignored)"),
         ("ignores-bias", .ignoresBias, "the epilogue's bias vector is never added"),
         ("misrouted-groups", .misroutedGroups, "grouped GEMMs: each expert's rows meet the next expert's weights"),

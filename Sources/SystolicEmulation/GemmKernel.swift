@@ -40,6 +40,9 @@ package enum GemmKernel {
         /// A declared block-FMA engine (docs/arithmetic.md): it computes every sum, in k order,
         /// blocks of consecutive k, the accumulator carried through the K-tiles as an MMA chain does.
         var engine: BlockFMA?
+        /// MX and NVFP4 on the plain datapath through dequantised operands (`blockScaledFloat`);
+        /// false runs them group by group, the definition the fast path is tested against.
+        var dequantisesBlockFormats = true
         /// Worker threads; the outputs are the same bits for any count.
         var threads = ProcessInfo.processInfo.activeProcessorCount
 
@@ -49,13 +52,15 @@ package enum GemmKernel {
     }
 
     /// The vector unit's epilogue on the fp32 sums, in order: the per-tensor scales as one fp32
-    /// multiply by fp32(scale_a·scale_b/scale_out) (the factor formed in binary64, rounded once),
+    /// multiply by fp32(scale_a·scale_b/scale_out) (NVFP4: fp32(tensor_a·tensor_b/scale_out)) (the factor formed in binary64, rounded once),
     /// y = that + bias (fp32 add), then the activation in fp32 (relu: y > 0 ? y : +0; GELU by
     /// `VectorMath.gelu`, its named form).
-    static func applyEpilogue(_ sums: inout [Float], _ g: GemmCase, _ bias: Tensor?, _ behaviour: Behaviour) {
-        let biases = bias.map { b in (0..<g.n).map { Float(b.value(at: $0)) } }
-        // Block scales were applied group by group (`blockScaledFloat`); only the output scale is left.
-        let factor = g.scales.isBlocked ? 1 / g.scales.output : g.scales.a * g.scales.b / g.scales.output
+    static func applyEpilogue(_ sums: inout [Float], _ g: GemmCase, _ inputs: GemmInputs, _ behaviour: Behaviour) {
+        let biases = inputs.epilogue?.bias.map { b in (0..<g.n).map { Float(b.value(at: $0)) } }
+        // Block scales were applied group by group (`blockScaledFloat`); the output scale is left,
+        // and NVFP4's tensor scales (as cuBLAS takes them: in alpha).
+        let tensorScales = inputs.blockScales?.tensorProduct ?? 1
+        let factor = g.scales.isBlocked ? tensorScales / g.scales.output : g.scales.a * g.scales.b / g.scales.output
         if factor != 1 && !behaviour.ignoresScales {
             let f = Float(factor)
             for i in sums.indices { sums[i] *= f }
@@ -135,7 +140,7 @@ package enum GemmKernel {
             }
         } else {
             var sums = float(g, inputs, behaviour: behaviour)
-            if g.bias || g.activation != .none || !g.scales.isUnit { applyEpilogue(&sums, g, inputs.epilogue?.bias, behaviour) }
+            if g.bias || g.activation != .none || !g.scales.isUnit { applyEpilogue(&sums, g, inputs, behaviour) }
             if g.types.output == .fp32, behaviour.output == .declared, g.overflow == .ieee || !sums.contains(where: \.isInfinite) {
                 // An fp32 accumulator into an fp32 output converts exactly: copy the bits.
                 c = Tensor(type: .fp32, shape: [g.batch, g.m, g.n], storage: sums.withUnsafeBytes { Array($0) })
@@ -291,6 +296,14 @@ package enum GemmKernel {
     /// groups in order.
     private static func blockScaledFloat(_ g: GemmCase, _ inputs: GemmInputs, behaviour: Behaviour) -> [Float] {
         guard let scales = inputs.blockScales else { preconditionFailure("a block-scaled case without its scales") }
+        if behaviour.dequantisesBlockFormats, behaviour.isPlain, !behaviour.transposedTile, !behaviour.ignoresScales, !behaviour.blockScalesFirstGroup,
+           let plain = inputs.dequantisedBlockFormat(g) {
+            // MX and NVFP4 on the plain datapath: the same bits as the groups below, at the fast
+            // kernel's speed (`dequantisedBlockFormat` says why).
+            var inner = behaviour
+            inner.kTile = min(behaviour.kTile, scales.group)
+            return fastFloat(GemmInputs.dequantisedCase(g), plain, behaviour: inner)
+        }
         var sub = g
         sub.scales = GemmCase.Scales()
         var inner = behaviour

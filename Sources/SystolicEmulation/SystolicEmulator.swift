@@ -88,7 +88,7 @@ public struct SystolicEmulator: DeviceAdapter {
     }
 
     /// Version of the numeric and timing model; it changes whenever any output bit or figure would.
-    public static let modelVersion = "2.8.0"
+    public static let modelVersion = "2.9.0"
 
     public var descriptor: DeviceDescriptor {
         var peaks: [String: Double] = [:]
@@ -98,7 +98,8 @@ public struct SystolicEmulator: DeviceAdapter {
             driverVersion: Self.modelVersion, kind: "emulator",
             arithmetic: DeclaredArithmetic(accumulator: config.arithmetic.accumulator, subnormals: config.arithmetic.subnormals,
                                            overflowModes: config.arithmetic.overflowModes, inputTypes: config.arithmetic.inputTypes,
-                                           expUlps: config.vectorUnit.expUlps, matrixEngine: config.arithmetic.matrixEngine),
+                                           expUlps: config.vectorUnit.expUlps, matrixEngine: config.arithmetic.matrixEngine,
+                                           scaleRounding: config.arithmetic.scaleRounding),
             ops: config.chips.count > 1 ? ["gemm", "attention", "collective"] : ["gemm", "attention"],
             array: ArrayGeometry(rows: config.array.rows, cols: config.array.cols, dataflow: config.array.dataflow.rawValue,
                                  clockHz: config.clockHz),
@@ -145,7 +146,7 @@ public struct SystolicEmulator: DeviceAdapter {
         if faults.contains(.cachedResult), let cached = cache?.lookup(g) {
             return DeviceOutput(tensors: [g.output.role: cached], metrics: metrics(g, cost))
         }
-        var inputs = inputs
+        var inputs = blockFormatted(g, inputs)
         if faults.contains(.ignoresBias) { inputs.epilogue?.bias = nil }
         if faults.contains(.batchesShareWeights), g.batch > 1, g.groups == nil {
             // Batch 0's weights, whatever the batch: a B batch stride of zero.
@@ -172,6 +173,39 @@ public struct SystolicEmulator: DeviceAdapter {
         if faults.contains(.wrongOutputShape) { c = Tensor(type: c.type, shape: [c.shape[0], c.count / max(c.shape[0], 1)], storage: c.storage) }
         cache?.store(g, c)
         return DeviceOutput(tensors: [g.output.role: c], metrics: metrics(g, cost))
+    }
+
+    /// A block-scaled case's inputs as this chip reads them: A quantised by the declared scale
+    /// rounding where the chip quantises it (`a_from`), then the faults that live in reading
+    /// block-scaled operands.
+    private func blockFormatted(_ g: GemmCase, _ inputs: GemmInputs) -> GemmInputs {
+        guard let format = g.blockFormat else { return inputs }
+        let declared = config.arithmetic.scaleRounding ?? ScaleRoundings()
+        var out = inputs.quantisingA(g, rounding: faults.contains(.undeclaredScaleRounding) ? declared.flipped : declared)
+        if faults.contains(.swappedNibbles) {
+            func swapped(_ t: Tensor) -> Tensor {
+                guard t.type == .fp4_e2m1 else { return t }
+                var bytes = t.storage
+                for i in stride(from: 0, to: bytes.count - 1, by: 2) { bytes.swapAt(i, i + 1) }
+                return Tensor(type: t.type, shape: t.shape, storage: bytes)
+            }
+            out.a = swapped(out.a)
+            out.b = swapped(out.b)
+        }
+        if faults.contains(.scaleNaNAsNumber), format.scheme == .mx, var scales = out.blockScales {
+            func asNumber(_ t: Tensor?) -> Tensor? {
+                t.map { t in Tensor(type: .fp32, shape: t.shape, values: (0..<t.count).map { t.value(at: $0).isNaN ? .infinity : t.value(at: $0) },
+                                    overflow: .ieee) }
+            }
+            scales.a = asNumber(scales.a)
+            scales.b = asNumber(scales.b)
+            out.blockScales = scales
+        }
+        if faults.contains(.ignoresTensorScale) {
+            out.blockScales?.tensorA = 1
+            out.blockScales?.tensorB = 1
+        }
+        return out
     }
 
     /// A GEMM over strided rows: the DMA reads each row of A and B at its leading dimension, the
@@ -352,6 +386,7 @@ public struct SystolicEmulator: DeviceAdapter {
             case .ignoresScales: b.ignoresScales = true
             case .activationBeforeBias: b.activationBeforeBias = true
             case .blockScalesFirstGroup: b.blockScalesFirstGroup = true
+            case .undeclaredScaleRounding, .scaleNaNAsNumber, .swappedNibbles, .ignoresTensorScale: break  // on the inputs (`blockFormatted`)
             case .ignoresAddend: b.ignoresAddend = true
             case .cachedResult, .wrongOutputShape, .ignoresLeadingDimension, .ignoresBias, .misroutedGroups, .batchesShareWeights,
                  .attentionDefaultScale, .causalOffByOne, .causalTopLeft, .softmaxWithoutMax, .gqaHeadModulo,

@@ -4,7 +4,7 @@
  * subnormals preserved), sums in the weight-stationary order of a 128-row array (two 8-bit
  * products per PE per cycle), and implements every GEMM feature of protocol 2 with a plain loop
  * (bias, activations, per-tensor and block scales, int8 requantisation in both schemes, leading
- * dimensions, grouped GEMMs), so its GEMM outputs are the reference emulator's bit for bit;
+ * dimensions, grouped GEMMs, MX and NVFP4 operands, quantising an MX or NVFP4 A itself), so its GEMM outputs are the reference emulator's bit for bit;
  * attention flash-style in fp32 as the reference device computes it (its exp, K-tiles and P
  * rounding), and collectives over ranks simulated in one process by the reference device's
  * algorithms: every output the emulator's, bit for bit, which shows that the protocol carries every
@@ -31,15 +31,17 @@ static const char *device_json =
     "{\"name\": \"example-c-cpu\", \"vendor\": \"SystolicBench example\", \"product\": \"C CPU adapter on the SDK\","
     " \"driver_version\": \"1.0.0\", \"kind\": \"hardware\","
     " \"arithmetic\": {\"accumulator\": \"fp32\", \"subnormals\": \"preserve\", \"overflow_modes\": [\"saturate\", \"ieee\"],"
-    "  \"input_types\": [\"fp32\", \"fp16\", \"bf16\", \"fp8_e4m3\", \"fp8_e5m2\", \"int8\", \"int32\"], \"exp_ulps\": 1,"
-    "  \"input_types_by_op\": {\"gemm\": [\"fp32\", \"fp16\", \"bf16\", \"fp8_e4m3\", \"fp8_e5m2\", \"int8\"],"
+    "  \"input_types\": [\"fp32\", \"fp16\", \"bf16\", \"fp8_e4m3\", \"fp8_e5m2\", \"int8\", \"int32\", \"fp6_e2m3\", \"fp6_e3m2\", \"fp4_e2m1\"],"
+    "  \"exp_ulps\": 1, \"scale_rounding\": {\"mx\": \"floor\", \"nvfp4\": \"nearest\"},"
+    "  \"input_types_by_op\": {\"gemm\": [\"fp32\", \"fp16\", \"bf16\", \"fp8_e4m3\", \"fp8_e5m2\", \"int8\", \"fp6_e2m3\", \"fp6_e3m2\", \"fp4_e2m1\"],"
     "   \"attention\": [\"fp32\", \"fp16\", \"bf16\", \"fp8_e4m3\", \"fp8_e5m2\"],"
     "   \"collective\": [\"fp32\", \"fp16\", \"bf16\", \"int8\", \"int32\"]}},"
     " \"ops\": [\"gemm\", \"attention\", \"collective\"], \"array\": {\"rows\": 128, \"cols\": 128, \"dataflow\": \"weight_stationary\", \"clock_hz\": 1e9},"
     " \"peak_ops_per_second\": {\"fp32\": 1e10, \"fp16\": 1e10, \"bf16\": 1e10, \"fp8_e4m3\": 1e10, \"fp8_e5m2\": 1e10, \"int8\": 1e10}}";
 
-/* The floating-point types this example implements. */
+/* The floating-point types this example implements (fp6 and fp4 as GEMM inputs only). */
 static int is_float(sb_type t) { return t == SB_FP32 || t == SB_BF16 || t == SB_FP16 || t == SB_FP8_E4M3 || t == SB_FP8_E5M2; }
+static int is_narrow(sb_type t) { return t == SB_FP6_E2M3 || t == SB_FP6_E3M2 || t == SB_FP4_E2M1; }
 
 /* The OCP 8-bit formats (OCP Microscaling Formats (MX) v1.0, 5.3): E4M3 (bias 7, no infinity,
  * S.1111.111 is NaN, largest 448) and E5M2 (bias 15, IEEE-like infinities and NaNs, largest 57344). */
@@ -85,6 +87,45 @@ static uint8_t fp8_encode(double value, fp8_format f, int saturate) {
     return sign | (uint8_t)((re + bias) << f.mantissa_bits) | (significand & mmask);
 }
 
+/* The MX element formats below fp8 (OCP MX v1.0, 5.3.2 and 5.3.3): E2M3 (bias 1, largest 7.5),
+ * E3M2 (bias 3, largest 28), E2M1 (bias 1, largest 6); every code a number (no infinity or NaN),
+ * the sign above the exponent. */
+typedef struct { int exponent_bits, mantissa_bits; } narrow_format;
+static const narrow_format E2M3 = {2, 3}, E3M2 = {3, 2}, E2M1 = {2, 1};
+
+static narrow_format narrow_of(sb_type t) { return t == SB_FP6_E2M3 ? E2M3 : t == SB_FP6_E3M2 ? E3M2 : E2M1; }
+
+static float narrow_decode(uint8_t bits, narrow_format f) {
+    int bias = (1 << (f.exponent_bits - 1)) - 1, width = f.exponent_bits + f.mantissa_bits;
+    int e = (bits >> f.mantissa_bits) & ((1 << f.exponent_bits) - 1), m = bits & ((1 << f.mantissa_bits) - 1);
+    float magnitude = e == 0 ? ldexpf((float)m, 1 - bias - f.mantissa_bits) : ldexpf((float)(m | (1 << f.mantissa_bits)), e - bias - f.mantissa_bits);
+    return (bits >> width) & 1 ? -magnitude : magnitude;
+}
+
+/* Nearest, ties to even, saturating to the largest value (there is nothing else to go to); a NaN
+ * gives +0 (in MX a NaN is carried by the block's scale). */
+static uint8_t narrow_encode(double value, narrow_format f) {
+    int bias = (1 << (f.exponent_bits - 1)) - 1, width = f.exponent_bits + f.mantissa_bits, min_exponent = 1 - bias;
+    uint8_t max_bits = (uint8_t)((1 << width) - 1), mmask = (uint8_t)((1 << f.mantissa_bits) - 1);
+    if (isnan(value)) return 0;
+    uint8_t sign = signbit(value) ? (uint8_t)(1 << width) : 0;
+    double a = fabs(value), max_finite = narrow_decode(max_bits, f);
+    if (a == 0) return sign;
+    if (a >= max_finite) return sign | max_bits;
+    int e;
+    frexp(a, &e);
+    e = e - 1 < min_exponent ? min_exponent : e - 1;
+    double rounded = ldexp(nearbyint(ldexp(a, f.mantissa_bits - e)), e - f.mantissa_bits);
+    if (rounded >= max_finite) return sign | max_bits;
+    if (rounded == 0) return sign;
+    int re;
+    frexp(rounded, &re);
+    re -= 1;
+    if (re < min_exponent) return sign | (uint8_t)ldexp(rounded, f.mantissa_bits - min_exponent);
+    uint8_t significand = (uint8_t)ldexp(rounded, f.mantissa_bits - re);
+    return sign | (uint8_t)((re + bias) << f.mantissa_bits) | (significand & mmask);
+}
+
 static float load_float(const void *base, size_t i, sb_type t) {
     uint32_t bits;
     switch (t) {
@@ -99,6 +140,7 @@ static float load_float(const void *base, size_t i, sb_type t) {
     }
     case SB_FP8_E4M3: return fp8_decode(((const uint8_t *)base)[i], E4M3);
     case SB_FP8_E5M2: return fp8_decode(((const uint8_t *)base)[i], E5M2);
+    case SB_FP6_E2M3: case SB_FP6_E3M2: case SB_FP4_E2M1: return narrow_decode(((const uint8_t *)base)[i], narrow_of(t));
     default: return 0;
     }
     float f;
@@ -284,6 +326,116 @@ static void store_output(const sb_gemm *g, sb_tensor *c, size_t out, float total
     }
 }
 
+/* Block-scaled quantisation of an A the device quantises itself (docs/formats.md), as this device
+ * declares it: MX scales rounded by the specification's floor, NVFP4's E4M3 scales to nearest. */
+enum { MX_FLOOR, MX_RCEIL, MX_EVEN };
+static const int mx_rounding = MX_FLOOR, nvfp4_round_up = 0;
+
+static int binade(double x) { int e; frexp(x, &e); return e - 1; }
+
+/* An MX element type's largest value, emax (its exponent) and fraction bits. */
+static double element_max(sb_type t) {
+    switch (t) {
+    case SB_FP8_E4M3: return 448; case SB_FP8_E5M2: return 57344; case SB_FP6_E2M3: return 7.5; case SB_FP6_E3M2: return 28; default: return 6;
+    }
+}
+static int element_mantissa(sb_type t) { return t == SB_FP8_E4M3 || t == SB_FP6_E2M3 ? 3 : t == SB_FP4_E2M1 ? 1 : 2; }
+static int element_min_exponent(sb_type t) {
+    return t == SB_FP8_E4M3 ? -6 : t == SB_FP8_E5M2 ? -14 : t == SB_FP6_E3M2 ? -2 : 0;
+}
+static float element_value(double v, sb_type t) {
+    if (t == SB_FP8_E4M3 || t == SB_FP8_E5M2) {
+        uint8_t code = fp8_encode(v, t == SB_FP8_E4M3 ? E4M3 : E5M2, 1);
+        return fp8_decode(code, t == SB_FP8_E4M3 ? E4M3 : E5M2);
+    }
+    return narrow_decode(narrow_encode(v, narrow_of(t)), narrow_of(t));
+}
+
+/* The E8M0 scale exponent of a block whose largest magnitude is amax (finite, positive). */
+static int mx_scale_exponent(double amax, sb_type t) {
+    int emax = binade(element_max(t)), e;
+    if (mx_rounding == MX_FLOOR) {
+        e = binade(amax) - emax;
+    } else if (mx_rounding == MX_EVEN) {
+        /* amax brought into the element's top binade and rounded to its precision there. */
+        int floor_e = binade(amax) - emax;
+        double x = ldexp(amax, -floor_e);
+        int be = binade(x) > element_min_exponent(t) ? binade(x) : element_min_exponent(t);
+        double quantum = ldexp(1, be - element_mantissa(t));
+        e = floor_e + binade(nearbyint(x / quantum) * quantum) - emax;
+    } else {
+        e = binade(amax) - emax - 1;
+        while (ldexp(amax, -e) > element_max(t)) e++;
+    }
+    return e < -127 ? -127 : e > 127 ? 127 : e;
+}
+
+/* One MX block of n values: its scale (NaN for a block holding a NaN or infinity, whose elements
+ * are then what the finite values give) and its elements' values. */
+static float mx_block(const double *v, int n, sb_type t, float *elements) {
+    double amax = 0, finite[32];
+    int special = 0;
+    for (int i = 0; i < n; i++) {
+        if (!isfinite(v[i])) special = 1;
+        finite[i] = isfinite(v[i]) ? v[i] : 0;
+        if (isfinite(v[i]) && fabs(v[i]) > amax) amax = fabs(v[i]);
+    }
+    if (special) { mx_block(finite, n, t, elements); return NAN; }
+    if (amax == 0) {
+        for (int i = 0; i < n; i++) elements[i] = element_value(v[i], t);
+        return ldexpf(1, -127);
+    }
+    int e = mx_scale_exponent(amax, t);
+    for (int i = 0; i < n; i++) elements[i] = element_value(ldexp(v[i], -e), t);
+    return ldexpf(1, e);
+}
+
+/* One NVFP4 block of 16 values under tensor scale ts: its E4M3 scale's value and its E2M1 elements'. */
+static float nvfp4_block(const double *v, int n, float ts, float *elements) {
+    double amax = 0, finite[16];
+    int special = 0;
+    for (int i = 0; i < n; i++) {
+        if (!isfinite(v[i])) special = 1;
+        finite[i] = isfinite(v[i]) ? v[i] : 0;
+        if (isfinite(v[i]) && fabs(v[i]) > amax) amax = fabs(v[i]);
+    }
+    if (special) { nvfp4_block(finite, n, ts, elements); return NAN; }
+    double exact = amax / (6 * (double)ts);
+    uint8_t code = fp8_encode(exact, E4M3, 1);
+    if (nvfp4_round_up && fp8_decode(code, E4M3) < exact && code < 0x7E) code++;
+    double scale = fp8_decode(code, E4M3), factor = (double)ts * scale;
+    for (int i = 0; i < n; i++) elements[i] = factor > 0 ? narrow_decode(narrow_encode(v[i] / factor, E2M1), E2M1) : 0;
+    return (float)scale;
+}
+
+/* A [batch, M, K] quantised along K: its elements' values into *af, its block scales (row after
+ * row) into *scales and, for NVFP4, its tensor scale; 0 when out of memory. */
+static int quantize_a(const sb_gemm *g, const sb_tensor *a, float **af, float **scales, float *tensor_scale) {
+    long long size = g->block_scheme == SB_BLOCKS_MX ? 32 : 16, rows = g->batch * g->m, blocks = g->k / size;
+    *af = malloc(sizeof(float) * (size_t)(rows * g->k));
+    *scales = malloc(sizeof(float) * (size_t)(rows * blocks));
+    if (!*af || !*scales) return 0;
+    *tensor_scale = 1;
+    if (g->block_scheme == SB_BLOCKS_NVFP4) {
+        double amax = 0;
+        for (long long i = 0; i < rows * g->k; i++) {
+            double x = load_float(a->data, (size_t)i, g->a_from);
+            if (isfinite(x) && fabs(x) > amax) amax = fabs(x);
+        }
+        float ts = (float)(amax / (448.0 * 6));
+        *tensor_scale = ts > 0 && isfinite(ts) ? ts : 1;
+    }
+    double v[32];
+    for (long long r = 0; r < rows; r++)
+        for (long long t = 0; t < blocks; t++) {
+            for (long long i = 0; i < size; i++) v[i] = load_float(a->data, (size_t)(r * g->k + t * size + i), g->a_from);
+            float *elements = *af + r * g->k + t * size;
+            (*scales)[r * blocks + t] = g->block_scheme == SB_BLOCKS_MX ? mx_block(v, (int)size, g->a, elements)
+                                                                         : nvfp4_block(v, (int)size, *tensor_scale, elements);
+        }
+    return 1;
+}
+
 /* Every GEMM feature of protocol 2 with a plain loop per output element: the matrix each row of A
  * meets (its expert's, for a grouped GEMM), the rows at their leading dimensions, block-scaled
  * groups along K, then the epilogue on the fp32 sum (per-tensor scales, bias, activation) or, for
@@ -293,7 +445,7 @@ static sb_status run_gemm(void *context, const sb_gemm *g, const sb_tensor *a, c
     (void)context; (void)seconds; (void)joules;
     int integer = g->a == SB_INT8;
     if (integer ? (g->b != SB_INT8 || (g->output != SB_INT32 && g->output != SB_INT8))
-                : (!is_float(g->a) || !is_float(g->b) || !is_float(g->output))) {
+                : (!(is_float(g->a) || is_narrow(g->a)) || !(is_float(g->b) || is_narrow(g->b)) || !is_float(g->output))) {
         snprintf(reason, reason_size, "types not implemented by the example adapter");
         return SB_NOT_SUPPORTED;
     }
@@ -303,14 +455,22 @@ static sb_status run_gemm(void *context, const sb_gemm *g, const sb_tensor *a, c
     long long grid_a_cols = g->block_a[1] ? (g->k + g->block_a[1] - 1) / g->block_a[1] : 1;
     long long grid_b_rows = g->block_b[0] ? (g->k + g->block_b[0] - 1) / g->block_b[0] : 1;
     long long grid_b_cols = g->block_b[1] ? (g->n + g->block_b[1] - 1) / g->block_b[1] : 1;
-    int blocked = g->scale_a_blocks || g->scale_b_blocks;
-    /* A tile is as deep as the array takes products per pass: 128 rows, two 8-bit products per PE. */
-    long long tile = g->a == SB_FP8_E4M3 || g->a == SB_FP8_E5M2 ? 2 * TILE : TILE;
-    double factor = blocked ? 1 / g->scale_output : g->scale_a * g->scale_b / g->scale_output;
-    float *af = integer ? NULL : decoded(a), *bf = integer ? NULL : decoded_b(g, b, g->groups ? g->groups : g->batch);
+    int blocked = g->scale_a_blocks || g->scale_b_blocks || g->quantize_a;
+    /* A tile is as deep as the array takes products per pass: 128 rows, two 8-bit or 6-bit
+     * products per PE, four 4-bit ones. */
+    long long tile = g->a == SB_FP4_E2M1 ? 4 * TILE : g->a == SB_FP8_E4M3 || g->a == SB_FP8_E5M2 || is_narrow(g->a) ? 2 * TILE : TILE;
+    /* A quantised here (quantizes_a): its elements' values, block scales and tensor scale. */
+    float *own_scales = NULL, own_tensor_scale = 1, *af = NULL;
+    int quantized = !g->quantize_a || quantize_a(g, a, &af, &own_scales, &own_tensor_scale);
+    /* NVFP4's tensor scales join the output scale: one fp32 factor after the groups. */
+    double tensor_a = g->quantize_a ? own_tensor_scale : g->tensor_scale_a ? value_f32(g->tensor_scale_a, 0) : 1;
+    double tensor_b = g->tensor_scale_b ? value_f32(g->tensor_scale_b, 0) : 1;
+    double factor = blocked ? tensor_a * tensor_b / g->scale_output : g->scale_a * g->scale_b / g->scale_output;
+    if (!integer && !g->quantize_a) af = decoded(a);
+    float *bf = integer ? NULL : decoded_b(g, b, g->groups ? g->groups : g->batch);
     float *cf = g->addend ? decoded(g->addend) : NULL;
-    if (!integer && (!af || !bf || (g->addend && !cf))) {
-        free(af); free(bf); free(cf);
+    if (!quantized || (!integer && (!af || !bf || (g->addend && !cf)))) {
+        free(af); free(bf); free(cf); free(own_scales);
         snprintf(reason, reason_size, "out of memory");
         return SB_ERROR;
     }
@@ -345,8 +505,9 @@ static sb_status run_gemm(void *context, const sb_gemm *g, const sb_tensor *a, c
                     for (long long k0 = 0, t = 0; k0 < g->k; k0 += group, t++) {
                         long long k1 = k0 + group < g->k ? k0 + group : g->k;
                         float p = dot(g, af, bf, batch, i, mb, j, k0, k1, group < tile ? group : tile);
-                        float sa = g->scale_a_blocks ? value_f32(g->scale_a_blocks, (batch * grid_a_rows + i / g->block_a[0]) * grid_a_cols + t)
-                                                     : (float)g->scale_a;
+                        float sa = own_scales ? own_scales[(batch * g->m + i) * grid_a_cols + t]
+                                   : g->scale_a_blocks ? value_f32(g->scale_a_blocks, (batch * grid_a_rows + i / g->block_a[0]) * grid_a_cols + t)
+                                                       : (float)g->scale_a;
                         float sb = g->scale_b_blocks ? value_f32(g->scale_b_blocks, (mb * grid_b_rows + t) * grid_b_cols + j / g->block_b[1])
                                                      : (float)g->scale_b;
                         float v = p * (sa * sb);
@@ -367,6 +528,7 @@ static sb_status run_gemm(void *context, const sb_gemm *g, const sb_tensor *a, c
     free(af);
     free(bf);
     free(cf);
+    free(own_scales);
     return SB_OK;
 }
 
@@ -754,7 +916,7 @@ static sb_status run_collective(void *context, const sb_collective *co, const sb
 int main(int argc, char **argv) {
     sb_adapter adapter = {device_json, "wall", "none", run_gemm, run_attention, run_collective, 2,
                           SB_GEMM_BIAS | SB_GEMM_ACTIVATION | SB_GEMM_SCALES | SB_GEMM_BLOCK_SCALES | SB_GEMM_REQUANTIZATION |
-                              SB_GEMM_LEADING_DIMENSIONS | SB_GEMM_GROUPS | SB_GEMM_ACCUMULATE_C,
+                              SB_GEMM_LEADING_DIMENSIONS | SB_GEMM_GROUPS | SB_GEMM_ACCUMULATE_C | SB_GEMM_BLOCK_FORMATS | SB_GEMM_QUANTIZES_A,
                           SB_ATTENTION_KV_SCALES | SB_ATTENTION_LAYOUT_BSHD | SB_ATTENTION_LAYOUT_PAGED};
     /* --protocol 1: the same adapter as written for version 1 (no features). */
     if (argc == 3 && strcmp(argv[1], "--protocol") == 0 && strcmp(argv[2], "1") == 0) adapter.protocol = 1;

@@ -97,7 +97,8 @@ public enum DumpVerifier {
         let generator = DataGenerator(seed: seed ?? suite.seed)
         var inputs = GemmInputs(g, caseId: benchmarkCase.id, generator: generator)
         var differ: [String] = []
-        guard let a = try tensor("a", type: g.types.a, shape: inputs.a.shape), let b = try tensor("b", type: g.types.b, shape: inputs.b.shape) else {
+        // A as the device was sent it: unquantised (its `a_from` type) where the device quantises it.
+        guard let a = try tensor("a", type: inputs.a.type, shape: inputs.a.shape), let b = try tensor("b", type: g.types.b, shape: inputs.b.shape) else {
             throw InputFileError(file: manifestPath, place: "tensors", message: "expected tensors with roles \"a\" and \"b\"")
         }
         if a.storage != inputs.a.storage { differ.append("a") }
@@ -116,6 +117,15 @@ public enum DumpVerifier {
             if let s = scales.b, let dumped = try tensor("scale_b", type: s.type, shape: s.shape) {
                 if dumped.storage != s.storage { differ.append("scale_b") }
                 scales.b = dumped
+            }
+            if g.blockFormat?.scheme == .nvfp4 {
+                // NVFP4's tensor scales, each an fp32 [1] (A's only where the harness quantised A).
+                for (role, value) in [("tensor_scale_a", scales.tensorA), ("tensor_scale_b", scales.tensorB)] {
+                    let expected = Tensor(type: .fp32, shape: [1], values: [value], overflow: .ieee)
+                    guard let dumped = try tensor(role, type: .fp32, shape: [1]) else { continue }
+                    if dumped.storage != expected.storage { differ.append(role) }
+                    if role == "tensor_scale_a" { scales.tensorA = dumped.value(at: 0) } else { scales.tensorB = dumped.value(at: 0) }
+                }
             }
             inputs.blockScales = scales
         }

@@ -52,7 +52,10 @@ public enum GemmSpeed {
             figures.deviceSeconds = try median(repeats) { _ = try device.run(c, inputs: .gemm(inputs)) }
         }
         if reference {
-            figures.referenceSeconds = try median(repeats) { _ = GemmReference.compute(g, inputs, threads: threads) }
+            // A block-scaled case's reference is its groups' (what the check computes).
+            figures.referenceSeconds = try median(repeats) {
+                _ = g.scales.isBlocked ? GemmReference.judged(g, inputs) : GemmReference.compute(g, inputs, threads: threads)
+            }
         }
         return figures
     }

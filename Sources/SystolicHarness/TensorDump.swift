@@ -102,7 +102,8 @@ public enum TensorDump {
                              to directory: String) throws {
         let folder = URL(fileURLWithPath: directory).appendingPathComponent(caseId.replacingOccurrences(of: "/", with: "__"))
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        let reference = GemmReference.judged(g, inputs)
+        // The reference of what is judged: an A the device quantises, quantised as it declares.
+        let reference = GemmReference.judged(g, inputs.quantisingA(g, rounding: device.arithmetic.declaredScaleRounding))
         func bytes(_ values: [Double]) -> [UInt8] { values.withUnsafeBytes { Array($0) } }
         func item(_ role: String, _ t: Tensor) -> (String, String, [Int], String, [UInt8]) {
             (role, t.type.rawValue, t.shape, npyDescriptor(t.type), t.storage)
@@ -115,6 +116,10 @@ public enum TensorDump {
         if let before = inputs.c { items.append(item("c_initial", before)) }
         if let s = inputs.blockScales?.a { items.append(item("scale_a", s)) }
         if let s = inputs.blockScales?.b { items.append(item("scale_b", s)) }
+        if g.blockFormat?.scheme == .nvfp4, let s = inputs.blockScales {
+            if !inputs.awaitsQuantisedA(g) { items.append(item("tensor_scale_a", Tensor(type: .fp32, shape: [1], values: [s.tensorA], overflow: .ieee))) }
+            items.append(item("tensor_scale_b", Tensor(type: .fp32, shape: [1], values: [s.tensorB], overflow: .ieee)))
+        }
         var entries: [Entry] = []
         for (role, type, shape, dtype, data) in items {
             let file = "\(role).npy"

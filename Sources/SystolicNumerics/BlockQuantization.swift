@@ -25,6 +25,18 @@ public enum MXScaleRounding: String, CaseIterable, Sendable, Codable, Hashable {
 public enum MXElement: String, CaseIterable, Sendable, Codable, Hashable {
     case e4m3, e5m2, e2m3, e3m2, e2m1, int8
 
+    /// The element format a GEMM input type names (MXINT8 has no type of its own).
+    public init?(_ type: NumberType) {
+        switch type {
+        case .fp8_e4m3: self = .e4m3
+        case .fp8_e5m2: self = .e5m2
+        case .fp6_e2m3: self = .e2m3
+        case .fp6_e3m2: self = .e3m2
+        case .fp4_e2m1: self = .e2m1
+        default: return nil
+        }
+    }
+
     public var format: FloatFormat? {
         switch self {
         case .e4m3: return .e4m3fn
@@ -106,13 +118,16 @@ public struct MXQuantizer: Sendable, Hashable {
         return Swift.min(Swift.max(e, -127), 127)
     }
 
-    /// One block quantised: a NaN or infinity anywhere gives the NaN scale (0xFF) and zero
-    /// elements (the block's values are lost, as an E8M0 NaN says; torchao's `to_mx` does the
-    /// same); an all-zero block takes the smallest scale, 2^−127, and zero elements.
+    /// One block quantised: a NaN or infinity anywhere gives the NaN scale (0xFF): the block's
+    /// values are lost (OCP MX v1.0, 6.3: under a NaN scale the elements are ignored). The
+    /// elements then hold what the finite values would have been given (a NaN or infinity as 0),
+    /// not zeros: a device must ignore them, and one that reads 0xFF as a number shows it. An
+    /// all-zero block takes the smallest scale, 2^−127, and zero elements.
     public func quantize(_ values: ArraySlice<Double>) -> MXBlock {
         precondition(values.count <= blockSize, "a block holds at most \(blockSize) values")
         if values.contains(where: { !$0.isFinite }) {
-            return MXBlock(scale: ScaleE8M0.nanCode, elements: Array(repeating: 0, count: values.count))
+            let finite = quantize(ArraySlice(values.map { $0.isFinite ? $0 : 0 }))
+            return MXBlock(scale: ScaleE8M0.nanCode, elements: finite.elements)
         }
         let amax = values.reduce(0.0) { Swift.max($0, $1.magnitude) }
         if amax == 0 { return MXBlock(scale: 0, elements: values.map { element.encode($0) }) }
@@ -171,7 +186,9 @@ public struct NVFP4Quantizer: Sendable, Hashable {
         precondition(values.count <= Self.blockSize, "an NVFP4 block holds at most 16 values")
         let e4m3 = FloatFormat.e4m3fn
         if values.contains(where: { !$0.isFinite }) {
-            return NVFP4Block(scale: 0x7F, elements: Array(repeating: 0, count: values.count))  // E4M3's NaN
+            // E4M3's NaN scale; the elements as for MX (what the finite values give).
+            let finite = quantize(ArraySlice(values.map { $0.isFinite ? $0 : 0 }))
+            return NVFP4Block(scale: 0x7F, elements: finite.elements)
         }
         let amax = values.reduce(0.0) { Swift.max($0, $1.magnitude) }
         let exact = amax / (6 * Double(tensorScale))
@@ -233,5 +250,31 @@ public struct Int4GroupQuantizer: Sendable, Hashable {
 
     public func value(_ group: Group, _ index: Int) -> Double {
         scaleType.decode(group.scale) * Double(group.values[index] - group.zero)
+    }
+}
+
+/// The scale roundings one quantiser uses, one per block-scaled scheme: what a device declares
+/// for the operands it quantises itself (`scale_rounding` in its declared arithmetic), and what
+/// the harness used for the operands it sends quantised. The defaults are the specifications'
+/// own: the MX specification's floor, and NVFP4's nearest (Transformer Engine's recipe).
+public struct ScaleRoundings: Sendable, Codable, Equatable, Hashable {
+    public var mx: MXScaleRounding
+    public var nvfp4: NVFP4ScaleRounding
+
+    public init(mx: MXScaleRounding = .floor, nvfp4: NVFP4ScaleRounding = .nearest) {
+        self.mx = mx
+        self.nvfp4 = nvfp4
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        mx = try c.decodeIfPresent(MXScaleRounding.self, forKey: .mx) ?? .floor
+        nvfp4 = try c.decodeIfPresent(NVFP4ScaleRounding.self, forKey: .nvfp4) ?? .nearest
+    }
+
+    /// The other choice for each scheme (rceil for floor or even, floor for rceil; up for
+    /// nearest and back): a device rounding its scales so without declaring it is a fault.
+    public var flipped: ScaleRoundings {
+        ScaleRoundings(mx: mx == .rceil ? .floor : .rceil, nvfp4: nvfp4 == .up ? .nearest : .up)
     }
 }

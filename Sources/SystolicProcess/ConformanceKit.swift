@@ -50,7 +50,9 @@ public struct ConformanceKit: Sendable {
         let gemmTypes = d.arithmetic.inputTypes(for: "gemm")
         let generator = DataGenerator(seed: 1)
         for t in gemmTypes where d.ops.contains("gemm") {
-            let g = GemmCase(m: 3, n: 17, k: 33, types: .init(shorthand: t), dataA: .uniform(low: -1, high: 1), dataB: .uniform(low: -1, high: 1),
+            // fp6 and fp4 are inputs only: into fp32.
+            let types = t.isNarrowInput ? GemmCase.Types(a: t, b: t, accumulate: .fp32, output: .fp32) : GemmCase.Types(shorthand: t)
+            let g = GemmCase(m: 3, n: 17, k: 33, types: types, dataA: .uniform(low: -1, high: 1), dataB: .uniform(low: -1, high: 1),
                              overflow: d.arithmetic.overflowModes[0])
             let c = BenchmarkCase(id: "check-adapter/gemm-\(t.rawValue)", suite: "check-adapter", name: "gemm", profiles: [], workload: .gemm(g))
             let r = judge(c, generator)
@@ -135,6 +137,21 @@ public struct ConformanceKit: Sendable {
             "{\"name\": \"accumulate-c\", \"shape\": \(shape), \"types\": \(f), \"accumulate_c\": \"fp32\", \"data\": {\"c\": {\"pattern\": \"uniform\", \"low\": 2, \"high\": 4}}}",
         ]
         if !types.contains(.fp32) { cases.remove(at: 3) }
+        // MX and NVFP4 operands in the element types declared, and an A the device quantises
+        // itself, its block maxima on scale boundaries (docs/formats.md).
+        let mx = "{\"a\": \"fp8_e4m3\", \"b\": \"fp8_e4m3\", \"accumulate\": \"fp32\", \"output\": \"fp32\"}"
+        let fp4 = "{\"a\": \"fp4_e2m1\", \"b\": \"fp4_e2m1\", \"accumulate\": \"fp32\", \"output\": \"fp32\"}"
+        let boundary = "\"data\": {\"a\": {\"pattern\": \"uniform\", \"low\": -1.99, \"high\": 1.99}}"
+        let blockShape = "{\"m\": 5, \"n\": 24, \"k\": 64}"
+        if types.contains(.fp8_e4m3) {
+            cases.append("{\"name\": \"block-formats-mxfp8\", \"shape\": \(blockShape), \"types\": \(mx), \"block_format\": {\"scheme\": \"mx\"}}")
+            cases.append("{\"name\": \"quantizes-a-mxfp8\", \"shape\": \(blockShape), \"types\": \(mx), \"block_format\": {\"scheme\": \"mx\", \"a_from\": \"fp32\"}, \(boundary)}")
+        }
+        if types.contains(.fp4_e2m1) {
+            cases.append("{\"name\": \"block-formats-mxfp4\", \"shape\": \(blockShape), \"types\": \(fp4), \"block_format\": {\"scheme\": \"mx\"}}")
+            cases.append("{\"name\": \"block-formats-nvfp4\", \"shape\": \(blockShape), \"types\": \(fp4), \"block_format\": {\"scheme\": \"nvfp4\"}}")
+            cases.append("{\"name\": \"quantizes-a-nvfp4\", \"shape\": \(blockShape), \"types\": \(fp4), \"block_format\": {\"scheme\": \"nvfp4\", \"a_from\": \"fp32\"}, \(boundary)}")
+        }
         if types.contains(.int8) {
             cases.append("{\"name\": \"requantization-fp32-scale\", \"shape\": \(shape), \"types\": \(int8), \"requantize\": {\"scheme\": \"fp32_scale\", \"per_channel\": true, \"scale\": [0.0005, 0.002], \"zero_point\": [-10, 10]}}")
             cases.append("{\"name\": \"requantization-fixed-point\", \"shape\": \(shape), \"types\": \(int8), \"requantize\": {\"scheme\": \"fixed_point\", \"per_channel\": true, \"scale\": [0.0005, 0.002], \"zero_point\": [-10, 10]}}")

@@ -187,6 +187,11 @@ public final class ProcessAdapter: DeviceAdapter, @unchecked Sendable {
         if let s = t.blockScales {
             if let a = s.a { out.append(("scale_a", a)) }
             if let b = s.b { out.append(("scale_b", b)) }
+            if g.blockFormat?.scheme == .nvfp4 {
+                // NVFP4's fp32 tensor scales, A's only where the harness quantised A.
+                if !t.awaitsQuantisedA(g) { out.append(("tensor_scale_a", Tensor(type: .fp32, shape: [1], values: [s.tensorA], overflow: .ieee))) }
+                out.append(("tensor_scale_b", Tensor(type: .fp32, shape: [1], values: [s.tensorB], overflow: .ieee)))
+            }
         }
         if let groups = g.groups {
             out.append(("group_sizes", Tensor(type: .int32, shape: [groups.count], values: groups.map(Double.init), overflow: .saturate)))

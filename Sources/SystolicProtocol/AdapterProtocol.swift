@@ -122,10 +122,25 @@ public struct GemmSpec: Codable, Sendable, Equatable {
     public var groups: Int?
     /// D = A·B + C (`accumulate_c`): C's type (fp32 or the output type); input `c` [batch, M, N].
     public var accumulateC: NumberType?
+    /// MX or NVFP4 operands (`block_format`, docs/formats.md).
+    public var blockFormat: BlockFormatSpec?
+
+    public struct BlockFormatSpec: Codable, Sendable, Equatable {
+        /// `mx` or `nvfp4`.
+        public var scheme: String
+        /// Set when the device quantises A: the type A travels in, unquantised.
+        public var aFrom: NumberType?
+
+        enum CodingKeys: String, CodingKey {
+            case scheme
+            case aFrom = "a_from"
+        }
+    }
 
     enum CodingKeys: String, CodingKey {
         case m, n, k, batch, a, b, accumulate, output, overflow, lda, ldb, ldc, bias, activation, requantization, groups
         case accumulateC = "accumulate_c"
+        case blockFormat = "block_format"
         case layoutB = "layout_b"
         case scaleA = "scale_a"
         case scaleB = "scale_b"
@@ -163,6 +178,7 @@ public struct GemmSpec: Codable, Sendable, Equatable {
         requantization = g.requantization.map { RequantizationSpec(scheme: $0.scheme.rawValue, perChannel: $0.perChannel) }
         groups = g.groups?.count
         accumulateC = g.addend
+        blockFormat = g.blockFormat.map { BlockFormatSpec(scheme: $0.scheme.rawValue, aFrom: $0.activationSource) }
     }
 
     /// The case back, for an adapter that wraps our own emulator; `groupSizes` from the request's
@@ -184,6 +200,11 @@ public struct GemmSpec: Codable, Sendable, Equatable {
         g.leading = .init(a: lda, b: ldb, c: ldc)
         if groups != nil { g.groups = groupSizes }
         g.addend = accumulateC
+        if let f = blockFormat {
+            // The harness's own rounding does not travel: the operands it quantised do.
+            guard let scheme = GemmCase.BlockFormat.Scheme(rawValue: f.scheme) else { return nil }
+            g.blockFormat = GemmCase.BlockFormat(scheme: scheme, activationSource: f.aFrom)
+        }
         return g
     }
 

@@ -35,6 +35,13 @@ public enum GemmFeature: String, Codable, CaseIterable, Sendable {
     /// D = A·B + C (`accumulate_c`: C's type; input `c` [batch, M, N]), C in the place the
     /// device's declared matrix engine gives it (docs/arithmetic.md).
     case accumulateC = "accumulate_c"
+    /// MX and NVFP4 operands (`block_format`: its scheme): elements of the case's `a` and `b`
+    /// types with block scales `scale_a` and `scale_b` (block_scales, which such a case also
+    /// uses), and for NVFP4 the fp32 tensor scales `tensor_scale_a` and `tensor_scale_b` [1].
+    case blockFormats = "block_formats"
+    /// A block-scaled case whose A the device quantises itself (`block_format.a_from`: A travels
+    /// unquantised in that type), its scales rounded as the device declares (`scale_rounding`).
+    case quantizesA = "quantizes_a"
 
     /// The features `g` uses.
     public static func used(by g: GemmCase) -> [GemmFeature] {
@@ -47,6 +54,10 @@ public enum GemmFeature: String, Codable, CaseIterable, Sendable {
         if !g.leading.isPacked { out.append(.leadingDimensions) }
         if g.groups != nil { out.append(.groups) }
         if g.addend != nil { out.append(.accumulateC) }
+        if let f = g.blockFormat {
+            out.append(.blockFormats)
+            if f.activationSource != nil { out.append(.quantizesA) }
+        }
         return out
     }
 }

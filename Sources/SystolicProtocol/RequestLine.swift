@@ -68,6 +68,13 @@ extension GemmSpec {
         if let bias { w.member(CodingKeys.bias, bias) }
         if let blockA { w.key(CodingKeys.blockA.stringValue); w.ints(blockA) }
         if let blockB { w.key(CodingKeys.blockB.stringValue); w.ints(blockB) }
+        if let blockFormat {
+            w.key(CodingKeys.blockFormat.stringValue)
+            w.beginObject()
+            if let from = blockFormat.aFrom { w.member(BlockFormatSpec.CodingKeys.aFrom, from.rawValue) }
+            w.member(BlockFormatSpec.CodingKeys.scheme, blockFormat.scheme)
+            w.endObject()
+        }
         if let groups { w.member(CodingKeys.groups, groups) }
         w.member(CodingKeys.k, k)
         w.member(CodingKeys.layoutB, layoutB)

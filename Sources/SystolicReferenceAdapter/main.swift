@@ -213,7 +213,9 @@ while let line = nextLine() {
                     ? EpilogueInputs(bias: try optional("bias"), scale: try optional("scale"), zeroPoint: try optional("zero_point"),
                                      multiplier: try optional("multiplier"), shift: try optional("shift")) : nil
                 inputs = .gemm(GemmInputs(a: try input("a"), b: try input("b"), epilogue: epilogue,
-                                          blockScales: BlockScaleInputs(g, a: try optional("scale_a"), b: try optional("scale_b")),
+                                          blockScales: BlockScaleInputs(g, a: try optional("scale_a"), b: try optional("scale_b"),
+                                                                        tensorA: try optional("tensor_scale_a")?.value(at: 0) ?? 1,
+                                                                        tensorB: try optional("tensor_scale_b")?.value(at: 0) ?? 1),
                                           c: try optional("c")))
             } else if let spec = request.attention {
                 let a = spec.attentionCase

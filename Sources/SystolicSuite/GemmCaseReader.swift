@@ -14,7 +14,7 @@ import SystolicNumerics
 enum GemmCaseReader {
     static func read(_ node: JSONNode, overflow: OverflowMode) throws(InputFileError) -> [(params: String, workload: Workload)] {
         try node.rejectUnknownMembers(["name", "op", "description", "profiles", "overflow", "shape", "types", "layout",
-                                        "epilogue", "scales", "data", "verification", "requantize", "accumulate_c"])
+                                        "epilogue", "scales", "data", "verification", "requantize", "accumulate_c", "block_format"])
         let verification = try node.optionalMember("verification")?.choice(Verification.self) ?? .auto
         let shape = try node.member("shape")
         try shape.rejectUnknownMembers(["m", "n", "k", "batch", "groups"])
@@ -73,6 +73,19 @@ enum GemmCaseReader {
         if let s = try node.optionalMember("scales") {
             scales = try Self.scales(s)
         }
+        let blockFormatNode = try node.optionalMember("block_format")
+        let blockFormat = try blockFormatNode.map { n throws(InputFileError) in try Self.blockFormat(n) }
+        if let blockFormat, let blockFormatNode {
+            if try node.optionalMember("scales") != nil {
+                throw blockFormatNode.failure("a block-scaled case takes its scales from its scheme: remove \"scales\"")
+            }
+            if requantization != nil { throw blockFormatNode.failure("a block-scaled case takes no requantize") }
+            if let layout, !leading.isPacked {
+                throw layout.failure("a block-scaled case takes packed rows (no lda, ldb or ldc) in this version")
+            }
+            if verification == .atScale { throw try node.member("verification").failure("a block-scaled case is verified in full") }
+            scales = blockFormat.scales
+        }
         let data = try node.optionalMember("data")
         try data?.rejectUnknownMembers(["a", "b", "c"])
         // D = A·B + C: C's type is fp32 or the output type ("output").
@@ -105,6 +118,10 @@ enum GemmCaseReader {
                                     verification: verification, requantization: requantization)
                 gemm.groups = groups
                 gemm.leading = leading
+                if let blockFormat, let blockFormatNode {
+                    try checkBlockFormat(blockFormat, gemm, node: node, at: blockFormatNode)
+                    gemm.blockFormat = blockFormat
+                }
                 if let addendWord {
                     // This version adds C to a plain or batched floating-point GEMM: no epilogue
                     // to order it against, no strided C rows, no experts.
@@ -139,6 +156,53 @@ enum GemmCaseReader {
             }
         }
         return out
+    }
+
+    /// `"block_format": {"scheme": "mx" | "nvfp4", "scale_rounding": "floor" | "rceil" | "even" (MX) |
+    /// "nearest" | "up" (NVFP4), "a_from": "bf16" | "fp16" | "fp32"}`: the scale rounding is the
+    /// harness's for the operands it quantises (the specification's own by default); `a_from`
+    /// has the device quantise A from values of that type (docs/formats.md).
+    static func blockFormat(_ n: JSONNode) throws(InputFileError) -> GemmCase.BlockFormat {
+        try n.rejectUnknownMembers(["scheme", "scale_rounding", "a_from"])
+        let scheme = try n.member("scheme").choice(GemmCase.BlockFormat.Scheme.self)
+        var format = GemmCase.BlockFormat(scheme: scheme)
+        if let r = try n.optionalMember("scale_rounding") {
+            switch scheme {
+            case .mx: format.harnessRounding.mx = try r.choice(MXScaleRounding.self)
+            case .nvfp4: format.harnessRounding.nvfp4 = try r.choice(NVFP4ScaleRounding.self)
+            }
+        }
+        if let from = try n.optionalMember("a_from") {
+            let type = try from.choice(NumberType.self)
+            guard GemmCase.BlockFormat.activationSources.contains(type) else {
+                throw from.failure(expected: "the type A travels in before the device quantises it: fp32, bf16 or fp16")
+            }
+            format.activationSource = type
+        }
+        return format
+    }
+
+    /// A block-scaled case's types, shape and data: element types of its scheme, an fp32
+    /// accumulator, a floating-point output, K a whole number of blocks, and data drawn
+    /// element by element (no cancelling or dominant-first patterns, which place values by hand).
+    static func checkBlockFormat(_ f: GemmCase.BlockFormat, _ g: GemmCase, node: JSONNode, at place: JSONNode) throws(InputFileError) {
+        let elements = GemmCase.BlockFormat.elementTypes(f.scheme)
+        for (operand, type) in [("a", g.types.a), ("b", g.types.b)] where !elements.contains(type) {
+            throw try node.member("types").failure("\(f.scheme.rawValue) takes \(elements.map(\.rawValue).joined(separator: ", ")) for \(operand), found \(type.rawValue)")
+        }
+        guard g.types.accumulate == .fp32, [.fp32, .bf16, .fp16].contains(g.types.output) else {
+            throw try node.member("types").failure("a block-scaled GEMM accumulates in fp32 into an fp32, bf16 or fp16 output, found \(g.types.label)")
+        }
+        guard g.k % f.blockSize == 0 else {
+            throw try node.member("shape").member("k").failure("\(f.scheme.rawValue) needs K a multiple of its block of \(f.blockSize), found \(g.k)")
+        }
+        for pattern in [g.dataA, g.dataB] {
+            switch pattern {
+            case .cancelling, .dominantFirst:
+                throw try node.member("data").failure("a block-scaled case draws its unquantised values element by element: no cancelling or dominant_first pattern")
+            default: break
+            }
+        }
     }
 
     /// `"scales": {"a": 0.5 | {"block": [1, 128], "range": [low, high] | value}, "b": …, "output": 1}`:

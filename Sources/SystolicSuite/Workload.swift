@@ -145,6 +145,50 @@ public struct GemmCase: Sendable, Equatable {
         }
     }
 
+    /// Block-scaled inputs (docs/formats.md, "Block-scaled GEMMs"): A and B quantised by `scheme`
+    /// in blocks along K (32 for MX, 16 for NVFP4), their element types the case's `a` and `b`.
+    /// Data generation draws the unquantised values (`dataA`, `dataB`) and quantises them; the
+    /// blocks then are the case's `Scales.blockA` (1 × block) and `blockB` (block × 1), so the
+    /// scales travel, and are judged, as any block scales.
+    public struct BlockFormat: Sendable, Equatable {
+        public enum Scheme: String, CaseIterable, Sendable {
+            /// OCP Microscaling Formats v1.0: one E8M0 scale per 32 elements.
+            case mx
+            /// NVIDIA's NVFP4: one unsigned E4M3 scale per 16 E2M1 elements, one fp32 scale per tensor.
+            case nvfp4
+        }
+        public var scheme: Scheme
+        /// The scale rounding the harness quantises with (the checkpoint tool's): the entry of
+        /// `scheme`.
+        public var harnessRounding: ScaleRoundings
+        /// Set when the device quantises A itself (dynamic activation quantisation, as an
+        /// inference engine quantises each layer's input): A then travels unquantised in this type,
+        /// and the device rounds its scales as it declares (`DeclaredArithmetic.scaleRounding`).
+        /// nil: A travels quantised, like B.
+        public var activationSource: NumberType?
+
+        public init(scheme: Scheme, harnessRounding: ScaleRoundings = ScaleRoundings(), activationSource: NumberType? = nil) {
+            self.scheme = scheme; self.harnessRounding = harnessRounding; self.activationSource = activationSource
+        }
+
+        /// Elements per block along K.
+        public var blockSize: Int { scheme == .mx ? 32 : NVFP4Quantizer.blockSize }
+
+        /// The element types each scheme takes (A's and B's, each its own for MX).
+        public static func elementTypes(_ scheme: Scheme) -> [NumberType] {
+            scheme == .mx ? [.fp8_e4m3, .fp8_e5m2, .fp6_e2m3, .fp6_e3m2, .fp4_e2m1] : [.fp4_e2m1]
+        }
+
+        /// The types A may travel in before the device quantises it.
+        public static let activationSources: [NumberType] = [.fp32, .bf16, .fp16]
+
+        /// The scale blocks of A and B the scheme gives.
+        public var scales: Scales {
+            let n = blockSize
+            return Scales(blockA: ScaleBlocks(rows: 1, cols: n, low: 1, high: 1), blockB: ScaleBlocks(rows: n, cols: 1, low: 1, high: 1))
+        }
+    }
+
     /// Row strides of the stored matrices, as BLAS's lda, ldb and ldc: each stored row holds this
     /// many elements of which the first K (A), N or K (B, by layout) or N (C) are the matrix; the
     /// rest is padding a device must neither read nor write. nil: rows are packed.
@@ -217,6 +261,8 @@ public struct GemmCase: Sendable, Equatable {
     public var dataB: DataPattern
     public var overflow: OverflowMode
     public var verification: Verification
+    /// Block-scaled inputs (MX or NVFP4), nil for others; when set, `scales` holds its blocks.
+    public var blockFormat: BlockFormat?
     /// D = A·B + C (`"accumulate_c"` in a suite): C's type (fp32 or the output type), nil for
     /// D = A·B. C is input `c` [batch, M, N], data `dataC` from stream "c" (docs/numerics.md).
     public var addend: NumberType?

@@ -37,7 +37,9 @@ struct BlockQuantizationTests {
     @Test func specialBlocks() {
         let q = MXQuantizer(element: .e2m1, rounding: .floor)
         let nan = q.quantize([1, .nan, 2][...])
-        #expect(nan.scale == 0xFF && nan.elements == [0, 0, 0] && q.value(nan, 0).isNaN)
+        // The NaN scale; the elements are what 1, 0 and 2 give under the block's finite scale
+        // (2^(1 − 2) for E2M1: 1 → 2, 2 → 4, codes 0b0100 and 0b0110), to be ignored by a device.
+        #expect(nan.scale == 0xFF && nan.elements == [0b0100, 0, 0b0110] && q.value(nan, 0).isNaN)
         #expect(q.quantize([1, -.infinity][...]).scale == 0xFF)
         let zeros = q.quantize(Array(repeating: 0.0, count: 32)[...])
         #expect(zeros.scale == 0 && zeros.elements.allSatisfy { $0 == 0 })

@@ -25,6 +25,7 @@ struct TransportTests {
         g.scales.blockA = nil
         g.scales.blockB = nil
         g.addend = .fp32   // accumulate_c (the request's bytes only: no suite combines it with these)
+        g.blockFormat = .init(scheme: .nvfp4, activationSource: .bf16)  // likewise: its bytes only
         return g
     }
 
@@ -94,7 +95,7 @@ struct TransportTests {
         for (i, field) in mirrors[0].enumerated() {
             #expect(field.set || mirrors[1][i].set, "GemmSpec.\(field.label) is set by neither feature-rich case: set it so the request test covers it")
         }
-        #expect(mirrors[0].count == 23)
+        #expect(mirrors[0].count == 24)
     }
 
     @Test func repliesAreReadStrictlyWithThePlaceNamed() {

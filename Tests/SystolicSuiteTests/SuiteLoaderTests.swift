@@ -23,7 +23,7 @@ struct SuiteLoaderTests {
         for c in suite.cases(inProfile: "quick") {
             if case let .gemm(g) = c.workload { inputTypes.insert(g.types.a) }
         }
-        #expect(inputTypes == [.fp32, .fp16, .bf16, .fp8_e4m3, .fp8_e5m2, .int8])
+        #expect(inputTypes == [.fp32, .fp16, .bf16, .fp8_e4m3, .fp8_e5m2, .int8, .fp6_e2m3, .fp6_e3m2, .fp4_e2m1])
     }
 
     @Test func sweepsExpandToStableReadableIds() throws {

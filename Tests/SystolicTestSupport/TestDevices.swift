@@ -22,8 +22,19 @@ public struct ReorderingDevice: DeviceAdapter {
     public func run(_ benchmarkCase: BenchmarkCase, inputs: CaseInputs) throws(DeviceError) -> DeviceOutput {
         guard case let .gemm(stored) = benchmarkCase.workload, case let .gemm(storedInputs) = inputs else { throw .notSupported("gemm only") }
         if stored.types.a.isInteger { return try SystolicEmulator().run(benchmarkCase, inputs: inputs) }
+        if stored.groups != nil {
+            // Experts one by one, each its own GEMM; their rows stack in order.
+            var storage: [UInt8] = []
+            for (e, first, sub) in stored.groupCases {
+                let one = BenchmarkCase(id: benchmarkCase.id, suite: benchmarkCase.suite, name: benchmarkCase.name, profiles: [], workload: .gemm(sub))
+                let out = try run(one, inputs: .gemm(storedInputs.expert(e, firstRow: first, rows: sub.m, stored)))
+                storage += out.tensors["c"]!.storage
+            }
+            return DeviceOutput(tensors: ["c": Tensor(type: stored.types.output, shape: [1, stored.m, stored.n], storage: storage)], metrics: [:])
+        }
         // Strided rows read into packed matrices; the output placed back into the caller's rows.
-        let g = stored.packed, t = storedInputs.packed(stored)
+        // An MX or NVFP4 A it quantises itself: as it declares (the specifications' roundings).
+        let g = stored.packed, t = storedInputs.packed(stored).quantisingA(stored, rounding: descriptor.arithmetic.declaredScaleRounding)
         var a = t.a.decodedFloats(), b = t.b.decodedFloats()
         if let scales = t.blockScales {
             // Block scales applied the other legal way: each operand dequantised to fp32 first
@@ -71,7 +82,8 @@ public struct ReorderingDevice: DeviceAdapter {
                         }
                         sum = (parts[0] + parts[1]) + (parts[2] + parts[3]) + addend
                     }
-                    c.setValue(Double(Self.epilogue(sum, g, t.epilogue?.bias, column: j)), at: (batch * g.m + i) * g.n + j, overflow: g.overflow)
+                    c.setValue(Double(Self.epilogue(sum, g, t.epilogue?.bias, column: j, tensorScales: t.blockScales?.tensorProduct ?? 1)),
+                               at: (batch * g.m + i) * g.n + j, overflow: g.overflow)
                 }
             }
         }
@@ -80,8 +92,8 @@ public struct ReorderingDevice: DeviceAdapter {
     }
 
     /// The epilogue written plainly, with the host's libm: another correct implementation.
-    public static func epilogue(_ sum: Float, _ g: GemmCase, _ bias: Tensor?, column: Int) -> Float {
-        let factor = g.scales.isBlocked ? 1 / g.scales.output : g.scales.a * g.scales.b / g.scales.output
+    public static func epilogue(_ sum: Float, _ g: GemmCase, _ bias: Tensor?, column: Int, tensorScales: Double = 1) -> Float {
+        let factor = g.scales.isBlocked ? tensorScales / g.scales.output : g.scales.a * g.scales.b / g.scales.output
         let scaled = factor == 1 ? sum : sum * Float(factor)
         let y = scaled + Float(bias?.value(at: column) ?? 0)
         switch g.activation {

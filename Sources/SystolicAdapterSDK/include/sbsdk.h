@@ -46,12 +46,17 @@ enum {
     SB_GEMM_REQUANTIZATION = 1 << 4,
     SB_GEMM_LEADING_DIMENSIONS = 1 << 5,
     SB_GEMM_GROUPS = 1 << 6,
-    SB_GEMM_ACCUMULATE_C = 1 << 7
+    SB_GEMM_ACCUMULATE_C = 1 << 7,
+    SB_GEMM_BLOCK_FORMATS = 1 << 8,
+    SB_GEMM_QUANTIZES_A = 1 << 9
 };
 enum { SB_ATTENTION_KV_SCALES = 1 << 0, SB_ATTENTION_LAYOUT_BSHD = 1 << 1, SB_ATTENTION_LAYOUT_PAGED = 1 << 2 };
 
 typedef enum { SB_ACTIVATION_NONE, SB_ACTIVATION_RELU, SB_ACTIVATION_GELU_ERF, SB_ACTIVATION_GELU_TANH } sb_activation;
 typedef enum { SB_REQUANT_NONE, SB_REQUANT_FP32_SCALE, SB_REQUANT_FIXED_POINT } sb_requant;
+/* Block-scaled operands (docs/formats.md): none, MX (blocks of 32 along K, E8M0 scales) or NVFP4
+ * (blocks of 16 E2M1 values, E4M3 scales, an fp32 scale per tensor). */
+typedef enum { SB_BLOCKS_NONE, SB_BLOCKS_MX, SB_BLOCKS_NVFP4 } sb_block_scheme;
 
 /* One GEMM request: C[batch, M, N] = A[batch, M, K] · B (stored [batch, K, N], or [batch, N, K]
  * when layout_nk), accumulated in `accumulate`, converted to `output` (saturating or IEEE).
@@ -90,6 +95,17 @@ typedef struct {
     /* D = A·B + C: C [batch, M, N] in fp32 or the output type, added where the device's declared
      * matrix engine adds it (docs/arithmetic.md); NULL for D = A·B. Never with ldc. */
     const sb_tensor *addend;
+    /* MX or NVFP4 operands (block_formats): a and b hold element codes of the types a and b, one
+     * per byte; scale_a_blocks and scale_b_blocks the block scales as fp32 values (block_a
+     * {1, 32} and block_b {32, 1}, or 16 for NVFP4; a NaN scale loses its block); for NVFP4,
+     * tensor_scale_a and tensor_scale_b fp32 [1], which multiply the finished sum. With
+     * quantize_a (quantizes_a), a holds A unquantised in type a_from, with no scale_a_blocks nor
+     * tensor_scale_a: quantise it by the scheme, rounding the scales as the device declares
+     * (its arithmetic's scale_rounding). */
+    sb_block_scheme block_scheme;
+    int quantize_a;
+    sb_type a_from;
+    const sb_tensor *tensor_scale_a, *tensor_scale_b;
 } sb_gemm;
 
 /* How an attention request's KV cache is laid out (docs/protocol.md). */
