@@ -60,7 +60,7 @@ extension SystolicBench {
                 let data = try JSONFile.encoder().encode(report)
                 do { try JSONFile.writeAtomically(data, to: out) } catch { printError("error: \(error)"); throw statusCode(.cannotWrite) }
             }
-            if !report.worse.isEmpty { throw statusCode(.conformanceFailure) }
+            if !report.shortfalls.isEmpty { throw statusCode(.conformanceFailure) }
         }
     }
 }

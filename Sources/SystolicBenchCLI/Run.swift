@@ -119,10 +119,9 @@ extension SystolicBench {
             }
             var status = ExitStatus.forVerdicts(results.cases.map(\.verdict))
             if let f = results.fingerprint {
-                let worse = f.worse
+                let worse = f.shortfalls
                 if !json {
-                    print("fingerprint: \(f.engines.count) engines in \(f.gemms) GEMMs; " + (worse.isEmpty ? "nothing worse than declared"
-                        : worse.map { "\($0.engine.input.rawValue) \($0.finding.parameter.rawValue) measured \($0.finding.measured ?? "?"), declared \($0.finding.declared) (probe \($0.finding.probe))" }.joined(separator: "; ")))
+                    print("fingerprint: \(f.engines.count) engines in \(f.gemms) GEMMs; " + (worse.isEmpty ? "nothing worse than declared" : worse.joined(separator: "; ")))
                 }
                 // A device measured worse than it declares fails, as a failing case does.
                 if !worse.isEmpty { status = status.combined(with: .conformanceFailure) }

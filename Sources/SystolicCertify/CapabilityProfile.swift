@@ -32,8 +32,13 @@ public struct CapabilityProfile: Codable, Sendable, Equatable {
             case fingerprint
         }
 
-        /// The float input types whose engines a required fingerprint covers.
-        public var fingerprintedTypes: [NumberType] { fingerprint == true ? inputTypes.filter { $0.floatFormat != nil } : [] }
+        /// The float input types whose engines a required fingerprint covers (those the fingerprint
+        /// has probes for: fp32, fp16, bf16 and fp8; fp6 and fp4 engines are not measured yet). A
+        /// required fingerprint also measures the block scales' rounding where the device
+        /// quantises MX or NVFP4 operands itself.
+        public var fingerprintedTypes: [NumberType] {
+            fingerprint == true ? inputTypes.filter { [.fp32, .fp16, .bf16, .fp8_e4m3, .fp8_e5m2].contains($0) } : []
+        }
 
         /// What the results' fingerprint shows against this profile, one sentence each: missing,
         /// an engine not measured, a parameter worse than declared (naming its probe).
@@ -53,6 +58,10 @@ public struct CapabilityProfile: Codable, Sendable, Equatable {
                 if e.reproduced == false {
                     out.append("fingerprint: the \(t.rawValue) engine is not what its measured parameters give on the block-FMA model (probe \(e.unreproducedProbe ?? "?"))")
                 }
+            }
+            // Scales the device quantises rounded otherwise than declared (docs/formats.md).
+            for f in f.undeclaredScaleRounding {
+                out.append("fingerprint: \(f.scheme) scale rounding measured \(f.measured ?? "none of the known ones"), declared \(f.declared) (probe \(f.probe))")
             }
             return out
         }

@@ -77,7 +77,7 @@ public struct Certifier {
         let harness = Harness(device: device, outputSink: { id, tensor in store.keep(id, tensor) })
         // Profiles that require a fingerprint have the device's engines measured first.
         let fingerprinted = Array(Set(profiles.flatMap { $0.0.requires.fingerprintedTypes }))
-        let fingerprint = fingerprinted.isEmpty ? nil : try Fingerprinter(device: device).run(only: fingerprinted)
+        let fingerprint = fingerprinted.isEmpty ? nil : try Fingerprinter(device: device).run(only: fingerprinted, scaleRoundings: true)
         let results = try harness.run(
             Harness.Plan(suites: used, profile: nil, seed: seed, resultsPath: (directory as NSString).appendingPathComponent("results.json"),
                          caseIDs: ids, fingerprint: fingerprint),

@@ -16,17 +16,22 @@ extension GemmInputs {
     static func blockScaled(_ g: GemmCase, _ format: GemmCase.BlockFormat, caseId: String, generator: DataGenerator) -> GemmInputs {
         let bMatrices = g.groups?.count ?? g.batch
         let bShape = g.layoutB == .kn ? [bMatrices, g.k, g.n] : [bMatrices, g.n, g.k]
-        let unquantisedB = generator.tensor(caseId: caseId, operand: "b", pattern: g.dataB, type: .fp32, shape: bShape)
+        let b = generator.tensor(caseId: caseId, operand: "b", pattern: g.dataB, type: .fp32, shape: bShape)
+        let a = generator.tensor(caseId: caseId, operand: "a", pattern: g.dataA, type: format.activationSource ?? .fp32, shape: [g.batch, g.m, g.k])
+        return blockScaled(g, unquantisedA: a, unquantisedB: b)
+    }
+
+    /// A block-scaled case's operands from given unquantised values: B (fp32, in its stored
+    /// layout) quantised by the harness's rounding, A likewise, or, where the device quantises it
+    /// (`a_from`), kept as given (in that type). For probes that place their values by hand (the
+    /// fingerprint's scale-rounding probes).
+    public static func blockScaled(_ g: GemmCase, unquantisedA: Tensor, unquantisedB: Tensor) -> GemmInputs {
+        guard let format = g.blockFormat else { preconditionFailure("blockScaled takes a block-format case") }
+        let bMatrices = g.groups?.count ?? g.batch
         let b = BlockQuantisedOperand(unquantisedB, type: g.types.b, format: format, rounding: format.harnessRounding, alongRows: g.layoutB == .nk,
                                       matrices: bMatrices, rows: g.layoutB == .kn ? g.k : g.n, cols: g.layoutB == .kn ? g.n : g.k)
-        var scales = BlockScaleInputs(g, a: nil, b: b.scalesOfB(n: g.n, matrices: bMatrices),
-                                      tensorA: 1, tensorB: b.tensorScale)!
-        let aShape = [g.batch, g.m, g.k]
-        if let source = format.activationSource {
-            let a = generator.tensor(caseId: caseId, operand: "a", pattern: g.dataA, type: source, shape: aShape)
-            return GemmInputs(a: a, b: b.elements, blockScales: scales)
-        }
-        let unquantisedA = generator.tensor(caseId: caseId, operand: "a", pattern: g.dataA, type: .fp32, shape: aShape)
+        var scales = BlockScaleInputs(g, a: nil, b: b.scalesOfB(n: g.n, matrices: bMatrices), tensorA: 1, tensorB: b.tensorScale)!
+        if format.activationSource != nil { return GemmInputs(a: unquantisedA, b: b.elements, blockScales: scales) }
         let a = BlockQuantisedOperand(unquantisedA, type: g.types.a, format: format, rounding: format.harnessRounding, alongRows: true,
                                       matrices: g.batch, rows: g.m, cols: g.k)
         scales.a = a.scalesOfA(m: g.m, matrices: g.batch)

@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import SystolicCheck
 import SystolicData
 import SystolicDevice
 import SystolicNumerics
@@ -41,7 +42,8 @@ public struct Fingerprinter {
 
     /// Every engine the device runs (fp32 accumulation; `accumulate` for others), or those of
     /// the input types `only` names.
-    public func run(accumulate: NumberType = .fp32, only: [NumberType]? = nil) throws -> ArithmeticFingerprint {
+    /// With `scaleRoundings` (by default when `only` is nil), the block scales' rounding too.
+    public func run(accumulate: NumberType = .fp32, only: [NumberType]? = nil, scaleRoundings: Bool? = nil) throws -> ArithmeticFingerprint {
         let start = DispatchTime.now().uptimeNanoseconds
         var engines: [EngineFingerprint] = [], gemms = 0
         for t in inputTypes(accumulate: accumulate) where only?.contains(t) ?? true {
@@ -49,8 +51,80 @@ public struct Fingerprinter {
             engines.append(try session.fingerprint())
             gemms += session.gemms
         }
+        var rounding: [ScaleRoundingFinding]?
+        if scaleRoundings ?? (only == nil) {
+            let (found, sent) = try self.scaleRoundings()
+            rounding = found.isEmpty ? nil : found
+            gemms += sent
+        }
         return ArithmeticFingerprint(device: device.descriptor.name, engines: engines, gemms: gemms,
-                                     seconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+                                     seconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9, scaleRounding: rounding)
+    }
+
+    /// How the device rounds the scales of the MX and NVFP4 operands it quantises itself
+    /// (docs/formats.md, docs/fingerprint.md): a 1×1×32 GEMM whose A (`a_from` fp32) holds values
+    /// on scale boundaries and whose B holds the exact value 1 at k = 0, so the output is A's
+    /// first value as quantised. MX (E4M3 elements): 1.9 and 1.99, which floor gives as 1.75 and
+    /// 1.75 (saturated at 448·2⁻⁸), rceil as 1.875 and 2, even as 1.75 and 2. NVFP4: 582 in the
+    /// first block and 2688 in the second (tensor scale 1, so the first block's exact scale is 97,
+    /// between the E4M3 values 96 and 104): nearest gives 576, up 624. A scheme the device does
+    /// not run this way (no such types, or no `quantizes_a`) is left out.
+    public func scaleRoundings() throws -> ([ScaleRoundingFinding], gemms: Int) {
+        let declared = device.descriptor.arithmetic.declaredScaleRounding
+        var out: [ScaleRoundingFinding] = []
+        var gemms = 0
+        let schemes: [(GemmCase.BlockFormat.Scheme, NumberType, [[(Int, Double)]], [String], String)] = [
+            (.mx, .fp8_e4m3, [[(0, 1.9)], [(0, 1.99)]], MXScaleRounding.allCases.map(\.rawValue), declared.mx.rawValue),
+            (.nvfp4, .fp4_e2m1, [[(0, 582), (16, 2688)]], NVFP4ScaleRounding.allCases.map(\.rawValue), declared.nvfp4.rawValue),
+        ]
+        for (scheme, element, probes, candidates, declaredName) in schemes {
+            var g = GemmCase(m: 1, n: 1, k: 32, types: .init(a: element, b: element, accumulate: .fp32, output: .fp32),
+                             dataA: .constant(0), dataB: .constant(0), overflow: .ieee)
+            g.blockFormat = GemmCase.BlockFormat(scheme: scheme, activationSource: .fp32)
+            g.scales = g.blockFormat!.scales
+            let name = "scale-rounding-\(scheme.rawValue)"
+            let c = BenchmarkCase(id: "fingerprint/\(name)", suite: "fingerprint", name: name, profiles: [], workload: .gemm(g))
+            guard device.unsupported(c) == nil else { continue }
+            var consistent = Set(candidates)
+            var evidence: [ScaleRoundingFinding.Evidence] = []
+            var runs = true
+            for placed in probes where runs {
+                var a = [Double](repeating: 0, count: 32), b = [Double](repeating: 0, count: 32)
+                for (k, v) in placed { a[k] = v }
+                b[0] = 1
+                let inputs = GemmInputs.blockScaled(g, unquantisedA: Tensor(type: .fp32, shape: [1, 1, 32], values: a, overflow: .ieee),
+                                                    unquantisedB: Tensor(type: .fp32, shape: [1, 32, 1], values: b, overflow: .ieee))
+                let result: DeviceOutput
+                do {
+                    result = try device.run(c, inputs: .gemm(inputs))
+                } catch .notSupported {
+                    // A device that says only when asked (the emulator, for a type it lacks).
+                    runs = false
+                    continue
+                } catch {
+                    throw FingerprintError(description: "probe \(name): \(error)")
+                }
+                guard let t = result.tensors["c"], t.count == 1 else { throw FingerprintError(description: "probe \(name): the device returned no 1×1 output") }
+                let output = t.value(at: 0)
+                gemms += 1
+                var predicted: [String: Double] = [:]
+                for candidate in candidates {
+                    var r = ScaleRoundings()
+                    if scheme == .mx { r.mx = MXScaleRounding(rawValue: candidate)! } else { r.nvfp4 = NVFP4ScaleRounding(rawValue: candidate)! }
+                    let q = inputs.quantisingA(g, rounding: r)
+                    predicted[candidate] = Double(Float(GemmReference.judged(g, q).value[0] * (q.blockScales?.tensorProduct ?? 1)))
+                    // The device's own roundings (the scales' product, the tensor scales') may move
+                    // the output by an ulp or two; the candidates lie 5 % or more apart.
+                    if !(abs(output - predicted[candidate]!) <= 0x1p-20 * abs(predicted[candidate]!)) { consistent.remove(candidate) }
+                }
+                evidence.append(.init(a: placed.map { ProbeEvidence.Term(k: $0.0, a: $0.1, b: b[$0.0]) }, output: output, predicted: predicted))
+            }
+            guard runs else { continue }
+            let measured = consistent.count == 1 ? consistent.first : consistent.contains(declaredName) ? declaredName : nil
+            out.append(ScaleRoundingFinding(scheme: scheme.rawValue, measured: measured, declared: declaredName,
+                                            status: measured == declaredName ? .same : .worse, probe: name, evidence: evidence))
+        }
+        return (out, gemms)
     }
 
     /// One engine only.

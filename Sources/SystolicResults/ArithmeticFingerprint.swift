@@ -15,14 +15,61 @@ public struct ArithmeticFingerprint: Sendable, Codable, Equatable {
     /// GEMMs sent, and the wall time they took (probes only).
     public var gemms: Int
     public var seconds: Double
+    /// How the device rounds the scales of the MX and NVFP4 operands it quantises itself, per
+    /// scheme it runs (`scale_rounding`; absent when it quantises none).
+    public var scaleRounding: [ScaleRoundingFinding]?
 
-    public init(device: String, engines: [EngineFingerprint], gemms: Int, seconds: Double) {
-        self.device = device; self.engines = engines; self.gemms = gemms; self.seconds = seconds
+    enum CodingKeys: String, CodingKey {
+        case format, device, engines, gemms, seconds
+        case scaleRounding = "scale_rounding"
+    }
+
+    public init(device: String, engines: [EngineFingerprint], gemms: Int, seconds: Double, scaleRounding: [ScaleRoundingFinding]? = nil) {
+        self.device = device; self.engines = engines; self.gemms = gemms; self.seconds = seconds; self.scaleRounding = scaleRounding
     }
 
     /// The findings where the device does worse than it declares (each names its probe).
     public var worse: [(engine: EngineFingerprint, finding: Finding)] {
         engines.flatMap { e in e.findings.filter { $0.status == .worse }.map { (e, $0) } }
+    }
+
+    /// The schemes whose scales the device rounds otherwise than it declares.
+    public var undeclaredScaleRounding: [ScaleRoundingFinding] { (scaleRounding ?? []).filter { $0.status == .worse } }
+
+    /// Every shortfall in one sentence each: a parameter worse than declared, a scale rounding
+    /// other than declared (each naming its probe).
+    public var shortfalls: [String] {
+        worse.map { "\($0.engine.input.rawValue) \($0.finding.parameter.rawValue) measured \($0.finding.measured ?? "?"), declared \($0.finding.declared) (probe \($0.finding.probe))" }
+            + undeclaredScaleRounding.map { "\($0.scheme) scale rounding measured \($0.measured ?? "none of the known ones"), declared \($0.declared) (probe \($0.probe))" }
+    }
+}
+
+/// How a device rounds the scales of one block-scaled scheme's operands it quantises itself
+/// (docs/formats.md): the A of a 1×1×32 GEMM (`a_from` fp32) holds values placed on scale
+/// boundaries, B the exact value 1, so the output is A's first value as quantised; each known
+/// rounding predicts its own output, and the device's picks one. `worse` when it is not the one
+/// declared (or none of them), which certification fails as any undeclared arithmetic.
+public struct ScaleRoundingFinding: Sendable, Codable, Equatable {
+    /// `mx` or `nvfp4`.
+    public var scheme: String
+    /// The rounding the outputs show; nil when none of the known ones gives them.
+    public var measured: String?
+    public var declared: String
+    public var status: Finding.Status
+    public var probe: String
+    /// Each probe's A values (its nonzero ones: index and value) and the device's output, with
+    /// what each known rounding predicts.
+    public var evidence: [Evidence]
+
+    public struct Evidence: Sendable, Codable, Equatable {
+        public var a: [ProbeEvidence.Term]
+        public var output: Double
+        public var predicted: [String: Double]
+        public init(a: [ProbeEvidence.Term], output: Double, predicted: [String: Double]) { self.a = a; self.output = output; self.predicted = predicted }
+    }
+
+    public init(scheme: String, measured: String?, declared: String, status: Finding.Status, probe: String, evidence: [Evidence]) {
+        self.scheme = scheme; self.measured = measured; self.declared = declared; self.status = status; self.probe = probe; self.evidence = evidence
     }
 }
 
@@ -148,6 +195,15 @@ extension ArithmeticFingerprint {
             case nil: lines.append("  (the measured engine is outside what the block-FMA model runs)")
             }
         }
+        if let rounding = scaleRounding, !rounding.isEmpty {
+            lines.append("")
+            lines.append("block scales the device quantises (a_from)")
+            lines.append("  " + cell("scheme", 22) + cell("measured", 16) + cell("declared", 14) + "")
+            for f in rounding {
+                let mark = f.status == .worse ? "WORSE than declared (probe \(f.probe))" : ""
+                lines.append("  " + cell("\(f.scheme) scale_rounding", 22) + cell(f.measured ?? "unknown", 16) + cell(f.declared, 14) + mark)
+            }
+        }
         return lines.joined(separator: "\n")
     }
 }
@@ -187,6 +243,17 @@ extension ArithmeticFingerprint {
         if format != Self.formatTag { return ("fingerprint.format", "expected \"\(Self.formatTag)\", found \"\(format)\"") }
         if self.device != device.name { return ("fingerprint.device", "the fingerprint is of \"\(self.device)\", the results of \"\(device.name)\"") }
         if gemms < 0 || !(seconds >= 0) { return ("fingerprint", "negative counts or times") }
+        let rounding = device.arithmetic.declaredScaleRounding
+        for (i, f) in (scaleRounding ?? []).enumerated() {
+            let expected = f.scheme == "mx" ? rounding.mx.rawValue : f.scheme == "nvfp4" ? rounding.nvfp4.rawValue : nil
+            guard let expected else { return ("fingerprint.scale_rounding[\(i)].scheme", "expected mx or nvfp4, found \"\(f.scheme)\"") }
+            if f.declared != expected {
+                return ("fingerprint.scale_rounding[\(i)].declared", "the device declares \(f.scheme) scale rounding \(expected), the fingerprint says \(f.declared)")
+            }
+            if (f.status == .worse) != (f.measured != f.declared) || (f.status != .same && f.status != .worse) {
+                return ("fingerprint.scale_rounding[\(i)].status", "same when measured equals declared, worse otherwise")
+            }
+        }
         var seen = Set<String>()
         for (i, e) in engines.enumerated() {
             guard seen.insert("\(e.input.rawValue)/\(e.accumulate.rawValue)").inserted else {

@@ -55,6 +55,22 @@ import SystolicTestSupport
         _ = dir
     }
 
+    /// gemm-fp4-v1 requires a fingerprint: a device that rounds the scales of the activations it
+    /// quantises otherwise than it declares fails it, the sentence naming the probe.
+    @Test func anUndeclaredScaleRoundingFailsTheFp4Profile() throws {
+        let path = Repository.path("Certification/profiles/gemm-fp4-v1.json")
+        let config = try DeviceConfig.preset("hbm-inference")
+        let (_, held) = try CertificationTests.certify(device: SystolicEmulator(config: config), config: config,
+                                                       profiles: [(try CapabilityProfile.load(path), path)])
+        #expect(held.first?.certified == true, "\(held)")
+        let lying = SystolicEmulator(config: config, faults: [.undeclaredScaleRounding])
+        let (_, failed) = try CertificationTests.certify(device: lying, config: config, profiles: [(try CapabilityProfile.load(path), path)])
+        let s = try #require(failed.first)
+        #expect(!s.certified)
+        #expect(s.unmetRequirements.contains("fingerprint: mx scale rounding measured rceil, declared floor (probe scale-rounding-mx)"), "\(s.unmetRequirements)")
+        #expect(s.unmetRequirements.contains("fingerprint: nvfp4 scale rounding measured up, declared nearest (probe scale-rounding-nvfp4)"), "\(s.unmetRequirements)")
+    }
+
     /// A package whose fingerprint says the device declared less than it does is refused.
     @Test func aFingerprintThatRestatesTheDeclarationIsRefused() throws {
         let (device, config) = try Self.engine(fractionBits: 23)

@@ -8,11 +8,12 @@ import SystolicDevice
 import SystolicJSON
 @testable import SystolicHarness
 
-/// The profiles that need protocol 2 (fp8 with scales, quantised int8, mixture of experts): the
+/// The profiles that need protocol 2 (fp8 with scales, quantised int8, mixture of experts, MX and NVFP4): the
 /// emulator holds each, and a device with the matching fault does not.
 struct Protocol2ProfileTests {
     @Test(arguments: [("gemm-fp8-v1", "block-scales-first-group"), ("gemm-int8-quantized-v1", "requant-per-tensor"),
-                      ("moe-inference-v1", "misrouted-groups")])
+                      ("moe-inference-v1", "misrouted-groups"), ("gemm-fp4-v1", "ignores-tensor-scale"),
+                      ("gemm-fp4-v1", "scale-rounding-undeclared"), ("gemm-fp4-v1", "swapped-nibbles")])
     func theEmulatorHoldsTheProfileAndItsFaultDoesNot(profile name: String, fault: String) throws {
         let path = Repository.path("Certification/profiles/\(name).json")
         let profile = (try CapabilityProfile.load(path), path)

@@ -37,6 +37,29 @@ import SystolicTestSupport
         }
     }
 
+    /// The scale rounding of the MX and NVFP4 operands a device quantises itself: every choice
+    /// declared is measured as declared, and the same device rounding the other way while
+    /// declaring it is caught, naming the probe, and fails a profile that requires a fingerprint.
+    @Test func blockScaleRoundingIsMeasuredAsDeclared() throws {
+        for (mx, nvfp4) in [(MXScaleRounding.floor, NVFP4ScaleRounding.nearest), (.rceil, .up), (.even, .nearest)] {
+            var config = try DeviceConfig.preset("hbm-inference")
+            config.arithmetic.scaleRounding = ScaleRoundings(mx: mx, nvfp4: nvfp4)
+            let honest = try Fingerprinter(device: SystolicEmulator(config: config)).run()
+            let found = Dictionary(uniqueKeysWithValues: (honest.scaleRounding ?? []).map { ($0.scheme, $0) })
+            #expect(found["mx"]?.measured == mx.rawValue && found["mx"]?.status == .same, "\(found)")
+            #expect(found["nvfp4"]?.measured == nvfp4.rawValue && found["nvfp4"]?.status == .same, "\(found)")
+            #expect(honest.shortfalls.isEmpty && honest.problem(for: SystolicEmulator(config: config).descriptor) == nil)
+            let lying = try Fingerprinter(device: SystolicEmulator(config: config, faults: [.undeclaredScaleRounding])).run()
+            let caught = lying.undeclaredScaleRounding
+            #expect(caught.map(\.probe) == ["scale-rounding-mx", "scale-rounding-nvfp4"], "\(caught)")
+            #expect(caught.first?.measured == ScaleRoundings(mx: mx, nvfp4: nvfp4).flipped.mx.rawValue)
+            #expect(lying.shortfalls.contains { $0.contains("mx scale rounding measured") && $0.contains("declared \(mx.rawValue)") })
+        }
+        // A preset without fp4 or fp8 measures nothing of the kind.
+        let v100 = try Fingerprinter(device: SystolicEmulator(config: try DeviceConfig.preset("v100-tensor-core"))).run()
+        #expect(v100.scaleRounding == nil)
+    }
+
     static func emulator(_ engine: MatrixArithmetic) throws -> SystolicEmulator {
         var config = try DeviceConfig.preset("hbm-inference")
         config.arithmetic.matrixEngine = [engine]
