@@ -19,10 +19,12 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from systolic_adapter import (Adapter, block_scale_columns, decode, Description, encode, features_except,  # noqa: E402
+from systolic_adapter import (Adapter, block_scale_columns, decode, Description, encode, features_except, quantize_blocks,  # noqa: E402
                               gemm_operands, gemm_output, NotSupported, Reply, serve, time_repeats)
 
-GEMM_TYPES = ["fp32", "fp16", "bf16", "fp8_e4m3", "fp8_e5m2", "int8"]
+# How it rounds the scales of the MX and NVFP4 activations it quantises (docs/formats.md).
+SCALE_ROUNDING = {"mx": "floor", "nvfp4": "nearest"}
+GEMM_TYPES = ["fp32", "fp16", "bf16", "fp8_e4m3", "fp8_e5m2", "int8", "fp6_e2m3", "fp6_e3m2", "fp4_e2m1"]
 
 _erf = np.frompyfunc(math.erf, 1, 1)
 
@@ -49,14 +51,24 @@ class NumpyDevice(Adapter):
             device={"name": "example-numpy-cpu", "vendor": "SystolicBench example", "product": "numpy on the host CPU",
                     "driver_version": np.__version__, "kind": "hardware",
                     "arithmetic": {"accumulator": "fp32", "subnormals": "preserve", "overflow_modes": ["saturate", "ieee"],
-                                   "input_types": GEMM_TYPES},
+                                   "input_types": GEMM_TYPES, "scale_rounding": SCALE_ROUNDING},
                     "ops": ["gemm"], "peak_ops_per_second": {}},
             features={"gemm": features_except("requantization")["gemm"], "attention": []})
 
     def gemm(self, request):
         g = request.spec
         ops = gemm_operands(request)
-        a, b = decode(ops.a, g.a), decode(ops.b, g.b)
+        b = decode(ops.b, g.b)
+        tensor_a = ops.tensor_scale_a
+        if g.block_format and g.block_format.get("a_from"):
+            # MX or NVFP4 activations quantised here, as declared (SCALE_ROUNDING).
+            scheme = g.block_format["scheme"]
+            values = decode(ops.a, g.block_format["a_from"]).reshape(g.batch * g.m, g.k)
+            a, scales, tensor_a = quantize_blocks(values, g.a, scheme, SCALE_ROUNDING[scheme])
+            a = a.reshape(g.batch, g.m, g.k)
+            ops.scale_a = scales.reshape(g.batch, g.m, -1)
+        else:
+            a = decode(ops.a, g.a)
         integer = g.a == "int8"
         if integer:
             a, b = a.astype(np.int64), b.astype(np.int64)
@@ -99,6 +111,9 @@ class NumpyDevice(Adapter):
             y = out.astype(np.float32)
             if g.scale_a is not None or g.scale_b is not None or g.scale_output is not None:
                 y = y * np.float32((g.scale_a or 1) * (g.scale_b or 1) / (g.scale_output or 1))
+            if g.block_format:
+                # NVFP4's tensor scales (1 for MX): one fp32 factor after the blocks.
+                y = y * np.float32(tensor_a * ops.tensor_scale_b)
             if ops.c is not None:
                 y = y + decode(ops.c, g.accumulate_c).astype(np.float32)
             if g.bias:

@@ -34,7 +34,7 @@ import numpy as np
 __all__ = [
     "Adapter", "AdapterError", "Attention", "AttentionOperands", "Collective", "Description", "Gemm",
     "GemmOperands", "NotSupported", "Reply", "RunRequest", "TensorFile", "Timing", "TYPES", "as_ml_dtype",
-    "FEATURES", "NARROW_FORMATS", "attention_operands", "decode_e8m0", "decode_narrow", "encode_narrow",
+    "FEATURES", "MX_ELEMENTS", "NARROW_FORMATS", "attention_operands", "quantize_blocks", "decode_e8m0", "decode_narrow", "encode_narrow",
     "pack_int4", "unpack_int4", "block_scale_columns", "decode", "encode", "expanded_block_scales",
     "features_except", "gemm_operands",
     "gemm_output",
@@ -382,6 +382,7 @@ class Gemm:
     requantization: Optional[dict] = None
     groups: Optional[int] = None
     accumulate_c: Optional[str] = None
+    block_format: Optional[dict] = None
 
     def features(self) -> list:
         """The protocol-2 features this case uses (the harness sends it only when all are declared)."""
@@ -394,6 +395,9 @@ class Gemm:
         if self.lda or self.ldb or self.ldc: used.append("leading_dimensions")
         if self.groups: used.append("groups")
         if self.accumulate_c: used.append("accumulate_c")
+        if self.block_format:
+            used.append("block_formats")
+            if self.block_format.get("a_from"): used.append("quantizes_a")
         return used
 
 
@@ -436,7 +440,7 @@ _SPECS = {
                     "layout_b": str, "overflow": str},
              {"lda": int, "ldb": int, "ldc": int, "bias": bool, "activation": str, "scale_a": float, "scale_b": float,
               "scale_output": float, "block_a": list, "block_b": list, "requantization": dict, "groups": int,
-              "accumulate_c": str}),
+              "accumulate_c": str, "block_format": dict}),
     "attention": (Attention, {"batch": int, "heads": int, "kv_heads": int, "head_dim": int, "q_len": int, "kv_lens": list,
                               "causal": bool, "scale": float, "input": str, "kv": str, "accumulate": str, "p": str,
                               "output": str, "k_scale": float, "v_scale": float, "kv_layout": str, "page_size": int,
@@ -527,6 +531,8 @@ class GemmOperands:
     scale_b: Optional[np.ndarray] = None
     group_sizes: Optional[list] = None
     c_rows: Optional[np.ndarray] = None
+    tensor_scale_a: float = 1.0
+    tensor_scale_b: float = 1.0
 
 
 def gemm_operands(request: RunRequest) -> GemmOperands:
@@ -549,6 +555,9 @@ def gemm_operands(request: RunRequest) -> GemmOperands:
         ops.scale_a = decode(request.input("scale_a"), "fp32")
     if "scale_b" in request.inputs:
         ops.scale_b = decode(request.input("scale_b"), "fp32")
+    for role in ("tensor_scale_a", "tensor_scale_b"):
+        if role in request.inputs:
+            setattr(ops, role, float(decode(request.input(role), "fp32").reshape(-1)[0]))
     if g.groups:
         ops.group_sizes = [int(x) for x in request.input("group_sizes").reshape(-1)]
         if len(ops.group_sizes) != g.groups or sum(ops.group_sizes) != g.m or min(ops.group_sizes, default=0) < 0:
@@ -585,6 +594,55 @@ def expanded_block_scales(request: RunRequest, ops: GemmOperands):
     sb = ops.scale_b if ops.scale_b is not None else np.ones((ops.b.shape[0], groups, -(-spec.n // block_b[1])))
     return (block_scale_columns(sa, block_a[0], spec.m, 1).astype(np.float32),
             block_scale_columns(sb, block_b[1], spec.n, 2).astype(np.float32), block_a[1])
+
+
+MX_ELEMENTS = {"fp8_e4m3": (448.0, 8, 3), "fp8_e5m2": (57344.0, 15, 2), "fp6_e2m3": (7.5, 2, 3), "fp6_e3m2": (28.0, 4, 2),
+               "fp4_e2m1": (6.0, 2, 1)}   # largest value, emax, fraction bits (OCP MX v1.0, Table 1)
+
+
+def quantize_blocks(values: np.ndarray, element: str, scheme: str, rounding: str):
+    """Rows of unquantised values [rows, K] quantised along K as docs/formats.md specifies: MX in
+    blocks of 32 with E8M0 scales chosen by `rounding` (floor, rceil or even), or NVFP4 in blocks of
+    16 with E4M3 scales rounded `nearest` or `up` under an fp32 tensor scale (amax / 2688). A block
+    holding a NaN or infinity takes the NaN scale, its elements what its finite values give.
+    Returns (element values [rows, K] as float64, scales [rows, K / block] as float64, tensor scale):
+    a quantised value is tensor scale × scale × element."""
+    x = np.asarray(values, np.float64)
+    block = 32 if scheme == "mx" else 16
+    rows, k = x.shape
+    blocks = x.reshape(rows, k // block, block)
+    finite = np.where(np.isfinite(blocks), blocks, 0.0)
+    special = ~np.isfinite(blocks).all(axis=2)
+    amax = np.abs(finite).max(axis=2)
+    if scheme == "mx":
+        top, emax, mantissa = MX_ELEMENTS[element]
+        with np.errstate(divide="ignore"):
+            _, e = np.frexp(np.where(amax > 0, amax, 1.0))
+        binade = e.astype(np.int64) - 1
+        exponent = (binade - emax).astype(np.int32)
+        if rounding == "rceil":
+            exponent = exponent + (np.ldexp(amax, -exponent) > top).astype(np.int32)
+        elif rounding == "even":
+            # amax in the element's top binade, rounded to its precision there: a carry moves the scale up.
+            quantum = float(2 ** (emax - mantissa))
+            exponent = exponent + (np.rint(np.ldexp(amax, -exponent) / quantum) * quantum >= 2.0 ** (emax + 1)).astype(np.int32)
+        exponent = np.clip(np.where(amax > 0, exponent, -127), -127, 127).astype(np.int32)
+        scale = np.ldexp(1.0, exponent)
+        elements = decode(encode(np.ldexp(finite, -exponent[:, :, None]), element, "saturate"), element)
+        tensor = 1.0
+    else:
+        t = np.float32(np.abs(np.where(np.isfinite(x), x, 0.0)).max() / (448.0 * 6)) if x.size else np.float32(0)
+        tensor = float(t) if t > 0 and np.isfinite(t) else 1.0
+        exact = amax / (6 * tensor)
+        codes = encode(exact, "fp8_e4m3", "saturate")
+        if rounding == "up":
+            codes = np.where((decode(codes, "fp8_e4m3") < exact) & (codes < 0x7E), codes + 1, codes).astype(np.uint8)
+        scale = decode(codes, "fp8_e4m3")
+        factor = tensor * scale
+        with np.errstate(divide="ignore", invalid="ignore"):
+            elements = np.where(factor[:, :, None] > 0, decode(encode(finite / factor[:, :, None], element), element), 0.0)
+    scale = np.where(special, np.nan, scale)
+    return elements.reshape(rows, k), scale, tensor
 
 
 @dataclass
@@ -653,7 +711,7 @@ def time_repeats(run: Callable[[], object], timing: Timing, sync: Callable[[obje
 
 # Every protocol-2 feature by op (docs/protocol.md, "hello"); `features_except` for a declaration.
 FEATURES = {"gemm": ["bias", "activation", "scales", "block_scales", "requantization", "leading_dimensions", "groups",
-                     "accumulate_c"],
+                     "accumulate_c", "block_formats", "quantizes_a"],
             "attention": ["kv_scales", "layout_bshd", "layout_paged"]}
 
 

@@ -112,6 +112,38 @@ class NarrowFormats(unittest.TestCase):
             kit.pack_int4([8])
 
 
+class BlockQuantization(unittest.TestCase):
+    """kit.quantize_blocks against docs/formats.md's worked cases (the fingerprint's probes)."""
+
+    def test_mx_scale_roundings(self):
+        row = np.zeros((2, 32))
+        row[0, 0], row[1, 0] = 1.9, 1.99
+        expected = {"floor": (1.75, 1.75), "rceil": (1.875, 2.0), "even": (1.75, 2.0)}
+        for rounding, (first, second) in expected.items():
+            elements, scales, tensor = kit.quantize_blocks(row, "fp8_e4m3", "mx", rounding)
+            values = elements[:, 0] * scales[:, 0]
+            self.assertEqual((values[0], values[1]), (first, second), rounding)
+            self.assertEqual(tensor, 1.0)
+
+    def test_nvfp4_scale_roundings(self):
+        row = np.zeros((1, 32))
+        row[0, 0], row[0, 16] = 582, 2688   # tensor scale 1, the first block's exact scale 97
+        for rounding, value in (("nearest", 576.0), ("up", 624.0)):
+            elements, scales, tensor = kit.quantize_blocks(row, "fp4_e2m1", "nvfp4", rounding)
+            self.assertEqual(tensor, 1.0)
+            self.assertEqual(elements[0, 0] * scales[0, 0] * tensor, value, rounding)
+            self.assertEqual(elements[0, 16] * scales[0, 1] * tensor, 2688.0)
+
+    def test_special_and_zero_blocks(self):
+        row = np.zeros((1, 64))
+        row[0, :3] = [1, np.nan, 2]
+        elements, scales, _ = kit.quantize_blocks(row, "fp4_e2m1", "mx", "floor")
+        self.assertTrue(np.isnan(scales[0, 0]))
+        self.assertEqual(list(elements[0, :3]), [2.0, 0.0, 4.0])   # what 1, 0, 2 give under 2^-1
+        self.assertEqual(scales[0, 1], 2.0 ** -127)                 # the all-zero block
+        self.assertTrue((elements[0, 32:] == 0).all())
+
+
 class Operands(unittest.TestCase):
     def test_paged_cache_is_gathered_and_the_causal_mask_aligns_bottom_right(self):
         with tempfile.TemporaryDirectory() as d:
