@@ -59,11 +59,27 @@ static float fp8_decode(uint8_t bits, fp8_format f) {
     return bits & 0x80 ? -magnitude : magnitude;
 }
 
+/* The code, sign aside, of a positive finite magnitude rounded once to nearest-even in a binary
+ * format of these widths (bias 2^(e−1) − 1, subnormals below), and the rounded value in *rounded;
+ * the caller decides what a value beyond the format's largest becomes. */
+static uint8_t magnitude_code(double a, int exponent_bits, int mantissa_bits, double *rounded) {
+    int bias = (1 << (exponent_bits - 1)) - 1, min_exponent = 1 - bias, e;
+    frexp(a, &e); /* a = m·2^e, m in [0.5, 1): the binade's exponent is e − 1 */
+    e = e - 1 < min_exponent ? min_exponent : e - 1;
+    *rounded = ldexp(nearbyint(ldexp(a, mantissa_bits - e)), e - mantissa_bits);
+    if (*rounded == 0) return 0;
+    int re;
+    frexp(*rounded, &re);
+    re -= 1;
+    if (re < min_exponent) return (uint8_t)ldexp(*rounded, mantissa_bits - min_exponent);
+    uint8_t significand = (uint8_t)ldexp(*rounded, mantissa_bits - re);
+    return (uint8_t)((re + bias) << mantissa_bits) | (significand & ((1 << mantissa_bits) - 1));
+}
+
 /* Nearest, ties to even; an overflow saturates to the largest finite value or becomes infinity
  * (E5M2) or NaN (E4M3, which has no infinity). */
 static uint8_t fp8_encode(double value, fp8_format f, int saturate) {
-    int bias = (1 << (f.exponent_bits - 1)) - 1, emask = (1 << f.exponent_bits) - 1, mmask = (1 << f.mantissa_bits) - 1;
-    int min_exponent = 1 - bias;
+    int emask = (1 << f.exponent_bits) - 1, mmask = (1 << f.mantissa_bits) - 1;
     uint8_t nan_bits = (uint8_t)(f.has_infinity ? (emask << f.mantissa_bits) | (1 << (f.mantissa_bits - 1)) : (emask << f.mantissa_bits) | mmask);
     uint8_t max_bits = (uint8_t)(f.has_infinity ? ((emask - 1) << f.mantissa_bits) | mmask : (emask << f.mantissa_bits) | (mmask - 1));
     uint8_t overflow = saturate ? max_bits : f.has_infinity ? (uint8_t)(emask << f.mantissa_bits) : nan_bits;
@@ -73,18 +89,9 @@ static uint8_t fp8_encode(double value, fp8_format f, int saturate) {
     double a = fabs(value);
     if (a == 0) return sign;
     if (isinf(a)) return sign | overflow;
-    int e;
-    frexp(a, &e); /* a = m·2^e, m in [0.5, 1): the binade's exponent is e − 1 */
-    e = e - 1 < min_exponent ? min_exponent : e - 1;
-    double rounded = ldexp(nearbyint(ldexp(a, f.mantissa_bits - e)), e - f.mantissa_bits);
-    if (rounded > max_finite) return sign | overflow;
-    if (rounded == 0) return sign;
-    int re;
-    frexp(rounded, &re);
-    re -= 1;
-    if (re < min_exponent) return sign | (uint8_t)ldexp(rounded, f.mantissa_bits - min_exponent);
-    uint8_t significand = (uint8_t)ldexp(rounded, f.mantissa_bits - re);
-    return sign | (uint8_t)((re + bias) << f.mantissa_bits) | (significand & mmask);
+    double rounded;
+    uint8_t code = magnitude_code(a, f.exponent_bits, f.mantissa_bits, &rounded);
+    return rounded > max_finite ? sign | overflow : sign | code;
 }
 
 /* The MX element formats below fp8 (OCP MX v1.0, 5.3.2 and 5.3.3): E2M3 (bias 1, largest 7.5),
@@ -105,25 +112,16 @@ static float narrow_decode(uint8_t bits, narrow_format f) {
 /* Nearest, ties to even, saturating to the largest value (there is nothing else to go to); a NaN
  * gives +0 (in MX a NaN is carried by the block's scale). */
 static uint8_t narrow_encode(double value, narrow_format f) {
-    int bias = (1 << (f.exponent_bits - 1)) - 1, width = f.exponent_bits + f.mantissa_bits, min_exponent = 1 - bias;
-    uint8_t max_bits = (uint8_t)((1 << width) - 1), mmask = (uint8_t)((1 << f.mantissa_bits) - 1);
+    int width = f.exponent_bits + f.mantissa_bits;
+    uint8_t max_bits = (uint8_t)((1 << width) - 1);
     if (isnan(value)) return 0;
     uint8_t sign = signbit(value) ? (uint8_t)(1 << width) : 0;
     double a = fabs(value), max_finite = narrow_decode(max_bits, f);
     if (a == 0) return sign;
     if (a >= max_finite) return sign | max_bits;
-    int e;
-    frexp(a, &e);
-    e = e - 1 < min_exponent ? min_exponent : e - 1;
-    double rounded = ldexp(nearbyint(ldexp(a, f.mantissa_bits - e)), e - f.mantissa_bits);
-    if (rounded >= max_finite) return sign | max_bits;
-    if (rounded == 0) return sign;
-    int re;
-    frexp(rounded, &re);
-    re -= 1;
-    if (re < min_exponent) return sign | (uint8_t)ldexp(rounded, f.mantissa_bits - min_exponent);
-    uint8_t significand = (uint8_t)ldexp(rounded, f.mantissa_bits - re);
-    return sign | (uint8_t)((re + bias) << f.mantissa_bits) | (significand & mmask);
+    double rounded;
+    uint8_t code = magnitude_code(a, f.exponent_bits, f.mantissa_bits, &rounded);
+    return rounded >= max_finite ? sign | max_bits : sign | code;
 }
 
 static float load_float(const void *base, size_t i, sb_type t) {
@@ -370,17 +368,24 @@ static int mx_scale_exponent(double amax, sb_type t) {
     return e < -127 ? -127 : e > 127 ? 127 : e;
 }
 
-/* One MX block of n values: its scale (NaN for a block holding a NaN or infinity, whose elements
- * are then what the finite values give) and its elements' values. */
-static float mx_block(const double *v, int n, sb_type t, float *elements) {
-    double amax = 0, finite[32];
+/* A block's values with each NaN or infinity as 0 (into finite), its largest finite magnitude,
+ * and whether it held a NaN or infinity (its scale is then NaN). */
+static int finite_block(const double *v, int n, double *finite, double *amax) {
     int special = 0;
+    *amax = 0;
     for (int i = 0; i < n; i++) {
         if (!isfinite(v[i])) special = 1;
         finite[i] = isfinite(v[i]) ? v[i] : 0;
-        if (isfinite(v[i]) && fabs(v[i]) > amax) amax = fabs(v[i]);
+        if (fabs(finite[i]) > *amax) *amax = fabs(finite[i]);
     }
-    if (special) { mx_block(finite, n, t, elements); return NAN; }
+    return special;
+}
+
+/* One MX block of n values: its scale (NaN for a block holding a NaN or infinity, whose elements
+ * are then what the finite values give) and its elements' values. */
+static float mx_block(const double *v, int n, sb_type t, float *elements) {
+    double amax, finite[32];
+    if (finite_block(v, n, finite, &amax)) { mx_block(finite, n, t, elements); return NAN; }
     if (amax == 0) {
         for (int i = 0; i < n; i++) elements[i] = element_value(v[i], t);
         return ldexpf(1, -127);
@@ -392,14 +397,8 @@ static float mx_block(const double *v, int n, sb_type t, float *elements) {
 
 /* One NVFP4 block of 16 values under tensor scale ts: its E4M3 scale's value and its E2M1 elements'. */
 static float nvfp4_block(const double *v, int n, float ts, float *elements) {
-    double amax = 0, finite[16];
-    int special = 0;
-    for (int i = 0; i < n; i++) {
-        if (!isfinite(v[i])) special = 1;
-        finite[i] = isfinite(v[i]) ? v[i] : 0;
-        if (isfinite(v[i]) && fabs(v[i]) > amax) amax = fabs(v[i]);
-    }
-    if (special) { nvfp4_block(finite, n, ts, elements); return NAN; }
+    double amax, finite[16];
+    if (finite_block(v, n, finite, &amax)) { nvfp4_block(finite, n, ts, elements); return NAN; }
     double exact = amax / (6 * (double)ts);
     uint8_t code = fp8_encode(exact, E4M3, 1);
     if (nvfp4_round_up && fp8_decode(code, E4M3) < exact && code < 0x7E) code++;
