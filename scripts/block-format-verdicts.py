@@ -39,7 +39,8 @@ def main():
             columns.append(name)
             for case in json.load(open(out))["cases"]:
                 ratio = (case.get("check") or {}).get("max_ratio_to_bound")
-                cell = case["verdict"] + (f" ({ratio:.3g})" if isinstance(ratio, (int, float)) and case["verdict"] == "fail" else "")
+                shown = f"{ratio:.3g}" if isinstance(ratio, (int, float)) else ratio   # "inf" is written as a string
+                cell = case["verdict"] + (f" ({shown})" if ratio is not None and case["verdict"] == "fail" else "")
                 table.setdefault(case["id"], {})[name] = cell
                 if not fault and case["verdict"] != "pass":
                     honest_failed = True
