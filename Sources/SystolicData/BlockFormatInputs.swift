@@ -65,9 +65,9 @@ extension GemmInputs {
         func dequantised(_ t: Tensor, rows: Int, _ fill: @escaping @Sendable (_ row: Int, _ codes: UnsafePointer<UInt8>, _ out: UnsafeMutablePointer<Float>) -> Void) -> Tensor {
             let length = t.count / max(rows, 1)
             let storage = [UInt8](unsafeUninitializedCapacity: 4 * t.count) { out, initialized in
-                let destination = Pointers(out: UnsafeMutableRawPointer(out.baseAddress!).assumingMemoryBound(to: Float.self))
+                let destination = RowPointers(out: UnsafeMutableRawPointer(out.baseAddress!).assumingMemoryBound(to: Float.self))
                 t.storage.withUnsafeBufferPointer { codes in
-                    let source = Pointers.Codes(base: codes.baseAddress!)
+                    let source = RowPointers.Codes(base: codes.baseAddress!)
                     DispatchQueue.concurrentPerform(iterations: rows) { row in
                         fill(row, source.base + row * length, destination.out + row * length)
                     }
@@ -131,7 +131,7 @@ extension GemmInputs {
 }
 
 /// Raw pointers handed to worker threads, each writing its own lines.
-struct Pointers: @unchecked Sendable {
+private struct RowPointers: @unchecked Sendable {
     let out: UnsafeMutablePointer<Float>
     struct Codes: @unchecked Sendable { let base: UnsafePointer<UInt8> }
 }
