@@ -151,6 +151,15 @@ SB_TARGET512 static inline void store_16(float *cr, __m512 p, int first) {
     _mm512_storeu_ps(cr, first ? p : _mm512_add_ps(_mm512_loadu_ps(cr), p));
 }
 
+// A block-scaled GEMM's store (sb_gemm_ws_f32_scaled): the K-tile is a quantisation group and its
+// partial sums p join C as p·(sa·sb), one rounding for the scales' product and one for p times
+// it, then one for the add (the vector unit's step, with the bits of GemmKernel.blockScaledFloat).
+SB_TARGET512 static inline void store_16s(float *cr, __m512 p, int first, const float *sa, int r, const float *sb) {
+    if (sa == NULL) { store_16(cr, p, first); return; }
+    __m512 v = _mm512_mul_ps(p, _mm512_mul_ps(_mm512_set1_ps(sa[r]), _mm512_loadu_ps(sb)));
+    _mm512_storeu_ps(cr, first ? v : _mm512_add_ps(_mm512_loadu_ps(cr), v));
+}
+
 // A block of partial sums over one K-tile from a packed micro-panel of A (kc steps of 6 values,
 // one per row; rows past the matrix are zeros) and 4 (or 2) 16-column panels of B, `stride`
 // floats apart: every lane takes its products in k order with one rounding each, so the bits are
@@ -162,12 +171,16 @@ SB_TARGET512 static inline void store_16(float *cr, __m512 p, int first) {
 #define SB_FMA4(r) { __m512 x = _mm512_set1_ps(av[r]); p##r##a = _mm512_fmadd_ps(x, b0, p##r##a); p##r##b = _mm512_fmadd_ps(x, b1, p##r##b); \
                      p##r##c = _mm512_fmadd_ps(x, b2, p##r##c); p##r##d = _mm512_fmadd_ps(x, b3, p##r##d); }
 #define SB_STORE4(r) { float *cr = r < rows ? c + (size_t)r * n : spare; int f = first || r >= rows; \
-                       store_16(cr, p##r##a, f); store_16(cr + 16, p##r##b, f); store_16(cr + 32, p##r##c, f); store_16(cr + 48, p##r##d, f); }
+                       store_16s(cr, p##r##a, f, sa, r, sb); store_16s(cr + 16, p##r##b, f, sa, r, sb + 16); \
+                       store_16s(cr + 32, p##r##c, f, sa, r, sb + 32); store_16s(cr + 48, p##r##d, f, sa, r, sb + 48); }
 #define SB_ZERO2(r) __m512 p##r##a = _mm512_setzero_ps(), p##r##b = p##r##a;
 #define SB_FMA2(r) { __m512 x = _mm512_set1_ps(av[r]); p##r##a = _mm512_fmadd_ps(x, b0, p##r##a); p##r##b = _mm512_fmadd_ps(x, b1, p##r##b); }
-#define SB_STORE2(r) { float *cr = r < rows ? c + (size_t)r * n : spare; int f = first || r >= rows; store_16(cr, p##r##a, f); store_16(cr + 16, p##r##b, f); }
+#define SB_STORE2(r) { float *cr = r < rows ? c + (size_t)r * n : spare; int f = first || r >= rows; \
+                       store_16s(cr, p##r##a, f, sa, r, sb); store_16s(cr + 16, p##r##b, f, sa, r, sb + 16); }
 
-SB_TARGET512 static void tile_6x64(int kc, const float *ap, const float *bp, size_t stride, float *c, int n, int rows, int first) {
+// `sa` (6 row scales) and `sb` (the block's column scales) are NULL but in a block-scaled GEMM.
+SB_TARGET512 static void tile_6x64(int kc, const float *ap, const float *bp, size_t stride, float *c, int n, int rows, int first,
+                                   const float *sa, const float *sb) {
     // The block of C is read back at the end: start fetching it now.
     for (int r = 0; r < rows; r++) {
         for (int j = 0; j < 64; j += 16) _mm_prefetch((const char *)(c + (size_t)r * n + j), _MM_HINT_T0);
@@ -185,7 +198,8 @@ SB_TARGET512 static void tile_6x64(int kc, const float *ap, const float *bp, siz
     SB_ROWS(SB_STORE4)
 }
 
-SB_TARGET512 static void tile_6x32(int kc, const float *ap, const float *bp, size_t stride, float *c, int n, int rows, int first) {
+SB_TARGET512 static void tile_6x32(int kc, const float *ap, const float *bp, size_t stride, float *c, int n, int rows, int first,
+                                   const float *sa, const float *sb) {
     SB_ROWS(SB_ZERO2)
     for (int kk = 0; kk < kc; kk++) {
         const float *bk = bp + (size_t)kk * 16;
@@ -207,16 +221,23 @@ SB_TARGET512 static void tile_6x32(int kc, const float *ap, const float *bp, siz
 // and each group of 8 K-tiles, every 6×64 block of C takes the group's tiles back to back, in
 // order (as every element needs), so it stays in L1 between them while B's slices come from L2.
 // A last 32 columns take 6×32 blocks, and any columns past a multiple of 32 the AVX2 path.
-SB_TARGET512 static void gemm_ws_avx512(int m, int n, int k, int tile, const float *a, const float *packed, float *c, int r0, int r1) {
+// With `sa` [m, k/tile] and `sb` [k/tile, n] (a block-scaled GEMM whose groups are the K-tiles;
+// n a multiple of 32), each tile's partial sums join C scaled (store_16s); NULL for a plain GEMM.
+// Returns 0 only when scaled and out of memory for A's panels (nothing is written then).
+SB_TARGET512 static int gemm_ws_avx512(int m, int n, int k, int tile, const float *a, const float *packed, float *c, int r0, int r1,
+                                       const float *sa, const float *sb) {
     int wide = n / 64 * 64, covered = n / 32 * 32;
-    if (covered == 0) { gemm_ws_avx2(m, n, k, tile, a, packed, c, r0, r1, 0); return; }
+    int groups = (k + tile - 1) / tile;
+    if (covered == 0 && sa == NULL) { gemm_ws_avx2(m, n, k, tile, a, packed, c, r0, r1, 0); return 1; }
     int blocks = (r1 - r0 + SB_MR - 1) / SB_MR;
     size_t apFloats = (size_t)blocks * SB_MR * k;
     float *ap = sb_alloc_floats(apFloats);
     if (ap == NULL) {
-        // Out of memory for the packed panels: the AVX2 path gives the same bits.
+        // Out of memory for the packed panels: the AVX2 path gives the same bits (a scaled GEMM
+        // goes back to its caller, which has a way without them).
+        if (sa != NULL) return 0;
         gemm_ws_avx2(m, n, k, tile, a, packed, c, r0, r1, 0);
-        return;
+        return 1;
     }
     // The chunk's rows of A packed once: K-tile by K-tile, each tile's 6-row micro-panels
     // (kc steps of 6 values; rows past r1 are zeros) one after another.
@@ -250,8 +271,15 @@ SB_TARGET512 static void gemm_ws_avx512(int m, int n, int k, int tile, const flo
                         int kc = (k0 + tile < k ? k0 + tile : k) - k0;
                         const float *panel = packed + (size_t)(j / 16) * stride + (size_t)k0 * 16;
                         const float *apanel = ap + (size_t)k0 * blocks * SB_MR + (size_t)blk * SB_MR * kc;
-                        if (width == 64) tile_6x64(kc, apanel, panel, stride, cb, n, rows, k0 == 0);
-                        else tile_6x32(kc, apanel, panel, stride, cb, n, rows, k0 == 0);
+                        float rowScales[SB_MR];
+                        const float *sa6 = NULL, *sbj = NULL;
+                        if (sa != NULL) {
+                            for (int r = 0; r < SB_MR; r++) rowScales[r] = r < rows ? sa[(size_t)(r0 + blk * SB_MR + r) * groups + k0 / tile] : 1.0f;
+                            sa6 = rowScales;
+                            sbj = sb + (size_t)(k0 / tile) * n + j;
+                        }
+                        if (width == 64) tile_6x64(kc, apanel, panel, stride, cb, n, rows, k0 == 0, sa6, sbj);
+                        else tile_6x32(kc, apanel, panel, stride, cb, n, rows, k0 == 0, sa6, sbj);
                     }
                 }
             }
@@ -260,6 +288,7 @@ SB_TARGET512 static void gemm_ws_avx512(int m, int n, int k, int tile, const flo
     sb_free_floats(ap, apFloats);
     // The columns past the last 32 go through the AVX2 path, which handles tails.
     if (covered < n) gemm_ws_avx2(m, n, k, tile, a, packed, c, r0, r1, covered);
+    return 1;
 }
 
 #endif
@@ -352,9 +381,18 @@ SB_TARGET static void gemm_ws_avx2_blocked(int m, int n, int k, int tile, const 
 }
 #endif
 
+int sb_gemm_ws_f32_scaled(int m, int n, int k, int tile, const float *a, const float *packed16, float *c, int r0, int r1,
+                          const float *sa, const float *sb) {
+#if SB_X86
+    if (wide() && n % 32 == 0 && n > 0 && k % tile == 0) return gemm_ws_avx512(m, n, k, tile, a, packed16, c, r0, r1, sa, sb);
+#endif
+    (void)m; (void)n; (void)k; (void)tile; (void)a; (void)packed16; (void)c; (void)r0; (void)r1; (void)sa; (void)sb;
+    return 0;
+}
+
 void sb_gemm_ws_f32(int m, int n, int k, int tile, const float *a, const float *packed16, float *c, int r0, int r1) {
 #if SB_X86
-    if (wide()) { gemm_ws_avx512(m, n, k, tile, a, packed16, c, r0, r1); return; }
+    if (wide()) { (void)gemm_ws_avx512(m, n, k, tile, a, packed16, c, r0, r1, NULL, NULL); return; }
     if (vectorised()) { gemm_ws_avx2_blocked(m, n, k, tile, a, packed16, c, r0, r1); return; }
 #endif
     gemm_ws_portable(m, n, k, tile, a, packed16, c, r0, r1);

@@ -78,7 +78,30 @@ extension SystolicBench {
             _ = try pathLevels()
         }
 
-        /// `text` padded with spaces to `width` characters (left-aligned).
+        /// The GEMM `bench` times for a type name: a float type (inputs of that type, fp32
+    /// accumulator and output), a block format (mxfp8, mxfp4, nvfp4: MX or NVFP4 inputs), or int4
+    /// weights (w4a16: bf16 activations, w4a8: int8 ones; groups of 128, bf16 scales, zero points).
+    static func benchCase(_ name: String, _ dims: [Int]) throws -> GemmCase {
+        let blockFormats: [String: (NumberType, NumberType, GemmCase.BlockFormat)] = [
+            "mxfp8": (.fp8_e4m3, .fp8_e4m3, .init(scheme: .mx)), "mxfp4": (.fp4_e2m1, .fp4_e2m1, .init(scheme: .mx)),
+            "nvfp4": (.fp4_e2m1, .fp4_e2m1, .init(scheme: .nvfp4)),
+            "w4a16": (.bf16, .uint4, .init(scheme: .int4, int4: .init(group: 128, scaleType: .bf16, zeroPoint: true))),
+            "w4a8": (.int8, .uint4, .init(scheme: .int4, int4: .init(group: 128, scaleType: .bf16, zeroPoint: true)))]
+        let format = blockFormats[name]
+        guard let a = format?.0 ?? NumberType(rawValue: name), format != nil || a.floatFormat != nil else {
+            throw ValidationError("unknown float type \(name) (or block format: mxfp8, mxfp4, nvfp4, w4a16, w4a8)")
+        }
+        let types = GemmCase.Types(a: a, b: format?.1 ?? a, accumulate: .fp32, output: .fp32)
+        var g = GemmCase(m: dims[0], n: dims[1], k: dims[2], types: types, dataA: .normal(mean: 0, std: 1), dataB: .normal(mean: 0, std: 1))
+        if let f = format?.2 {
+            guard dims[2] % f.blockSize == 0 else { throw ValidationError("\(name) needs K a multiple of \(f.blockSize), found \(dims[2])") }
+            g.blockFormat = f
+            g.scales = f.scales(a: a)
+        }
+        return g
+    }
+
+    /// `text` padded with spaces to `width` characters (left-aligned).
         private func cell(_ text: String, _ width: Int) -> String {
             text.count >= width ? text : text + String(repeating: " ", count: width - text.count)
         }
@@ -91,23 +114,10 @@ extension SystolicBench {
                 let dims = shape.split(separator: "x").compactMap { Int($0) }
                 guard dims.count == 3, dims.allSatisfy({ $0 > 0 }) else { throw ValidationError("a shape is MxNxK, found \(shape)") }
                 for name in types.split(separator: ",") {
-                    let blockFormats: [String: (NumberType, GemmCase.BlockFormat.Scheme)] = ["mxfp8": (.fp8_e4m3, .mx), "mxfp4": (.fp4_e2m1, .mx),
-                                                                                          "nvfp4": (.fp4_e2m1, .nvfp4)]
-                    let format = blockFormats[String(name)]
-                    guard let t = format?.0 ?? NumberType(rawValue: String(name)), !t.isInteger else {
-                        throw ValidationError("unknown float type \(name) (or block format: mxfp8, mxfp4, nvfp4)")
-                    }
-                    let types = GemmCase.Types(a: t, b: t, accumulate: .fp32, output: .fp32)
-                    var g = GemmCase(m: dims[0], n: dims[1], k: dims[2], types: types, dataA: .normal(mean: 0, std: 1), dataB: .normal(mean: 0, std: 1))
-                    if let (_, scheme) = format {
-                        let f = GemmCase.BlockFormat(scheme: scheme)
-                        guard dims[2] % f.blockSize == 0 else { throw ValidationError("\(name) needs K a multiple of \(f.blockSize), found \(dims[2])") }
-                        g.blockFormat = f
-                        g.scales = f.scales
-                    }
+                    let g = try Self.benchCase(String(name), dims)
                     for preset in presets.split(separator: ",") {
                         let config = try DeviceConfig.preset(String(preset))
-                        guard config.arithmetic.rate(t) != nil else { continue }
+                        guard config.arithmetic.rate(g.types.a) != nil, config.arithmetic.rate(g.types.b) != nil else { continue }
                         let emulator = SystolicEmulator(config: config, threads: threads)
                         for level in levels {
                             let f = try GemmSpeed.onPath(level) {
@@ -116,7 +126,7 @@ extension SystolicBench {
                             }
                             let figures = String(format: "%10.4f %8.1f %12.4f %8.1f", f.deviceSeconds ?? .nan, (f.deviceRate ?? .nan) / 1e9,
                                                  f.referenceSeconds ?? .nan, (f.referenceRate ?? .nan) / 1e9)
-                            print(cell(String(shape), 16) + cell(format == nil ? t.rawValue : String(name), 10) + cell(String(preset), 19)
+                            print(cell(String(shape), 16) + cell(String(name), 10) + cell(String(preset), 19)
                                   + cell(GemmSpeed.pathKeys[level], 11) + figures)
                         }
                     }

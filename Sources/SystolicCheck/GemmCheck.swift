@@ -52,6 +52,12 @@ public enum GemmCheck {
             report.seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
             return report
         }
+        if let (wide, wideInputs) = inputs.widenedInt4(g) {
+            // int4 weights: judged as the block-scaled GEMM of A and q − z they are.
+            var report = verify(output: c, inputs: wideInputs, gemm: wide, arithmetic: arithmetic, options: options)
+            report.seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            return report
+        }
         if !g.types.a.isInteger, arithmetic.engine(for: g).subnormalInputs == .flush {
             // Judged against what the engine declares to read: its inputs with subnormals flushed.
             var declared = arithmetic

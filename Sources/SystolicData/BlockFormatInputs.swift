@@ -51,7 +51,7 @@ extension GemmInputs {
     /// multiples of 1/4 below 2¹¹, times an 8-bit s). The block-scaled path's p·s is then the
     /// scaled chain's block result, and its running fp32 sum of them is the K-tiles' sum.
     public func dequantisedBlockFormat(_ g: GemmCase) -> GemmInputs? {
-        guard g.blockFormat != nil, !awaitsQuantisedA(g), let scales = blockScales, let sa = scales.a, let sb = scales.b,
+        guard let format = g.blockFormat, format.scheme != .int4, !awaitsQuantisedA(g), let scales = blockScales, let sa = scales.a, let sb = scales.b,
               a.type.byteWidth == 1, b.type.byteWidth == 1 else { return nil }
         // Scales as stored (A's [batch, M, K/block], B's [matrices, K/block, N]) and every element
         // code's value, each read once.

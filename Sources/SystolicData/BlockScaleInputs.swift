@@ -15,6 +15,8 @@ public struct BlockScaleInputs: Sendable {
     /// block-scaled GEMM is multiplied by their product after the groups are summed.
     public var tensorA: Double = 1
     public var tensorB: Double = 1
+    /// The zero points of int4 weights with them: uint4 [matrices, K/group, N], B's grid.
+    public var zeroB: Tensor?
     let perTensorA: Double
     let perTensorB: Double
     let blockA: GemmCase.ScaleBlocks?
@@ -41,13 +43,14 @@ public struct BlockScaleInputs: Sendable {
 
     /// Block scales received as tensors (an adapter's side of the protocol): `a` [batch, ⌈M/rows⌉,
     /// ⌈K/cols⌉] and `b` [matrices of B, ⌈K/rows⌉, ⌈N/cols⌉], fp32, for `g`'s block shapes, and
-    /// NVFP4's tensor scales (1 when absent).
-    public init?(_ g: GemmCase, a: Tensor?, b: Tensor?, tensorA: Double = 1, tensorB: Double = 1) {
+    /// NVFP4's tensor scales (1 when absent), and int4 weights' zero points.
+    public init?(_ g: GemmCase, a: Tensor?, b: Tensor?, tensorA: Double = 1, tensorB: Double = 1, zeroB: Tensor? = nil) {
         guard let group = g.scales.group else { return nil }
         self.init(a: a, b: b, group: group, perTensorA: g.scales.a, perTensorB: g.scales.b, blockA: g.scales.blockA,
                   blockB: g.scales.blockB, gridA: g.scales.blockA?.grid(g.m, g.k) ?? (1, 1), gridB: g.scales.blockB?.grid(g.k, g.n) ?? (1, 1))
         self.tensorA = tensorA
         self.tensorB = tensorB
+        self.zeroB = zeroB
     }
 
     private init(a: Tensor?, b: Tensor?, group: Int, perTensorA: Double, perTensorB: Double, blockA: GemmCase.ScaleBlocks?,
@@ -64,6 +67,7 @@ public struct BlockScaleInputs: Sendable {
                                    perTensorB: perTensorB, blockA: blockA, blockB: blockB, gridA: rowsA, gridB: gridB)
         out.tensorA = tensorA
         out.tensorB = tensorB
+        out.zeroB = zeroB.map { matrix($0, e) }
         return out
     }
 

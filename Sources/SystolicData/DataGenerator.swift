@@ -153,7 +153,7 @@ public struct DataGenerator: Sendable {
         case .fp8_e4m3, .fp8_e5m2, .fp6_e2m3, .fp6_e3m2, .fp4_e2m1:
             let format = type.floatFormat!
             each(UInt8.self) { format.encode($0, overflow: .saturate) }
-        case .int8: each(UInt8.self) { type.encode($0, overflow: .saturate) }
+        case .int8, .int4, .uint4: each(UInt8.self) { type.encode($0, overflow: .saturate) }
         case .int32: each(UInt32.self) { type.encode($0, overflow: .saturate) }
         }
     }

@@ -35,6 +35,11 @@ public struct GemmInputs: Sendable {
     public init(_ gemm: GemmCase, caseId: String, generator: DataGenerator) {
         let bMatrices = gemm.groups?.count ?? gemm.batch
         let bShape = gemm.layoutB == .kn ? [bMatrices, gemm.k, gemm.n] : [bMatrices, gemm.n, gemm.k]
+        if let format = gemm.blockFormat, let int4 = format.int4 {
+            self = Self.int4Weights(gemm, int4, caseId: caseId, generator: generator)
+            epilogue = EpilogueInputs(gemm, caseId: caseId, generator: generator)
+            return
+        }
         if let format = gemm.blockFormat {
             // Block-scaled operands: drawn unquantised and quantised by the scheme (packed rows,
             // no addend: the loader allows nothing else).
@@ -139,7 +144,7 @@ public struct GemmInputs: Sendable {
 }
 
 /// The per-channel parameters of a GEMM's epilogue:
-/// - `bias`: int32 [N] for int8 GEMMs, element n of stream "bias", uniform integers in [−2¹⁶, 2¹⁶];
+/// - `bias`: int32 [N] for int8 GEMMs (int32 accumulator), element n of stream "bias", uniform integers in [−2¹⁶, 2¹⁶];
 ///   fp32 [N], normal(0, 1), for floating-point GEMMs (when the case has a bias);
 /// - `scale`: fp32 [C] (C = N per channel, else 1), uniform in [scale low, scale high] from stream "scale", rounded to fp32;
 /// - `zeroPoint`: int32 [C], uniform integers in [zero point low, high] from stream "zero_point";
@@ -157,7 +162,7 @@ public struct EpilogueInputs: Sendable {
 
     init?(_ g: GemmCase, caseId: String, generator: DataGenerator) {
         guard g.bias || g.requantization != nil else { return nil }
-        if g.types.a.isInteger {
+        if g.types.accumulate == .int32 {
             bias = g.bias ? generator.tensor(caseId: caseId, operand: "bias", pattern: .integer(low: -(1 << 16), high: 1 << 16), type: .int32, shape: [g.n]) : nil
         } else {
             // A floating-point GEMM's bias: fp32 [N], normal(0, 1) from stream "bias".

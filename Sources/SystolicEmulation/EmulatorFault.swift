@@ -66,9 +66,12 @@ public enum EmulatorFault: Sendable, Hashable {
     /// MX: the E8M0 NaN scale (0xFF) decoded as an ordinary exponent, 2^128, which is +inf in
     /// fp32, so its block's products come out infinite (or NaN where they are zero) instead of NaN.
     case scaleNaNAsNumber
-    /// fp4 elements stored two per byte unpacked high nibble first: each even-indexed element of
-    /// storage exchanged with the odd one after it.
+    /// fp4 and int4 elements stored two per byte unpacked high nibble first: each even-indexed
+    /// element of storage exchanged with the odd one after it.
     case swappedNibbles
+    /// int4 weights read with the other signedness: an int4 nibble zero-extended (−8…−1 read as
+    /// 8…15), a uint4 one sign-extended (8…15 read as −8…−1).
+    case int4SignExtension
     /// NVFP4: the sum is never multiplied by the two fp32 tensor scales.
     case ignoresTensorScale
     /// Strided rows read and written as if packed: lda, ldb and ldc are ignored.
@@ -121,7 +124,8 @@ public enum EmulatorFault: Sendable, Hashable {
         ("block-scales-first-group", .blockScalesFirstGroup, "fp8 block scales: every K group scaled by the first group's scales"),
         ("scale-rounding-undeclared", .undeclaredScaleRounding, "block-scaled activations quantised with the other scale rounding than the one declared"),
         ("e8m0-nan-as-number", .scaleNaNAsNumber, "MX: the E8M0 scale 0xFF read as the number 2^128 instead of NaN"),
-        ("swapped-nibbles", .swappedNibbles, "fp4 elements unpacked high nibble first: neighbouring elements exchanged"),
+        ("swapped-nibbles", .swappedNibbles, "fp4 and int4 elements unpacked high nibble first: neighbouring elements exchanged"),
+        ("int4-sign-extension", .int4SignExtension, "int4 weights read with the other signedness: int4 zero-extended, uint4 sign-extended"),
         ("ignores-tensor-scale", .ignoresTensorScale, "NVFP4: the fp32 tensor scales are never applied"),
         ("ignores-leading-dimension", .ignoresLeadingDimension, "strided matrices read and written as if packed (lda, ldb, ldc ignored)"),
         ("ignores-bias", .ignoresBias, "the epilogue's bias vector is never added"),

@@ -124,3 +124,117 @@ extension GemmKernel {
         return out
     }
 }
+
+/// Block-scaled GEMMs through the vectorised kernel, a chunk of rows at a time: for each K group
+/// the chunk's partial sums p come from `sb_gemm_ws_f32` over that group alone (its own slice of
+/// A and its own packed panels of B, the K-tile as in `blockScaledFloat`), into a scratch block
+/// that stays in cache while the vector unit's step acc = p·(sa·sb) (first group) or
+/// acc + p·(sa·sb) folds it in. Every element takes the same operations in the same order as
+/// the group-by-group definition, so the bits are the same; the gain is that no group's sums
+/// make a round trip through memory.
+extension GemmKernel {
+    private struct GroupedArguments: @unchecked Sendable {
+        let a: UnsafePointer<Float>
+        let panels: [UnsafeMutablePointer<Float>]
+        let sa: UnsafePointer<Float>
+        let sb: UnsafePointer<Float>
+        let out: UnsafeMutablePointer<Float>
+    }
+
+    /// nil when the case is batched (the group-by-group path serves those), else the sums.
+    static func fastBlockScaled(_ g: GemmCase, _ inputs: GemmInputs, _ scales: BlockScaleInputs, behaviour: Behaviour) -> [Float]? {
+        guard g.batch == 1, g.k % scales.group == 0 else { return nil }
+        let (m, n, k, group) = (g.m, g.n, g.k, scales.group)
+        let groups = k / group
+        let sa = (0..<(m * groups)).map { Float(scales.scaleA(batch: 0, row: $0 / groups, kGroup: $0 % groups)) }
+        let sb = (0..<(groups * n)).map { Float(scales.scaleB(batch: 0, kGroup: $0 / n, column: $0 % n)) }
+        if behaviour.kTile >= group, let sums = scaledKernel(g, inputs, sa, sb, group: group, behaviour: behaviour) { return sums }
+        var sub = g
+        sub.k = group
+        sub.scales = GemmCase.Scales()
+        // A as [groups, M, group] (each group's columns contiguous) and B's groups packed.
+        let aGroups = (0..<groups).flatMap { t in inputs.a.columns(t * group, (t + 1) * group).decodedFloats() }
+        let panelFloats = sb_packed_floats(Int32(group), Int32(n), 16)
+        let panels = (0..<groups).map { t in
+            let slice = g.layoutB == .kn ? inputs.b.rows(t * group, (t + 1) * group) : inputs.b.columns(t * group, (t + 1) * group)
+            return BPanels.packed(sub, slice, width: 16, threads: behaviour.threads)
+        }
+        defer { for p in panels { sb_free_floats(p, max(panelFloats, 1)) } }
+        let tile = Int32(min(behaviour.kTile, group))
+        let blocks = (m + 11) / 12
+        let chunks = max(1, min(blocks, 4 * behaviour.threads))
+        let bounds = (0...chunks).map { min(m, $0 * blocks / chunks * 12) }
+        return [Float](unsafeUninitializedCapacity: m * n) { out, initialized in
+            aGroups.withUnsafeBufferPointer { ap in
+                sa.withUnsafeBufferPointer { sap in
+                    sb.withUnsafeBufferPointer { sbp in
+                        let args = GroupedArguments(a: ap.baseAddress!, panels: panels, sa: sap.baseAddress!, sb: sbp.baseAddress!, out: out.baseAddress!)
+                        let work: @Sendable (Int) -> Void = { part in
+                            let (r0, r1) = (bounds[part], bounds[part + 1])
+                            guard r1 > r0 else { return }
+                            let rows = r1 - r0
+                            let p = UnsafeMutablePointer<Float>.allocate(capacity: rows * n)
+                            defer { p.deallocate() }
+                            for t in 0..<groups {
+                                sb_gemm_ws_f32(Int32(rows), Int32(n), Int32(group), tile, args.a + (t * m + r0) * group, args.panels[t], p, 0, Int32(rows))
+                                for i in 0..<rows {
+                                    let (acc, sums, scaleA, scalesB) = (args.out + (r0 + i) * n, p + i * n, args.sa[(r0 + i) * groups + t], args.sb + t * n)
+                                    if t == 0 {
+                                        for j in 0..<n { acc[j] = sums[j] * (scaleA * scalesB[j]) }
+                                    } else {
+                                        for j in 0..<n { acc[j] = acc[j] + sums[j] * (scaleA * scalesB[j]) }
+                                    }
+                                }
+                            }
+                        }
+                        if behaviour.threads <= 1 {
+                            for part in 0..<chunks { work(part) }
+                        } else {
+                            DispatchQueue.concurrentPerform(iterations: chunks, execute: work)
+                        }
+                    }
+                }
+            }
+            initialized = m * n
+        }
+    }
+
+    /// The whole K in one pass of the AVX-512 kernel, each K-tile a group and scaled as it joins
+    /// C (`sb_gemm_ws_f32_scaled`); nil where that kernel declines (no AVX-512, N not a multiple
+    /// of 32, no memory for its panels).
+    private static func scaledKernel(_ g: GemmCase, _ inputs: GemmInputs, _ sa: [Float], _ sb: [Float], group: Int, behaviour: Behaviour) -> [Float]? {
+        let (m, n, k) = (g.m, g.n, g.k)
+        guard sb_kernels_vectorised() >= 2, n % 32 == 0 else { return nil }
+        let blocks = (m + 11) / 12
+        let chunks = max(1, min(blocks, 4 * behaviour.threads))
+        let bounds = (0...chunks).map { min(m, $0 * blocks / chunks * 12) }
+        var plain = g
+        plain.scales = GemmCase.Scales()
+        let packed = BPanels.packed(plain, inputs.b, width: 16, threads: behaviour.threads)
+        defer { sb_free_floats(packed, max(sb_packed_floats(Int32(k), Int32(n), 16), 1)) }
+        let declined = Flags(flags: .allocate(capacity: chunks))
+        declined.flags.initialize(repeating: false, count: chunks)
+        defer { declined.flags.deallocate() }
+        let sums = [Float](unsafeUninitializedCapacity: m * n) { out, initialized in
+            withFloats(inputs.a, threads: behaviour.threads) { a in
+                sa.withUnsafeBufferPointer { sap in
+                    sb.withUnsafeBufferPointer { sbp in
+                        let args = GroupedArguments(a: a, panels: [packed], sa: sap.baseAddress!, sb: sbp.baseAddress!, out: out.baseAddress!)
+                        let work: @Sendable (Int) -> Void = { part in
+                            let done = sb_gemm_ws_f32_scaled(Int32(m), Int32(n), Int32(k), Int32(group), args.a, args.panels[0], args.out,
+                                                             Int32(bounds[part]), Int32(bounds[part + 1]), args.sa, args.sb)
+                            if done == 0 { declined.flags[part] = true }
+                        }
+                        if behaviour.threads <= 1 {
+                            for part in 0..<chunks { work(part) }
+                        } else {
+                            DispatchQueue.concurrentPerform(iterations: chunks, execute: work)
+                        }
+                    }
+                }
+            }
+            initialized = m * n
+        }
+        return UnsafeBufferPointer(start: declined.flags, count: chunks).contains(true) ? nil : sums
+    }
+}

@@ -87,6 +87,15 @@ package enum GemmKernel {
         case declared, truncating, tiesAway, ignoresSaturation, swallowsNaN, int8Wrap
     }
 
+    /// The group sums, scales and running sums of a block-scaled GEMM handed to worker threads;
+    /// each thread writes disjoint rows.
+    private struct GroupScaling: @unchecked Sendable {
+        let p: UnsafePointer<Float>
+        let sa: UnsafePointer<Float>
+        let sb: UnsafePointer<Float>
+        let acc: UnsafeMutablePointer<Float>
+    }
+
     /// Raw pointers handed to worker threads; each thread writes disjoint rows.
     private struct Shared: @unchecked Sendable {
         let a: UnsafePointer<Float>
@@ -304,6 +313,10 @@ package enum GemmKernel {
             inner.kTile = min(behaviour.kTile, scales.group)
             return fastFloat(GemmInputs.dequantisedCase(g), plain, behaviour: inner)
         }
+        if behaviour.isPlain, !behaviour.transposedTile, !behaviour.ignoresScales, !behaviour.blockScalesFirstGroup,
+           let sums = fastBlockScaled(g, inputs, scales, behaviour: behaviour) {
+            return sums
+        }
         var sub = g
         sub.scales = GemmCase.Scales()
         var inner = behaviour
@@ -313,14 +326,28 @@ package enum GemmKernel {
             sub.k = range.count
             let p = float(sub, inputs.kSlice(range.lowerBound, range.upperBound, g), behaviour: inner)
             let scaleGroup = behaviour.blockScalesFirstGroup ? 0 : t
-            for batch in 0..<g.batch {
-                let sb = (0..<g.n).map { Float(scales.scaleB(batch: batch, kGroup: scaleGroup, column: $0)) }
-                for i in 0..<g.m {
-                    let sa = Float(scales.scaleA(batch: batch, row: i, kGroup: scaleGroup))
-                    let row = (batch * g.m + i) * g.n
-                    for j in 0..<g.n {
-                        let v = behaviour.ignoresScales ? p[row + j] : p[row + j] * (sa * sb[j])
-                        acc[row + j] = t == 0 ? v : acc[row + j] + v
+            // On the vector unit, rows spread over threads (each element's operations, and so its
+            // bits, are the same whatever the thread count).
+            let sb = (0..<(g.batch * g.n)).map { Float(scales.scaleB(batch: $0 / g.n, kGroup: scaleGroup, column: $0 % g.n)) }
+            let sa = (0..<(g.batch * g.m)).map { Float(scales.scaleA(batch: $0 / g.m, row: $0 % g.m, kGroup: scaleGroup)) }
+            let (n, m, first, ignores) = (g.n, g.m, t == 0, behaviour.ignoresScales)
+            p.withUnsafeBufferPointer { pp in
+                sa.withUnsafeBufferPointer { ap in
+                    sb.withUnsafeBufferPointer { bp in
+                        acc.withUnsafeMutableBufferPointer { op in
+                            let shared = GroupScaling(p: pp.baseAddress!, sa: ap.baseAddress!, sb: bp.baseAddress!, acc: op.baseAddress!)
+                            DispatchQueue.concurrentPerform(iterations: g.batch * m) { row in
+                                // Each p·(sa·sb) one multiply of p by the fp32 product of the two
+                                // scales, then one add into the running sum.
+                                let (p, out, scaleA, scalesB) = (shared.p + row * n, shared.acc + row * n, shared.sa[row], shared.sb + (row / m) * n)
+                                switch (first, ignores) {
+                                case (true, false): for j in 0..<n { out[j] = p[j] * (scaleA * scalesB[j]) }
+                                case (false, false): for j in 0..<n { out[j] = out[j] + p[j] * (scaleA * scalesB[j]) }
+                                case (true, true): for j in 0..<n { out[j] = p[j] }
+                                case (false, true): for j in 0..<n { out[j] = out[j] + p[j] }
+                                }
+                            }
+                        }
                     }
                 }
             }

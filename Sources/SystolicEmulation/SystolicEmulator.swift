@@ -129,13 +129,13 @@ public struct SystolicEmulator: DeviceAdapter {
         for t in [g.types.a, g.types.b] where config.arithmetic.rate(t) == nil {
             throw .notSupported("input type \(t.rawValue) is not supported by \(config.name)")
         }
-        if !g.scales.isUnit && g.types.a.isInteger {
+        if !g.scales.isUnit && g.types.a.isInteger && g.blockFormat == nil {
             throw .notSupported("scales on int8 GEMMs are given by requantize, not scales")
         }
         if g.types.a.isInteger, g.activation != .none {
             throw .notSupported("activations on int8 GEMMs are not modelled by emulator model \(Self.modelVersion)")
         }
-        if g.types.a.isInteger, g.types.output != .int32, g.types.output != .int8 {
+        if g.types.a.isInteger, g.blockFormat == nil, g.types.output != .int32, g.types.output != .int8 {
             throw .notSupported("int8 GEMM output \(g.types.output.rawValue) is not modelled by emulator model \(Self.modelVersion)")
         }
         let footprint = g.batch * (g.m * g.k * g.types.a.byteWidth + g.k * g.n * g.types.b.byteWidth + g.m * g.n * g.types.output.byteWidth)
@@ -155,7 +155,10 @@ public struct SystolicEmulator: DeviceAdapter {
             inputs.b = Tensor(type: inputs.b.type, shape: inputs.b.shape, storage: Array((0..<g.batch).map { _ in first }.joined()))
         }
         var c: Tensor
-        if !g.leading.isPacked {
+        if let (wide, wideInputs) = inputs.widenedInt4(g, reading: faults.contains(.int4SignExtension) ? .otherSignedness : .declared) {
+            // int4 weights: the block-scaled GEMM of A and q − z on the array (`widenedInt4`).
+            c = GemmKernel.multiply(wide, wideInputs, behaviour: behaviour(for: wide))
+        } else if !g.leading.isPacked {
             c = stridedProduct(g, inputs)
         } else if g.groups != nil {
             // Each expert is a GEMM of its own rows and weights; the outputs stack in row order.
@@ -184,7 +187,7 @@ public struct SystolicEmulator: DeviceAdapter {
         var out = inputs.quantisingA(g, rounding: faults.contains(.undeclaredScaleRounding) ? declared.flipped : declared)
         if faults.contains(.swappedNibbles) {
             func swapped(_ t: Tensor) -> Tensor {
-                guard t.type == .fp4_e2m1 else { return t }
+                guard t.type == .fp4_e2m1 || t.type.isNibble else { return t }
                 var bytes = t.storage
                 for i in stride(from: 0, to: bytes.count - 1, by: 2) { bytes.swapAt(i, i + 1) }
                 return Tensor(type: t.type, shape: t.shape, storage: bytes)
@@ -386,7 +389,7 @@ public struct SystolicEmulator: DeviceAdapter {
             case .ignoresScales: b.ignoresScales = true
             case .activationBeforeBias: b.activationBeforeBias = true
             case .blockScalesFirstGroup: b.blockScalesFirstGroup = true
-            case .undeclaredScaleRounding, .scaleNaNAsNumber, .swappedNibbles, .ignoresTensorScale: break  // on the inputs (`blockFormatted`)
+            case .undeclaredScaleRounding, .scaleNaNAsNumber, .swappedNibbles, .ignoresTensorScale, .int4SignExtension: break  // on the inputs (`blockFormatted`)
             case .ignoresAddend: b.ignoresAddend = true
             case .cachedResult, .wrongOutputShape, .ignoresLeadingDimension, .ignoresBias, .misroutedGroups, .batchesShareWeights,
                  .attentionDefaultScale, .causalOffByOne, .causalTopLeft, .softmaxWithoutMax, .gqaHeadModulo,

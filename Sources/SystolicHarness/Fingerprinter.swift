@@ -81,7 +81,7 @@ public struct Fingerprinter {
             var g = GemmCase(m: 1, n: 1, k: 32, types: .init(a: element, b: element, accumulate: .fp32, output: .fp32),
                              dataA: .constant(0), dataB: .constant(0), overflow: .ieee)
             g.blockFormat = GemmCase.BlockFormat(scheme: scheme, activationSource: .fp32)
-            g.scales = g.blockFormat!.scales
+            g.scales = g.blockFormat!.scales(a: g.types.a)
             let name = "scale-rounding-\(scheme.rawValue)"
             let c = BenchmarkCase(id: "fingerprint/\(name)", suite: "fingerprint", name: name, profiles: [], workload: .gemm(g))
             guard device.unsupported(c) == nil else { continue }

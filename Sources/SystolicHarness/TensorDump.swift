@@ -15,13 +15,14 @@ import SystolicSuite
 public enum TensorDump {
     public static let formatTag = "systolic-bench.dump/1"
 
-    /// The numpy dtype that holds a type's elements (raw bits for bf16, fp8, fp6 and fp4: one code per byte).
+    /// The numpy dtype that holds a type's elements (raw bits for bf16, fp8, fp6, fp4 and int4: one code per
+    /// byte, the nibble types in the low four bits, since numpy has no 4-bit dtype).
     public static func npyDescriptor(_ t: NumberType) -> String {
         switch t {
         case .fp32: return "<f4"
         case .fp16: return "<f2"
         case .bf16: return "<u2"
-        case .fp8_e4m3, .fp8_e5m2, .fp6_e2m3, .fp6_e3m2, .fp4_e2m1: return "|u1"
+        case .fp8_e4m3, .fp8_e5m2, .fp6_e2m3, .fp6_e3m2, .fp4_e2m1, .int4, .uint4: return "|u1"
         case .int8: return "|i1"
         case .int32: return "<i4"
         }

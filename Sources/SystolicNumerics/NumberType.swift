@@ -18,20 +18,48 @@ public enum NumberType: String, CaseIterable, Sendable, Codable, Hashable {
     case fp6_e2m3
     case fp6_e3m2
     case fp4_e2m1
+    /// int4 weights (docs/formats.md, "int4 weights"): two's complement, −8…7 (`int4`), or
+    /// unsigned 0…15 beside a zero point (`uint4`, as GPTQ and AWQ checkpoints store them). A
+    /// GEMM's B only. One code per byte in memory (the low nibble); two per byte, low nibble
+    /// first, in tensor files and dumps (`PackedInt4`, `Tensor.fileBytes`).
+    case int4
+    case uint4
 
     /// Bytes per element in memory and in dumps.
     public var byteWidth: Int {
         switch self {
         case .fp32, .int32: return 4
         case .fp16, .bf16: return 2
-        case .fp8_e4m3, .fp8_e5m2, .int8, .fp6_e2m3, .fp6_e3m2, .fp4_e2m1: return 1
+        case .fp8_e4m3, .fp8_e5m2, .int8, .fp6_e2m3, .fp6_e3m2, .fp4_e2m1, .int4, .uint4: return 1
         }
     }
+
+    /// Bits per element as a chip stores it (HBM traffic in the cost model): 4 for fp4 and int4,
+    /// 6 for fp6, else the byte width's.
+    public var storedBits: Int {
+        switch self {
+        case .fp4_e2m1, .int4, .uint4: return 4
+        case .fp6_e2m3, .fp6_e3m2: return 6
+        default: return 8 * byteWidth
+        }
+    }
+
+    /// Bytes `count` elements take as a chip stores them, rounded up.
+    public func storedBytes(_ count: Int) -> Int { (count * storedBits + 7) / 8 }
+
+    /// True for the nibble types, packed two per byte in files.
+    public var isNibble: Bool { self == .int4 || self == .uint4 }
+
+    /// Bytes of `count` elements in a tensor file or dump: two per byte for the nibble types,
+    /// else `byteWidth` each.
+    public func fileBytes(_ count: Int) -> Int { isNibble ? (count + 1) / 2 : count * byteWidth }
 
     /// The MX element formats below fp8, which a GEMM takes as inputs only: never an accumulator,
     /// an output, or attention's or a collective's type.
     public var isNarrowInput: Bool { self == .fp6_e2m3 || self == .fp6_e3m2 || self == .fp4_e2m1 }
 
+    /// int8 and int32: the integer GEMM and collective types (int4 and uint4 are weight formats,
+    /// `isNibble`).
     public var isInteger: Bool { self == .int8 || self == .int32 }
 
     /// The floating-point layout, or nil for integer types.
@@ -45,7 +73,7 @@ public enum NumberType: String, CaseIterable, Sendable, Codable, Hashable {
         case .fp6_e2m3: return .e2m3
         case .fp6_e3m2: return .e3m2
         case .fp4_e2m1: return .e2m1
-        case .int8, .int32: return nil
+        case .int8, .int32, .int4, .uint4: return nil
         }
     }
 
@@ -58,6 +86,8 @@ public enum NumberType: String, CaseIterable, Sendable, Codable, Hashable {
     public var maxFinite: Double {
         switch self {
         case .int8: return 127
+        case .int4: return 7
+        case .uint4: return 15
         case .int32: return 2_147_483_647
         default: return floatFormat!.maxFinite
         }
@@ -78,6 +108,8 @@ public enum NumberType: String, CaseIterable, Sendable, Codable, Hashable {
             return f.bitPattern
         case .int8: return UInt32(UInt8(bitPattern: Int8(Self.roundSaturating(value, min: -128, max: 127))))
         case .int32: return UInt32(truncatingIfNeeded: Int32(Self.roundSaturating(value, min: -2_147_483_648, max: 2_147_483_647)))
+        case .int4: return UInt32(Self.roundSaturating(value, min: -8, max: 7) & 0x0F)
+        case .uint4: return UInt32(Self.roundSaturating(value, min: 0, max: 15))
         default: return floatFormat!.encode(value, overflow: overflow)
         }
     }
@@ -95,6 +127,8 @@ public enum NumberType: String, CaseIterable, Sendable, Codable, Hashable {
         case .fp4_e2m1: return DecodeTables.e2m1[Int(bits & 0x0F)]
         case .int8: return Double(Int8(truncatingIfNeeded: bits))
         case .int32: return Double(Int32(truncatingIfNeeded: bits))
+        case .int4: return Double(Int(bits & 0x0F) - (bits & 0x08 != 0 ? 16 : 0))  // bit 3 is the sign
+        case .uint4: return Double(bits & 0x0F)
         }
     }
 

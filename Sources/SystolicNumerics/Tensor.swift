@@ -23,6 +23,25 @@ public struct Tensor: Sendable, Equatable {
 
     public var count: Int { shape.reduce(1, *) }
 
+    /// The tensor as it travels in tensor files and dumps: the storage, except that the nibble
+    /// types (int4, uint4) are packed two per byte, element 2i in bits 0–3 and 2i + 1 in bits
+    /// 4–7 of byte i (an odd count leaves the last high nibble zero).
+    public var fileBytes: [UInt8] {
+        guard type.isNibble else { return storage }
+        var out = [UInt8](repeating: 0, count: type.fileBytes(count))
+        for (i, code) in storage.enumerated() { out[i / 2] |= i % 2 == 0 ? code & 0x0F : (code & 0x0F) << 4 }
+        return out
+    }
+
+    /// A tensor read from a file's bytes (`fileBytes`' layout); nil when their count does not
+    /// match the shape.
+    public init?(type: NumberType, shape: [Int], fileBytes bytes: [UInt8]) {
+        let count = shape.reduce(1, *)
+        guard shape.allSatisfy({ $0 >= 0 }), bytes.count == type.fileBytes(count) else { return nil }
+        guard type.isNibble else { self.init(type: type, shape: shape, storage: bytes); return }
+        self.init(type: type, shape: shape, storage: (0..<count).map { i in i % 2 == 0 ? bytes[i / 2] & 0x0F : bytes[i / 2] >> 4 })
+    }
+
     public func bits(at index: Int) -> UInt32 {
         storage.withUnsafeBytes { Self.load($0, index, width: type.byteWidth) }
     }

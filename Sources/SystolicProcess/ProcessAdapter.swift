@@ -187,6 +187,7 @@ public final class ProcessAdapter: DeviceAdapter, @unchecked Sendable {
         if let s = t.blockScales {
             if let a = s.a { out.append(("scale_a", a)) }
             if let b = s.b { out.append(("scale_b", b)) }
+            if let zero = s.zeroB { out.append(("zero_b", zero)) }
             if g.blockFormat?.scheme == .nvfp4 {
                 // NVFP4's fp32 tensor scales, A's only where the harness quantised A.
                 if !t.awaitsQuantisedA(g) { out.append(("tensor_scale_a", Tensor(type: .fp32, shape: [1], values: [s.tensorA], overflow: .ieee))) }
@@ -240,7 +241,7 @@ public final class ProcessAdapter: DeviceAdapter, @unchecked Sendable {
         // descriptors (`ScratchFiles`); an input with the output's role (C's initial rows) has a
         // file of its own.
         var needed: [String: Int] = [:]
-        for t in tensorsByRole { needed[ScratchFiles.inputSlot(t.role)] = t.tensor.storage.count }
+        for t in tensorsByRole { needed[ScratchFiles.inputSlot(t.role)] = t.tensor.type.fileBytes(t.tensor.count) }
         let output = outputRole.map { (role: $0, slot: ScratchFiles.outputSlot($0), byteCount: outputShape.reduce(1, *) * outputType.byteWidth) }
         if let output { needed[output.slot] = output.byteCount }
         scratchFiles.beginCase(needed)
@@ -254,7 +255,7 @@ public final class ProcessAdapter: DeviceAdapter, @unchecked Sendable {
             var inputFiles: [String: TensorFile] = [:]
             for t in tensorsByRole {
                 let path = try scratchFiles.writeInput(slot: ScratchFiles.inputSlot(t.role), stem: t.role == outputRole ? "\(t.role).initial" : t.role,
-                                                       bytes: t.tensor.storage)
+                                                       bytes: t.tensor.fileBytes)
                 inputFiles[t.role] = TensorFile(path: path, type: t.tensor.type, shape: t.tensor.shape)
             }
             var outputFiles: [String: TensorFile] = [:]

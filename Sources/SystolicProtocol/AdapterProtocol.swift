@@ -82,7 +82,8 @@ public struct TensorFile: Codable, Sendable, Equatable {
         self.path = path; self.type = type; self.shape = shape
     }
 
-    public var byteCount: Int { shape.reduce(1, *) * type.byteWidth }
+    /// The file's size: `byteWidth` per element, or two nibbles per byte for int4 and uint4.
+    public var byteCount: Int { type.fileBytes(shape.reduce(1, *)) }
 }
 
 /// The GEMM a `run` asks for, in the protocol's words.
@@ -122,18 +123,29 @@ public struct GemmSpec: Codable, Sendable, Equatable {
     public var groups: Int?
     /// D = A·B + C (`accumulate_c`): C's type (fp32 or the output type); input `c` [batch, M, N].
     public var accumulateC: NumberType?
-    /// MX or NVFP4 operands (`block_format`, docs/formats.md).
+    /// MX, NVFP4 or int4-weight operands (`block_format`, docs/formats.md).
     public var blockFormat: BlockFormatSpec?
 
     public struct BlockFormatSpec: Codable, Sendable, Equatable {
-        /// `mx` or `nvfp4`.
+        /// `mx`, `nvfp4` or `int4`.
         public var scheme: String
         /// Set when the device quantises A: the type A travels in, unquantised.
         public var aFrom: NumberType?
+        /// int4 weights: the group along K, the scales' type in the checkpoint (they travel as
+        /// fp32 values, exact) and whether B has zero points (input `zero_b`, uint4).
+        public var group: Int?
+        public var scaleType: NumberType?
+        public var zeroPoint: Bool?
+
+        public init(scheme: String, aFrom: NumberType? = nil, group: Int? = nil, scaleType: NumberType? = nil, zeroPoint: Bool? = nil) {
+            self.scheme = scheme; self.aFrom = aFrom; self.group = group; self.scaleType = scaleType; self.zeroPoint = zeroPoint
+        }
 
         enum CodingKeys: String, CodingKey {
-            case scheme
+            case scheme, group
             case aFrom = "a_from"
+            case scaleType = "scale_type"
+            case zeroPoint = "zero_point"
         }
     }
 
@@ -178,7 +190,9 @@ public struct GemmSpec: Codable, Sendable, Equatable {
         requantization = g.requantization.map { RequantizationSpec(scheme: $0.scheme.rawValue, perChannel: $0.perChannel) }
         groups = g.groups?.count
         accumulateC = g.addend
-        blockFormat = g.blockFormat.map { BlockFormatSpec(scheme: $0.scheme.rawValue, aFrom: $0.activationSource) }
+        blockFormat = g.blockFormat.map {
+            BlockFormatSpec(scheme: $0.scheme.rawValue, aFrom: $0.activationSource, group: $0.int4?.group, scaleType: $0.int4?.scaleType, zeroPoint: $0.int4?.zeroPoint)
+        }
     }
 
     /// The case back, for an adapter that wraps our own emulator; `groupSizes` from the request's
@@ -204,6 +218,10 @@ public struct GemmSpec: Codable, Sendable, Equatable {
             // The harness's own rounding does not travel: the operands it quantised do.
             guard let scheme = GemmCase.BlockFormat.Scheme(rawValue: f.scheme) else { return nil }
             g.blockFormat = GemmCase.BlockFormat(scheme: scheme, activationSource: f.aFrom)
+            if scheme == .int4 {
+                guard let group = f.group, let scaleType = f.scaleType else { return nil }
+                g.blockFormat?.int4 = .init(group: group, scaleType: scaleType, zeroPoint: f.zeroPoint ?? false)
+            }
         }
         return g
     }

@@ -42,6 +42,10 @@ public enum GemmFeature: String, Codable, CaseIterable, Sendable {
     /// A block-scaled case whose A the device quantises itself (`block_format.a_from`: A travels
     /// unquantised in that type), its scales rounded as the device declares (`scale_rounding`).
     case quantizesA = "quantizes_a"
+    /// int4 weights (`block_format` scheme `int4`): B int4, or uint4 with zero points (input
+    /// `zero_b`, uint4 [matrices, K/group, N]), packed two per byte in their files; group scales
+    /// `scale_b` (and, with int8 activations, per-row scales `scale_a`) as block scales.
+    case int4Weights = "int4_weights"
 
     /// The features `g` uses.
     public static func used(by g: GemmCase) -> [GemmFeature] {
@@ -55,7 +59,7 @@ public enum GemmFeature: String, Codable, CaseIterable, Sendable {
         if g.groups != nil { out.append(.groups) }
         if g.addend != nil { out.append(.accumulateC) }
         if let f = g.blockFormat {
-            out.append(.blockFormats)
+            out.append(f.scheme == .int4 ? .int4Weights : .blockFormats)
             if f.activationSource != nil { out.append(.quantizesA) }
         }
         return out

@@ -72,7 +72,10 @@ extension GemmSpec {
             w.key(CodingKeys.blockFormat.stringValue)
             w.beginObject()
             if let from = blockFormat.aFrom { w.member(BlockFormatSpec.CodingKeys.aFrom, from.rawValue) }
+            if let group = blockFormat.group { w.member(BlockFormatSpec.CodingKeys.group, group) }
+            if let scaleType = blockFormat.scaleType { w.member(BlockFormatSpec.CodingKeys.scaleType, scaleType.rawValue) }
             w.member(BlockFormatSpec.CodingKeys.scheme, blockFormat.scheme)
+            if let zeroPoint = blockFormat.zeroPoint { w.member(BlockFormatSpec.CodingKeys.zeroPoint, zeroPoint) }
             w.endObject()
         }
         if let groups { w.member(CodingKeys.groups, groups) }

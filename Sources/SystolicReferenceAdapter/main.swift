@@ -111,7 +111,8 @@ var requestChunk = [UInt8](repeating: 0, count: 1 << 16)
 }
 
 func readTensor(_ file: TensorFile) throws -> Tensor {
-    Tensor(type: file.type, shape: file.shape, storage: try TensorFileIO.load(file.path, count: file.byteCount))
+    // The byte count matches the shape (it was computed from it), so this cannot fail.
+    Tensor(type: file.type, shape: file.shape, fileBytes: try TensorFileIO.load(file.path, count: file.byteCount))!
 }
 
 var runs = 0
@@ -215,7 +216,8 @@ while let line = nextLine() {
                 inputs = .gemm(GemmInputs(a: try input("a"), b: try input("b"), epilogue: epilogue,
                                           blockScales: BlockScaleInputs(g, a: try optional("scale_a"), b: try optional("scale_b"),
                                                                         tensorA: try optional("tensor_scale_a")?.value(at: 0) ?? 1,
-                                                                        tensorB: try optional("tensor_scale_b")?.value(at: 0) ?? 1),
+                                                                        tensorB: try optional("tensor_scale_b")?.value(at: 0) ?? 1,
+                                                                        zeroB: try optional("zero_b")),
                                           c: try optional("c")))
             } else if let spec = request.attention {
                 let a = spec.attentionCase

@@ -84,7 +84,7 @@ enum GemmCaseReader {
                 throw layout.failure("a block-scaled case takes packed rows (no lda, ldb or ldc) in this version")
             }
             if verification == .atScale { throw try node.member("verification").failure("a block-scaled case is verified in full") }
-            scales = blockFormat.scales
+            scales = blockFormat.scales(a: .bf16)  // set per type set below
         }
         let data = try node.optionalMember("data")
         try data?.rejectUnknownMembers(["a", "b", "c"])
@@ -119,8 +119,11 @@ enum GemmCaseReader {
                 gemm.groups = groups
                 gemm.leading = leading
                 if let blockFormat, let blockFormatNode {
+                    gemm.scales = blockFormat.scales(a: types.a)
                     try checkBlockFormat(blockFormat, gemm, node: node, at: blockFormatNode)
                     gemm.blockFormat = blockFormat
+                } else if types.b.isNibble {
+                    throw try node.member("types").failure("\(types.b.rawValue) weights come with their group scales: add \"block_format\": {\"scheme\": \"int4\", …}")
                 }
                 if let addendWord {
                     // This version adds C to a plain or batched floating-point GEMM: no epilogue
@@ -136,7 +139,7 @@ enum GemmCaseReader {
                 }
                 if let layout { try checkLeadingDimensions(gemm, layout: layout) }
                 if scales.isBlocked {
-                    guard !types.a.isInteger else { throw try node.member("scales").failure("block scales take floating-point inputs; int8 GEMMs use requantize") }
+                    guard !types.a.isInteger || blockFormat != nil else { throw try node.member("scales").failure("block scales take floating-point inputs; int8 GEMMs use requantize") }
                     if groups != nil, let a = scales.blockA, a.rows != 1 {
                         throw try node.member("scales").member("a").member("block").failure(
                             "a grouped GEMM's activations take blocks of one row (1 x \(a.cols)): an expert's rows need not start on a block")
@@ -162,14 +165,28 @@ enum GemmCaseReader {
     /// "nearest" | "up" (NVFP4), "a_from": "bf16" | "fp16" | "fp32"}`: the scale rounding is the
     /// harness's for the operands it quantises (the specification's own by default); `a_from`
     /// has the device quantise A from values of that type (docs/formats.md).
+    /// `{"scheme": "int4", "group": 32 | 64 | 128, "scale_type": "fp16" | "bf16", "zero_point": bool}`:
+    /// int4 weights (uint4 with zero points) in groups along K.
     static func blockFormat(_ n: JSONNode) throws(InputFileError) -> GemmCase.BlockFormat {
-        try n.rejectUnknownMembers(["scheme", "scale_rounding", "a_from"])
         let scheme = try n.member("scheme").choice(GemmCase.BlockFormat.Scheme.self)
+        if scheme == .int4 {
+            try n.rejectUnknownMembers(["scheme", "group", "scale_type", "zero_point"])
+            let groupNode = try n.member("group")
+            let group = try groupNode.int(in: 1...SuiteLoader.Limits.dimension, what: "a group of 32, 64 or 128")
+            guard GemmCase.BlockFormat.Int4Weights.groups.contains(group) else { throw groupNode.failure(expected: "a group of 32, 64 or 128 along K") }
+            let scaleNode = try n.member("scale_type")
+            let scaleType = try scaleNode.choice(NumberType.self)
+            guard scaleType == .fp16 || scaleType == .bf16 else { throw scaleNode.failure(expected: "\"fp16\" or \"bf16\" (the group scales' type)") }
+            let zeroPoint = try n.optionalMember("zero_point")?.bool() ?? false
+            return GemmCase.BlockFormat(scheme: .int4, int4: .init(group: group, scaleType: scaleType, zeroPoint: zeroPoint))
+        }
+        try n.rejectUnknownMembers(["scheme", "scale_rounding", "a_from"])
         var format = GemmCase.BlockFormat(scheme: scheme)
         if let r = try n.optionalMember("scale_rounding") {
             switch scheme {
             case .mx: format.harnessRounding.mx = try r.choice(MXScaleRounding.self)
             case .nvfp4: format.harnessRounding.nvfp4 = try r.choice(NVFP4ScaleRounding.self)
+            case .int4: break
             }
         }
         if let from = try n.optionalMember("a_from") {
@@ -186,9 +203,18 @@ enum GemmCaseReader {
     /// accumulator, a floating-point output, K a whole number of blocks, and data drawn
     /// element by element (no cancelling or dominant-first patterns, which place values by hand).
     static func checkBlockFormat(_ f: GemmCase.BlockFormat, _ g: GemmCase, node: JSONNode, at place: JSONNode) throws(InputFileError) {
-        let elements = GemmCase.BlockFormat.elementTypes(f.scheme)
-        for (operand, type) in [("a", g.types.a), ("b", g.types.b)] where !elements.contains(type) {
-            throw try node.member("types").failure("\(f.scheme.rawValue) takes \(elements.map(\.rawValue).joined(separator: ", ")) for \(operand), found \(type.rawValue)")
+        for (operand, type) in [("a", g.types.a), ("b", g.types.b)] {
+            let elements = GemmCase.BlockFormat.elementTypes(f.scheme, operand: operand)
+            guard elements.contains(type) else {
+                throw try node.member("types").failure("\(f.scheme.rawValue) takes \(elements.map(\.rawValue).joined(separator: ", ")) for \(operand), found \(type.rawValue)")
+            }
+        }
+        if let int4 = f.int4, (g.types.b == .uint4) != int4.zeroPoint {
+            throw try node.member("types").failure(int4.zeroPoint ? "int4 weights with zero points are uint4 (0…15), found \(g.types.b.rawValue)"
+                                                                 : "int4 weights without zero points are int4 (−8…7), found \(g.types.b.rawValue)")
+        }
+        if f.scheme == .int4, g.groups != nil {
+            throw place.failure("int4 weights are for plain and batched GEMMs in this version, not grouped ones")
         }
         guard g.types.accumulate == .fp32, [.fp32, .bf16, .fp16].contains(g.types.output) else {
             throw try node.member("types").failure("a block-scaled GEMM accumulates in fp32 into an fp32, bf16 or fp16 output, found \(g.types.label)")
@@ -262,7 +288,7 @@ enum GemmCaseReader {
     private static func readTypes(_ node: JSONNode) throws(InputFileError) -> GemmCase.Types {
         if case .string = node.value {
             let t = try node.choice(NumberType.self)
-            if t.isNarrowInput {
+            if t.isNarrowInput || t.isNibble {
                 throw node.failure("\(t.rawValue) is an input format (docs/formats.md): name the accumulator and output, {\"a\": \"\(t.rawValue)\", \"b\": …, \"output\": …}")
             }
             return GemmCase.Types(shorthand: t)
@@ -271,8 +297,14 @@ enum GemmCaseReader {
         let a = try node.member("a").choice(NumberType.self)
         let b = try node.member("b").choice(NumberType.self)
         let accNode = try node.optionalMember("accumulate")
-        let acc = try accNode?.choice(NumberType.self) ?? (a == .int8 ? .int32 : .fp32)
+        let acc = try accNode?.choice(NumberType.self) ?? (a == .int8 && !b.isNibble ? .int32 : .fp32)
         let output = try node.member("output").choice(NumberType.self)
+        if a.isNibble { throw try node.member("a").failure("\(a.rawValue) is a weight format: B's type (docs/formats.md, \"int4 weights\")") }
+        if b.isNibble {
+            // int4 weights: the block_format's scheme checks A's type and the accumulator.
+            if output.isNarrowInput || output.isNibble { throw try node.member("output").failure("\(output.rawValue) is an input format") }
+            return GemmCase.Types(a: a, b: b, accumulate: acc, output: output)
+        }
         guard a.isInteger == b.isInteger else { throw node.failure("inputs \(a.rawValue) and \(b.rawValue) mix integer and floating-point types") }
         if a.isInteger {
             guard a == .int8, b == .int8 else { throw node.failure("integer GEMM takes int8 inputs, found \(a.rawValue) × \(b.rawValue)") }
@@ -282,7 +314,7 @@ enum GemmCaseReader {
                 throw (accNode ?? node).failure(expected: "an fp32, fp16 or bf16 accumulator")
             }
         }
-        if output.isNarrowInput {
+        if output.isNarrowInput || output.isNibble {
             throw try node.member("output").failure("\(output.rawValue) is an input format (docs/formats.md): a GEMM's output is fp32, fp16, bf16, fp8 or an integer type")
         }
         return GemmCase.Types(a: a, b: b, accumulate: acc, output: output)

@@ -145,18 +145,35 @@ public struct GemmCase: Sendable, Equatable {
         }
     }
 
-    /// Block-scaled inputs (docs/formats.md, "Block-scaled GEMMs"): A and B quantised by `scheme`
-    /// in blocks along K (32 for MX, 16 for NVFP4), their element types the case's `a` and `b`.
-    /// Data generation draws the unquantised values (`dataA`, `dataB`) and quantises them; the
-    /// blocks then are the case's `Scales.blockA` (1 × block) and `blockB` (block × 1), so the
-    /// scales travel, and are judged, as any block scales.
+    /// Block-scaled inputs (docs/formats.md, "Block-scaled GEMMs" and "int4 weights"): A and B
+    /// quantised by `scheme` in blocks along K (32 for MX, 16 for NVFP4, the group for int4),
+    /// their element types the case's `a` and `b`. Data generation draws the unquantised values
+    /// (`dataA`, `dataB`) and quantises them; the blocks then are the case's `Scales.blockA`
+    /// (1 × block) and `blockB` (block × 1), so the scales travel, and are judged, as any block
+    /// scales.
     public struct BlockFormat: Sendable, Equatable {
         public enum Scheme: String, CaseIterable, Sendable {
             /// OCP Microscaling Formats v1.0: one E8M0 scale per 32 elements.
             case mx
             /// NVIDIA's NVFP4: one unsigned E4M3 scale per 16 E2M1 elements, one fp32 scale per tensor.
             case nvfp4
+            /// int4 weights in groups along K (GPTQ/AWQ-style W4A16 and W4A8): B int4 (or uint4
+            /// with zero points), A bf16 or fp16, or int8 with one fp32 scale per row.
+            case int4
         }
+
+        /// An int4 scheme's parameters: the group along K, its scales' type and its zero points.
+        public struct Int4Weights: Sendable, Equatable {
+            public var group: Int
+            public var scaleType: NumberType
+            public var zeroPoint: Bool
+            public init(group: Int, scaleType: NumberType, zeroPoint: Bool) {
+                self.group = group; self.scaleType = scaleType; self.zeroPoint = zeroPoint
+            }
+            /// The groups checkpoints use.
+            public static let groups = [32, 64, 128]
+        }
+
         public var scheme: Scheme
         /// The scale rounding the harness quantises with (the checkpoint tool's): the entry of
         /// `scheme`.
@@ -166,26 +183,41 @@ public struct GemmCase: Sendable, Equatable {
         /// and the device rounds its scales as it declares (`DeclaredArithmetic.scaleRounding`).
         /// nil: A travels quantised, like B.
         public var activationSource: NumberType?
+        /// The int4 scheme's parameters (nil for MX and NVFP4).
+        public var int4: Int4Weights?
 
-        public init(scheme: Scheme, harnessRounding: ScaleRoundings = ScaleRoundings(), activationSource: NumberType? = nil) {
-            self.scheme = scheme; self.harnessRounding = harnessRounding; self.activationSource = activationSource
+        public init(scheme: Scheme, harnessRounding: ScaleRoundings = ScaleRoundings(), activationSource: NumberType? = nil, int4: Int4Weights? = nil) {
+            self.scheme = scheme; self.harnessRounding = harnessRounding; self.activationSource = activationSource; self.int4 = int4
         }
 
         /// Elements per block along K.
-        public var blockSize: Int { scheme == .mx ? 32 : NVFP4Quantizer.blockSize }
+        public var blockSize: Int {
+            switch scheme {
+            case .mx: return 32
+            case .nvfp4: return NVFP4Quantizer.blockSize
+            case .int4: return int4?.group ?? 128
+            }
+        }
 
-        /// The element types each scheme takes (A's and B's, each its own for MX).
-        public static func elementTypes(_ scheme: Scheme) -> [NumberType] {
-            scheme == .mx ? [.fp8_e4m3, .fp8_e5m2, .fp6_e2m3, .fp6_e3m2, .fp4_e2m1] : [.fp4_e2m1]
+        /// The element types each scheme takes for A ("a") or B ("b"): each its own for MX.
+        public static func elementTypes(_ scheme: Scheme, operand: String) -> [NumberType] {
+            switch scheme {
+            case .mx: return [.fp8_e4m3, .fp8_e5m2, .fp6_e2m3, .fp6_e3m2, .fp4_e2m1]
+            case .nvfp4: return [.fp4_e2m1]
+            case .int4: return operand == "a" ? [.bf16, .fp16, .int8] : [.int4, .uint4]
+            }
         }
 
         /// The types A may travel in before the device quantises it.
         public static let activationSources: [NumberType] = [.fp32, .bf16, .fp16]
 
-        /// The scale blocks of A and B the scheme gives.
-        public var scales: Scales {
+        /// The scale blocks of A and B the scheme gives for A of type `a`: int4's A has a scale
+        /// per row only when it is int8 (one per row, repeated in each group: per-token
+        /// activation quantisation).
+        public func scales(a: NumberType) -> Scales {
             let n = blockSize
-            return Scales(blockA: ScaleBlocks(rows: 1, cols: n, low: 1, high: 1), blockB: ScaleBlocks(rows: n, cols: 1, low: 1, high: 1))
+            let blockA = scheme != .int4 || a == .int8 ? ScaleBlocks(rows: 1, cols: n, low: 1, high: 1) : nil
+            return Scales(blockA: blockA, blockB: ScaleBlocks(rows: n, cols: 1, low: 1, high: 1))
         }
     }
 
@@ -261,7 +293,7 @@ public struct GemmCase: Sendable, Equatable {
     public var dataB: DataPattern
     public var overflow: OverflowMode
     public var verification: Verification
-    /// Block-scaled inputs (MX or NVFP4), nil for others; when set, `scales` holds its blocks.
+    /// Block-scaled inputs (MX, NVFP4 or int4 weights), nil for others; when set, `scales` holds its blocks.
     public var blockFormat: BlockFormat?
     /// D = A·B + C (`"accumulate_c"` in a suite): C's type (fp32 or the output type), nil for
     /// D = A·B. C is input `c` [batch, M, N], data `dataC` from stream "c" (docs/numerics.md).

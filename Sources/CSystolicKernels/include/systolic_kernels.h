@@ -15,6 +15,12 @@
 /// B comes as `packed16`, its 16-column panels laid out by `sb_pack_b` (width 16): contiguous
 /// slices keep a tile of B in cache whatever N is.
 void sb_gemm_ws_f32(int m, int n, int k, int tile, const float *a, const float *packed16, float *c, int row_begin, int row_end);
+/* A block-scaled GEMM whose quantisation groups are the K-tiles (k a multiple of tile): sa [m, k/tile]
+ * and sb [k/tile, n] fp32 scales; each tile's partial sums p join C as c = p·(sa·sb) for the first
+ * tile, else c + p·(sa·sb), each operation rounded to fp32. Returns 0, doing nothing, where this CPU
+ * has no AVX-512 or n is not a multiple of 32 (the caller then takes the groups one by one). */
+int sb_gemm_ws_f32_scaled(int m, int n, int k, int tile, const float *a, const float *packed16, float *c, int row_begin, int row_end,
+                          const float *sa, const float *sb);
 /// Floats `sb_pack_b` writes for a K×N matrix and a panel width: ⌈N/width⌉ panels of K rows of
 /// `width` floats, the last padded with zeros.
 size_t sb_packed_floats(int k, int n, int width);
