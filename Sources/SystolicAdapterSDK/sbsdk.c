@@ -30,7 +30,7 @@ size_t sb_type_width(sb_type type) {
 }
 
 static int parse_type(const char *s, sb_type *t) {
-    static const char *names[] = {"fp32", "fp16", "bf16", "fp8_e4m3", "fp8_e5m2", "int8", "int32", "fp6_e2m3", "fp6_e3m2", "fp4_e2m1"};
+    static const char *names[] = {"fp32", "fp16", "bf16", "fp8_e4m3", "fp8_e5m2", "int8", "int32", "fp6_e2m3", "fp6_e3m2", "fp4_e2m1", "int4", "uint4"};
     if (!s) return 0;
     for (int i = 0; i < (int)(sizeof names / sizeof names[0]); i++) if (strcmp(s, names[i]) == 0) { *t = (sb_type)i; return 1; }
     return 0;
@@ -105,8 +105,15 @@ static int describe_tensor(json_object *spec, sb_tensor *t, char *why, size_t n)
         if (count > (1ULL << 40)) { snprintf(why, n, "tensor %s is too large", t->path); return 0; }
     }
     t->rank = (int)rank;
-    t->bytes = (size_t)count * sb_type_width(t->type);
+    /* int4 and uint4 files hold two elements per byte (an odd count leaves a high nibble unused). */
+    t->bytes = t->type == SB_INT4 || t->type == SB_UINT4 ? (size_t)(count + 1) / 2 : (size_t)count * sb_type_width(t->type);
     return 1;
+}
+
+int sb_nibble(const sb_tensor *t, size_t i) {
+    uint8_t byte = ((const uint8_t *)t->data)[i / 2];
+    int nibble = i % 2 == 0 ? byte & 0x0F : byte >> 4;
+    return t->type == SB_INT4 && nibble >= 8 ? nibble - 16 : nibble;
 }
 
 /* Mappings kept from one request to the next. The harness reuses its tensor files across cases
@@ -362,8 +369,8 @@ static int optional_block(json_object *o, const char *key, long long block[2], i
 
 /* By bit position of the SB_GEMM_* and SB_ATTENTION_* flags (sbsdk.h), in the protocol's words. */
 static const char *gemm_feature_names[] = {"bias", "activation", "scales", "block_scales", "requantization", "leading_dimensions", "groups",
-                                           "accumulate_c", "block_formats", "quantizes_a"};
-#define GEMM_FEATURES 10
+                                           "accumulate_c", "block_formats", "quantizes_a", "int4_weights"};
+#define GEMM_FEATURES 11
 static const char *attention_feature_names[] = {"kv_scales", "layout_bshd", "layout_paged"};
 
 /* Looks up input `role` and describes it; *t is untouched (and 1 returned) when the role is absent
@@ -480,29 +487,62 @@ static void handle_gemm(const sb_adapter *adapter, void *context, json_object *r
         used |= SB_GEMM_REQUANTIZATION;
     }
     /* MX or NVFP4 operands: the scheme's blocks of A and B, element types it takes, and where the
-     * device quantises A, the type A travels in. */
+     * device quantises A, the type A travels in. int4 weights: the group, its scales' type, zero
+     * points, and the types and blocks they imply. */
+    int nibble_b = gemm.b == SB_INT4 || gemm.b == SB_UINT4;
     if (json_object_object_get_ex(g, "block_format", &v)) {
         const char *scheme = get_string(v, "scheme");
         json_object *from;
-        gemm.block_scheme = scheme && strcmp(scheme, "mx") == 0 ? SB_BLOCKS_MX : scheme && strcmp(scheme, "nvfp4") == 0 ? SB_BLOCKS_NVFP4 : SB_BLOCKS_NONE;
-        long long block = gemm.block_scheme == SB_BLOCKS_MX ? 32 : 16;
-        int mx_element = gemm.a == SB_FP8_E4M3 || gemm.a == SB_FP8_E5M2 || gemm.a == SB_FP6_E2M3 || gemm.a == SB_FP6_E3M2 || gemm.a == SB_FP4_E2M1;
-        int mx_element_b = gemm.b == SB_FP8_E4M3 || gemm.b == SB_FP8_E5M2 || gemm.b == SB_FP6_E2M3 || gemm.b == SB_FP6_E3M2 || gemm.b == SB_FP4_E2M1;
-        int elements_ok = gemm.block_scheme == SB_BLOCKS_MX ? mx_element && mx_element_b : gemm.a == SB_FP4_E2M1 && gemm.b == SB_FP4_E2M1;
-        if (json_object_object_get_ex(v, "a_from", &from)) {
-            gemm.quantize_a = json_object_is_type(from, json_type_string) && parse_type(json_object_get_string(from), &gemm.a_from) &&
-                              (gemm.a_from == SB_FP32 || gemm.a_from == SB_BF16 || gemm.a_from == SB_FP16);
-            if (!gemm.quantize_a) elements_ok = 0;
-            used |= SB_GEMM_QUANTIZES_A;
+        gemm.block_scheme = scheme && strcmp(scheme, "mx") == 0      ? SB_BLOCKS_MX
+                            : scheme && strcmp(scheme, "nvfp4") == 0 ? SB_BLOCKS_NVFP4
+                            : scheme && strcmp(scheme, "int4") == 0  ? SB_BLOCKS_INT4
+                                                                     : SB_BLOCKS_NONE;
+        if (gemm.block_scheme == SB_BLOCKS_INT4) {
+            json_object *zero;
+            int has_group, zero_ok = 1, scale_ok = parse_type(get_string(v, "scale_type"), &gemm.int4_scale_type) &&
+                                                   (gemm.int4_scale_type == SB_FP16 || gemm.int4_scale_type == SB_BF16);
+            int group_ok = optional_int(v, "group", 32, 128, &gemm.int4_group, &has_group) && has_group &&
+                           (gemm.int4_group == 32 || gemm.int4_group == 64 || gemm.int4_group == 128);
+            if (json_object_object_get_ex(v, "zero_point", &zero)) {
+                zero_ok = json_object_is_type(zero, json_type_boolean);
+                gemm.int4_zero_point = zero_ok && json_object_get_boolean(zero);
+            }
+            long long group = gemm.int4_group;
+            int a_ok = gemm.a == SB_BF16 || gemm.a == SB_FP16 || gemm.a == SB_INT8;
+            if (!scale_ok || !group_ok || !zero_ok || !a_ok || gemm.b != (gemm.int4_zero_point ? SB_UINT4 : SB_INT4) ||
+                gemm.accumulate != SB_FP32 || has_groups || gemm.k % group != 0 || !has_block_b || gemm.block_b[0] != group ||
+                gemm.block_b[1] != 1 || has_block_a != (gemm.a == SB_INT8) || (has_block_a && (gemm.block_a[0] != 1 || gemm.block_a[1] != group))) {
+                reply_status(reply, size, "error", id,
+                             "malformed gemm description: block_format (scheme int4: group 32, 64 or 128, scale_type fp16 or bf16, "
+                             "b int4 or, with zero_point, uint4; a bf16, fp16 or int8 (with block_a [1, group]); block_b [group, 1]; "
+                             "fp32 accumulator; K a whole number of groups; not grouped)");
+                return;
+            }
+            used |= SB_GEMM_INT4_WEIGHTS;
+        } else {
+            long long block = gemm.block_scheme == SB_BLOCKS_MX ? 32 : 16;
+            int mx_element = gemm.a == SB_FP8_E4M3 || gemm.a == SB_FP8_E5M2 || gemm.a == SB_FP6_E2M3 || gemm.a == SB_FP6_E3M2 || gemm.a == SB_FP4_E2M1;
+            int mx_element_b = gemm.b == SB_FP8_E4M3 || gemm.b == SB_FP8_E5M2 || gemm.b == SB_FP6_E2M3 || gemm.b == SB_FP6_E3M2 || gemm.b == SB_FP4_E2M1;
+            int elements_ok = gemm.block_scheme == SB_BLOCKS_MX ? mx_element && mx_element_b : gemm.a == SB_FP4_E2M1 && gemm.b == SB_FP4_E2M1;
+            if (json_object_object_get_ex(v, "a_from", &from)) {
+                gemm.quantize_a = json_object_is_type(from, json_type_string) && parse_type(json_object_get_string(from), &gemm.a_from) &&
+                                  (gemm.a_from == SB_FP32 || gemm.a_from == SB_BF16 || gemm.a_from == SB_FP16);
+                if (!gemm.quantize_a) elements_ok = 0;
+                used |= SB_GEMM_QUANTIZES_A;
+            }
+            if (gemm.block_scheme == SB_BLOCKS_NONE || !elements_ok || !has_block_a || !has_block_b || gemm.block_a[0] != 1 ||
+                gemm.block_a[1] != block || gemm.block_b[0] != block || gemm.block_b[1] != 1 || gemm.k % block != 0) {
+                reply_status(reply, size, "error", id,
+                             "malformed gemm description: block_format (scheme mx or nvfp4 with its element types, blocks [1, 32] and [32, 1] "
+                             "or [1, 16] and [16, 1], K a whole number of blocks, a_from fp32, bf16 or fp16)");
+                return;
+            }
+            used |= SB_GEMM_BLOCK_FORMATS;
         }
-        if (gemm.block_scheme == SB_BLOCKS_NONE || !elements_ok || !has_block_a || !has_block_b || gemm.block_a[0] != 1 ||
-            gemm.block_a[1] != block || gemm.block_b[0] != block || gemm.block_b[1] != 1 || gemm.k % block != 0) {
-            reply_status(reply, size, "error", id,
-                         "malformed gemm description: block_format (scheme mx or nvfp4 with its element types, blocks [1, 32] and [32, 1] "
-                         "or [1, 16] and [16, 1], K a whole number of blocks, a_from fp32, bf16 or fp16)");
-            return;
-        }
-        used |= SB_GEMM_BLOCK_FORMATS;
+    }
+    if ((nibble_b || gemm.a == SB_INT4 || gemm.a == SB_UINT4) && gemm.block_scheme != SB_BLOCKS_INT4) {
+        reply_status(reply, size, "error", id, "malformed gemm description: int4 and uint4 are int4 weights (b, with block_format scheme int4)");
+        return;
     }
     /* A feature the adapter did not declare is refused, whatever the harness sent. */
     unsigned declared = adapter->protocol >= 2 ? adapter->gemm_features : 0;
@@ -515,14 +555,15 @@ static void handle_gemm(const sb_adapter *adapter, void *context, json_object *r
     }
 
     /* The tensors, each with the type and shape the description implies. */
-    enum { A, B, C_INITIAL, BIAS, SCALE, ZERO_POINT, MULTIPLIER, SHIFT, SCALE_A, SCALE_B, GROUP_SIZES, TENSOR_SCALE_A, TENSOR_SCALE_B, INPUTS };
+    enum { A, B, C_INITIAL, BIAS, SCALE, ZERO_POINT, MULTIPLIER, SHIFT, SCALE_A, SCALE_B, GROUP_SIZES, TENSOR_SCALE_A, TENSOR_SCALE_B, ZERO_B,
+           INPUTS };
     static const char *roles[INPUTS] = {"a", "b", "c", "bias", "scale", "zero_point", "multiplier", "shift", "scale_a", "scale_b", "group_sizes",
-                                        "tensor_scale_a", "tensor_scale_b"};
+                                        "tensor_scale_a", "tensor_scale_b", "zero_b"};
     long long c_count = gemm.requant_per_channel ? gemm.n : 1, matrices = has_groups ? gemm.groups : gemm.batch;
     int nvfp4 = gemm.block_scheme == SB_BLOCKS_NVFP4;
     int required[INPUTS] = {1, 1, has_ldc || has_addend, has_bias, gemm.requant != SB_REQUANT_NONE, gemm.requant != SB_REQUANT_NONE,
                             gemm.requant == SB_REQUANT_FIXED_POINT, gemm.requant == SB_REQUANT_FIXED_POINT, has_block_a && !gemm.quantize_a,
-                            has_block_b, has_groups, nvfp4 && !gemm.quantize_a, nvfp4};
+                            has_block_b, has_groups, nvfp4 && !gemm.quantize_a, nvfp4, gemm.int4_zero_point};
     sb_tensor t[INPUTS], c;
     int present[INPUTS];
     memset(t, 0, sizeof t);
@@ -535,7 +576,8 @@ static void handle_gemm(const sb_adapter *adapter, void *context, json_object *r
         }
     }
     if (!describe_tensor(c_spec, &c, why, sizeof why)) { reply_status(reply, size, "error", id, why); return; }
-    sb_type bias_type = gemm.a == SB_INT8 ? SB_INT32 : SB_FP32;
+    /* An int32 bias goes with an int32 accumulator (int8 GEMMs; W4A8 accumulates in fp32). */
+    sb_type bias_type = gemm.a == SB_INT8 && gemm.accumulate == SB_INT32 ? SB_INT32 : SB_FP32;
     struct { int i; sb_type type; int rank; long long d0, d1, d2; } expect[INPUTS] = {
         {A, gemm.quantize_a ? gemm.a_from : gemm.a, 3, gemm.batch, gemm.m, gemm.lda},
         {B, gemm.b, 3, matrices, gemm.layout_nk ? gemm.n : gemm.k, gemm.ldb},
@@ -552,6 +594,7 @@ static void handle_gemm(const sb_adapter *adapter, void *context, json_object *r
         {GROUP_SIZES, SB_INT32, 1, gemm.groups, 0, 0},
         {TENSOR_SCALE_A, SB_FP32, 1, 1, 0, 0},
         {TENSOR_SCALE_B, SB_FP32, 1, 1, 0, 0},
+        {ZERO_B, SB_UINT4, 3, matrices, gemm.int4_group ? gemm.k / gemm.int4_group : 0, gemm.n},
     };
     for (int i = 0; i < INPUTS; i++) {
         if (!present[i]) continue;
@@ -582,6 +625,7 @@ static void handle_gemm(const sb_adapter *adapter, void *context, json_object *r
     gemm.group_sizes = present[GROUP_SIZES] ? &t[GROUP_SIZES] : NULL;
     gemm.tensor_scale_a = present[TENSOR_SCALE_A] ? &t[TENSOR_SCALE_A] : NULL;
     gemm.tensor_scale_b = present[TENSOR_SCALE_B] ? &t[TENSOR_SCALE_B] : NULL;
+    gemm.zero_b = present[ZERO_B] ? &t[ZERO_B] : NULL;
     call.c_initial = present[C_INITIAL] && has_ldc ? &t[C_INITIAL] : NULL;
     gemm.addend = present[C_INITIAL] && has_addend ? &t[C_INITIAL] : NULL;
     run_timed(adapter, context, request, id, &call, reply, size);

@@ -4,7 +4,8 @@
  * subnormals preserved), sums in the weight-stationary order of a 128-row array (two 8-bit
  * products per PE per cycle), and implements every GEMM feature of protocol 2 with a plain loop
  * (bias, activations, per-tensor and block scales, int8 requantisation in both schemes, leading
- * dimensions, grouped GEMMs, MX and NVFP4 operands, quantising an MX or NVFP4 A itself), so its GEMM outputs are the reference emulator's bit for bit;
+ * dimensions, grouped GEMMs, MX and NVFP4 operands, quantising an MX or NVFP4 A itself, int4 weights), so its GEMM outputs are the
+ * reference emulator's bit for bit;
  * attention flash-style in fp32 as the reference device computes it (its exp, K-tiles and P
  * rounding), and collectives over ranks simulated in one process by the reference device's
  * algorithms: every output the emulator's, bit for bit, which shows that the protocol carries every
@@ -31,9 +32,9 @@ static const char *device_json =
     "{\"name\": \"example-c-cpu\", \"vendor\": \"SystolicBench example\", \"product\": \"C CPU adapter on the SDK\","
     " \"driver_version\": \"1.0.0\", \"kind\": \"hardware\","
     " \"arithmetic\": {\"accumulator\": \"fp32\", \"subnormals\": \"preserve\", \"overflow_modes\": [\"saturate\", \"ieee\"],"
-    "  \"input_types\": [\"fp32\", \"fp16\", \"bf16\", \"fp8_e4m3\", \"fp8_e5m2\", \"int8\", \"int32\", \"fp6_e2m3\", \"fp6_e3m2\", \"fp4_e2m1\"],"
+    "  \"input_types\": [\"fp32\", \"fp16\", \"bf16\", \"fp8_e4m3\", \"fp8_e5m2\", \"int8\", \"int32\", \"fp6_e2m3\", \"fp6_e3m2\", \"fp4_e2m1\", \"int4\", \"uint4\"],"
     "  \"exp_ulps\": 1, \"scale_rounding\": {\"mx\": \"floor\", \"nvfp4\": \"nearest\"},"
-    "  \"input_types_by_op\": {\"gemm\": [\"fp32\", \"fp16\", \"bf16\", \"fp8_e4m3\", \"fp8_e5m2\", \"int8\", \"fp6_e2m3\", \"fp6_e3m2\", \"fp4_e2m1\"],"
+    "  \"input_types_by_op\": {\"gemm\": [\"fp32\", \"fp16\", \"bf16\", \"fp8_e4m3\", \"fp8_e5m2\", \"int8\", \"fp6_e2m3\", \"fp6_e3m2\", \"fp4_e2m1\", \"int4\", \"uint4\"],"
     "   \"attention\": [\"fp32\", \"fp16\", \"bf16\", \"fp8_e4m3\", \"fp8_e5m2\"],"
     "   \"collective\": [\"fp32\", \"fp16\", \"bf16\", \"int8\", \"int32\"]}},"
     " \"ops\": [\"gemm\", \"attention\", \"collective\"], \"array\": {\"rows\": 128, \"cols\": 128, \"dataflow\": \"weight_stationary\", \"clock_hz\": 1e9},"
@@ -139,6 +140,7 @@ static float load_float(const void *base, size_t i, sb_type t) {
     case SB_FP8_E4M3: return fp8_decode(((const uint8_t *)base)[i], E4M3);
     case SB_FP8_E5M2: return fp8_decode(((const uint8_t *)base)[i], E5M2);
     case SB_FP6_E2M3: case SB_FP6_E3M2: case SB_FP4_E2M1: return narrow_decode(((const uint8_t *)base)[i], narrow_of(t));
+    case SB_INT8: return (float)((const int8_t *)base)[i];  /* W4A8's activations, exact */
     default: return 0;
     }
     float f;
@@ -307,7 +309,13 @@ static float *decoded_b(const sb_gemm *g, const sb_tensor *b, long long matrices
         for (long long j = 0; j < g->n; j++)
             for (long long k = 0; k < g->k; k++) {
                 size_t bi = g->layout_nk ? (size_t)((mb * g->n + j) * g->ldb + k) : (size_t)((mb * g->k + k) * g->ldb + j);
-                out[(mb * g->n + j) * g->k + k] = load_float(b->data, bi, g->b);
+                if (g->block_scheme == SB_BLOCKS_INT4) {
+                    /* int4 weights: q − z (exact in fp32), the group scale applied to the group's sum. */
+                    int z = g->zero_b ? sb_nibble(g->zero_b, (size_t)((mb * (g->k / g->int4_group) + k / g->int4_group) * g->n + j)) : 0;
+                    out[(mb * g->n + j) * g->k + k] = (float)(sb_nibble(b, bi) - z);
+                } else {
+                    out[(mb * g->n + j) * g->k + k] = load_float(b->data, bi, g->b);
+                }
             }
     return out;
 }
@@ -442,9 +450,13 @@ static int quantize_a(const sb_gemm *g, const sb_tensor *a, float **af, float **
 static sb_status run_gemm(void *context, const sb_gemm *g, const sb_tensor *a, const sb_tensor *b, sb_tensor *c, double *seconds,
                           double *joules, char *reason, size_t reason_size) {
     (void)context; (void)seconds; (void)joules;
-    int integer = g->a == SB_INT8;
-    if (integer ? (g->b != SB_INT8 || (g->output != SB_INT32 && g->output != SB_INT8))
-                : (!(is_float(g->a) || is_narrow(g->a)) || !(is_float(g->b) || is_narrow(g->b)) || !is_float(g->output))) {
+    /* int4 weights (W4A16, W4A8: the SDK has checked the types) take the block-scaled float path:
+     * B's q − z and an int8 A are exact in fp32, and a group's integer sum is below 2^24. */
+    int int4 = g->block_scheme == SB_BLOCKS_INT4;
+    int integer = g->a == SB_INT8 && !int4;
+    if (int4 ? !is_float(g->output)
+        : integer ? (g->b != SB_INT8 || (g->output != SB_INT32 && g->output != SB_INT8))
+                  : (!(is_float(g->a) || is_narrow(g->a)) || !(is_float(g->b) || is_narrow(g->b)) || !is_float(g->output))) {
         snprintf(reason, reason_size, "types not implemented by the example adapter");
         return SB_NOT_SUPPORTED;
     }
@@ -915,7 +927,8 @@ static sb_status run_collective(void *context, const sb_collective *co, const sb
 int main(int argc, char **argv) {
     sb_adapter adapter = {device_json, "wall", "none", run_gemm, run_attention, run_collective, 2,
                           SB_GEMM_BIAS | SB_GEMM_ACTIVATION | SB_GEMM_SCALES | SB_GEMM_BLOCK_SCALES | SB_GEMM_REQUANTIZATION |
-                              SB_GEMM_LEADING_DIMENSIONS | SB_GEMM_GROUPS | SB_GEMM_ACCUMULATE_C | SB_GEMM_BLOCK_FORMATS | SB_GEMM_QUANTIZES_A,
+                              SB_GEMM_LEADING_DIMENSIONS | SB_GEMM_GROUPS | SB_GEMM_ACCUMULATE_C | SB_GEMM_BLOCK_FORMATS | SB_GEMM_QUANTIZES_A |
+                              SB_GEMM_INT4_WEIGHTS,
                           SB_ATTENTION_KV_SCALES | SB_ATTENTION_LAYOUT_BSHD | SB_ATTENTION_LAYOUT_PAGED};
     /* --protocol 1: the same adapter as written for version 1 (no features). */
     if (argc == 3 && strcmp(argv[1], "--protocol") == 0 && strcmp(argv[2], "1") == 0) adapter.protocol = 1;

@@ -20,10 +20,13 @@ extern "C" {
 #endif
 
 /* fp6 E2M3 and E3M2 and fp4 E2M1 (OCP MX element formats, docs/formats.md) are GEMM inputs only,
- * one code per byte in the low bits. Appended, so earlier values keep their numbers. */
-typedef enum { SB_FP32, SB_FP16, SB_BF16, SB_FP8_E4M3, SB_FP8_E5M2, SB_INT8, SB_INT32, SB_FP6_E2M3, SB_FP6_E3M2, SB_FP4_E2M1 } sb_type;
+ * one code per byte in the low bits. int4 (two's complement, −8…7) and uint4 (0…15, with zero
+ * points) are int4 weights, B only, packed two per byte: element 2i in bits 0–3 of byte i, element
+ * 2i + 1 in bits 4–7 (sb_nibble reads one). Appended, so earlier values keep their numbers. */
+typedef enum { SB_FP32, SB_FP16, SB_BF16, SB_FP8_E4M3, SB_FP8_E5M2, SB_INT8, SB_INT32, SB_FP6_E2M3, SB_FP6_E3M2, SB_FP4_E2M1,
+               SB_INT4, SB_UINT4 } sb_type;
 
-/* Bytes per element of a type. */
+/* Bytes per element of a type (1 for int4 and uint4, whose files hold two per byte). */
 size_t sb_type_width(sb_type type);
 
 /* A tensor file mapped into memory: raw little-endian element bits, row-major. */
@@ -35,6 +38,9 @@ typedef struct {
     size_t bytes;
     void *data;
 } sb_tensor;
+
+/* Element i of an int4 or uint4 tensor: −8…7 (int4, bit 3 the sign) or 0…15 (uint4). */
+int sb_nibble(const sb_tensor *t, size_t i);
 
 /* Protocol 2's GEMM features (docs/protocol.md, "Features"): an adapter declares the ones it
  * implements in sb_adapter.gemm_features, and is sent only cases that use no other. */
@@ -48,7 +54,8 @@ enum {
     SB_GEMM_GROUPS = 1 << 6,
     SB_GEMM_ACCUMULATE_C = 1 << 7,
     SB_GEMM_BLOCK_FORMATS = 1 << 8,
-    SB_GEMM_QUANTIZES_A = 1 << 9
+    SB_GEMM_QUANTIZES_A = 1 << 9,
+    SB_GEMM_INT4_WEIGHTS = 1 << 10
 };
 enum { SB_ATTENTION_KV_SCALES = 1 << 0, SB_ATTENTION_LAYOUT_BSHD = 1 << 1, SB_ATTENTION_LAYOUT_PAGED = 1 << 2 };
 
@@ -56,7 +63,7 @@ typedef enum { SB_ACTIVATION_NONE, SB_ACTIVATION_RELU, SB_ACTIVATION_GELU_ERF, S
 typedef enum { SB_REQUANT_NONE, SB_REQUANT_FP32_SCALE, SB_REQUANT_FIXED_POINT } sb_requant;
 /* Block-scaled operands (docs/formats.md): none, MX (blocks of 32 along K, E8M0 scales) or NVFP4
  * (blocks of 16 E2M1 values, E4M3 scales, an fp32 scale per tensor). */
-typedef enum { SB_BLOCKS_NONE, SB_BLOCKS_MX, SB_BLOCKS_NVFP4 } sb_block_scheme;
+typedef enum { SB_BLOCKS_NONE, SB_BLOCKS_MX, SB_BLOCKS_NVFP4, SB_BLOCKS_INT4 } sb_block_scheme;
 
 /* One GEMM request: C[batch, M, N] = A[batch, M, K] · B (stored [batch, K, N], or [batch, N, K]
  * when layout_nk), accumulated in `accumulate`, converted to `output` (saturating or IEEE).
@@ -106,6 +113,15 @@ typedef struct {
     int quantize_a;
     sb_type a_from;
     const sb_tensor *tensor_scale_a, *tensor_scale_b;
+    /* int4 weights (int4_weights, block_scheme SB_BLOCKS_INT4; docs/formats.md): b int4, or uint4
+     * with zero_b uint4 [matrices, K/group, N]; a bf16 or fp16, or int8 with scale_a_blocks one
+     * fp32 scale per row (block_a {1, group}, equal along the row); scale_b_blocks the group
+     * scales as fp32 values (block_b {group, 1}; int4_scale_type is their type in the checkpoint).
+     * C = Σ_groups sa·sb·Σ a·(q − z). */
+    long long int4_group;
+    sb_type int4_scale_type;
+    int int4_zero_point;
+    const sb_tensor *zero_b;
 } sb_gemm;
 
 /* How an attention request's KV cache is laid out (docs/protocol.md). */
