@@ -37,7 +37,8 @@ public struct GemmCost: Sendable, Equatable {
 ///   load while M rows stream), M for the last, then R + C − 2 to drain.
 /// - OS: each round R + C + ⌈K/r⌉ − 2.
 ///
-/// **HBM traffic.** WS: every weight once; A once if it fits the unified buffer, else once per
+/// **HBM traffic** (operands at their stored width: `NumberType.storedBits`, so fp4 and int4
+/// weights move half a byte each, fp6 three quarters). WS: every weight once; A once if it fits the unified buffer, else once per
 /// N-tile; partial sums spill to HBM (written and read back between K-tiles) when M×C fp32 values
 /// do not fit the accumulators; C written once. OS: an A row-block once per M-block if it fits the
 /// unified buffer, else per fold; B once if it fits the weight buffer, else per fold; C once.
@@ -122,7 +123,10 @@ public enum GemmCostModel {
         }
         guard let rate = config.arithmetic.rate(g.types.a), config.arithmetic.rate(g.types.b) != nil else { return nil }
         let r = config.array.rows, c = config.array.cols, count = config.array.count
-        let (ba, bb, bo) = (g.types.a.byteWidth, g.types.b.byteWidth, g.types.output.byteWidth)
+        // Bytes as the chip stores each operand: fp4 and int4 two to a byte, fp6 four to three.
+        func bytesA(_ count: Int) -> Int { g.types.a.storedBytes(count) }
+        func bytesB(_ count: Int) -> Int { g.types.b.storedBytes(count) }
+        func bytesO(_ count: Int) -> Int { g.types.output.storedBytes(count) }
         let accBytes = 4
         var folds: [(compute: Int, bytes: Int)] = []
         var hbmRead = 0, hbmWrite = 0, sram = 0
@@ -134,7 +138,7 @@ public enum GemmCostModel {
             // A block-scaled GEMM sums one quantisation group per pass: its K-tile is at most the group.
             let tileK = min(r * rate, g.scales.group ?? Int.max)
             let kFolds = (g.k + tileK - 1) / tileK, nFolds = (g.n + c - 1) / c
-            let aFits = g.m * g.k * ba <= config.memory.unifiedBufferBytes
+            let aFits = bytesA(g.m * g.k) <= config.memory.unifiedBufferBytes
             let accFits = g.m * c * accBytes <= config.memory.accumulatorBytes
             let serial = config.array.weightLoading == .serial
             if !serial { prologue = r; epilogue = r + c - 2 }
@@ -143,16 +147,16 @@ public enum GemmCostModel {
                     let tn = min(c, g.n - nb * c)
                     for kb in 0..<kFolds {
                         let tk = min(tileK, g.k - kb * tileK)
-                        var read = tk * tn * bb
-                        if !aFits || nb == 0 { read += g.m * tk * ba }
+                        var read = bytesB(tk * tn)
+                        if !aFits || nb == 0 { read += bytesA(g.m * tk) }
                         var write = 0
                         if !accFits && kb > 0 { read += g.m * tn * accBytes }
                         if !accFits && kb < kFolds - 1 { write += g.m * tn * accBytes }
-                        if kb == kFolds - 1 { write += g.m * tn * bo }
+                        if kb == kFolds - 1 { write += bytesO(g.m * tn) }
                         hbmRead += read; hbmWrite += write
                         // Into the array: the A tile and the weight tile; partial sums out, and back in after the first K-tile.
-                        sram += g.m * tk * ba + tk * tn * bb + g.m * tn * accBytes + (kb > 0 ? g.m * tn * accBytes : 0)
-                        if kb == kFolds - 1 { sram += g.m * tn * accBytes + g.m * tn * bo }
+                        sram += bytesA(g.m * tk) + bytesB(tk * tn) + g.m * tn * accBytes + (kb > 0 ? g.m * tn * accBytes : 0)
+                        if kb == kFolds - 1 { sram += g.m * tn * accBytes + bytesO(g.m * tn) }
                         let compute = serial ? 2 * r + c + g.m - 2 : max(r, g.m)
                         folds.append((compute, read + write))
                     }
@@ -162,19 +166,19 @@ public enum GemmCostModel {
         case .outputStationary:
             let mFolds = (g.m + r - 1) / r, nFolds = (g.n + c - 1) / c
             let depth = (g.k + rate - 1) / rate
-            let aBlockFits = r * g.k * ba <= config.memory.unifiedBufferBytes
-            let bFits = g.k * g.n * bb <= config.memory.weightBufferBytes
+            let aBlockFits = bytesA(r * g.k) <= config.memory.unifiedBufferBytes
+            let bFits = bytesB(g.k * g.n) <= config.memory.weightBufferBytes
             for _ in 0..<g.batch {
                 for mb in 0..<mFolds {
                     let tm = min(r, g.m - mb * r)
                     for nb in 0..<nFolds {
                         let tn = min(c, g.n - nb * c)
                         var read = 0
-                        if !aBlockFits || nb == 0 { read += tm * g.k * ba }
-                        if !bFits || mb == 0 { read += g.k * tn * bb }
-                        let write = tm * tn * bo
+                        if !aBlockFits || nb == 0 { read += bytesA(tm * g.k) }
+                        if !bFits || mb == 0 { read += bytesB(g.k * tn) }
+                        let write = bytesO(tm * tn)
                         hbmRead += read; hbmWrite += write
-                        sram += tm * g.k * ba + g.k * tn * bb + tm * tn * bo
+                        sram += bytesA(tm * g.k) + bytesB(g.k * tn) + bytesO(tm * tn)
                         folds.append((r + c + depth - 2, read + write))
                         lastBlockOutputs = tm * tn
                     }

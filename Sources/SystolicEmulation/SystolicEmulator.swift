@@ -88,7 +88,7 @@ public struct SystolicEmulator: DeviceAdapter {
     }
 
     /// Version of the numeric and timing model; it changes whenever any output bit or figure would.
-    public static let modelVersion = "2.9.0"
+    public static let modelVersion = "2.10.0"
 
     public var descriptor: DeviceDescriptor {
         var peaks: [String: Double] = [:]

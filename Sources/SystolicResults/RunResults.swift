@@ -66,7 +66,7 @@ public struct Shard: Sendable, Codable, Equatable {
 public struct HarnessInfo: Sendable, Codable, Equatable {
     public var name: String
     public var version: String
-    public static let current = HarnessInfo(name: "systolic-bench", version: "0.9.0")
+    public static let current = HarnessInfo(name: "systolic-bench", version: "0.10.0")
 
     public init(name: String, version: String) {
         self.name = name; self.version = version
