@@ -49,8 +49,9 @@ public struct ConformanceKit: Sendable {
         // is not a GEMM input type).
         let gemmTypes = d.arithmetic.inputTypes(for: "gemm")
         let generator = DataGenerator(seed: 1)
-        for t in gemmTypes where d.ops.contains("gemm") {
-            // fp6 and fp4 are inputs only: into fp32.
+        for t in gemmTypes where d.ops.contains("gemm") && !t.isNibble {
+            // fp6 and fp4 are inputs only: into fp32. (int4 and uint4 are weights with group
+            // scales: the int4_weights feature probes them.)
             let types = t.isNarrowInput ? GemmCase.Types(a: t, b: t, accumulate: .fp32, output: .fp32) : GemmCase.Types(shorthand: t)
             let g = GemmCase(m: 3, n: 17, k: 33, types: types, dataA: .uniform(low: -1, high: 1), dataB: .uniform(low: -1, high: 1),
                              overflow: d.arithmetic.overflowModes[0])
@@ -151,6 +152,15 @@ public struct ConformanceKit: Sendable {
             cases.append("{\"name\": \"block-formats-mxfp4\", \"shape\": \(blockShape), \"types\": \(fp4), \"block_format\": {\"scheme\": \"mx\"}}")
             cases.append("{\"name\": \"block-formats-nvfp4\", \"shape\": \(blockShape), \"types\": \(fp4), \"block_format\": {\"scheme\": \"nvfp4\"}}")
             cases.append("{\"name\": \"quantizes-a-nvfp4\", \"shape\": \(blockShape), \"types\": \(fp4), \"block_format\": {\"scheme\": \"nvfp4\", \"a_from\": \"fp32\"}, \(boundary)}")
+        }
+        // int4 weights in both forms: uint4 with zero points under bf16 (or fp16) activations, and
+        // int4 under int8 ones, an odd N so the last byte of each packed row is half used.
+        let int4Shape = "{\"m\": 5, \"n\": 25, \"k\": 64}"
+        if types.contains(.uint4), let a = [NumberType.bf16, .fp16].first(where: types.contains) {
+            cases.append("{\"name\": \"int4-weights-w4a16\", \"shape\": \(int4Shape), \"types\": {\"a\": \"\(a.rawValue)\", \"b\": \"uint4\", \"accumulate\": \"fp32\", \"output\": \"fp32\"}, \"block_format\": {\"scheme\": \"int4\", \"group\": 32, \"scale_type\": \"fp16\", \"zero_point\": true}}")
+        }
+        if types.contains(.int4), types.contains(.int8) {
+            cases.append("{\"name\": \"int4-weights-w4a8\", \"shape\": \(int4Shape), \"types\": {\"a\": \"int8\", \"b\": \"int4\", \"accumulate\": \"fp32\", \"output\": \"fp32\"}, \"block_format\": {\"scheme\": \"int4\", \"group\": 32, \"scale_type\": \"bf16\"}}")
         }
         if types.contains(.int8) {
             cases.append("{\"name\": \"requantization-fp32-scale\", \"shape\": \(shape), \"types\": \(int8), \"requantize\": {\"scheme\": \"fp32_scale\", \"per_channel\": true, \"scale\": [0.0005, 0.002], \"zero_point\": [-10, 10]}}")

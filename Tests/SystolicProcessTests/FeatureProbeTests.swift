@@ -13,7 +13,7 @@ struct FeatureProbeTests {
         ("ignores-scales", "scales"), ("block-scales-first-group", "block_scales"), ("requant-ignores-zero-point", "requantization"),
         ("requant-per-tensor", "requantization"), ("ignores-leading-dimension", "leading_dimensions"), ("misrouted-groups", "groups"),
         ("ignores-c", "accumulate_c"), ("ignores-tensor-scale", "block_formats"), ("swapped-nibbles", "block_formats"),
-        ("scale-rounding-undeclared", "quantizes_a"),
+        ("scale-rounding-undeclared", "quantizes_a"), ("int4-sign-extension", "int4_weights"),
     ])
     func aFeatureDeclaredAndIgnoredIsNamed(fault: String, feature: String) throws {
         let adapter = try ProcessAdapter(executable: try ProcessAdapterTests.adapterPath(), arguments: ["--fault", fault],
@@ -22,10 +22,12 @@ struct FeatureProbeTests {
         let findings = ConformanceKit(roundTrips: 1).run(adapter, judge: { harness.runCase($0, generator: $1) })
         let failed = findings.filter { !$0.passed }.map(\.text)
         // The feature is named; ignoring scales ignores block scales too (one fault, two features),
-        // and MX and NVFP4 operands are block-scaled, whether the harness or the device quantised A.
+        // and MX, NVFP4 and int4-weight operands are block-scaled, whether the harness or the
+        // device quantised A; fp4 and int4 elements are both nibbles.
         let blockFormats = ["block_formats", "quantizes_a"]
-        let named = fault == "ignores-scales" ? [feature, "block_scales"] + blockFormats
-            : fault == "block-scales-first-group" ? [feature] + blockFormats
+        let named = fault == "ignores-scales" ? [feature, "block_scales", "int4_weights"] + blockFormats
+            : fault == "block-scales-first-group" ? [feature, "int4_weights"] + blockFormats
+            : fault == "swapped-nibbles" ? blockFormats + ["int4_weights"]
             : blockFormats.contains(feature) ? blockFormats : [feature]
         #expect(failed.contains { $0.hasPrefix("gemm feature \(feature) (") }, "\(fault): \(failed)")
         #expect(failed.allSatisfy { f in named.contains { f.hasPrefix("gemm feature \($0) (") } }, "\(fault): \(failed)")

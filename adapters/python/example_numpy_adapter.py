@@ -24,7 +24,7 @@ from systolic_adapter import (Adapter, block_scale_columns, decode, Description,
 
 # How it rounds the scales of the MX and NVFP4 activations it quantises (docs/formats.md).
 SCALE_ROUNDING = {"mx": "floor", "nvfp4": "nearest"}
-GEMM_TYPES = ["fp32", "fp16", "bf16", "fp8_e4m3", "fp8_e5m2", "int8", "fp6_e2m3", "fp6_e3m2", "fp4_e2m1"]
+GEMM_TYPES = ["fp32", "fp16", "bf16", "fp8_e4m3", "fp8_e5m2", "int8", "fp6_e2m3", "fp6_e3m2", "fp4_e2m1", "int4", "uint4"]
 
 _erf = np.frompyfunc(math.erf, 1, 1)
 
@@ -59,6 +59,10 @@ class NumpyDevice(Adapter):
         g = request.spec
         ops = gemm_operands(request)
         b = decode(ops.b, g.b)
+        int4 = bool(g.block_format) and g.block_format.get("scheme") == "int4"
+        if int4 and ops.zero_b is not None:
+            # int4 weights: q − z, each group's zero point repeated down its K rows.
+            b = b - np.repeat(ops.zero_b, g.block_format["group"], axis=1)
         tensor_a = ops.tensor_scale_a
         if g.block_format and g.block_format.get("a_from"):
             # MX or NVFP4 activations quantised here, as declared (SCALE_ROUNDING).
@@ -69,7 +73,9 @@ class NumpyDevice(Adapter):
             ops.scale_a = scales.reshape(g.batch, g.m, -1)
         else:
             a = decode(ops.a, g.a)
-        integer = g.a == "int8"
+        # W4A8's int8 activations take the block-scaled float path: every group's integer sum is
+        # below 2^24, so exact in float32 as in an int32 accumulator.
+        integer = g.a == "int8" and not int4
         if integer:
             a, b = a.astype(np.int64), b.astype(np.int64)
 
@@ -78,7 +84,7 @@ class NumpyDevice(Adapter):
                 return rows @ matrix
             # Block scales: each K group's partial sum times its blocks' scales, summed in fp32.
             ka, kb = g.block_a or [1, g.k], g.block_b or [g.k, 1]
-            group = ka[1]
+            group = ka[1] if g.block_a else kb[0]
             acc = np.zeros((rows.shape[0], matrix.shape[1]), np.float32)
             for j, k0 in enumerate(range(0, g.k, group)):
                 part = (rows[:, k0:k0 + group] @ matrix[k0:k0 + group]).astype(np.float32)

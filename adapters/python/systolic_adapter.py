@@ -34,7 +34,7 @@ import numpy as np
 __all__ = [
     "Adapter", "AdapterError", "Attention", "AttentionOperands", "Collective", "Description", "Gemm",
     "GemmOperands", "NotSupported", "Reply", "RunRequest", "TensorFile", "Timing", "TYPES", "as_ml_dtype",
-    "FEATURES", "MX_ELEMENTS", "NARROW_FORMATS", "attention_operands", "quantize_blocks", "decode_e8m0", "decode_narrow", "encode_narrow",
+    "FEATURES", "MX_ELEMENTS", "NARROW_FORMATS", "NIBBLE_TYPES", "attention_operands", "quantize_blocks", "decode_e8m0", "decode_narrow", "encode_narrow",
     "pack_int4", "unpack_int4", "block_scale_columns", "decode", "encode", "expanded_block_scales",
     "features_except", "gemm_operands",
     "gemm_output",
@@ -99,7 +99,12 @@ TYPES = {
     "fp6_e2m3": ElementType("fp6_e2m3", 1, "u1", FloatFormat(2, 3, False, finite_only=True)),
     "fp6_e3m2": ElementType("fp6_e3m2", 1, "u1", FloatFormat(3, 2, False, finite_only=True)),
     "fp4_e2m1": ElementType("fp4_e2m1", 1, "u1", FloatFormat(2, 1, False, finite_only=True)),
+    # int4 weights (docs/formats.md, "int4 weights"): B only, packed two per byte in tensor files
+    # (element 2i in the low nibble of byte i); read_tensor unpacks them to one code per byte.
+    "int4": ElementType("int4", 1, "u1", None),
+    "uint4": ElementType("uint4", 1, "u1", None),
 }
+NIBBLE_TYPES = ("int4", "uint4")
 _NARROW_NAMES = {"fp6_e2m3": "e2m3", "fp6_e3m2": "e3m2", "fp4_e2m1": "e2m1"}
 
 
@@ -153,6 +158,9 @@ def decode(bits: np.ndarray, name: str) -> np.ndarray:
     """Raw element bits to values: float64 for the float types (exact), int64 for the integers."""
     t = _element_type(name)
     bits = np.asarray(bits)
+    if name in NIBBLE_TYPES:
+        nibbles = bits.astype(np.int64) & 0xF
+        return np.where(nibbles >= 8, nibbles - 16, nibbles) if name == "int4" else nibbles
     if t.is_integer:
         return bits.view(np.dtype(t.raw)).astype(np.int64)
     if name == "fp32":
@@ -335,6 +343,8 @@ class TensorFile:
 
     @property
     def bytes(self) -> int:
+        if self.type in NIBBLE_TYPES:
+            return (self.count + 1) // 2
         return self.count * TYPES[self.type].width
 
     @staticmethod
@@ -396,7 +406,7 @@ class Gemm:
         if self.groups: used.append("groups")
         if self.accumulate_c: used.append("accumulate_c")
         if self.block_format:
-            used.append("block_formats")
+            used.append("int4_weights" if self.block_format.get("scheme") == "int4" else "block_formats")
             if self.block_format.get("a_from"): used.append("quantizes_a")
         return used
 
@@ -487,7 +497,11 @@ def read_tensor(tf: TensorFile) -> np.ndarray:
         size = os.fstat(f.fileno()).st_size
         if size != tf.bytes:
             raise AdapterError(f"{tf.path}: {size} bytes, expected {tf.bytes} for {tf.type} {list(tf.shape)}")
-        data = np.fromfile(f, dtype=np.dtype(TYPES[tf.type].raw), count=tf.count)
+        if tf.type in NIBBLE_TYPES:
+            packed = np.fromfile(f, dtype=np.uint8, count=tf.bytes)
+            data = np.stack([packed & 0xF, packed >> 4], axis=-1).reshape(-1)[: tf.count]
+        else:
+            data = np.fromfile(f, dtype=np.dtype(TYPES[tf.type].raw), count=tf.count)
     return data.reshape(tf.shape)
 
 
@@ -522,7 +536,8 @@ class GemmOperands:
     (matrices = batch, 1 shared, or the experts of a grouped GEMM), whatever `layout_b` and the
     leading dimensions were; the bias [N]; the addend C [batch, M, N] for `accumulate_c`; the block
     scales as float64 [.., blocks of M, K groups] and [.., K groups, blocks of N]; the experts' row
-    counts; and C's initial rows with their padding (`ldc`), which the output keeps."""
+    counts; C's initial rows with their padding (`ldc`), which the output keeps; and int4
+    weights' zero points as int64 [matrices, K groups, N]."""
     a: np.ndarray
     b: np.ndarray
     bias: Optional[np.ndarray] = None
@@ -533,6 +548,7 @@ class GemmOperands:
     c_rows: Optional[np.ndarray] = None
     tensor_scale_a: float = 1.0
     tensor_scale_b: float = 1.0
+    zero_b: Optional[np.ndarray] = None
 
 
 def gemm_operands(request: RunRequest) -> GemmOperands:
@@ -555,6 +571,8 @@ def gemm_operands(request: RunRequest) -> GemmOperands:
         ops.scale_a = decode(request.input("scale_a"), "fp32")
     if "scale_b" in request.inputs:
         ops.scale_b = decode(request.input("scale_b"), "fp32")
+    if "zero_b" in request.inputs:
+        ops.zero_b = decode(request.input("zero_b"), "uint4")
     for role in ("tensor_scale_a", "tensor_scale_b"):
         if role in request.inputs:
             setattr(ops, role, float(decode(request.input(role), "fp32").reshape(-1)[0]))
@@ -711,7 +729,7 @@ def time_repeats(run: Callable[[], object], timing: Timing, sync: Callable[[obje
 
 # Every protocol-2 feature by op (docs/protocol.md, "hello"); `features_except` for a declaration.
 FEATURES = {"gemm": ["bias", "activation", "scales", "block_scales", "requantization", "leading_dimensions", "groups",
-                     "accumulate_c", "block_formats", "quantizes_a"],
+                     "accumulate_c", "block_formats", "quantizes_a", "int4_weights"],
             "attention": ["kv_scales", "layout_bshd", "layout_paged"]}
 
 

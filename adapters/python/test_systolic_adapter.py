@@ -115,6 +115,19 @@ class NarrowFormats(unittest.TestCase):
 class BlockQuantization(unittest.TestCase):
     """kit.quantize_blocks against docs/formats.md's worked cases (the fingerprint's probes)."""
 
+    def test_int4_tensor_files_are_read_two_per_byte(self):
+        values = [-8, 7, -1, 0, 5]
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "b.bin")
+            kit.pack_int4(values).tofile(path)
+            tf = kit.TensorFile(path, "int4", (1, 5))
+            self.assertEqual(tf.bytes, 3)
+            self.assertEqual(list(kit.decode(kit.read_tensor(tf), "int4").reshape(-1)), values)
+            self.assertEqual(list(kit.decode(kit.read_tensor(kit.TensorFile(path, "uint4", (1, 5))), "uint4").reshape(-1)),
+                             [8, 7, 15, 0, 5])
+            with self.assertRaises(kit.AdapterError):
+                kit.read_tensor(kit.TensorFile(path, "int4", (1, 7)))
+
     def test_mx_scale_roundings(self):
         row = np.zeros((2, 32))
         row[0, 0], row[1, 0] = 1.9, 1.99

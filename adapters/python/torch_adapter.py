@@ -213,7 +213,7 @@ class TorchDevice(Adapter):
                     "ops": ["gemm", "attention"] + (["collective"] if self.pool else []),
                     "peak_ops_per_second": {}},  # no published peak, so no utilisation figures
             # Requantisation (int32 to int8 with scales and zero points) has no framework op.
-            features=features_except("requantization", "block_formats", "quantizes_a"))
+            features=features_except("requantization", "block_formats", "quantizes_a", "int4_weights"))
 
     # ---------------------------------------------------------------------------------- GEMM
     def gemm(self, request):
