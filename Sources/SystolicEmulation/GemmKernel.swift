@@ -65,6 +65,13 @@ package enum GemmKernel {
             let f = Float(factor)
             for i in sums.indices { sums[i] *= f }
         }
+        if biases == nil && g.activation == .none {
+            // y = sum + 0 changes only −0 (to +0): that alone, in a loop the compiler vectorises.
+            sums.withUnsafeMutableBufferPointer { p in
+                for i in p.indices where p[i] == 0 { p[i] = 0 }
+            }
+            return
+        }
         func activate(_ y: Float) -> Float {
             switch g.activation {
             case .none: return y

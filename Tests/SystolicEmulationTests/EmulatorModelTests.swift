@@ -118,9 +118,9 @@ struct EmulatorModelTests {
             let peak = config.peakOpsPerSecond(g.types.a)!
             let bound = max(2 * Double(g.macs) / peak, Double(cost.hbmReadBytes + cost.hbmWriteBytes) / config.memory.hbmBytesPerSecond)
             #expect(cost.seconds >= bound * (1 - 1e-12), "\(preset): \(g.m)×\(g.n)×\(g.k) \(g.types.label)")
-            // Every weight and every output crosses HBM at least once.
-            #expect(cost.hbmReadBytes >= g.k * g.n * g.types.b.byteWidth)
-            #expect(cost.hbmWriteBytes >= g.m * g.n * g.types.output.byteWidth)
+            // Every weight and every output crosses HBM at least once, at its stored width.
+            #expect(cost.hbmReadBytes >= g.types.b.storedBytes(g.k * g.n))
+            #expect(cost.hbmWriteBytes >= g.types.output.storedBytes(g.m * g.n))
             checked += 1
         }
         #expect(checked >= 4)
