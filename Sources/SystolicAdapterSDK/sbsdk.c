@@ -523,7 +523,10 @@ static void handle_gemm(const sb_adapter *adapter, void *context, json_object *r
             long long block = gemm.block_scheme == SB_BLOCKS_MX ? 32 : 16;
             int mx_element = gemm.a == SB_FP8_E4M3 || gemm.a == SB_FP8_E5M2 || gemm.a == SB_FP6_E2M3 || gemm.a == SB_FP6_E3M2 || gemm.a == SB_FP4_E2M1;
             int mx_element_b = gemm.b == SB_FP8_E4M3 || gemm.b == SB_FP8_E5M2 || gemm.b == SB_FP6_E2M3 || gemm.b == SB_FP6_E3M2 || gemm.b == SB_FP4_E2M1;
-            int elements_ok = gemm.block_scheme == SB_BLOCKS_MX ? mx_element && mx_element_b : gemm.a == SB_FP4_E2M1 && gemm.b == SB_FP4_E2M1;
+            /* MXINT8: both operands int8 (each element k/64). */
+            int mxint8 = gemm.a == SB_INT8 && gemm.b == SB_INT8;
+            int elements_ok = gemm.block_scheme == SB_BLOCKS_MX ? (mx_element && mx_element_b) || mxint8 : gemm.a == SB_FP4_E2M1 && gemm.b == SB_FP4_E2M1;
+            if (gemm.accumulate != SB_FP32) elements_ok = 0;
             if (json_object_object_get_ex(v, "a_from", &from)) {
                 gemm.quantize_a = json_object_is_type(from, json_type_string) && parse_type(json_object_get_string(from), &gemm.a_from) &&
                                   (gemm.a_from == SB_FP32 || gemm.a_from == SB_BF16 || gemm.a_from == SB_FP16);
@@ -533,8 +536,8 @@ static void handle_gemm(const sb_adapter *adapter, void *context, json_object *r
             if (gemm.block_scheme == SB_BLOCKS_NONE || !elements_ok || !has_block_a || !has_block_b || gemm.block_a[0] != 1 ||
                 gemm.block_a[1] != block || gemm.block_b[0] != block || gemm.block_b[1] != 1 || gemm.k % block != 0) {
                 reply_status(reply, size, "error", id,
-                             "malformed gemm description: block_format (scheme mx or nvfp4 with its element types, blocks [1, 32] and [32, 1] "
-                             "or [1, 16] and [16, 1], K a whole number of blocks, a_from fp32, bf16 or fp16)");
+                             "malformed gemm description: block_format (scheme mx or nvfp4 with its element types (MXINT8: both int8), an fp32 "
+                             "accumulator, blocks [1, 32] and [32, 1] or [1, 16] and [16, 1], K a whole number of blocks, a_from fp32, bf16 or fp16)");
                 return;
             }
             used |= SB_GEMM_BLOCK_FORMATS;

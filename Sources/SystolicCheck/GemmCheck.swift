@@ -52,8 +52,8 @@ public enum GemmCheck {
             report.seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
             return report
         }
-        if let (wide, wideInputs) = inputs.widenedInt4(g) {
-            // int4 weights: judged as the block-scaled GEMM of A and q − z they are.
+        if let (wide, wideInputs) = inputs.widenedIntegerElements(g) {
+            // int4 weights and MXINT8: judged as the block-scaled GEMMs of their values they are.
             var report = verify(output: c, inputs: wideInputs, gemm: wide, arithmetic: arithmetic, options: options)
             report.seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
             return report

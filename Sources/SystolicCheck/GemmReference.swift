@@ -47,8 +47,8 @@ public struct GemmReference: Sendable {
     /// group's Ĉ and S are `compute`'s): Ĉ the sum of the scaled products within (K + 2)·u₆₄·S of
     /// exact, S a bound on Σ|sa·a·sb·b| to the same u₆₄ terms, which `GemmBound` covers.
     public static func judged(_ g: GemmCase, _ inputs: GemmInputs) -> GemmReference {
-        // int4 weights: the block-scaled GEMM of A and q − z they are (`widenedInt4`).
-        if let (wide, wideInputs) = inputs.widenedInt4(g) { return judged(wide, wideInputs) }
+        // int4 weights and MXINT8: the block-scaled GEMMs of their values they are.
+        if let (wide, wideInputs) = inputs.widenedIntegerElements(g) { return judged(wide, wideInputs) }
         let packed = inputs.packed(g)
         guard let scales = packed.blockScales, g.scales.isBlocked else { return compute(g.packed, packed) }
         // MX and NVFP4 operands whose scaled elements are exact in fp32: Σ (sa·a)(sb·b) over all of

@@ -51,7 +51,7 @@ extension GemmInputs {
     /// multiples of 1/4 below 2¹¹, times an 8-bit s). The block-scaled path's p·s is then the
     /// scaled chain's block result, and its running fp32 sum of them is the K-tiles' sum.
     public func dequantisedBlockFormat(_ g: GemmCase) -> GemmInputs? {
-        guard let format = g.blockFormat, format.scheme != .int4, !awaitsQuantisedA(g), let scales = blockScales, let sa = scales.a, let sb = scales.b,
+        guard let format = g.blockFormat, format.scheme != .int4, !g.isMXINT8, !awaitsQuantisedA(g), let scales = blockScales, let sa = scales.a, let sb = scales.b,
               a.type.byteWidth == 1, b.type.byteWidth == 1 else { return nil }
         // Scales as stored (A's [batch, M, K/block], B's [matrices, K/block, N]) and every element
         // code's value, each read once.
@@ -171,7 +171,8 @@ struct BlockQuantisedOperand {
             }
             nvfp4 = NVFP4Quantizer(rounding: rounding.nvfp4, tensorAmax: amax)
         }
-        let mx = MXElement(type).map { MXQuantizer(element: $0, rounding: rounding.mx, blockSize: size) }
+        // An MX operand of type int8 is MXINT8 (its elements k/64: `MXElement.int8`).
+        let mx = (type == .int8 ? MXElement.int8 : MXElement(type)).map { MXQuantizer(element: $0, rounding: rounding.mx, blockSize: size) }
         var block = [Double](repeating: 0, count: size)
         for line in 0..<lines {
             for t in 0..<blocksPerLine {

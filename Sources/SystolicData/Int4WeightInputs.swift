@@ -140,3 +140,47 @@ private struct WideningPointers: @unchecked Sendable {
     let zeros: UnsafePointer<UInt8>
     let table: UnsafePointer<UInt32>
 }
+
+/// MXINT8 (OCP MX v1.0, 5.4: an int8 element k stands for k/64, times its block's E8M0 scale).
+extension GemmInputs {
+    /// Integer elements under block scales, int4 weights or MXINT8, as the block-scaled fp32 or
+    /// A-typed GEMM they are: what the emulator, the check and the reference adapter compute.
+    /// `reading` and `mxint8AsInteger` are the faults that live in reading them.
+    public func widenedIntegerElements(_ g: GemmCase, reading: NibbleReading = .declared, mxint8AsInteger: Bool = false)
+        -> (gemm: GemmCase, inputs: GemmInputs)? {
+        widenedInt4(g, reading: reading) ?? widenedMXINT8(g, asInteger: mxint8AsInteger)
+    }
+
+    /// An MXINT8 case as the block-scaled fp32 GEMM of the integer codes k under the scales
+    /// sa·2⁻⁶ and sb·2⁻⁶: every code is exact in fp32; a block's sum of 32 products of magnitude
+    /// at most 128² is an integer below 2²⁴, so exact; and scaling an E8M0 scale by 2⁻⁶ is exact
+    /// (2⁻¹³³ at the least, an fp32 subnormal; NaN stays NaN). So the sums are the definition's,
+    /// Σ_blocks sa·sb·Σ (ka/64)(kb/64), with the roundings of any block-scaled GEMM. With
+    /// `asInteger` (the fault `mxint8-as-integer`) the scales are left as they are: the elements
+    /// read as integers, 4096 times too large. nil for any other case.
+    public func widenedMXINT8(_ g: GemmCase, asInteger: Bool = false) -> (gemm: GemmCase, inputs: GemmInputs)? {
+        guard g.isMXINT8, a.type == .int8, b.type == .int8, var scales = blockScales else { return nil }
+        func floats(_ t: Tensor) -> Tensor {
+            let table = (0..<256).map { Float(Int8(truncatingIfNeeded: $0)).bitPattern }
+            var storage = [UInt8](repeating: 0, count: 4 * t.count)
+            storage.withUnsafeMutableBytes { raw in
+                for (i, code) in t.storage.enumerated() { raw.storeBytes(of: table[Int(code)].littleEndian, toByteOffset: 4 * i, as: UInt32.self) }
+            }
+            return Tensor(type: .fp32, shape: t.shape, storage: storage)
+        }
+        func fractional(_ t: Tensor?) -> Tensor? {
+            guard let t, !asInteger else { return t }
+            return Tensor(type: .fp32, shape: t.shape, values: (0..<t.count).map { t.value(at: $0) * 0x1p-6 }, overflow: .ieee)
+        }
+        scales.a = fractional(scales.a)
+        scales.b = fractional(scales.b)
+        var wide = g
+        wide.types = GemmCase.Types(a: .fp32, b: .fp32, accumulate: .fp32, output: g.types.output)
+        wide.blockFormat = nil
+        var out = self
+        out.a = floats(a)
+        out.b = floats(b)
+        out.blockScales = scales
+        return (wide, out)
+    }
+}

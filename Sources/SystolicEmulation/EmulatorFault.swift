@@ -72,6 +72,9 @@ public enum EmulatorFault: Sendable, Hashable {
     /// int4 weights read with the other signedness: an int4 nibble zero-extended (−8…−1 read as
     /// 8…15), a uint4 one sign-extended (8…15 read as −8…−1).
     case int4SignExtension
+    /// MXINT8 elements read as the integers k instead of k/64 (the element format's six fraction
+    /// bits dropped): every MXINT8 sum 4096 times too large.
+    case mxint8AsInteger
     /// NVFP4: the sum is never multiplied by the two fp32 tensor scales.
     case ignoresTensorScale
     /// Strided rows read and written as if packed: lda, ldb and ldc are ignored.
@@ -126,6 +129,7 @@ public enum EmulatorFault: Sendable, Hashable {
         ("e8m0-nan-as-number", .scaleNaNAsNumber, "MX: the E8M0 scale 0xFF read as the number 2^128 instead of NaN"),
         ("swapped-nibbles", .swappedNibbles, "fp4 and int4 elements unpacked high nibble first: neighbouring elements exchanged"),
         ("int4-sign-extension", .int4SignExtension, "int4 weights read with the other signedness: int4 zero-extended, uint4 sign-extended"),
+        ("mxint8-as-integer", .mxint8AsInteger, "MXINT8 elements read as integers k instead of k/64"),
         ("ignores-tensor-scale", .ignoresTensorScale, "NVFP4: the fp32 tensor scales are never applied"),
         ("ignores-leading-dimension", .ignoresLeadingDimension, "strided matrices read and written as if packed (lda, ldb, ldc ignored)"),
         ("ignores-bias", .ignoresBias, "the epilogue's bias vector is never added"),

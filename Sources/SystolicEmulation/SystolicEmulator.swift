@@ -155,8 +155,10 @@ public struct SystolicEmulator: DeviceAdapter {
             inputs.b = Tensor(type: inputs.b.type, shape: inputs.b.shape, storage: Array((0..<g.batch).map { _ in first }.joined()))
         }
         var c: Tensor
-        if let (wide, wideInputs) = inputs.widenedInt4(g, reading: faults.contains(.int4SignExtension) ? .otherSignedness : .declared) {
-            // int4 weights: the block-scaled GEMM of A and q − z on the array (`widenedInt4`).
+        if let (wide, wideInputs) = inputs.widenedIntegerElements(g, reading: faults.contains(.int4SignExtension) ? .otherSignedness : .declared,
+                                                                 mxint8AsInteger: faults.contains(.mxint8AsInteger)) {
+            // int4 weights and MXINT8: the block-scaled GEMM of their values on the array
+            // (`widenedIntegerElements`).
             c = GemmKernel.multiply(wide, wideInputs, behaviour: behaviour(for: wide))
         } else if !g.leading.isPacked {
             c = stridedProduct(g, inputs)
@@ -389,7 +391,7 @@ public struct SystolicEmulator: DeviceAdapter {
             case .ignoresScales: b.ignoresScales = true
             case .activationBeforeBias: b.activationBeforeBias = true
             case .blockScalesFirstGroup: b.blockScalesFirstGroup = true
-            case .undeclaredScaleRounding, .scaleNaNAsNumber, .swappedNibbles, .ignoresTensorScale, .int4SignExtension: break  // on the inputs (`blockFormatted`)
+            case .undeclaredScaleRounding, .scaleNaNAsNumber, .swappedNibbles, .ignoresTensorScale, .int4SignExtension, .mxint8AsInteger: break  // on the inputs (`blockFormatted`)
             case .ignoresAddend: b.ignoresAddend = true
             case .cachedResult, .wrongOutputShape, .ignoresLeadingDimension, .ignoresBias, .misroutedGroups, .batchesShareWeights,
                  .attentionDefaultScale, .causalOffByOne, .causalTopLeft, .softmaxWithoutMax, .gqaHeadModulo,

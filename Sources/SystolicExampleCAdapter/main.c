@@ -453,8 +453,15 @@ static sb_status run_gemm(void *context, const sb_gemm *g, const sb_tensor *a, c
     /* int4 weights (W4A16, W4A8: the SDK has checked the types) take the block-scaled float path:
      * B's q − z and an int8 A are exact in fp32, and a group's integer sum is below 2^24. */
     int int4 = g->block_scheme == SB_BLOCKS_INT4;
-    int integer = g->a == SB_INT8 && !int4;
-    if (int4 ? !is_float(g->output)
+    /* MXINT8 (MX with int8 elements, each k/64): the block-scaled float path with the codes as
+     * integers and each scale times 2^-6 (exact), as the reference device widens it. */
+    int mxint8 = g->block_scheme == SB_BLOCKS_MX && g->a == SB_INT8;
+    int integer = g->a == SB_INT8 && !int4 && !mxint8;
+    if (mxint8 && g->quantize_a) {
+        snprintf(reason, reason_size, "the example adapter does not quantise MXINT8 activations");
+        return SB_NOT_SUPPORTED;
+    }
+    if (int4 || mxint8 ? !is_float(g->output)
         : integer ? (g->b != SB_INT8 || (g->output != SB_INT32 && g->output != SB_INT8))
                   : (!(is_float(g->a) || is_narrow(g->a)) || !(is_float(g->b) || is_narrow(g->b)) || !is_float(g->output))) {
         snprintf(reason, reason_size, "types not implemented by the example adapter");
@@ -521,6 +528,7 @@ static sb_status run_gemm(void *context, const sb_gemm *g, const sb_tensor *a, c
                                                        : (float)g->scale_a;
                         float sb = g->scale_b_blocks ? value_f32(g->scale_b_blocks, (mb * grid_b_rows + t) * grid_b_cols + j / g->block_b[1])
                                                      : (float)g->scale_b;
+                        if (mxint8) { sa *= 0x1p-6f; sb *= 0x1p-6f; }
                         float v = p * (sa * sb);
                         total = t == 0 ? v : total + v;
                     }

@@ -122,6 +122,8 @@ enum GemmCaseReader {
                     gemm.scales = blockFormat.scales(a: types.a)
                     try checkBlockFormat(blockFormat, gemm, node: node, at: blockFormatNode)
                     gemm.blockFormat = blockFormat
+                } else if types.a == .int8, types.accumulate == .fp32 {
+                    throw try node.member("types").failure("an int8 GEMM accumulates in int32; an fp32 accumulator is MXINT8's (\"block_format\": {\"scheme\": \"mx\"})")
                 } else if types.b.isNibble {
                     throw try node.member("types").failure("\(types.b.rawValue) weights come with their group scales: add \"block_format\": {\"scheme\": \"int4\", …}")
                 }
@@ -208,6 +210,9 @@ enum GemmCaseReader {
             guard elements.contains(type) else {
                 throw try node.member("types").failure("\(f.scheme.rawValue) takes \(elements.map(\.rawValue).joined(separator: ", ")) for \(operand), found \(type.rawValue)")
             }
+        }
+        if f.scheme == .mx, (g.types.a == .int8) != (g.types.b == .int8) {
+            throw try node.member("types").failure("MXINT8 multiplies MXINT8: a and b both int8 or neither, found \(g.types.a.rawValue) and \(g.types.b.rawValue)")
         }
         if let int4 = f.int4, (g.types.b == .uint4) != int4.zeroPoint {
             throw try node.member("types").failure(int4.zeroPoint ? "int4 weights with zero points are uint4 (0…15), found \(g.types.b.rawValue)"
@@ -308,7 +313,8 @@ enum GemmCaseReader {
         guard a.isInteger == b.isInteger else { throw node.failure("inputs \(a.rawValue) and \(b.rawValue) mix integer and floating-point types") }
         if a.isInteger {
             guard a == .int8, b == .int8 else { throw node.failure("integer GEMM takes int8 inputs, found \(a.rawValue) × \(b.rawValue)") }
-            guard acc == .int32 else { throw accNode!.failure(expected: "\"int32\" for int8 inputs") }
+            // fp32 is MXINT8's accumulator (checked against the case's block_format below).
+            guard acc == .int32 || acc == .fp32 else { throw accNode!.failure(expected: "\"int32\" for int8 inputs (\"fp32\" for MXINT8)") }
         } else {
             guard acc.floatFormat != nil, acc != .fp8_e4m3, acc != .fp8_e5m2, !acc.isNarrowInput else {
                 throw (accNode ?? node).failure(expected: "an fp32, fp16 or bf16 accumulator")

@@ -202,7 +202,7 @@ public struct GemmCase: Sendable, Equatable {
         /// The element types each scheme takes for A ("a") or B ("b"): each its own for MX.
         public static func elementTypes(_ scheme: Scheme, operand: String) -> [NumberType] {
             switch scheme {
-            case .mx: return [.fp8_e4m3, .fp8_e5m2, .fp6_e2m3, .fp6_e3m2, .fp4_e2m1]
+            case .mx: return [.fp8_e4m3, .fp8_e5m2, .fp6_e2m3, .fp6_e3m2, .fp4_e2m1, .int8]  // int8: MXINT8
             case .nvfp4: return [.fp4_e2m1]
             case .int4: return operand == "a" ? [.bf16, .fp16, .int8] : [.int4, .uint4]
             }
@@ -295,6 +295,8 @@ public struct GemmCase: Sendable, Equatable {
     public var verification: Verification
     /// Block-scaled inputs (MX, NVFP4 or int4 weights), nil for others; when set, `scales` holds its blocks.
     public var blockFormat: BlockFormat?
+    /// MX operands of type int8: MXINT8 (OCP MX v1.0, 5.4: each element k/64, both operands).
+    public var isMXINT8: Bool { blockFormat?.scheme == .mx && types.a == .int8 }
     /// D = A·B + C (`"accumulate_c"` in a suite): C's type (fp32 or the output type), nil for
     /// D = A·B. C is input `c` [batch, M, N], data `dataC` from stream "c" (docs/numerics.md).
     public var addend: NumberType?

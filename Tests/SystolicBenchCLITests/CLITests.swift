@@ -115,11 +115,11 @@ struct CLITests {
         let results = dir.appendingPathComponent("quick.json").path
         let run = try Self.run(["run", "Suites/gemm.json", "--out", results])
         #expect(run.status == 0, "\(run.stderr)")
-        #expect(run.stdout.contains("pass 69 · fail 0"), "\(run.stdout)")
+        #expect(run.stdout.contains("pass 72 · fail 0"), "\(run.stdout)")
 
         let same = try Self.run(["compare", results])
         #expect(same.status == 0, "\(same.stdout)")
-        #expect(same.stdout.contains("gemm: 69 cases identical"))
+        #expect(same.stdout.contains("gemm: 72 cases identical"))
 
         // One cycle count changed in a copy of the baseline: the regression code, naming the case.
         var baseline = try Baseline.load(Repository.path("Baselines/emulator-hbm-inference/gemm.json"))
@@ -199,7 +199,7 @@ struct CLITests {
     @Test func listShowsExpandedIds() throws {
         let r = try Self.run(["list", "Suites/gemm.json", "--profile", "quick"])
         #expect(r.status == 0)
-        #expect(r.stdout.split(separator: "\n").count == 69)
+        #expect(r.stdout.split(separator: "\n").count == 72)
         #expect(r.stdout.contains("gemm/gpt2-decode-attn-out/m=4,n=768,k=768  [gemm fp32]"))
     }
 
@@ -227,7 +227,7 @@ extension CLITests {
         let r = try Self.run(["run", "Suites/gemm.json", "--fault", "wrong-output-shape", "--out", path])
         #expect(r.status == 3)
         #expect(r.stdout.contains("error: gemm/gpt2-decode-attn-out/m=1,n=768,k=768: the device returned c as fp32 [1, 768]"), "\(r.stdout)")
-        #expect(r.stdout.contains("error 69"))
+        #expect(r.stdout.contains("error 72"))
         #expect(try Self.run(["validate", path]).status == 0)
     }
 
@@ -248,9 +248,9 @@ extension CLITests {
         let c = try Self.run(["compare", merged, "--baseline", "Baselines/emulator-hbm-inference/gemm.json", "--markdown", md, "--junit", xml])
         #expect(c.status == 0, "\(c.stdout)")
         let markdown = try String(contentsOfFile: md, encoding: .utf8)
-        #expect(markdown.contains("| gemm | `Baselines/emulator-hbm-inference/gemm.json` | 69 | 0 | 0 | 0 | identical |"), "\(markdown)")
+        #expect(markdown.contains("| gemm | `Baselines/emulator-hbm-inference/gemm.json` | 72 | 0 | 0 | 0 | identical |"), "\(markdown)")
         let junit = try String(contentsOfFile: xml, encoding: .utf8)
-        #expect(junit.components(separatedBy: "<testcase ").count - 1 == 69)
+        #expect(junit.components(separatedBy: "<testcase ").count - 1 == 72)
         #expect(junit.contains("failures=\"0\""))
         #expect(try Self.run(["run", "--shard", "3/2"]).status == 64)
         #expect(try Self.run(["merge", shards[0], shards[0], "--out", merged]).status == 65)

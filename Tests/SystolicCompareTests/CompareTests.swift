@@ -13,7 +13,7 @@ struct CompareTests {
         let comparison = Comparison(results: results, baseline: try Baseline.load(Self.baselinePath))
         #expect(comparison.notComparable == nil, "\(comparison.notComparable ?? "")")
         #expect(comparison.changes.isEmpty, "\(comparison.changes)")
-        #expect(comparison.comparedCases.count == 69)
+        #expect(comparison.comparedCases.count == 72)
         #expect(comparison.outcome() == .clean)
     }
 
@@ -79,7 +79,7 @@ struct CompareTests {
         let parser = XMLParser(data: Data(report.junit().utf8))
         parser.delegate = counter
         #expect(parser.parse(), "\(parser.parserError.map { "\($0)" } ?? "")")
-        #expect(counter.counts["testcase"] == 70)
+        #expect(counter.counts["testcase"] == 73)
         #expect(counter.counts["failure"] == 1)
         #expect(counter.counts["error"] == 1)
         #expect(report.markdown().contains("| improvement |") == false)

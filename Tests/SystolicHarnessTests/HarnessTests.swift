@@ -26,7 +26,7 @@ struct HarnessTests {
             #expect(a.check?.outputDigest == b.check?.outputDigest)
             #expect(a.metrics["cycles"] == b.metrics["cycles"])
         }
-        #expect(first.cases.filter { $0.check?.outputDigest != nil }.count == 69 + 14 + 20)
+        #expect(first.cases.filter { $0.check?.outputDigest != nil }.count == 72 + 14 + 20)
         // The journal is gone once the results file is written.
         #expect(!FileManager.default.fileExists(atPath: ResultsJournal.path(for: dir.appendingPathComponent("2.json").path)))
     }
@@ -60,7 +60,7 @@ struct HarnessTests {
         let seen = LinesSeen()
         _ = try QuickRun.run(to: dir, device: JournalWatchingDevice(journalPath: journal, seen: seen))
         // The header, then one line per case already finished: 1, 2, 3, …
-        #expect(seen.counts == Array(1...103))
+        #expect(seen.counts == Array(1...106))
         let text = try String(contentsOfFile: journal + ".copy", encoding: .utf8)
         let firstCase = try JSONFile.parse(Array(text.split(separator: "\n")[1].utf8), file: "journal")
         #expect(try firstCase.member("verdict").string() == "pass")

@@ -73,9 +73,15 @@ class NumpyDevice(Adapter):
             ops.scale_a = scales.reshape(g.batch, g.m, -1)
         else:
             a = decode(ops.a, g.a)
+        # MXINT8 (MX with int8 elements): each element stands for k/64 (OCP MX v1.0, 5.4).
+        mxint8 = bool(g.block_format) and g.block_format.get("scheme") == "mx" and g.a == "int8"
+        if mxint8:
+            if g.block_format.get("a_from"):
+                raise NotSupported("this example does not quantise MXINT8 activations")
+            a, b = a / 64.0, b / 64.0
         # W4A8's int8 activations take the block-scaled float path: every group's integer sum is
         # below 2^24, so exact in float32 as in an int32 accumulator.
-        integer = g.a == "int8" and not int4
+        integer = g.a == "int8" and not int4 and not mxint8
         if integer:
             a, b = a.astype(np.int64), b.astype(np.int64)
 
