@@ -118,6 +118,8 @@ struct Int4WeightTests {
         (#""types": {"a": "bf16", "b": "int4", "output": "bf16"}, "block_format": {"scheme": "int4", "group": 32, "scale_type": "bf16", "a_from": "bf16"}"#,
          "a_from"),
         (#""types": "int4""#, "input format"),
+        (#""types": {"a": "int8", "b": "int8", "accumulate": "fp32", "output": "fp32"}"#, "fp32 accumulator is MXINT8's"),
+        (#""types": {"a": "int8", "b": "int8", "accumulate": "int32", "output": "fp32"}, "block_format": {"scheme": "mx"}"#, "accumulates in fp32"),
     ])
     func malformedInt4CasesAreRefusedNamingThePlace(body: String, words: String) throws {
         let text = #"{"name": "bad", "op": "gemm", "profiles": ["quick"], "shape": {"m": 4, "n": 8, "k": 64}, "# + body + "}"
