@@ -159,7 +159,7 @@ public struct SystolicEmulator: DeviceAdapter {
                                                                  mxint8AsInteger: faults.contains(.mxint8AsInteger)) {
             // int4 weights and MXINT8: the block-scaled GEMM of their values on the array
             // (`widenedIntegerElements`).
-            c = GemmKernel.multiply(wide, wideInputs, behaviour: behaviour(for: wide))
+            c = GemmKernel.multiply(wide, wideInputs, behaviour: behaviour(for: wide, runAs: g))
         } else if !g.leading.isPacked {
             c = stridedProduct(g, inputs)
         } else if g.groups != nil {
@@ -355,10 +355,13 @@ public struct SystolicEmulator: DeviceAdapter {
         return metrics
     }
 
-    /// The datapath's behaviour for `g`: what the configuration declares, then any faults.
-    private func behaviour(for g: GemmCase) -> GemmKernel.Behaviour {
+    /// The datapath's behaviour for `g`: what the configuration declares, then any faults. A
+    /// widened case (int4 weights, MXINT8) takes its K-tile from the case the chip runs
+    /// (`runAs`: its rate for the types it was given) and its engine from the widened types.
+    private func behaviour(for g: GemmCase, runAs original: GemmCase? = nil) -> GemmKernel.Behaviour {
         // Output stationary is one running sum over all of K: a single tile as deep as K.
-        let tile = config.array.dataflow == .outputStationary ? max(g.k, 1) : config.array.rows * config.arithmetic.rate(g.types.a)!
+        let rated = original ?? g
+        let tile = config.array.dataflow == .outputStationary ? max(g.k, 1) : config.array.rows * config.arithmetic.rate(rated.types.a)!
         var b = GemmKernel.Behaviour(kTile: tile, cols: config.array.cols)
         if let threads { b.threads = max(1, threads) }
         b.flushSubnormals = config.arithmetic.subnormals == .flush

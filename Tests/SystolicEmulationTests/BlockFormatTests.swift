@@ -12,10 +12,13 @@ import SystolicTestSupport
 /// MX and NVFP4 GEMMs (docs/formats.md, "Block-scaled GEMMs"): the shipped cases, the declared
 /// scale rounding a device is judged by, the fast path's bits, and the loader's refusals.
 struct BlockFormatTests {
-    static func shippedCases() throws -> [(Suite, BenchmarkCase, GemmCase)] {
+    /// The shipped quick block-format cases `keep` selects (by default MX and NVFP4 with float
+    /// elements: not int4 weights nor MXINT8, which have tests of their own).
+    static func shippedCases(where keep: (GemmCase) -> Bool = { $0.blockFormat?.scheme != .int4 && !$0.isMXINT8 }) throws
+        -> [(Suite, BenchmarkCase, GemmCase)] {
         let suite = try SuiteLoader.load(Repository.path("Suites/gemm.json"))
         return suite.cases(inProfile: "quick").compactMap { c in
-            guard case let .gemm(g) = c.workload, let f = g.blockFormat, f.scheme != .int4 else { return nil }
+            guard case let .gemm(g) = c.workload, g.blockFormat != nil, keep(g) else { return nil }
             return (suite, c, g)
         }
     }
@@ -23,6 +26,18 @@ struct BlockFormatTests {
     static func suite(_ cases: String) throws(InputFileError) -> Suite {
         let text = #"{"format": "systolic-bench.suite/1", "name": "blocks", "version": "1.0.0", "defaults": {"seed": 11}, "profiles": {"quick": "block formats"}, "cases": ["# + cases + "]}"
         return try SuiteLoader.load(bytes: Array(text.utf8), file: "blocks.json")
+    }
+
+    /// True when the loader refuses a one-case suite (a 4×8×64 GEMM with `body`) naming the file
+    /// and `words`.
+    static func isRefused(_ body: String, naming words: String) -> Bool {
+        let text = #"{"name": "bad", "op": "gemm", "profiles": ["quick"], "shape": {"m": 4, "n": 8, "k": 64}, "# + body + "}"
+        do {
+            _ = try suite(text)
+            return false
+        } catch {
+            return "\(error)".contains("blocks.json") && "\(error)".contains(words)
+        }
     }
 
     static func emulator(_ rounding: ScaleRoundings?, faults: [EmulatorFault] = []) throws -> SystolicEmulator {
@@ -103,13 +118,7 @@ struct BlockFormatTests {
         (#""types": {"a": "fp4_e2m1", "b": "fp4_e2m1", "accumulate": "fp32", "output": "fp32"}, "block_format": {"scheme": "mx"}, "layout": {"lda": 200}"#, "packed rows"),
     ])
     func malformedBlockFormatsAreRefusedNamingThePlace(body: String, words: String) throws {
-        let text = #"{"name": "bad", "op": "gemm", "profiles": ["quick"], "shape": {"m": 4, "n": 8, "k": 64}, "# + body + "}"
-        #expect {
-            try Self.suite(text)
-        } throws: { error in
-            let described = "\(error)"
-            return described.contains("blocks.json") && described.contains(words)
-        }
+        #expect(Self.isRefused(body, naming: words))
         // K not a whole number of blocks.
         let k = #"{"name": "bad", "op": "gemm", "profiles": ["quick"], "shape": {"m": 4, "n": 8, "k": 40}, "types": {"a": "fp4_e2m1", "b": "fp4_e2m1", "accumulate": "fp32", "output": "fp32"}, "block_format": {"scheme": "mx"}}"#
         #expect { try Self.suite(k) } throws: { "\($0)".contains("cases[0].shape.k") && "\($0)".contains("multiple of its block of 32") }

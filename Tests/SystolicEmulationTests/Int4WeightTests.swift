@@ -14,11 +14,7 @@ import SystolicTestSupport
 /// shipped cases with the sign-extension and nibble-order faults, and the loader's refusals.
 struct Int4WeightTests {
     static func shippedCases() throws -> [(Suite, BenchmarkCase, GemmCase)] {
-        let suite = try SuiteLoader.load(Repository.path("Suites/gemm.json"))
-        return suite.cases(inProfile: "quick").compactMap { c in
-            guard case let .gemm(g) = c.workload, g.blockFormat?.scheme == .int4 else { return nil }
-            return (suite, c, g)
-        }
+        try BlockFormatTests.shippedCases { $0.blockFormat?.scheme == .int4 }
     }
 
     /// Nibbles travel two per byte, element 2i in the low half of byte i: the layout
@@ -122,13 +118,7 @@ struct Int4WeightTests {
         (#""types": {"a": "int8", "b": "int8", "accumulate": "int32", "output": "fp32"}, "block_format": {"scheme": "mx"}"#, "accumulates in fp32"),
     ])
     func malformedInt4CasesAreRefusedNamingThePlace(body: String, words: String) throws {
-        let text = #"{"name": "bad", "op": "gemm", "profiles": ["quick"], "shape": {"m": 4, "n": 8, "k": 64}, "# + body + "}"
-        #expect {
-            try BlockFormatTests.suite(text)
-        } throws: { error in
-            let described = "\(error)"
-            return described.contains("blocks.json") && described.contains(words)
-        }
+        #expect(BlockFormatTests.isRefused(body, naming: words), "\(body)")
     }
 }
 
