@@ -75,7 +75,14 @@ public enum GemmCostModel {
     static func scaleBytes(_ g: GemmCase) -> Int {
         let a = g.scales.blockA.map { $0.grid(g.m, g.k) }.map { $0.rows * $0.cols } ?? 0
         let b = g.scales.blockB.map { $0.grid(g.k, g.n) }.map { $0.rows * $0.cols } ?? 0
-        return 4 * g.batch * (a + b)
+        // As the chip stores them: one byte per E8M0 (MX) or E4M3 (NVFP4) scale; int4 weights'
+        // fp16 or bf16 scales two, their uint4 zero points half a byte, W4A8's per-row activation
+        // scales four; block scales of another GEMM fp32.
+        guard let f = g.blockFormat else { return 4 * g.batch * (a + b) }
+        switch f.scheme {
+        case .mx, .nvfp4: return g.batch * (a + b)
+        case .int4: return g.batch * (4 * a + 2 * b + (f.int4?.zeroPoint == true ? (b + 1) / 2 : 0))
+        }
     }
 
     /// GEMMs run one after another: every figure adds up.
@@ -112,7 +119,10 @@ public enum GemmCostModel {
             let extraOps = outputs * vectorOpsPerOutput(g) - total.vectorOps
             let extraBytes = scaleBytes(g)
             let lanes = config.vectorUnit.lanes * config.vectorUnit.opsPerCycle
-            let cycles = max(total.cycles, (total.vectorOps + extraOps + lanes - 1) / lanes)
+            // The scales cross HBM too: the whole takes at least its bytes' time.
+            let bytes = Double(total.hbmReadBytes + extraBytes + total.hbmWriteBytes)
+            let memoryCycles = Int((bytes / config.memory.hbmBytesPerSecond * config.clockHz).rounded(.up))
+            let cycles = max(total.cycles, (total.vectorOps + extraOps + lanes - 1) / lanes, memoryCycles)
             let seconds = Double(cycles) / config.clockHz
             total.joules += Double(extraOps) * config.energy.vectorOpJoules + Double(extraBytes) * config.energy.sramByteJoules
                 + Double(extraBytes) * config.energy.hbmByteJoules + config.energy.staticWatts * (seconds - total.seconds)
@@ -208,7 +218,9 @@ public enum GemmCostModel {
         let vectorOps = g.batch * g.m * g.n * vectorOpsPerOutput(g)
         let tail = (lastBlockOutputs * vectorOpsPerOutput(g) + lanes - 1) / lanes
         let vectorTotal = (vectorOps + lanes - 1) / lanes
-        let cycles = max(total + tail, vectorTotal)
+        // Every byte crosses HBM in some round: the block scales, read beside the folds, too.
+        let memoryFloor = bytesPerCycle > 0 ? Int((Double(hbmRead + hbmWrite) / bytesPerCycle).rounded(.up)) : 0
+        let cycles = max(total + tail, vectorTotal, memoryFloor)
         let seconds = Double(cycles) / config.clockHz
         let e = config.energy
         let joules = Double(g.macs) * (e.macJoules[g.types.a.rawValue] ?? 0) + Double(sram) * e.sramByteJoules

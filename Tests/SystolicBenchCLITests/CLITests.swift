@@ -151,8 +151,8 @@ struct CLITests {
         _ = try Self.run(["run", "Suites/gemm.json", "--device", "emulator:h100-tensor-core", "--dump-tensors", good,
                           "--out", dir.appendingPathComponent("g.json").path])
         let passing = try Self.run(["verify", good])
-        // h100-tensor-core has no fp6 or fp4: the seven cases that use them were not run, nor dumped.
-        #expect(passing.status == 0 && passing.stdout.contains("pass 57 · fail 0 · not_supported 0"), "\(passing.stdout)\(passing.stderr)")
+        // h100-tensor-core has no fp6, fp4 or int4: the twelve cases that use them were not run, nor dumped.
+        #expect(passing.status == 0 && passing.stdout.contains("pass 60 · fail 0 · not_supported 0"), "\(passing.stdout)\(passing.stderr)")
         _ = try Self.run(["run", "Suites/gemm.json", "--fault", "narrow-accumulator:bf16", "--dump-tensors", bad,
                           "--out", dir.appendingPathComponent("b.json").path])
         let failing = try Self.run(["verify", bad])

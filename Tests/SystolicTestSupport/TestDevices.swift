@@ -34,7 +34,9 @@ public struct ReorderingDevice: DeviceAdapter {
         }
         // Strided rows read into packed matrices; the output placed back into the caller's rows.
         // An MX or NVFP4 A it quantises itself: as it declares (the specifications' roundings).
-        let g = stored.packed, t = storedInputs.packed(stored).quantisingA(stored, rounding: descriptor.arithmetic.declaredScaleRounding)
+        var g = stored.packed, t = storedInputs.packed(stored).quantisingA(stored, rounding: descriptor.arithmetic.declaredScaleRounding)
+        // int4 weights (q − z) and MXINT8 (k/64) as the block-scaled GEMMs of their values.
+        if let (wide, wideInputs) = t.widenedIntegerElements(g) { (g, t) = (wide, wideInputs) }
         var a = t.a.decodedFloats(), b = t.b.decodedFloats()
         if let scales = t.blockScales {
             // Block scales applied the other legal way: each operand dequantised to fp32 first
