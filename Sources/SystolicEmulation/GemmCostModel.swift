@@ -120,8 +120,10 @@ public enum GemmCostModel {
             let extraBytes = scaleBytes(g)
             let lanes = config.vectorUnit.lanes * config.vectorUnit.opsPerCycle
             // The scales cross HBM too: the whole takes at least its bytes' time.
+            // (Bandwidth 0, which model tests use for unlimited, sets no floor.)
             let bytes = Double(total.hbmReadBytes + extraBytes + total.hbmWriteBytes)
-            let memoryCycles = Int((bytes / config.memory.hbmBytesPerSecond * config.clockHz).rounded(.up))
+            let bytesPerCycle = config.memory.hbmBytesPerSecond / config.clockHz
+            let memoryCycles = bytesPerCycle > 0 ? Int((bytes / bytesPerCycle).rounded(.up)) : 0
             let cycles = max(total.cycles, (total.vectorOps + extraOps + lanes - 1) / lanes, memoryCycles)
             let seconds = Double(cycles) / config.clockHz
             total.joules += Double(extraOps) * config.energy.vectorOpJoules + Double(extraBytes) * config.energy.sramByteJoules
