@@ -53,11 +53,7 @@ extension GemmKernel {
     static func fastFloat(_ g: GemmCase, _ inputs: GemmInputs, behaviour: Behaviour, into output: UnsafeMutablePointer<Float>,
                           findInfinities: Bool = false) -> Bool {
         let (m, n, k) = (g.m, g.n, g.k)
-        // Rows in nearly equal chunks of whole 12-row groups (two of the AVX-512 kernel's blocks,
-        // one of the AVX2 kernel's pairs), four per thread, so the threads finish together.
-        let blocks = (m + 11) / 12
-        let chunks = max(1, min(blocks, 4 * behaviour.threads))
-        let bounds = (0...chunks).map { min(m, $0 * blocks / chunks * 12) }
+        let bounds = rowChunks(m, threads: behaviour.threads), chunks = bounds.count - 1
         let found = Flags(flags: .allocate(capacity: g.batch * chunks))
         found.flags.initialize(repeating: false, count: g.batch * chunks)
         defer { found.flags.deallocate() }
@@ -79,13 +75,27 @@ extension GemmKernel {
                 }
                 found.flags[item] = any != 0
             }
-            if behaviour.threads <= 1 {
-                for item in 0..<(g.batch * chunks) { work(item) }
-            } else {
-                DispatchQueue.concurrentPerform(iterations: g.batch * chunks, execute: work)
-            }
+            perform(g.batch * chunks, threads: behaviour.threads, work)
         }
         return UnsafeBufferPointer(start: found.flags, count: g.batch * chunks).contains(true)
+    }
+
+    /// Row boundaries of the kernel's work items: nearly equal chunks of whole 12-row groups (two
+    /// of the AVX-512 kernel's blocks, one of the AVX2 kernel's pairs), four per thread, so the
+    /// threads finish together. Chunk i is rows bounds[i]..<bounds[i + 1].
+    static func rowChunks(_ m: Int, threads: Int) -> [Int] {
+        let blocks = (m + 11) / 12
+        let chunks = max(1, min(blocks, 4 * threads))
+        return (0...chunks).map { min(m, $0 * blocks / chunks * 12) }
+    }
+
+    /// `work` for every item, on the calling thread alone when one thread is asked for.
+    static func perform(_ items: Int, threads: Int, _ work: @Sendable (Int) -> Void) {
+        if threads <= 1 {
+            for item in 0..<items { work(item) }
+        } else {
+            DispatchQueue.concurrentPerform(iterations: items, execute: work)
+        }
     }
 
     /// Calls `body` with a tensor's values as Floats: fp32 storage in place (little-endian fp32
@@ -125,13 +135,15 @@ extension GemmKernel {
     }
 }
 
-/// Block-scaled GEMMs through the vectorised kernel, a chunk of rows at a time: for each K group
-/// the chunk's partial sums p come from `sb_gemm_ws_f32` over that group alone (its own slice of
-/// A and its own packed panels of B, the K-tile as in `blockScaledFloat`), into a scratch block
-/// that stays in cache while the vector unit's step acc = p·(sa·sb) (first group) or
-/// acc + p·(sa·sb) folds it in. Every element takes the same operations in the same order as
-/// the group-by-group definition, so the bits are the same; the gain is that no group's sums
-/// make a round trip through memory.
+/// Block-scaled GEMMs through the vectorised kernel. Where the groups are the K-tiles and the CPU
+/// has AVX-512, one pass of the kernel scales each tile's partial sums as it stores them
+/// (`scaledKernel`). Otherwise a chunk of rows at a time: for each K group the chunk's partial
+/// sums p come from `sb_gemm_ws_f32` over that group alone (its own slice of A and its own
+/// packed panels of B, the K-tile as in `blockScaledFloat`), into a scratch block that stays in
+/// cache while the vector unit's step acc = p·(sa·sb) (first group) or acc + p·(sa·sb) folds it
+/// in. Either way every element takes the same operations in the same order as the
+/// group-by-group definition, so the bits are the same; no group's sums make a round trip
+/// through memory.
 extension GemmKernel {
     private struct GroupedArguments: @unchecked Sendable {
         let a: UnsafePointer<Float>
@@ -161,9 +173,7 @@ extension GemmKernel {
         }
         defer { for p in panels { sb_free_floats(p, max(panelFloats, 1)) } }
         let tile = Int32(min(behaviour.kTile, group))
-        let blocks = (m + 11) / 12
-        let chunks = max(1, min(blocks, 4 * behaviour.threads))
-        let bounds = (0...chunks).map { min(m, $0 * blocks / chunks * 12) }
+        let bounds = rowChunks(m, threads: behaviour.threads), chunks = bounds.count - 1
         return [Float](unsafeUninitializedCapacity: m * n) { out, initialized in
             aGroups.withUnsafeBufferPointer { ap in
                 sa.withUnsafeBufferPointer { sap in
@@ -187,11 +197,7 @@ extension GemmKernel {
                                 }
                             }
                         }
-                        if behaviour.threads <= 1 {
-                            for part in 0..<chunks { work(part) }
-                        } else {
-                            DispatchQueue.concurrentPerform(iterations: chunks, execute: work)
-                        }
+                        perform(chunks, threads: behaviour.threads, work)
                     }
                 }
             }
@@ -205,9 +211,7 @@ extension GemmKernel {
     private static func scaledKernel(_ g: GemmCase, _ inputs: GemmInputs, _ sa: [Float], _ sb: [Float], group: Int, behaviour: Behaviour) -> [Float]? {
         let (m, n, k) = (g.m, g.n, g.k)
         guard sb_kernels_vectorised() >= 2, n % 32 == 0 else { return nil }
-        let blocks = (m + 11) / 12
-        let chunks = max(1, min(blocks, 4 * behaviour.threads))
-        let bounds = (0...chunks).map { min(m, $0 * blocks / chunks * 12) }
+        let bounds = rowChunks(m, threads: behaviour.threads), chunks = bounds.count - 1
         var plain = g
         plain.scales = GemmCase.Scales()
         let packed = BPanels.packed(plain, inputs.b, width: 16, threads: behaviour.threads)
@@ -225,11 +229,7 @@ extension GemmKernel {
                                                              Int32(bounds[part]), Int32(bounds[part + 1]), args.sa, args.sb)
                             if done == 0 { declined.flags[part] = true }
                         }
-                        if behaviour.threads <= 1 {
-                            for part in 0..<chunks { work(part) }
-                        } else {
-                            DispatchQueue.concurrentPerform(iterations: chunks, execute: work)
-                        }
+                        perform(chunks, threads: behaviour.threads, work)
                     }
                 }
             }
