@@ -208,6 +208,10 @@ while let line = nextLine() {
             if let spec = request.gemm {
                 let groupSizes = spec.groups == nil ? nil : try input("group_sizes").decoded().map { Int($0) }
                 guard let g = spec.gemmCase(groupSizes: groupSizes) else { throw AdapterFailure(message: "malformed gemm request") }
+                // int4 weights with zero points: without them every q − z would be read as q.
+                if g.blockFormat?.int4?.zeroPoint == true, request.inputs["zero_b"] == nil {
+                    throw AdapterFailure(message: "the request's block_format has zero points but no input \"zero_b\"")
+                }
                 workload = .gemm(g)
                 func optional(_ role: String) throws -> Tensor? { request.inputs[role] == nil ? nil : try input(role) }
                 let epilogue = g.bias || g.requantization != nil

@@ -573,6 +573,9 @@ def gemm_operands(request: RunRequest) -> GemmOperands:
         ops.scale_b = decode(request.input("scale_b"), "fp32")
     if "zero_b" in request.inputs:
         ops.zero_b = decode(request.input("zero_b"), "uint4")
+    elif g.block_format and g.block_format.get("scheme") == "int4" and g.block_format.get("zero_point"):
+        # Without them every q − z would be read as q.
+        raise AdapterError("the request's block_format has zero points but no input 'zero_b'")
     for role in ("tensor_scale_a", "tensor_scale_b"):
         if role in request.inputs:
             setattr(ops, role, float(decode(request.input(role), "fp32").reshape(-1)[0]))

@@ -2,6 +2,8 @@ import Dispatch
 import SystolicNumerics
 import SystolicSuite
 
+/// Integer elements under block scales: int4 weights (below) and MXINT8 (the second extension).
+///
 /// The operands of an int4-weight GEMM (docs/formats.md, "int4 weights"): W4A16 (A bf16 or fp16)
 /// and W4A8 (A int8 with one fp32 scale per row).
 ///
@@ -72,7 +74,7 @@ extension GemmInputs {
     /// An int4-weight case as the block-scaled GEMM it is, for every arithmetic to start from
     /// (the emulator's, the check's, the reference adapter's): B's elements minus their group's
     /// zero point, A's values, and the same block scales, in types that hold them exactly. A bf16
-    /// or fp16 A stays as it is and B's q − z (in −15…15) takes A's type; an int8 A and B's
+    /// or fp16 A stays as it is and the case names B's q − z (in −15…15) in A's type; an int8 A and B's
     /// q − z become fp32, where every group's sum of at most 128 products of magnitude at most
     /// 128·15 is an integer below 2²⁴, so it is exact in fp32 as in an int32 accumulator. nil
     /// for a case without int4 weights. (B's values are held as fp32 whatever the case's B type.)
@@ -88,6 +90,9 @@ extension GemmInputs {
             let nibble = i % 16, q = signed && nibble >= 8 ? nibble - 16 : nibble
             return Float(q - i / 16).bitPattern
         }
+        // Zero points come with the format that declares them (data generation makes them; an
+        // adapter's side refuses a request without them): reading none as zeros would be wrong.
+        precondition((g.blockFormat?.int4?.zeroPoint == true) == (scales.zeroB != nil), "int4 zero points present exactly when declared")
         let zeros = scales.zeroB?.storage ?? [UInt8](repeating: 0, count: b.shape[0] * groups * g.n)
         let (rows, cols) = (b.shape[1], b.shape[2])
         let lines = b.shape[0] * rows, layoutKN = g.layoutB == .kn, n = g.n
@@ -118,18 +123,22 @@ extension GemmInputs {
         wide.types = GemmCase.Types(a: wideType, b: wideType, accumulate: .fp32, output: g.types.output)
         wide.blockFormat = nil
         var out = self
-        if a.type == .int8 {
-            // int8 → fp32 bits (exact), one table lookup per element.
-            let table = (0..<256).map { Float(Int8(truncatingIfNeeded: $0)).bitPattern }
-            var wideA = [UInt8](repeating: 0, count: 4 * a.count)
-            wideA.withUnsafeMutableBytes { raw in
-                for (i, code) in a.storage.enumerated() { raw.storeBytes(of: table[Int(code)].littleEndian, toByteOffset: 4 * i, as: UInt32.self) }
-            }
-            out.a = Tensor(type: .fp32, shape: a.shape, storage: wideA)
-        }
+        if a.type == .int8 { out.a = Self.fp32(int8: a) }
         out.b = Tensor(type: .fp32, shape: b.shape, storage: storage)
         out.blockScales?.zeroB = nil
         return (wide, out)
+    }
+}
+
+extension GemmInputs {
+    /// An int8 tensor's values as fp32 (exact), one table lookup per element.
+    static func fp32(int8 t: Tensor) -> Tensor {
+        let table = (0..<256).map { Float(Int8(truncatingIfNeeded: $0)).bitPattern }
+        var storage = [UInt8](repeating: 0, count: 4 * t.count)
+        storage.withUnsafeMutableBytes { raw in
+            for (i, code) in t.storage.enumerated() { raw.storeBytes(of: table[Int(code)].littleEndian, toByteOffset: 4 * i, as: UInt32.self) }
+        }
+        return Tensor(type: .fp32, shape: t.shape, storage: storage)
     }
 }
 
@@ -160,14 +169,6 @@ extension GemmInputs {
     /// read as integers, 4096 times too large. nil for any other case.
     public func widenedMXINT8(_ g: GemmCase, asInteger: Bool = false) -> (gemm: GemmCase, inputs: GemmInputs)? {
         guard g.isMXINT8, a.type == .int8, b.type == .int8, var scales = blockScales else { return nil }
-        func floats(_ t: Tensor) -> Tensor {
-            let table = (0..<256).map { Float(Int8(truncatingIfNeeded: $0)).bitPattern }
-            var storage = [UInt8](repeating: 0, count: 4 * t.count)
-            storage.withUnsafeMutableBytes { raw in
-                for (i, code) in t.storage.enumerated() { raw.storeBytes(of: table[Int(code)].littleEndian, toByteOffset: 4 * i, as: UInt32.self) }
-            }
-            return Tensor(type: .fp32, shape: t.shape, storage: storage)
-        }
         func fractional(_ t: Tensor?) -> Tensor? {
             guard let t, !asInteger else { return t }
             return Tensor(type: .fp32, shape: t.shape, values: (0..<t.count).map { t.value(at: $0) * 0x1p-6 }, overflow: .ieee)
@@ -178,8 +179,8 @@ extension GemmInputs {
         wide.types = GemmCase.Types(a: .fp32, b: .fp32, accumulate: .fp32, output: g.types.output)
         wide.blockFormat = nil
         var out = self
-        out.a = floats(a)
-        out.b = floats(b)
+        out.a = Self.fp32(int8: a)
+        out.b = Self.fp32(int8: b)
         out.blockScales = scales
         return (wide, out)
     }
