@@ -47,7 +47,7 @@ extension DeviceConfig {
         try check(!arithmetic.macsPerCycle.isEmpty, "arithmetic.macs_per_pe_per_cycle", "at least one input type", "{}")
         for (type, rate) in arithmetic.macsPerCycle {
             try check(NumberType(rawValue: type) != nil && type != "int32", "arithmetic.macs_per_pe_per_cycle.\(type)",
-                      "an input type (fp32, fp16, bf16, fp8_e4m3, fp8_e5m2, int8)", "\"\(type)\"")
+                      "an input type (\(NumberType.allCases.filter { $0 != .int32 }.map(\.rawValue).joined(separator: ", ")))", "\"\(type)\"")
             try check((1...16).contains(rate), "arithmetic.macs_per_pe_per_cycle.\(type)", "an integer in 1...16", rate)
             try check(energy.macJoules[type] != nil, "energy.mac_joules", "an energy for input type \(type)", "none")
         }
